@@ -1,0 +1,3 @@
+from hotline.web import create_app
+
+app = create_app()

@@ -1,0 +1,1 @@
+"""Agent desk and supervisor dashboard (filled by the desk issue)."""

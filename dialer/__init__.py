@@ -1,0 +1,1 @@
+"""Outbound dialer: tiered reminder campaigns inside the contact rules."""

@@ -1,0 +1,1 @@
+"""Inbound IVR: verified self-service for cardholders who ring the hotline."""

@@ -1,0 +1,1 @@
+"""Prompt catalogues keyed by id, one TOML file per language."""

@@ -1,0 +1,1 @@
+"""Telephony port (CallGateway), its Twilio adapter and the TwiML builder."""
