@@ -1,0 +1,34 @@
+"""The composition root: one place that turns settings into the process's shared objects."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline import db, logs
+from hotline.settings import Settings, from_env
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a process shares between its requests, commands or scheduler ticks."""
+
+    settings: Settings
+    engine: Engine
+    Session: sessionmaker[Session]
+
+
+def settings_from_environment() -> Settings:
+    return from_env(os.environ)
+
+
+def bootstrap(settings: Settings | None = None, *, configure_logging: bool = True) -> Runtime:
+    """Build the runtime for a process; nothing connects until first use."""
+    settings = settings or settings_from_environment()
+    if configure_logging:
+        logs.configure(settings.log_level)
+    engine = db.make_engine(settings.database_url)
+    return Runtime(settings=settings, engine=engine, Session=db.make_sessionmaker(engine))

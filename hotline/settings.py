@@ -1,0 +1,200 @@
+"""Settings read once from the environment at start, validated, then passed around.
+
+Every value has a default that needs nothing (SQLite file, the local simulator, a
+development secret), except in production, where the secrets must be given. A bad value
+fails at start with a message that names the variable, never later in a call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENVIRONMENTS = ("development", "test", "production")
+PROFILES = ("us-regf", "us-ma", "us-wa", "cn-default")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Development defaults are public on purpose: they let the demo and the simulator run with
+# no account. Production refuses them (see _check_production).
+DEV_ACCOUNT_SID = "AC" + "0" * 32
+DEV_AUTH_TOKEN = "hotline-dev-auth-token"
+DEV_SECRET_KEY = "hotline-dev-secret-key-not-for-production"
+SIMULATOR_API_BASE_URL = "http://127.0.0.1:8900"
+TWILIO_API_BASE_URL = "https://api.twilio.com"
+
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "sqlite:///hotline.db"
+    public_base_url: str = "http://127.0.0.1:8000"
+    twilio_account_sid: str = DEV_ACCOUNT_SID
+    twilio_auth_token: str = field(default=DEV_AUTH_TOKEN, repr=False)
+    twilio_api_base_url: str = SIMULATOR_API_BASE_URL
+    caller_ids: tuple[str, ...] = ("+18005550100",)
+    profile: str = "us-regf"
+    default_region: str = "US"
+    default_timezone: str = "America/New_York"
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some values changed, validated like the environment."""
+        return validate(replace(self, **changes))
+
+
+# Variable name -> (attribute, parser). Parsers turn the raw string into the typed value and
+# raise SettingsError with a reason; the variable name is added by from_env.
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _upper(raw: str) -> str:
+    return raw.strip().upper()
+
+
+def _caller_ids(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+VARIABLES: dict[str, tuple[str, Any]] = {
+    "HOTLINE_ENV": ("env", _text),
+    "DATABASE_URL": ("database_url", _text),
+    "PUBLIC_BASE_URL": ("public_base_url", _text),
+    "TWILIO_ACCOUNT_SID": ("twilio_account_sid", _text),
+    "TWILIO_AUTH_TOKEN": ("twilio_auth_token", _text),
+    "TWILIO_API_BASE_URL": ("twilio_api_base_url", _text),
+    "HOTLINE_CALLER_IDS": ("caller_ids", _caller_ids),
+    "HOTLINE_PROFILE": ("profile", _text),
+    "HOTLINE_DEFAULT_REGION": ("default_region", _upper),
+    "HOTLINE_DEFAULT_TIMEZONE": ("default_timezone", _text),
+    "HOTLINE_SECRET_KEY": ("secret_key", _text),
+    "HOTLINE_LOG_LEVEL": ("log_level", _upper),
+}
+_ATTRIBUTE_TO_VARIABLE = {attr: name for name, (attr, _) in VARIABLES.items()}
+
+# HOTLINE_* names that are not settings but are read elsewhere on purpose.
+_OTHER_HOTLINE_VARIABLES = frozenset({"HOTLINE_TEST_DATABASE_URL"})
+
+
+def from_env(environ: Mapping[str, str]) -> Settings:
+    """Build settings from an environment mapping; raise SettingsError naming the variable."""
+    # A misspelt HOTLINE_ variable would otherwise be ignored silently and the default used,
+    # e.g. a production profile that never takes effect.
+    unknown = sorted(
+        name
+        for name in environ
+        if name.startswith("HOTLINE_")
+        and name not in VARIABLES
+        and name not in _OTHER_HOTLINE_VARIABLES
+    )
+    if unknown:
+        raise SettingsError(
+            f"{', '.join(unknown)}: unknown setting (known: "
+            f"{', '.join(n for n in VARIABLES if n.startswith('HOTLINE_'))})"
+        )
+    values: dict[str, Any] = {}
+    for name, (attribute, parse) in VARIABLES.items():
+        raw = environ.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        values[attribute] = parse(raw)
+    env = values.get("env", "development")
+    if env != "production" and "twilio_api_base_url" not in values:
+        values["twilio_api_base_url"] = SIMULATOR_API_BASE_URL
+    elif env == "production" and "twilio_api_base_url" not in values:
+        values["twilio_api_base_url"] = TWILIO_API_BASE_URL
+    return validate(Settings(**values))
+
+
+def _fail(attribute: str, reason: str) -> SettingsError:
+    return SettingsError(f"{_ATTRIBUTE_TO_VARIABLE[attribute]}: {reason}")
+
+
+def _check_http_url(attribute: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(attribute, f"{value!r} is not an http(s) URL")
+    if parts.query or parts.fragment:
+        raise _fail(attribute, f"{value!r} must not carry a query or fragment")
+
+
+def validate(settings: Settings) -> Settings:
+    """Check every value; return the settings with values normalised."""
+    s = settings
+    if s.env not in ENVIRONMENTS:
+        raise _fail("env", f"{s.env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    try:
+        url = make_url(s.database_url)
+    except ArgumentError:
+        raise _fail("database_url", f"{s.database_url!r} is not a database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise _fail(
+            "database_url",
+            f"backend {url.get_backend_name()!r} is not supported "
+            "(use sqlite:///FILE or postgresql+psycopg://...)",
+        )
+    _check_http_url("public_base_url", s.public_base_url)
+    _check_http_url("twilio_api_base_url", s.twilio_api_base_url)
+    if not _ACCOUNT_SID.match(s.twilio_account_sid):
+        raise _fail("twilio_account_sid", "must be 'AC' followed by 32 hex digits")
+    if len(s.twilio_auth_token) < 8:
+        raise _fail("twilio_auth_token", "is too short to be an auth token")
+    if not s.caller_ids:
+        raise _fail("caller_ids", "needs at least one E.164 number")
+    caller_ids = []
+    for number in s.caller_ids:
+        try:
+            parsed = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            raise _fail("caller_ids", f"{number!r} is not an E.164 number") from None
+        if not phonenumbers.is_valid_number(parsed):
+            raise _fail("caller_ids", f"{number!r} is not a valid phone number")
+        caller_ids.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    if s.profile not in PROFILES:
+        raise _fail("profile", f"{s.profile!r} is not one of {', '.join(PROFILES)}")
+    if s.default_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise _fail("default_region", f"{s.default_region!r} is not an ISO 3166 region code")
+    try:
+        ZoneInfo(s.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(
+            "default_timezone", f"{s.default_timezone!r} is not an IANA time zone"
+        ) from None
+    if s.log_level not in LOG_LEVELS:
+        raise _fail("log_level", f"{s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if len(s.secret_key) < 16:
+        raise _fail("secret_key", "must be at least 16 characters")
+    if s.is_production:
+        _check_production(s)
+    return replace(s, caller_ids=tuple(caller_ids))
+
+
+def _check_production(s: Settings) -> None:
+    """Production must not run on the public development secrets or plain-HTTP webhooks."""
+    if s.twilio_account_sid == DEV_ACCOUNT_SID:
+        raise _fail("twilio_account_sid", "must be set in production")
+    if s.twilio_auth_token == DEV_AUTH_TOKEN:
+        raise _fail("twilio_auth_token", "must be set in production")
+    if s.secret_key == DEV_SECRET_KEY or len(s.secret_key) < 32:
+        raise _fail("secret_key", "must be set to at least 32 random characters in production")
+    if not s.public_base_url.startswith("https://"):
+        raise _fail("public_base_url", "must be https in production (Twilio signs that URL)")
