@@ -1,0 +1,522 @@
+"""The data model: cardholders, their phones and card accounts, what happens to them.
+
+Money is integer minor units with the account's currency. Every timestamp is UTC and comes
+back timezone-aware on SQLite as on PostgreSQL (UTCDateTime). Enumerations are stored as
+their string values with a CHECK constraint, so the database rejects a typo as loudly as
+Python does. Tables that record what happened (payments, attempts, call events, audit) are
+appended to; their rows change only along their state machines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Store UTC; always return an aware UTC datetime (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        moment: dt.datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+
+
+# Stable constraint names, so Alembic migrations drop and alter them by name on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Language(enum.StrEnum):
+    EN = "en"
+    ZH_CN = "zh-CN"
+
+
+class PhoneType(enum.StrEnum):
+    MOBILE = "mobile"
+    HOME = "home"
+    WORK = "work"
+
+
+class AccountFlag(enum.StrEnum):
+    DNC = "dnc"
+    BANKRUPTCY = "bankruptcy"
+    DECEASED = "deceased"
+    ATTORNEY = "attorney"
+    DISPUTE = "dispute"
+    CEASE = "cease"
+    HARDSHIP = "hardship"
+    FRAUD = "fraud"
+
+
+# Flags that stop every outbound collection call on the account (hardship and fraud change
+# how the account is worked, not whether it may be called).
+BLOCKING_FLAGS = frozenset(
+    {
+        AccountFlag.DNC,
+        AccountFlag.BANKRUPTCY,
+        AccountFlag.DECEASED,
+        AccountFlag.ATTORNEY,
+        AccountFlag.DISPUTE,
+        AccountFlag.CEASE,
+    }
+)
+
+
+class Source(enum.StrEnum):
+    """Who or what made a change: the import may not undo what a person asked for."""
+
+    IMPORT = "import"
+    IVR = "ivr"
+    AGENT = "agent"
+    DIALER = "dialer"
+    SYSTEM = "system"
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+    REVERSED = "reversed"
+
+
+class PromiseStatus(enum.StrEnum):
+    PENDING = "pending"
+    KEPT = "kept"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PlanStatus(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class InstalmentStatus(enum.StrEnum):
+    DUE = "due"
+    PAID = "paid"
+    MISSED = "missed"
+
+
+class CaseKind(enum.StrEnum):
+    DISPUTE = "dispute"
+    COMPLAINT = "complaint"
+    HARDSHIP = "hardship"
+    FEE_WAIVER = "fee-waiver"
+
+
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in-progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AttemptStatus(enum.StrEnum):
+    """A contact attempt's state machine; the dialer claims `planned` rows like a queue."""
+
+    PLANNED = "planned"
+    DIALING = "dialing"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class Cardholder(Base):
+    """A person who owes on one or more card accounts."""
+
+    __tablename__ = "cardholder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[Language] = mapped_column(_enum(Language, "language"))
+    address_region: Mapped[str | None] = mapped_column(String(32))
+    postal_code: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2))
+    # The digits the cardholder keys to prove identity, kept only as HMAC-SHA256 under the
+    # server's secret key with a per-row salt (see hotline.secrets): short digit strings
+    # are easy to brute-force from a plain hash.
+    verify_salt: Mapped[str] = mapped_column(String(32))
+    verify_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="cardholder", order_by="Phone.id")
+    accounts: Mapped[list[CardAccount]] = relationship(back_populates="cardholder")
+
+    def __repr__(self) -> str:
+        return f"Cardholder(id={self.id!r}, language={self.language!r}, country={self.country!r})"
+
+
+class Phone(Base):
+    """A number on file for a cardholder, with what the law needs to know before dialing it."""
+
+    __tablename__ = "phone"
+    __table_args__ = (UniqueConstraint("cardholder_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cardholder_id: Mapped[int] = mapped_column(ForeignKey("cardholder.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(16), index=True)
+    phone_type: Mapped[PhoneType] = mapped_column(_enum(PhoneType, "phone_type"))
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    autodial_consent: Mapped[bool] = mapped_column(default=False)
+    consent_changed_at: Mapped[dt.datetime | None]
+    consent_source: Mapped[Source | None] = mapped_column(_enum(Source, "consent_source"))
+    opted_out_at: Mapped[dt.datetime | None]
+    opted_out_source: Mapped[Source | None] = mapped_column(_enum(Source, "opted_out_source"))
+    bad_number: Mapped[bool] = mapped_column(default=False)
+    bad_number_at: Mapped[dt.datetime | None]
+    # Set when the bank's file stops listing the number. The row stays so that an opt-out
+    # or revocation is still honoured if the number comes back.
+    removed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    cardholder: Mapped[Cardholder] = relationship(back_populates="phones")
+
+    def __repr__(self) -> str:
+        return f"Phone(id={self.id!r}, type={self.phone_type!r}, opted_out={self.opted_out_at!r})"
+
+
+class CardAccount(Base):
+    """A card account in arrears: the debt that collection calls are about."""
+
+    __tablename__ = "card_account"
+    __table_args__ = (
+        CheckConstraint("balance_minor >= 0", name="balance_not_negative"),
+        CheckConstraint("minimum_due_minor >= 0", name="minimum_due_not_negative"),
+        CheckConstraint("past_due_minor >= 0", name="past_due_not_negative"),
+        CheckConstraint("days_past_due >= 0", name="days_past_due_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_number: Mapped[str] = mapped_column(String(32), unique=True)
+    cardholder_id: Mapped[int] = mapped_column(ForeignKey("cardholder.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int] = mapped_column(BigInteger)
+    minimum_due_minor: Mapped[int] = mapped_column(BigInteger)
+    past_due_minor: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    days_past_due: Mapped[int] = mapped_column(Integer, index=True)
+    # Set after repeated failed verifications; only an agent clears it.
+    self_service_locked_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cardholder: Mapped[Cardholder] = relationship(back_populates="accounts")
+    flags: Mapped[list[AccountFlagRow]] = relationship(
+        back_populates="account", cascade="all, delete-orphan"
+    )
+
+    @property
+    def flag_set(self) -> frozenset[AccountFlag]:
+        return frozenset(f.flag for f in self.flags)
+
+    def __repr__(self) -> str:
+        return (
+            f"CardAccount(id={self.id!r}, dpd={self.days_past_due!r}, currency={self.currency!r})"
+        )
+
+
+class AccountFlagRow(Base):
+    """One flag on an account, with who set it: an import may clear only what it set."""
+
+    __tablename__ = "account_flag"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("card_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    flag: Mapped[AccountFlag] = mapped_column(_enum(AccountFlag, "account_flag"), primary_key=True)
+    source: Mapped[Source] = mapped_column(_enum(Source, "flag_source"))
+    set_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[CardAccount] = relationship(back_populates="flags")
+
+
+class Payment(Base):
+    """Money received against an account. Posted once per idempotency key."""
+
+    __tablename__ = "payment"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[Source] = mapped_column(_enum(Source, "payment_source"))
+    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus, "payment_status"))
+    # e.g. "ivr:{CallSid}:{PaymentConfirmationCode}": a replayed callback hits this key.
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    processor_confirmation: Mapped[str | None] = mapped_column(String(100))
+    # What PCI DSS allows us to keep: brand and last four. Never the number or the code.
+    card_brand: Mapped[str | None] = mapped_column(String(20))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[dt.datetime | None]
+
+
+class PromiseToPay(Base):
+    __tablename__ = "promise_to_pay"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    promised_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[PromiseStatus] = mapped_column(_enum(PromiseStatus, "promise_status"))
+    source: Mapped[Source] = mapped_column(_enum(Source, "promise_source"))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None]
+
+
+class RepaymentPlan(Base):
+    __tablename__ = "repayment_plan"
+    __table_args__ = (
+        CheckConstraint("instalment_count > 0", name="instalments_positive"),
+        CheckConstraint("total_minor > 0", name="total_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    instalment_count: Mapped[int]
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus, "plan_status"))
+    source: Mapped[Source] = mapped_column(_enum(Source, "plan_source"))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    instalments: Mapped[list[PlanInstalment]] = relationship(
+        back_populates="plan", order_by="PlanInstalment.sequence", cascade="all, delete-orphan"
+    )
+
+
+class PlanInstalment(Base):
+    __tablename__ = "plan_instalment"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "sequence"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("repayment_plan.id", ondelete="CASCADE"))
+    sequence: Mapped[int]
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[InstalmentStatus] = mapped_column(_enum(InstalmentStatus, "instalment_status"))
+    paid_at: Mapped[dt.datetime | None]
+
+    plan: Mapped[RepaymentPlan] = relationship(back_populates="instalments")
+
+
+class Case(Base):
+    """A dispute, complaint, hardship or fee-waiver request, worked by an agent."""
+
+    __tablename__ = "service_case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind, "case_kind"))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus, "case_status"))
+    owner: Mapped[str | None] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[Source] = mapped_column(_enum(Source, "case_source"))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class DelinquencyTier(Base):
+    """A band of days past due that campaigns target (e.g. 30-59 days)."""
+
+    __tablename__ = "delinquency_tier"
+    __table_args__ = (
+        CheckConstraint("min_days_past_due >= 0", name="min_not_negative"),
+        CheckConstraint(
+            "max_days_past_due IS NULL OR max_days_past_due >= min_days_past_due",
+            name="max_not_below_min",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    min_days_past_due: Mapped[int]
+    max_days_past_due: Mapped[int | None]  # None: no upper bound
+
+    def __repr__(self) -> str:
+        return f"DelinquencyTier({self.code!r}, {self.min_days_past_due}-{self.max_days_past_due})"
+
+
+class Campaign(Base):
+    """An outbound reminder campaign over one tier, under one contact-rule profile."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("delinquency_tier.id"))
+    profile: Mapped[str] = mapped_column(String(32))
+    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"))
+    caller_id: Mapped[str] = mapped_column(String(16))
+    max_attempts_per_account: Mapped[int] = mapped_column(default=3)
+    starts_on: Mapped[dt.date | None] = mapped_column(Date)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tier: Mapped[DelinquencyTier] = relationship()
+
+
+class ContactAttempt(Base):
+    """One call, inbound or outbound; for the dialer also the queue row it claims."""
+
+    __tablename__ = "contact_attempt"
+    __table_args__ = (
+        Index("ix_contact_attempt_due", "status", "due_at"),
+        Index("ix_contact_attempt_account_started", "account_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "direction"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("card_account.id"))
+    phone_id: Mapped[int | None] = mapped_column(ForeignKey("phone.id"))
+    number: Mapped[str] = mapped_column(String(64))  # E.164, or the raw caller id inbound
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    provider_call_sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus, "attempt_status"))
+    due_at: Mapped[dt.datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    duration_seconds: Mapped[int | None]
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CallEvent(Base):
+    """A webhook or status callback received for a call; the unique key makes replays no-ops."""
+
+    __tablename__ = "call_event"
+    __table_args__ = (UniqueConstraint("call_sid", "kind", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34))
+    kind: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[str] = mapped_column(String(64))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempt.id"))
+    payload: Mapped[str] = mapped_column(Text)  # JSON, PII-masked
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained record of who did what, when and why.
+
+    Each row's hash covers its content and the previous row's hash, and `seq` has no gaps,
+    so an edited, inserted or deleted row shows up when the chain is verified
+    (hotline.audit.verify_chain). The database also refuses UPDATE and DELETE (trigger).
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    occurred_at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    # Canonical JSON text (sorted keys), hashed byte for byte; not JSONB, which reorders.
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"AuditEvent(seq={self.seq!r}, action={self.action!r}, entity={self.entity_id!r})"
