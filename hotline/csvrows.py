@@ -1,0 +1,303 @@
+"""The accounts CSV format: header checks and row parsing. Pure: no database, no clock.
+
+A row either parses into an AccountRow or yields every problem found in it, each with the
+line number, the column and the reason, so one bad field does not hide another.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from hotline.money import MoneyError, normalise_currency, parse_major
+from hotline.phones import PHONE_TYPES, ParsedPhone, PhoneError, parse_phone
+
+COLUMNS = (
+    "account_number",
+    "name",
+    "language",
+    "phone",
+    "phone_type",
+    "alt_phones",
+    "autodial_consent",
+    "address_region",
+    "postal_code",
+    "country",
+    "currency",
+    "balance",
+    "minimum_due",
+    "past_due",
+    "due_date",
+    "days_past_due",
+    "verify_digits",
+    "flags",
+)
+# May be left empty; every other column needs a value.
+OPTIONAL_COLUMNS = frozenset({"alt_phones", "address_region", "postal_code", "flags"})
+
+LANGUAGES = {"en": "en", "zh-cn": "zh-CN"}
+FLAGS = ("dnc", "bankruptcy", "deceased", "attorney", "dispute", "cease", "hardship", "fraud")
+YES = frozenset({"yes", "y", "true", "1"})
+NO = frozenset({"no", "n", "false", "0"})
+MAX_DAYS_PAST_DUE = 3650
+
+
+@dataclass(frozen=True)
+class PhoneEntry:
+    e164: str
+    phone_type: str
+    is_primary: bool
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    line: int
+    account_number: str
+    name: str
+    language: str
+    phones: tuple[PhoneEntry, ...]
+    autodial_consent: bool
+    address_region: str | None
+    postal_code: str | None
+    country: str
+    currency: str
+    balance_minor: int
+    minimum_due_minor: int
+    past_due_minor: int
+    due_date: dt.date
+    days_past_due: int
+    verify_digits: str
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+class HeaderError(ValueError):
+    """The file cannot be read as the accounts format at all."""
+
+
+def check_header(fieldnames: Sequence[str] | None) -> None:
+    if not fieldnames:
+        raise HeaderError("the file is empty: a header row naming the columns is required")
+    names = [name.strip() for name in fieldnames]
+    unknown = [name for name in names if name not in COLUMNS]
+    missing = [name for name in COLUMNS if name not in names]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    problems = []
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}")
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if duplicated:
+        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+    if problems:
+        raise HeaderError("; ".join(problems))
+
+
+def read_rows(
+    stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
+) -> Iterator[AccountRow | list[RowError]]:
+    """Yield each data row parsed, or its errors; HeaderError if the header is wrong."""
+    reader = csv.DictReader(stream, restval=None, restkey="__extra__")
+    check_header(reader.fieldnames)
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or ()]
+    seen: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num - _line_breaks_inside(raw)
+        if not any((value or "").strip() for key, value in raw.items() if key != "__extra__"):
+            continue  # blank line
+        result = parse_row(line, raw, us_subdivisions=us_subdivisions)
+        if isinstance(result, AccountRow):
+            first = seen.setdefault(result.account_number, line)
+            if first != line:
+                result = [RowError(line, "account_number", f"repeats the account on line {first}")]
+        yield result
+
+
+def _line_breaks_inside(raw: Mapping[str, object]) -> int:
+    # line_num is where the record ends; quoted fields may span lines, and DictReader skips
+    # blank lines without saying so, so the start is counted back from the end.
+    values = [v for v in raw.values() if isinstance(v, str)]
+    extra = raw.get("__extra__")
+    if isinstance(extra, list):
+        values.extend(v for v in extra if isinstance(v, str))
+    return sum(v.count("\n") + v.replace("\r\n", "").count("\r") for v in values)
+
+
+def parse_row(
+    line: int, raw: Mapping[str, object], *, us_subdivisions: frozenset[str] = frozenset()
+) -> AccountRow | list[RowError]:
+    """Parse one CSV record (column -> text); collect every problem in it."""
+    errors: list[RowError] = []
+    if raw.get("__extra__"):
+        errors.append(RowError(line, "(row)", "has more fields than the header"))
+
+    def value(column: str) -> str:
+        text = raw.get(column)
+        if text is None:
+            if column not in OPTIONAL_COLUMNS:
+                errors.append(RowError(line, column, "is missing (row has fewer fields)"))
+            return ""
+        stripped = str(text).strip()
+        if not stripped and column not in OPTIONAL_COLUMNS:
+            errors.append(RowError(line, column, "is empty"))
+        return stripped
+
+    def fail(column: str, reason: str) -> None:
+        errors.append(RowError(line, column, reason))
+
+    account_number = value("account_number")
+    if account_number and (len(account_number) > 32 or not account_number.isascii()):
+        fail("account_number", "must be at most 32 ASCII characters")
+
+    name = value("name")
+    if len(name) > 200:
+        fail("name", "is longer than 200 characters")
+
+    language_text = value("language")
+    language = LANGUAGES.get(language_text.lower(), "")
+    if language_text and not language:
+        fail("language", f"{language_text!r} is not en or zh-CN")
+
+    country = value("country").upper()
+    if country and (len(country) != 2 or not country.isalpha()):
+        fail("country", f"{country!r} is not an ISO 3166 two-letter code")
+        country = ""
+
+    region = value("address_region").upper() or None
+    if region and country == "US" and us_subdivisions and region not in us_subdivisions:
+        fail("address_region", f"{region!r} is not a US state or territory code")
+    elif region and len(region) > 32:
+        fail("address_region", "is longer than 32 characters")
+
+    postal_code = value("postal_code") or None
+    if postal_code and len(postal_code) > 16:
+        fail("postal_code", "is longer than 16 characters")
+
+    phones = _parse_phones(
+        line, value("phone"), value("phone_type"), value("alt_phones"), country, errors
+    )
+
+    consent_text = value("autodial_consent").lower()
+    if consent_text and consent_text not in YES | NO:
+        fail("autodial_consent", f"{consent_text!r} is not yes or no")
+
+    currency = value("currency")
+    if currency:
+        try:
+            currency = normalise_currency(currency)
+        except MoneyError as exc:
+            fail("currency", str(exc))
+            currency = ""
+    amounts: dict[str, int] = {}
+    for column in ("balance", "minimum_due", "past_due"):
+        text = value(column)
+        if text and currency:
+            try:
+                amounts[column] = parse_major(text, currency)
+            except MoneyError as exc:
+                fail(column, str(exc))
+    if "balance" in amounts:
+        for column in ("minimum_due", "past_due"):
+            if column in amounts and amounts[column] > amounts["balance"]:
+                fail(column, "is more than the balance")
+
+    due_text = value("due_date")
+    due_date = None
+    if due_text:
+        try:
+            due_date = dt.date.fromisoformat(due_text)
+        except ValueError:
+            fail("due_date", f"{due_text!r} is not an ISO date (YYYY-MM-DD)")
+
+    dpd_text = value("days_past_due")
+    days_past_due = None
+    if dpd_text:
+        if dpd_text.isdigit() and int(dpd_text) <= MAX_DAYS_PAST_DUE:
+            days_past_due = int(dpd_text)
+        else:
+            fail(
+                "days_past_due", f"{dpd_text!r} is not a whole number from 0 to {MAX_DAYS_PAST_DUE}"
+            )
+
+    verify_digits = value("verify_digits")
+    if verify_digits and not (verify_digits.isdigit() and 4 <= len(verify_digits) <= 10):
+        fail("verify_digits", "must be 4 to 10 digits")
+
+    flags = frozenset(f.strip().lower() for f in value("flags").split(";") if f.strip())
+    unknown_flags = sorted(flags - set(FLAGS))
+    if unknown_flags:
+        fail("flags", f"unknown flag(s) {', '.join(unknown_flags)} (known: {', '.join(FLAGS)})")
+
+    if errors:
+        return errors
+    assert due_date is not None and days_past_due is not None
+    return AccountRow(
+        line=line,
+        account_number=account_number,
+        name=name,
+        language=language,
+        phones=phones,
+        autodial_consent=consent_text in YES,
+        address_region=region,
+        postal_code=postal_code,
+        country=country,
+        currency=currency,
+        balance_minor=amounts["balance"],
+        minimum_due_minor=amounts["minimum_due"],
+        past_due_minor=amounts["past_due"],
+        due_date=due_date,
+        days_past_due=days_past_due,
+        verify_digits=verify_digits,
+        flags=flags,
+    )
+
+
+def _parse_phones(
+    line: int,
+    primary: str,
+    primary_type: str,
+    alternates: str,
+    country: str,
+    errors: list[RowError],
+) -> tuple[PhoneEntry, ...]:
+    region = country or "US"
+    entries: list[PhoneEntry] = []
+    phone_type = primary_type.lower()
+    if primary_type and phone_type not in PHONE_TYPES:
+        errors.append(
+            RowError(line, "phone_type", f"{primary_type!r} is not one of {', '.join(PHONE_TYPES)}")
+        )
+    if primary:
+        try:
+            parsed = parse_phone(primary, region)
+            entries.append(PhoneEntry(parsed.e164, phone_type, True))
+        except PhoneError as exc:
+            errors.append(RowError(line, "phone", str(exc)))
+    for text in (part for part in alternates.split(";") if part.strip()):
+        try:
+            parsed = parse_phone(text, region)
+        except PhoneError as exc:
+            errors.append(RowError(line, "alt_phones", str(exc)))
+            continue
+        if all(entry.e164 != parsed.e164 for entry in entries):
+            entries.append(PhoneEntry(parsed.e164, _inferred_type(parsed), False))
+    return tuple(entries)
+
+
+def _inferred_type(parsed: ParsedPhone) -> str:
+    # The file gives a type only for the main number. When the numbering plan cannot tell a
+    # mobile from a landline (most US numbers), call it mobile: mobiles need autodial
+    # consent, so the cautious guess never lets the dialer call without it.
+    return "home" if parsed.is_mobile is False else "mobile"

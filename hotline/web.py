@@ -1,0 +1,43 @@
+"""The web app factory: settings, database and blueprints wired once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from hotline.bootstrap import Runtime, bootstrap
+from hotline.db import database_reachable
+from hotline.settings import from_env
+
+health = Blueprint("health", __name__)
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `overrides` (tests) replace individual settings."""
+    settings = from_env(os.environ)
+    if overrides:
+        settings = settings.with_overrides(**overrides)
+    runtime = bootstrap(settings)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, HOTLINE_ENV=settings.env)
+    app.extensions["hotline"] = runtime
+    app.register_blueprint(health)
+    return app
+
+
+def runtime() -> Runtime:
+    """The current app's runtime (settings, engine, sessionmaker)."""
+    result: Runtime = current_app.extensions["hotline"]
+    return result
+
+
+@health.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Liveness and database reachability, for load balancers and operators."""
+    if database_reachable(runtime().engine):
+        return jsonify(status="ok", database="ok")
+    return jsonify(status="degraded", database="unreachable"), 503
