@@ -93,26 +93,39 @@ def main() -> None:
         path = Path(scratch) / "accounts.csv"
         bad_lines = generate(path, args.rows, args.bad_every)
         database_url = args.database_url or f"sqlite:///{scratch}/bench.db"
-        print(f"file: {args.rows:,} rows, {path.stat().st_size / 1e6:.1f} MB, "
-              f"{len(bad_lines)} bad rows; database: {database_url.split('://')[0]}")
+        print(
+            f"file: {args.rows:,} rows, {path.stat().st_size / 1e6:.1f} MB, "
+            f"{len(bad_lines)} bad rows; database: {database_url.split('://')[0]}"
+        )
         first, status, output = run_import(path, database_url)
         summary = next((line for line in output.splitlines() if " rows read" in line), output)
-        print(f"first import:  {first:6.1f} s  {args.rows / first:8,.0f} rows/s  "
-              f"exit {status}  | {summary}")
-        reported = {int(line.split()[2].rstrip(",")) for line in output.splitlines()
-                    if line.startswith("rejected: line ")}
+        print(
+            f"first import:  {first:6.1f} s  {args.rows / first:8,.0f} rows/s  "
+            f"exit {status}  | {summary}"
+        )
+        reported = {
+            int(line.split()[2].rstrip(","))
+            for line in output.splitlines()
+            if line.startswith("rejected: line ")
+        }
         shown = min(len(bad_lines), 50)
-        print(f"bad rows reported by line: {len(reported & set(bad_lines))} of the first {shown}"
-              " shown (the rest go to --report)")
+        print(
+            f"bad rows reported by line: {len(reported & set(bad_lines))} of the first {shown}"
+            " shown (the rest go to --report)"
+        )
         again, status, output = run_import(path, database_url)
         summary = next((line for line in output.splitlines() if " rows read" in line), output)
-        print(f"re-import:     {again:6.1f} s  {args.rows / again:8,.0f} rows/s  "
-              f"exit {status}  | {summary}")
+        print(
+            f"re-import:     {again:6.1f} s  {args.rows / again:8,.0f} rows/s  "
+            f"exit {status}  | {summary}"
+        )
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         target = TARGET_SECONDS_PER_100K * args.rows / 100_000
         print(f"peak memory of the import process: {peak_mb:.0f} MB")
-        print(f"target {target:.0f} s; ratio target/actual = {target / first:.2f} "
-              f"({'met' if first < target else 'MISSED'})")
+        print(
+            f"target {target:.0f} s; ratio target/actual = {target / first:.2f} "
+            f"({'met' if first < target else 'MISSED'})"
+        )
 
 
 if __name__ == "__main__":
