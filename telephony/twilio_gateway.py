@@ -1,0 +1,115 @@
+"""CallGateway on the `twilio` SDK: the only module that imports Twilio's REST client.
+
+The SDK has no base-URL setting, so `BaseUrlHttpClient` swaps scheme and host on every
+request after the SDK has built it (and after edge/region rewriting), leaving path, query,
+auth and headers as the SDK made them. With the default base URL it changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+from twilio.rest.api.v2010.account.call import CallInstance
+
+from telephony.gateway import CallGateway, CallInfo, CallRequest, GatewayError, MessageInfo
+
+TWILIO_API = "https://api.twilio.com"
+# The SDK waits forever by default; a hung carrier must not hang a dialer tick.
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """Sends the SDK's requests to another scheme and host (the simulator)."""
+
+    def __init__(self, base_url: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
+        super().__init__(timeout=timeout)
+        parts = urlsplit(base_url)
+        self.scheme, self.netloc = parts.scheme, parts.netloc
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        parts = urlsplit(url)
+        rewritten = urlunsplit((self.scheme, self.netloc, parts.path, parts.query, ""))
+        return super().request(method, rewritten, *args, **kwargs)
+
+
+def make_client(account_sid: str, auth_token: str, base_url: str = TWILIO_API) -> Client:
+    http_client = BaseUrlHttpClient(base_url)
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
+class TwilioGateway(CallGateway):
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @classmethod
+    def from_settings(cls, account_sid: str, auth_token: str, base_url: str) -> TwilioGateway:
+        return cls(make_client(account_sid, auth_token, base_url))
+
+    def place_call(self, request: CallRequest) -> CallInfo:
+        options: dict[str, Any] = {
+            "to": request.to,
+            "from_": request.from_,
+            "url": request.url,
+            "timeout": request.timeout_seconds,
+        }
+        if request.status_callback:
+            options["status_callback"] = request.status_callback
+            options["status_callback_event"] = list(request.status_events)
+        if request.machine_detection:
+            options["machine_detection"] = request.machine_detection
+            if request.machine_detection_timeout:
+                options["machine_detection_timeout"] = request.machine_detection_timeout
+            if request.async_amd_callback:
+                options["async_amd"] = "true"
+                options["async_amd_status_callback"] = request.async_amd_callback
+        if request.record:
+            options["record"] = True
+        if request.time_limit_seconds:
+            options["time_limit"] = request.time_limit_seconds
+        return _call_info(self._do("create", lambda: self.client.calls.create(**options)))
+
+    def fetch(self, sid: str) -> CallInfo:
+        return _call_info(self._do("fetch", lambda: self.client.calls(sid).fetch()))
+
+    def redirect(self, sid: str, url: str) -> CallInfo:
+        return _call_info(self._do("update", lambda: self.client.calls(sid).update(url=url)))
+
+    def hangup(self, sid: str) -> CallInfo:
+        current = self.fetch(sid)
+        status = "canceled" if current.status in ("queued", "ringing") else "completed"
+        return _call_info(self._do("update", lambda: self.client.calls(sid).update(status=status)))
+
+    def send_sms(self, to: str, from_: str, body: str) -> MessageInfo:
+        message = self._do(
+            "create", lambda: self.client.messages.create(to=to, from_=from_, body=body)
+        )
+        return MessageInfo(sid=message.sid, status=message.status, to=to, from_=from_, body=body)
+
+    @staticmethod
+    def _do(action: str, call: Any) -> Any:
+        try:
+            return call()
+        except TwilioRestException as exc:
+            raise GatewayError(
+                f"carrier refused to {action}: {exc.msg}", code=exc.code, status=exc.status
+            ) from None
+
+
+def _call_info(call: CallInstance) -> CallInfo:
+    return CallInfo(
+        sid=call.sid or "",
+        status=str(call.status),
+        to=call.to or "",
+        from_=call._from or "",
+        direction=call.direction or "",
+        answered_by=call.answered_by,
+        duration_seconds=int(call.duration) if call.duration else None,
+        start_time=call.start_time,
+        end_time=call.end_time,
+        queue_time_ms=int(call.queue_time) if call.queue_time else None,
+    )
