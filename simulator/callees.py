@@ -1,0 +1,190 @@
+"""Who is on the other end: scripted people and machines, a seeded mix, the softphone.
+
+A script is plain data (JSON over the simulator's API), so a bank's team can describe a
+callee without code: how the number answers, then what the person keys or says at each
+prompt. A number with no script answers as a person after a short ring and stays silent.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
+CARD_OUTCOMES = (
+    "success",
+    "declined",
+    "too-many-failed-attempts",
+    "caller-hung-up",
+    "caller-interrupted-with-star",
+    "connector-error",
+)
+
+
+class ScriptError(ValueError):
+    """A callee script that cannot be followed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the person does at one prompt (a <Gather>): keys, speech, or nothing."""
+
+    press: str = ""
+    say: str | None = None
+    confidence: float = 0.92
+    # Only answer a prompt whose spoken text matches this regular expression; prompts that
+    # don't match get silence and the step waits for the next one.
+    when: str | None = None
+
+    def matches(self, prompt: str) -> bool:
+        return self.when is None or re.search(self.when, prompt, re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True)
+class Card:
+    """How a <Pay> session goes. Only masked data ever exists in the simulator."""
+
+    outcome: str = "success"
+    brand: str = "visa"
+    last4: str = "1111"
+    expiry: str = "1230"
+    postal_code: str = "94107"
+
+
+@dataclass(frozen=True)
+class Script:
+    answer: str = "human"
+    ring_seconds: float = 4.0
+    greeting_seconds: float = 8.0  # a machine's greeting before the beep
+    beep: bool = True
+    hangup_after: float | None = None  # seconds after answering
+    steps: tuple[Step, ...] = ()
+    card: Card = field(default_factory=Card)
+    hold_patience: float = 300.0  # seconds a caller waits in a queue before hanging up
+    record_seconds: float = 5.0
+    talk_seconds: float = 30.0  # when this number is dialed as an agent or transfer target
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Script:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known - {"keys"})
+        if unknown:
+            raise ScriptError(f"unknown field(s): {', '.join(unknown)}")
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("answer", "human") not in ANSWERS:
+            raise ScriptError(f"answer: {values['answer']!r} is not one of {', '.join(ANSWERS)}")
+        try:
+            steps = [
+                Step(**s) if isinstance(s, Mapping) else Step(press=str(s))
+                for s in values.pop("steps", ())
+            ]
+            if "keys" in data:
+                steps.extend(steps_from_keys(str(data["keys"])))
+            card = Card(**values.pop("card", {}))
+        except TypeError as exc:
+            raise ScriptError(str(exc)) from None
+        if card.outcome not in CARD_OUTCOMES:
+            raise ScriptError(
+                f"card.outcome: {card.outcome!r} is not one of {', '.join(CARD_OUTCOMES)}"
+            )
+        for step in steps:
+            if step.press.strip("0123456789*#w"):
+                raise ScriptError(f"steps: {step.press!r} has keys that are not 0-9 * # or w")
+        return cls(**values, steps=tuple(steps), card=card)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def steps_from_keys(keys: str) -> list[Step]:
+    """'1234#,1,,2' -> one step per prompt; an empty item is silence at that prompt."""
+    return [Step(press=item.strip()) for item in keys.split(",")] if keys else []
+
+
+# Weights for a campaign's mix of outcomes, as answered by real lists of delinquent numbers.
+DEFAULT_MIX = {"human": 0.35, "machine": 0.3, "no-answer": 0.25, "busy": 0.06, "failed": 0.04}
+
+
+@dataclass(frozen=True)
+class CalleeMix:
+    """A seeded statistical mix: each number draws its behaviour from its own RNG.
+
+    The draw depends only on (seed, number), never on call order, so a campaign replays the
+    same way whatever the dialer's concurrency.
+    """
+
+    seed: int = 1
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+
+    def script_for(self, number: str) -> Script:
+        rng = random.Random(f"{self.seed}:{number}")
+        answers = [a for a in self.weights if self.weights[a] > 0]
+        answer = rng.choices(answers, weights=[self.weights[a] for a in answers])[0]
+        return Script(
+            answer=answer,
+            ring_seconds=round(rng.uniform(2, 20), 1),
+            greeting_seconds=round(rng.uniform(4, 15), 1),
+            beep=rng.random() < 0.8,
+            hangup_after=round(rng.uniform(15, 90), 1) if answer == "human" else None,
+        )
+
+
+class Party:
+    """A script being followed during one call: hands out the next step at each prompt."""
+
+    interactive = False
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self._cursor = 0
+
+    def respond(self, prompt: str, timeout: float) -> Step | None:
+        """The step for this prompt, or None (silence until the Gather times out)."""
+        steps = self.script.steps
+        if self._cursor >= len(steps):
+            return None
+        step = steps[self._cursor]
+        if not step.matches(prompt):
+            return None
+        self._cursor += 1
+        return step
+
+    @property
+    def exhausted(self) -> bool:
+        return self._cursor >= len(self.script.steps)
+
+
+class InteractiveParty(Party):
+    """The softphone: keys arrive from a person at a terminal, in real time."""
+
+    interactive = True
+
+    def __init__(self, script: Script | None = None) -> None:
+        super().__init__(script or Script())
+        self._inputs: queue.Queue[Step] = queue.Queue()
+        self.waiting = threading.Event()
+
+    def give(self, step: Step) -> None:
+        self._inputs.put(step)
+
+    def respond(self, prompt: str, timeout: float) -> Step | None:
+        self.waiting.set()
+        try:
+            return self._inputs.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        finally:
+            self.waiting.clear()
+
+    @property
+    def exhausted(self) -> bool:
+        return False
+
+
+def with_answer(script: Script, answer: str) -> Script:
+    return replace(script, answer=answer)

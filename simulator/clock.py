@@ -1,0 +1,50 @@
+"""Time for the simulator: real (the softphone) or virtual (campaigns in seconds).
+
+Each call keeps its own offset from its start; `pace` is where a call "spends" time. In
+virtual mode pacing only moves the call's offset, so a 30-day campaign runs in seconds
+while every duration is still accounted for in timestamps, CallDuration and transcripts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+
+class Clock:
+    virtual = False
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def pace(self, seconds: float) -> None:
+        """Let `seconds` of call time pass."""
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class VirtualClock(Clock):
+    """A clock that only moves when told to; calls pace without sleeping."""
+
+    virtual = True
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._now = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        with self._lock:
+            self._now += dt.timedelta(seconds=seconds)
+            return self._now
+
+    def set(self, moment: dt.datetime) -> None:
+        with self._lock:
+            self._now = moment
+
+    def pace(self, seconds: float) -> None:
+        return None
