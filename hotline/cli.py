@@ -37,6 +37,8 @@ from hotline.models import utcnow
 from hotline.money import format_money
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
+from simulator.cli import call as call_command
+from simulator.cli import simulator as simulator_group
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,24 @@ cli = FlaskGroup(
 )
 
 
+cli.add_command(simulator_group)
+cli.add_command(call_command)
+
+
 def main() -> None:
     cli.main(prog_name="hotline")
+
+
+@cli.command("serve", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, help="Processes (one per core).")
+@click.option("--threads", default=4, show_default=True, help="Threads per process.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app with gunicorn (a production WSGI server)."""
+    from hotline.wsgi import serve as run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
 
 def _ready_runtime() -> Any:

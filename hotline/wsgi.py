@@ -1,0 +1,44 @@
+"""Gunicorn, embedded: `hotline serve` runs the app factory under a production server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from hotline.settings import SettingsError
+
+
+class HotlineServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from hotline.web import create_app
+
+        return create_app()
+
+
+def serve(*, host: str, port: int, workers: int, threads: int) -> None:
+    # Fail here, once, with the variable's name, rather than in every worker.
+    from hotline.bootstrap import settings_from_environment
+
+    try:
+        settings_from_environment()
+    except SettingsError as exc:
+        raise SystemExit(f"configuration: {exc}") from None
+    HotlineServer(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": None,
+            "timeout": 30,
+        }
+    ).run()

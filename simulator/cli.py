@@ -1,0 +1,154 @@
+"""`hotline simulator ...` and `hotline call`: the local carrier and its softphone."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from hotline.demo import KNOWN_CALLERS
+from hotline.logs import configure as configure_logging
+from hotline.settings import Settings, SettingsError, from_env
+from simulator.callees import CalleeMix
+from simulator.server import DEFAULT_PORT, carrier_from_settings, start
+from simulator.softphone import SimulatorClient, SimulatorUnavailable, follow, render, speaker
+
+
+def _settings() -> Settings:
+    try:
+        return from_env(os.environ)
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def _client(settings: Settings, simulator_url: str | None) -> SimulatorClient:
+    return SimulatorClient(
+        simulator_url or settings.twilio_api_base_url,
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+    )
+
+
+@click.group("simulator", invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--virtual", is_flag=True, help="Virtual clock: calls run without waiting.")
+@click.option("--cps", default=1.0, show_default=True, help="Outbound calls per second.")
+@click.option(
+    "--voice-url",
+    default=None,
+    help="Where inbound calls go (default: PUBLIC_BASE_URL + /ivr/voice).",
+)
+@click.option(
+    "--mix-seed",
+    type=int,
+    default=None,
+    help="Give unscripted numbers a seeded mix of behaviours (busy, machine, ...).",
+)
+@click.pass_context
+def simulator(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    virtual: bool,
+    cps: float,
+    voice_url: str | None,
+    mix_seed: int | None,
+) -> None:
+    """Run the local Twilio-compatible carrier (serves until interrupted)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    configure_logging(settings.log_level)
+    carrier = carrier_from_settings(
+        settings, virtual=virtual, calls_per_second=cps, voice_url=voice_url
+    )
+    if mix_seed is not None:
+        carrier.mix = CalleeMix(seed=mix_seed)
+    running = start(carrier, host, port)
+    click.echo(
+        f"simulator on {running.base_url} ({'virtual' if virtual else 'real'} time); "
+        f"inbound calls go to {carrier.voice_url}; Ctrl-C stops it"
+    )
+    try:
+        running.thread.join()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        running.stop()
+
+
+@simulator.command("calls")
+@click.option("--simulator-url", default=None, help="Default: TWILIO_API_BASE_URL.")
+def calls(simulator_url: str | None) -> None:
+    """List the simulator's calls, newest first."""
+    client = _client(_settings(), simulator_url)
+    try:
+        listing = client.calls()
+    except (SimulatorUnavailable, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for call in listing:
+        click.echo(
+            f"{call['sid']}  {call['direction']:<12} {call['from']:>15} -> "
+            f"{call['to']:<15} {call['status']:<11} {call['duration'] or 0:>4} s"
+        )
+
+
+@simulator.command("show")
+@click.argument("sid")
+@click.option("--simulator-url", default=None)
+@click.option("--json", "as_json", is_flag=True, help="The raw transcript.")
+def show(sid: str, simulator_url: str | None, as_json: bool) -> None:
+    """Print one call's transcript."""
+    client = _client(_settings(), simulator_url)
+    try:
+        state = client.call(sid)
+    except (SimulatorUnavailable, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(state, indent=2, ensure_ascii=False))
+        return
+    for line in render(state["transcript"]):
+        click.echo(line)
+
+
+@click.command("call")
+@click.option(
+    "--from", "caller", default=None, help="Calling number (default: the demo caller for --lang)."
+)
+@click.option("--lang", type=click.Choice(["en", "zh-CN"]), default="en", show_default=True)
+@click.option(
+    "--keys", default=None, help='Keys for successive prompts, e.g. "1234#,1" (non-interactive).'
+)
+@click.option("--speak", is_flag=True, help="Speak prompts with espeak-ng if installed.")
+@click.option("--simulator-url", default=None, help="Default: TWILIO_API_BASE_URL.")
+def call(
+    caller: str | None, lang: str, keys: str | None, speak: bool, simulator_url: str | None
+) -> None:
+    """Ring the hotline through the simulator and follow the call."""
+    settings = _settings()
+    client = _client(settings, simulator_url)
+    if caller is None:
+        caller = next(c.phone for c in KNOWN_CALLERS if c.language == lang)
+    voice = speaker(lang) if speak else None
+    if speak and voice is None:
+        click.echo("espeak-ng is not installed; printing only", err=True)
+    try:
+        sid = client.ring(caller, keys=keys, interactive=keys is None)
+        read_keys = None if keys is not None else _terminal_keys
+        state = follow(client, sid, sys.stdout, read_keys=read_keys, speak=voice)
+    except (SimulatorUnavailable, OSError) as exc:
+        raise click.ClickException(
+            f"{exc} (is `hotline simulator` running at {client.base_url}?)"
+        ) from None
+    if state.get("error_code"):
+        raise click.exceptions.Exit(1)
+
+
+def _terminal_keys() -> str | None:
+    try:
+        return input("keys> ").strip()
+    except EOFError:
+        return None
