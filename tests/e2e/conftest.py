@@ -1,0 +1,225 @@
+"""End-to-end fixtures: the simulator and web apps served over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from hotline.settings import DEV_ACCOUNT_SID
+from simulator.carrier import Carrier
+from simulator.clock import Clock, VirtualClock
+from simulator.server import RunningSimulator, start
+from telephony.twilio_gateway import TwilioGateway
+
+AUTH_TOKEN = "e2e-auth-token-0123456789"
+HOTLINE_NUMBER = "+18005550100"
+
+
+class ServedApp:
+    """A WSGI app on a free loopback port, on a background thread."""
+
+    def __init__(self, app: Flask) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+        self.server.server_close()
+
+
+@dataclass
+class Seen:
+    """What the peer app received: path, form, and whether the signature checked out."""
+
+    path: str
+    form: dict[str, str]
+    signature_valid: bool
+
+
+@dataclass
+class PeerApp:
+    """A small voice app that checks X-Twilio-Signature with the SDK and records requests."""
+
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def build(self, public_base_url: list[str]) -> Flask:
+        app = Flask("peer")
+        validator = RequestValidator(AUTH_TOKEN)
+
+        def record() -> bool:
+            url = public_base_url[0] + request.full_path.rstrip("?")
+            valid = validator.validate(
+                url, request.form, request.headers.get("X-Twilio-Signature", "")
+            )
+            with self.lock:
+                self.seen.append(Seen(request.path, request.form.to_dict(), valid))
+            return valid
+
+        def twiml(response: VoiceResponse) -> Response:
+            return Response(str(response), mimetype="text/xml")
+
+        @app.post("/answer")
+        def answer() -> Response:
+            if not record():
+                return Response("bad signature", status=403)
+            response = VoiceResponse()
+            gather = response.gather(num_digits=1, action="/pressed", timeout=5)
+            gather.say("This is a reminder from Example Bank. Press 1 to hear more.")
+            response.say("We did not get your answer. Goodbye.")
+            return twiml(response)
+
+        @app.post("/pressed")
+        def pressed() -> Response:
+            if not record():
+                return Response("bad signature", status=403)
+            response = VoiceResponse()
+            response.say(f"You pressed {request.form.get('Digits', 'nothing')}. Goodbye.")
+            response.hangup()
+            return twiml(response)
+
+        @app.post("/menu")
+        def menu() -> Response:
+            record()
+            response = VoiceResponse()
+            gather = response.gather(
+                input="dtmf speech", num_digits=1, action="choice", hints="pay, agent"
+            )
+            gather.say("Press 1 to pay, 2 for an agent, 3 to leave a message, 4 to transfer.")
+            response.redirect("/menu")
+            return twiml(response)
+
+        @app.post("/choice")
+        def choice() -> Response:
+            record()
+            digits = request.form.get("Digits") or ""
+            speech = (request.form.get("SpeechResult") or "").lower()
+            response = VoiceResponse()
+            if digits == "1":
+                response.pay(
+                    charge_amount="10.00",
+                    currency="usd",
+                    action="/paid",
+                    status_callback="/paystatus",
+                    payment_connector=request.args.get("connector", "Default"),
+                    max_attempts=2,
+                )
+            elif digits == "2" or "agent" in speech:
+                response.enqueue("agents", wait_url="/hold", action="/after-queue")
+            elif digits == "3":
+                response.record(action="/recorded", max_length=30)
+            elif digits == "4":
+                dial = response.dial(action="/dialed", timeout=20)
+                dial.number("+14155550199")
+            else:
+                response.redirect("/menu")
+            return twiml(response)
+
+        @app.post("/hold")
+        def hold() -> Response:
+            record()
+            response = VoiceResponse()
+            response.say(f"You are number {request.form.get('QueuePosition')} in line.")
+            response.pause(length=10)
+            return twiml(response)
+
+        @app.post("/reject")
+        def reject() -> Response:
+            record()
+            response = VoiceResponse()
+            response.reject(reason="busy")
+            return twiml(response)
+
+        for ending in ("/paid", "/after-queue", "/recorded", "/dialed", "/paystatus", "/amd"):
+
+            def ended(ending: str = ending) -> Response:
+                record()
+                response = VoiceResponse()
+                response.say(f"Done at {ending}.")
+                response.hangup()
+                return twiml(response)
+
+            app.add_url_rule(ending, ending.strip("/"), ended, methods=["POST"])
+
+        @app.post("/status")
+        def status() -> Response:
+            record()
+            return Response("", status=204)
+
+        @app.post("/broken")
+        def broken() -> Response:
+            record()
+            return Response("<Response><Say>oops</Say>", mimetype="text/xml")
+
+        @app.post("/fails")
+        def fails() -> Response:
+            record()
+            return Response("server error", status=500)
+
+        return app
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [s.path for s in self.seen]
+
+    def forms(self, path: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [s.form for s in self.seen if s.path == path]
+
+    def callbacks(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [s.form for s in self.seen if s.path == "/status"]
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Clock:
+    """Virtual time, unless the test is marked `realtime` (it must act while a call rings)."""
+    return Clock() if request.node.get_closest_marker("realtime") else VirtualClock()
+
+
+@pytest.fixture
+def peer() -> Iterator[tuple[PeerApp, str]]:
+    recorder = PeerApp()
+    public = [""]
+    served = ServedApp(recorder.build(public))
+    public[0] = served.base_url
+    yield recorder, served.base_url
+    served.stop()
+
+
+@pytest.fixture
+def simulator(clock: Clock, peer: tuple[PeerApp, str]) -> Iterator[RunningSimulator]:
+    carrier = Carrier(
+        account_sid=DEV_ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        numbers=[HOTLINE_NUMBER],
+        voice_url=peer[1] + "/answer",
+        clock=clock,
+        calls_per_second=1.0,
+    )
+    running = start(carrier)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def gateway(simulator: RunningSimulator) -> Iterator[TwilioGateway]:
+    gateway = TwilioGateway.from_settings(DEV_ACCOUNT_SID, AUTH_TOKEN, simulator.base_url)
+    yield gateway
+    gateway.client.http_client.session.close()
