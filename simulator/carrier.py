@@ -61,6 +61,10 @@ class _CallOver(Exception):
     """The call ended (someone hung up, or the app or the API ended it)."""
 
 
+class _Dequeued(Exception):
+    """An agent took the caller while the queue's wait document was playing."""
+
+
 class _Redirected(Exception):
     """The API redirected a live call to new TwiML."""
 
@@ -127,6 +131,7 @@ class SimCall:
     # Queues: set by the agent's leg when it bridges this caller.
     bridged_with: str | None = None
     bridge_seconds: float = 0.0
+    in_queue: bool = False
     async_amd_due: float | None = None
     async_amd_result: str | None = None
 
@@ -399,7 +404,8 @@ class Carrier:
                 return None
             caller = self.calls[state.waiting.pop(0)]
             caller.bridged_with = agent
-            caller.bridge_seconds = self.script_for(agent).talk_seconds
+            # How long they talk is the served caller's to say (their script's talk_seconds).
+            caller.bridge_seconds = caller.party.script.talk_seconds if caller.party else 30.0
             return caller
 
     def shutdown(self) -> None:
@@ -693,6 +699,8 @@ class Carrier:
             call.t += chunk
             remaining -= chunk
             self._async_amd_if_due(call)
+            if call.in_queue and call.bridged_with:
+                raise _Dequeued
             hangup_after = _hangs_up_after(call.party.script) if call.party else None
             if (
                 hangup_after is not None
@@ -914,8 +922,7 @@ class Carrier:
         while waited <= timeout:
             caller = self.dequeue(name, agent=call.from_)
             if caller is not None:
-                talk = self.script_for(call.to).talk_seconds
-                caller.bridge_seconds = talk
+                talk = caller.bridge_seconds
                 self._note(call, "bridged", {"with": caller.sid, "seconds": talk})
                 self._pace(call, talk)
                 return "completed", talk
@@ -936,7 +943,8 @@ class Carrier:
         wait_url = verb.get("waitUrl")
         wait_method = verb.get("waitUrlMethod", "POST" if wait_url else "GET").upper()
         patience = call.party.script.hold_patience if call.party else 300.0
-        result = "hangup"
+        result, waited = "hangup", 0.0
+        call.in_queue = True
         try:
             while True:
                 answer_after = state.agent_answers_after
@@ -947,6 +955,8 @@ class Carrier:
                 ):
                     self.dequeue(name, agent="client:sim-agent")
                 if call.bridged_with:
+                    call.in_queue = False
+                    waited = call.t - entered
                     self._note(
                         call, "bridged", {"with": call.bridged_with, "seconds": call.bridge_seconds}
                     )
@@ -956,21 +966,28 @@ class Carrier:
                 if call.t - entered >= patience:
                     self._note(call, "hangup", {"by": "callee (tired of waiting)"})
                     break
-                if wait_url:
-                    outcome = self._run_wait_url(
-                        call, state, _resolve(doc_url, wait_url), wait_method, entered
-                    )
-                    if outcome == "leave":
-                        result = "leave"
-                        break
-                else:
-                    self._note(call, "play", {"url": "(hold music)"})
-                    self._pace(call, 10.0)
+                try:
+                    if wait_url:
+                        outcome = self._run_wait_url(
+                            call, state, _resolve(doc_url, wait_url), wait_method, entered
+                        )
+                        if outcome == "leave":
+                            result = "leave"
+                            break
+                    else:
+                        self._note(call, "play", {"url": "(hold music)"})
+                        self._pace(call, 10.0)
+                except _Dequeued:
+                    continue  # the hold document stops at once; the loop's top bridges
         except _CallOver:
+            call.in_queue = False
             self._remove_from_queues(call)
             self._enqueue_action(call, verb, doc_url, state, "hangup", call.t - entered)
             raise
+        call.in_queue = False
         self._remove_from_queues(call)
+        if result == "bridged":
+            return self._enqueue_action(call, verb, doc_url, state, result, waited)
         return self._enqueue_action(call, verb, doc_url, state, result, call.t - entered)
 
     def _run_wait_url(

@@ -124,6 +124,8 @@ class PeerApp:
                 response.enqueue("agents", wait_url="/hold", action="/after-queue")
             elif digits == "3":
                 response.record(action="/recorded", max_length=30)
+            elif digits == "5":
+                response.enqueue("agents", wait_url="/hold-leave", action="/after-queue")
             elif digits == "4":
                 dial = response.dial(action="/dialed", timeout=20)
                 dial.number("+14155550199")
@@ -137,6 +139,22 @@ class PeerApp:
             response = VoiceResponse()
             response.say(f"You are number {request.form.get('QueuePosition')} in line.")
             response.pause(length=10)
+            return twiml(response)
+
+        @app.post("/hold-leave")
+        def hold_leave() -> Response:
+            record()
+            response = VoiceResponse()
+            response.say("Nobody is free. Leaving the queue.")
+            response.leave()
+            return twiml(response)
+
+        @app.post("/agent")
+        def agent() -> Response:
+            record()
+            response = VoiceResponse()
+            dial = response.dial(action="/dialed")
+            dial.queue("agents")
             return twiml(response)
 
         @app.post("/reject")
@@ -189,8 +207,11 @@ class PeerApp:
 
 @pytest.fixture
 def clock(request: pytest.FixtureRequest) -> Clock:
-    """Virtual time, unless the test is marked `realtime` (it must act while a call rings)."""
-    return Clock() if request.node.get_closest_marker("realtime") else VirtualClock()
+    """Virtual time, unless the test is marked `realtime` (calls must overlap in time).
+
+    Real time runs ten times faster than life: calls still wait for each other.
+    """
+    return Clock(speed=10) if request.node.get_closest_marker("realtime") else VirtualClock()
 
 
 @pytest.fixture

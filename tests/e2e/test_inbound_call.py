@@ -207,3 +207,53 @@ def test_calls_are_listed_and_transcripts_served_over_the_sim_api(simulator, men
     assert shown["status"] == "completed"
     kinds = [e["kind"] for e in shown["transcript"]]
     assert kinds[0] == "created" and "fetch" in kinds and kinds[-1] == "status"
+
+
+def test_leave_in_a_wait_url_ends_the_wait_with_queue_result_leave(simulator, menu):
+    ring(simulator, "5")
+    assert menu.forms("/after-queue")[0]["QueueResult"] == "leave"
+
+
+@pytest.mark.realtime
+def test_an_agent_dialing_the_queue_takes_the_caller_off_hold_at_once(simulator, peer):
+    import time
+
+    recorder, peer_url = peer
+    carrier = simulator.carrier
+    carrier.voice_url = peer_url + "/menu"
+    caller = carrier.start_inbound(
+        CALLER, party=_party(Script(steps=(Step(press="2"),), talk_seconds=0.5, hold_patience=60))
+    )
+    deadline = time.monotonic() + 15
+    while not carrier.queues.get("agents", None) or not carrier.queues["agents"].waiting:
+        assert time.monotonic() < deadline, "caller never reached the queue"
+        time.sleep(0.05)
+    carrier.voice_url = peer_url + "/agent"
+    agent = carrier.start_inbound("+14155550177", party=_party(Script()))
+    carrier.wait(caller.sid, timeout=20)
+    carrier.wait(agent.sid, timeout=20)
+    assert recorder.forms("/after-queue")[0]["QueueResult"] == "bridged"
+    dialed = recorder.forms("/dialed")[0]
+    assert dialed["DialCallStatus"] == "completed" and dialed["DialBridged"] == "true"
+    # Taken during the hold message's 10 s pause, not after it.
+    assert int(recorder.forms("/after-queue")[0]["QueueTime"]) < 10
+
+
+def test_a_failing_answer_url_falls_back_with_error_code_and_url(simulator, peer):
+    recorder, peer_url = peer
+    simulator.carrier.scripts["+14155550123"] = Script(hangup_after=30)
+    response = requests.post(
+        f"{simulator.base_url}/2010-04-01/Accounts/{DEV_ACCOUNT_SID}/Calls.json",
+        auth=(DEV_ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+        data={
+            "To": "+14155550123",
+            "From": HOTLINE_NUMBER,
+            "Url": peer_url + "/fails",
+            "FallbackUrl": peer_url + "/menu",
+        },
+    )
+    assert response.status_code == 201
+    simulator.carrier.wait(response.json()["sid"])
+    fallback = recorder.forms("/menu")[0]
+    assert fallback["ErrorCode"] == "11200" and fallback["ErrorUrl"] == peer_url + "/fails"
