@@ -278,6 +278,8 @@ class CardAccount(Base):
     days_past_due: Mapped[int] = mapped_column(Integer, index=True)
     # Set after repeated failed verifications; only an agent clears it.
     self_service_locked_at: Mapped[dt.datetime | None]
+    # A promise or a plan being kept pauses reminder calls until this day (inclusive).
+    reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -479,6 +481,39 @@ class ContactAttempt(Base):
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VerificationAttempt(Base):
+    """Each time a caller keys verification digits for an account: counts toward a lock."""
+
+    __tablename__ = "verification_attempt"
+    __table_args__ = (Index("ix_verification_attempt_account_at", "account_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"))
+    call_sid: Mapped[str] = mapped_column(String(34))
+    succeeded: Mapped[bool]
+    attempted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IvrCall(Base):
+    """An inbound call's state, kept by CallSid; also what an agent sees on transfer."""
+
+    __tablename__ = "ivr_call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    from_number: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("card_account.id"), index=True)
+    language: Mapped[str | None] = mapped_column(String(8))
+    step: Mapped[str] = mapped_column(String(32))
+    verified: Mapped[bool] = mapped_column(default=False)
+    # The flow's own state (retries, amounts being confirmed, the path taken), as JSON.
+    state: Mapped[str] = mapped_column(Text, default="{}")
+    intent: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class CallEvent(Base):
