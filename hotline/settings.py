@@ -18,6 +18,8 @@ import phonenumbers
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from hotline.hours import HoursError, parse_hours
+
 ENVIRONMENTS = ("development", "test", "production")
 PROFILES = ("us-regf", "us-ma", "us-wa", "cn-default")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -51,6 +53,17 @@ class Settings:
     default_timezone: str = "America/New_York"
     secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
     log_level: str = "INFO"
+    bank_name: str = "Example Bank"
+    # "mon-fri 08:00-20:00" in default_timezone; "always" or "never" also work.
+    agent_hours: str = "mon-sat 08:00-20:00"
+    payment_connector: str = "Default"
+    min_payment_minor: int = 100
+    promise_window_days: int = 30
+    plan_min_balance_minor: int = 30000
+    plan_months: tuple[int, ...] = (3, 6, 12)
+    sms_confirmations: bool = True
+    voice_en: str = "Polly.Joanna-Neural"
+    voice_zh: str = "Polly.Zhiyu-Neural"
 
     @property
     def is_production(self) -> bool:
@@ -75,6 +88,23 @@ def _caller_ids(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _whole(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise ValueError(f"{raw!r} is not a whole number")
+    return int(raw)
+
+
+def _months(raw: str) -> tuple[int, ...]:
+    return tuple(_whole(part) for part in raw.split(",") if part.strip())
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"{raw!r} is not true or false")
+    return value in ("true", "1", "yes")
+
+
 VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_ENV": ("env", _text),
     "DATABASE_URL": ("database_url", _text),
@@ -88,6 +118,16 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_DEFAULT_TIMEZONE": ("default_timezone", _text),
     "HOTLINE_SECRET_KEY": ("secret_key", _text),
     "HOTLINE_LOG_LEVEL": ("log_level", _upper),
+    "HOTLINE_BANK_NAME": ("bank_name", _text),
+    "HOTLINE_AGENT_HOURS": ("agent_hours", _text),
+    "HOTLINE_PAYMENT_CONNECTOR": ("payment_connector", _text),
+    "HOTLINE_MIN_PAYMENT_MINOR": ("min_payment_minor", _whole),
+    "HOTLINE_PROMISE_WINDOW_DAYS": ("promise_window_days", _whole),
+    "HOTLINE_PLAN_MIN_BALANCE_MINOR": ("plan_min_balance_minor", _whole),
+    "HOTLINE_PLAN_MONTHS": ("plan_months", _months),
+    "HOTLINE_SMS_CONFIRMATIONS": ("sms_confirmations", _flag),
+    "HOTLINE_VOICE_EN": ("voice_en", _text),
+    "HOTLINE_VOICE_ZH": ("voice_zh", _text),
 }
 _ATTRIBUTE_TO_VARIABLE = {attr: name for name, (attr, _) in VARIABLES.items()}
 
@@ -116,7 +156,10 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         raw = environ.get(name)
         if raw is None or raw.strip() == "":
             continue
-        values[attribute] = parse(raw)
+        try:
+            values[attribute] = parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {exc}") from None
     env = values.get("env", "development")
     if env != "production" and "twilio_api_base_url" not in values:
         values["twilio_api_base_url"] = SIMULATOR_API_BASE_URL
@@ -183,6 +226,16 @@ def validate(settings: Settings) -> Settings:
         raise _fail("log_level", f"{s.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     if len(s.secret_key) < 16:
         raise _fail("secret_key", "must be at least 16 characters")
+    try:
+        parse_hours(s.agent_hours)
+    except HoursError as exc:
+        raise _fail("agent_hours", str(exc)) from None
+    if not s.plan_months or any(not 2 <= m <= 60 for m in s.plan_months):
+        raise _fail("plan_months", "must list instalment counts from 2 to 60, e.g. 3,6,12")
+    if not 1 <= s.promise_window_days <= 90:
+        raise _fail("promise_window_days", "must be from 1 to 90 days")
+    if not s.bank_name.strip():
+        raise _fail("bank_name", "must not be empty")
     if s.is_production:
         _check_production(s)
     return replace(s, caller_ids=tuple(caller_ids))
