@@ -1,0 +1,101 @@
+"""The one place that turns a Turn into TwiML, with twilio's VoiceResponse builder.
+
+Voice and language are set here once per call language; prompt text comes from the
+catalogues by key. Every response is served as text/xml by the web layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from prompts.catalog import Catalog
+from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str  # <Say voice>, e.g. Polly.Joanna-Neural
+    language: str  # <Say language>
+    recogniser: str  # <Gather language> for speech
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the call's next requests go (absolute URLs, or relative to the document)."""
+
+    step: Callable[[str], str]
+    pay_action: str
+    hold: str
+    queue_action: str
+
+
+@dataclass(frozen=True)
+class Renderer:
+    catalogs: Mapping[str, Catalog]
+    voices: Mapping[str, Voice]
+    payment_connector: str
+
+    def render(self, turn: Turn, language: str, links: Links) -> str:
+        response = VoiceResponse()
+        then = turn.then
+        if isinstance(then, Ask):
+            voice = self.voices[language]
+            gather = response.gather(
+                input="dtmf speech" if then.speech_menu else "dtmf",
+                action=links.step(then.step),
+                method="POST",
+                timeout=then.timeout,
+                finish_on_key=then.finish_on_key or "#",
+                num_digits=then.max_digits,
+                action_on_empty_result=True,
+                language=voice.recogniser if then.speech_menu else None,
+                hints=self.catalogs[language].hints(then.speech_menu) if then.speech_menu else None,
+                speech_timeout="auto" if then.speech_menu else None,
+            )
+            self._says(gather, turn.says, language)
+        else:
+            self._says(response, turn.says, language)
+        if isinstance(then, Enqueue):
+            response.enqueue(
+                then.queue,
+                wait_url=links.hold,
+                wait_url_method="POST",
+                action=links.queue_action,
+                method="POST",
+            )
+        elif isinstance(then, Pay):
+            response.pay(
+                charge_amount=then.amount_major,
+                currency=then.currency.lower(),
+                payment_connector=self.payment_connector,
+                action=links.pay_action,
+                max_attempts=2,
+                description="Card payment",
+            )
+        elif isinstance(then, Hangup):
+            response.hangup()
+        return str(response)
+
+    def say_only(self, says: tuple[Say, ...], language: str, *, hang_up: bool) -> str:
+        response = VoiceResponse()
+        self._says(response, says, language)
+        if hang_up:
+            response.hangup()
+        return str(response)
+
+    def _says(self, parent: VoiceResponse | Gather, says: tuple[Say, ...], language: str) -> None:
+        for say in says:
+            spoken_in = say.language or language
+            voice = self.voices[spoken_in]
+            text = self.catalogs[spoken_in].render(say.key, say.params)
+            parent.say(text, voice=voice.name, language=voice.language)
+
+
+def voices_from(settings_voice_en: str, settings_voice_zh: str) -> dict[str, Voice]:
+    return {
+        "en": Voice(settings_voice_en, "en-US", "en-US"),
+        "zh-CN": Voice(settings_voice_zh, "cmn-CN", "cmn-Hans-CN"),
+    }

@@ -1,0 +1,57 @@
+"""What a call should do next, as plain data: the flows decide it, telephony.twiml renders it.
+
+Prompts are catalogue keys with their values, never text, so wording and language stay in
+prompts/ and the one builder sets voice and language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Say:
+    key: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    # Speak in this language instead of the call's (the bilingual language menu).
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Say the prompts inside a <Gather> and send the answer to `step`."""
+
+    step: str
+    max_digits: int | None = 1
+    finish_on_key: str = ""
+    speech_menu: str | None = None  # also accept speech, mapped by this catalogue menu
+    timeout: int = 6
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    queue: str
+
+
+@dataclass(frozen=True)
+class Pay:
+    amount_minor: int
+    currency: str
+    amount_major: str  # "12.34": what <Pay chargeAmount> takes
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Next = Ask | Enqueue | Pay | Hangup
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Prompts to say, then what happens."""
+
+    says: tuple[Say, ...]
+    then: Next
