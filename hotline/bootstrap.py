@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotline import db, logs
 from hotline.settings import Settings, from_env
+from telephony.gateway import CallGateway
+from telephony.twilio_gateway import TwilioGateway
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     Session: sessionmaker[Session]
+    gateway: CallGateway
 
 
 def settings_from_environment() -> Settings:
@@ -31,4 +34,9 @@ def bootstrap(settings: Settings | None = None, *, configure_logging: bool = Tru
     if configure_logging:
         logs.configure(settings.log_level)
     engine = db.make_engine(settings.database_url)
-    return Runtime(settings=settings, engine=engine, Session=db.make_sessionmaker(engine))
+    gateway = TwilioGateway.from_settings(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+    )
+    return Runtime(
+        settings=settings, engine=engine, Session=db.make_sessionmaker(engine), gateway=gateway
+    )

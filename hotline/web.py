@@ -26,6 +26,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, HOTLINE_ENV=settings.env)
     app.extensions["hotline"] = runtime
     app.register_blueprint(health)
+    from ivr.web import init_app as init_ivr
+
+    init_ivr(app, runtime)
     return app
 
 

@@ -837,15 +837,14 @@ class Carrier:
             self._note(call, "input", {"none": True})
             self._pace(call, timeout)
         if not params:
-            if twiml.attr_bool(verb, "actionOnEmptyResult", False):
-                params = {"Digits": "", "FinishedOnKey": ""}
-            else:
-                if party is not None and party.script.steps and party.exhausted:
-                    # A scripted caller with nothing left to do hangs up rather than listen
-                    # to the menu forever; a silent caller (no script) keeps listening.
-                    self._note(call, "hangup", {"by": "callee (script finished)"})
-                    raise _CallOver
+            if party is not None and party.script.steps and party.exhausted:
+                # A scripted caller with nothing left to do hangs up rather than listen to
+                # the menu forever; a silent caller (no script) keeps listening.
+                self._note(call, "hangup", {"by": "callee (script finished)"})
+                raise _CallOver
+            if not twiml.attr_bool(verb, "actionOnEmptyResult", False):
                 return None  # no input: fall through to the next verb
+            params = {"Digits": "", "FinishedOnKey": ""}
         action = _resolve(doc_url, verb.get("action")) if verb.get("action") else doc_url
         return action, verb.get("method", "POST").upper(), None, params
 

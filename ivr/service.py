@@ -1,0 +1,768 @@
+"""The IVR's services: call state by CallSid, facts for the flow, and the flow's effects.
+
+Functions take the caller's session and never commit; the webhook owns the transaction.
+A call's row is locked for the length of a request, so Twilio's retries and replays of
+the same call are handled one after another; a request for a step the call has already
+left gets the answer it got the first time, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline import audit
+from hotline.hours import Hours
+from hotline.models import (
+    BLOCKING_FLAGS,
+    AccountFlag,
+    AccountFlagRow,
+    AttemptStatus,
+    CardAccount,
+    Case,
+    CaseKind,
+    CaseStatus,
+    ContactAttempt,
+    Direction,
+    InstalmentStatus,
+    IvrCall,
+    Payment,
+    PaymentStatus,
+    Phone,
+    PlanInstalment,
+    PlanStatus,
+    PromiseStatus,
+    PromiseToPay,
+    RepaymentPlan,
+    Source,
+    VerificationAttempt,
+)
+from hotline.money import to_major
+from hotline.phones import time_zones_for
+from hotline.profiles import ContactProfile, recording_notice_needed
+from hotline.secrets import verify_digits_match
+from ivr import flow
+from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, Outcome, PayResult, PlanOption
+
+ACTOR = "ivr"
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    """The line's policy, from settings, built once per process."""
+
+    bank: str
+    secret_key: str
+    agent_hours: Hours
+    timezone: str
+    profile: ContactProfile
+    min_payment_minor: int
+    promise_window_days: int
+    plan_min_balance_minor: int
+    plan_months: tuple[int, ...]
+    sms_confirmations: bool
+    caller_id: str
+
+
+@dataclass(frozen=True)
+class Sms:
+    to: str
+    from_: str
+    key: str
+    params: Mapping[str, str]
+    language: str
+
+
+@dataclass
+class Reply:
+    """What the webhook should answer: a new turn, or the answer given before (a replay)."""
+
+    call: IvrCall
+    language: str
+    outcome: Outcome | None = None
+    replay: str | None = None
+    outbox: list[Sms] = field(default_factory=list)
+
+
+# --- call state ---------------------------------------------------------------------------
+
+
+def _load(session: Session, call_sid: str) -> IvrCall | None:
+    return session.scalars(
+        select(IvrCall).where(IvrCall.call_sid == call_sid).with_for_update()
+    ).one_or_none()
+
+
+def _state(call: IvrCall) -> tuple[CallState, str | None]:
+    try:
+        data = json.loads(call.state or "{}")
+    except ValueError:
+        data = {}
+    return CallState.from_dict(data), data.get("last_twiml")
+
+
+def remember(call: IvrCall, state: CallState, twiml: str, now: dt.datetime) -> None:
+    """Keep the new state and the TwiML answered, for replays of this same request."""
+    call.step = state.step
+    call.language = state.language
+    call.account_id = state.account_id
+    call.verified = state.verified
+    call.intent = state.intent
+    call.state = json.dumps({**state.as_dict(), "last_twiml": twiml}, ensure_ascii=False)
+    call.updated_at = now
+
+
+def begin(
+    session: Session, config: LineConfig, *, call_sid: str, caller: str, now: dt.datetime
+) -> Reply:
+    """The voice URL: a new call, or Twilio asking again for one already begun."""
+    call = _load(session, call_sid)
+    if call is not None:
+        # Twilio asked for the voice URL again (a retry): answer as before, change nothing.
+        state, last = _state(call)
+        if last is not None:
+            return Reply(call, state.language, replay=last)
+    else:
+        call = IvrCall(
+            call_sid=call_sid,
+            from_number=caller[:64],
+            step=flow.LANGUAGE,
+            started_at=now,
+            updated_at=now,
+        )
+        session.add(call)
+        session.add(
+            ContactAttempt(
+                direction=Direction.INBOUND,
+                number=caller[:64],
+                provider_call_sid=call_sid,
+                status=AttemptStatus.IN_PROGRESS,
+                started_at=now,
+                answered_at=now,
+                created_at=now,
+            )
+        )
+    account = identify(session, caller)
+    if account is not None:
+        call.account_id = account.id
+    facts = build_facts(session, config, now, caller, account, language=None)
+    outcome = flow.start(CallState(), facts)
+    return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def answer(
+    session: Session,
+    config: LineConfig,
+    *,
+    call_sid: str,
+    caller: str,
+    step: str,
+    heard: Heard,
+    now: dt.datetime,
+) -> Reply:
+    """The caller answered a prompt (a <Gather> action)."""
+    call = _load(session, call_sid)
+    if call is None:  # unknown or expired call: start it afresh rather than fail
+        return begin(session, config, call_sid=call_sid, caller=caller, now=now)
+    state, last = _state(call)
+    if step != state.step and last is not None:
+        return Reply(call, state.language, replay=last)
+    account_id = state.account_id
+    digits_match = None
+    if state.step == flow.ACCOUNT and heard.digits:
+        found = session.scalars(
+            select(CardAccount.id).where(CardAccount.account_number == heard.digits)
+        ).one_or_none()
+        account_id = found
+    account = session.get(CardAccount, account_id) if account_id is not None else None
+    if state.step == flow.VERIFY and account is not None and heard.digits:
+        holder = account.cardholder
+        digits_match = verify_digits_match(
+            config.secret_key, holder.verify_salt, heard.digits, holder.verify_hash
+        )
+    facts = build_facts(
+        session, config, now, caller, account, language=state.language, digits_match=digits_match
+    )
+    outcome = flow.advance(state, heard, facts)
+    reply = Reply(call, outcome.state.language, outcome=outcome)
+    _carry_out(session, config, reply, account, caller, now)
+    return reply
+
+
+def pay_result(
+    session: Session,
+    config: LineConfig,
+    *,
+    call_sid: str,
+    caller: str,
+    form: Mapping[str, str],
+    now: dt.datetime,
+) -> Reply:
+    """<Pay> finished: post a successful payment exactly once, then let the flow speak."""
+    call = _load(session, call_sid)
+    if call is None:
+        return begin(session, config, call_sid=call_sid, caller=caller, now=now)
+    state, last = _state(call)
+    if state.step != flow.PAY_RESULT and last is not None:
+        return Reply(call, state.language, replay=last)
+    account = session.get(CardAccount, state.account_id) if state.account_id else None
+    result_name = form.get("Result", "")
+    code = form.get("PaymentConfirmationCode", "")
+    amount_minor = int(state.pending.get("amount_minor") or 0)
+    facts = build_facts(session, config, now, caller, account, language=state.language)
+    result = PayResult(result=result_name, error=form.get("PaymentError", ""))
+    if result_name == "success" and code and account is not None and amount_minor > 0:
+        post_payment(
+            session,
+            account,
+            amount_minor=amount_minor,
+            call_sid=call_sid,
+            code=code,
+            brand=form.get("PaymentCardType"),
+            masked=form.get("PaymentCardNumber"),
+            now=now,
+        )
+        result = PayResult(
+            "success", Money(amount_minor, facts.speak_money(amount_minor)), _spell(code[-6:])
+        )
+    elif result_name == "success":
+        result = PayResult("payment-connector-error", error="no confirmation code")
+    facts = replace(facts, pay_result=result)
+    outcome = flow.pay_result(state, facts)
+    return Reply(call, outcome.state.language, outcome=outcome)
+
+
+# --- looking things up --------------------------------------------------------------------
+
+
+def identify(session: Session, caller: str) -> CardAccount | None:
+    """The one account whose cardholder has this number on file, or None (none or several)."""
+    ids = session.scalars(
+        select(CardAccount.id)
+        .join(Phone, Phone.cardholder_id == CardAccount.cardholder_id)
+        .where(Phone.e164 == caller, Phone.removed_at.is_(None))
+        .distinct()
+        .limit(2)
+    ).all()
+    return session.get(CardAccount, ids[0]) if len(ids) == 1 else None
+
+
+def build_facts(
+    session: Session,
+    config: LineConfig,
+    now: dt.datetime,
+    caller: str,
+    account: CardAccount | None,
+    *,
+    language: str | None,
+    digits_match: bool | None = None,
+) -> Facts:
+    lang = language or (str(account.cardholder.language) if account else "en")
+    zone = _zone(account, caller, config.timezone)
+    currency = account.currency if account else "USD"
+
+    def speak_money(minor: int) -> str:
+        return spoken_money(minor, currency, lang)
+
+    def speak_date(day: dt.date) -> str:
+        return str(format_date(day, format="long", locale=lang.replace("-", "_")))
+
+    facts_account = None
+    if account is not None:
+        facts_account = _account_facts(session, config, now, account, speak_money, speak_date)
+    holder = account.cardholder if account else None
+    disclosure_first = bool(
+        config.profile.debt_collector_disclosure
+        and account is not None
+        and not _verified_before(session, account.id)
+    )
+    return Facts(
+        bank=config.bank,
+        agents_open=config.agent_hours.open_at(now, config.timezone),
+        today=now.astimezone(ZoneInfo(zone)).date(),
+        promise_window_days=config.promise_window_days,
+        first_disclosure=disclosure_first,
+        recording_notice=recording_notice_needed(
+            config.profile,
+            holder.country if holder else "",
+            holder.address_region if holder else None,
+        ),
+        caller_last4=("".join(ch for ch in caller if ch.isdigit())[-4:] or "----"),
+        speak_money=speak_money,
+        speak_date=speak_date,
+        account=facts_account,
+        digits_match=digits_match,
+    )
+
+
+def _account_facts(
+    session: Session,
+    config: LineConfig,
+    now: dt.datetime,
+    account: CardAccount,
+    speak_money: Callable[[int], str],
+    speak_date: Callable[[dt.date], str],
+) -> AccountFacts:
+    def money(minor: int) -> Money:
+        return Money(minor, speak_money(minor))
+
+    last = session.execute(
+        select(Payment.amount_minor, Payment.posted_at)
+        .where(Payment.account_id == account.id, Payment.status == PaymentStatus.POSTED)
+        .order_by(Payment.posted_at.desc())
+        .limit(1)
+    ).first()
+    failures = session.scalar(
+        select(func.count())
+        .select_from(VerificationAttempt)
+        .where(
+            VerificationAttempt.account_id == account.id,
+            VerificationAttempt.succeeded.is_(False),
+            VerificationAttempt.attempted_at > now - dt.timedelta(hours=24),
+        )
+    )
+    return AccountFacts(
+        account_id=account.id,
+        language=str(account.cardholder.language),
+        currency=account.currency,
+        balance=money(account.balance_minor),
+        minimum_due=money(account.minimum_due_minor),
+        past_due=money(account.past_due_minor),
+        due_date=speak_date(account.due_date),
+        last_payment=(money(last.amount_minor), speak_date(last.posted_at.date()))
+        if last and last.posted_at
+        else None,
+        locked=account.self_service_locked_at is not None,
+        failures_last_24h=int(failures or 0),
+        min_payment=money(config.min_payment_minor),
+        plan_options=_plan_options(session, config, account, money),
+    )
+
+
+def _plan_options(
+    session: Session, config: LineConfig, account: CardAccount, money: Callable[[int], Money]
+) -> tuple[PlanOption, ...]:
+    if account.balance_minor < config.plan_min_balance_minor:
+        return ()
+    if account.flag_set & (BLOCKING_FLAGS | {AccountFlag.FRAUD}):
+        return ()
+    active = session.scalar(
+        select(func.count())
+        .select_from(RepaymentPlan)
+        .where(RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE)
+    )
+    if active:
+        return ()
+    return tuple(
+        PlanOption(n, money(math.ceil(account.balance_minor / n))) for n in config.plan_months
+    )
+
+
+def _verified_before(session: Session, account_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(VerificationAttempt)
+            .where(
+                VerificationAttempt.account_id == account_id,
+                VerificationAttempt.succeeded.is_(True),
+            )
+        )
+    )
+
+
+def _zone(account: CardAccount | None, caller: str, default: str) -> str:
+    numbers = [p.e164 for p in account.cardholder.phones] if account else []
+    for number in [caller, *numbers]:
+        try:
+            zones = time_zones_for(number)
+        except Exception:  # a caller id like "anonymous" has no zone
+            continue
+        if len(zones) == 1:
+            return zones[0]
+    return default
+
+
+def spoken_money(minor: int, currency: str, language: str) -> str:
+    """'$1,234.56' in English; '1,234.56元' for yuan in Chinese, as a caller expects to hear."""
+    amount = to_major(minor, currency)
+    if language == "zh-CN" and currency == "CNY":
+        return f"{format_decimal(amount, format='#,##0.00', locale='zh_CN')}元"
+    return str(format_currency(amount, currency, locale=language.replace("-", "_")))
+
+
+def _spell(code: str) -> str:
+    return " ".join(code.upper())
+
+
+# --- carrying out the flow's effects ------------------------------------------------------
+
+
+def _carry_out(
+    session: Session,
+    config: LineConfig,
+    reply: Reply,
+    account: CardAccount | None,
+    caller: str,
+    now: dt.datetime,
+) -> None:
+    outcome = reply.outcome
+    assert outcome is not None
+    call = reply.call
+    references: dict[str, str] = {}
+    for effect in outcome.effects:
+        if isinstance(effect, flow.RecordVerification) and account is not None:
+            session.add(
+                VerificationAttempt(
+                    account_id=account.id,
+                    call_sid=call.call_sid,
+                    succeeded=effect.succeeded,
+                    attempted_at=now,
+                )
+            )
+        elif isinstance(effect, flow.LockSelfService) and account is not None:
+            account.self_service_locked_at = now
+            audit.record(
+                session,
+                actor=ACTOR,
+                action="self-service.locked",
+                entity_type="card_account",
+                entity_id=account.account_number,
+                data={"call_sid": call.call_sid, "reason": "verification failures"},
+                now=now,
+            )
+        elif isinstance(effect, flow.SavePromise) and account is not None:
+            reference = _save_promise(session, account, effect, call.call_sid, now)
+            references["reference"] = reference
+            _queue_sms(
+                config,
+                reply,
+                caller,
+                "sms_promise",
+                {
+                    "bank": config.bank,
+                    "amount": spoken_money(effect.amount_minor, account.currency, reply.language),
+                    "date": effect.date.isoformat(),
+                    "reference": reference,
+                },
+            )
+        elif isinstance(effect, flow.SavePlan) and account is not None:
+            reference = _save_plan(session, account, effect, call.call_sid, now)
+            _queue_sms(
+                config,
+                reply,
+                caller,
+                "sms_plan",
+                {
+                    "bank": config.bank,
+                    "count": str(effect.count),
+                    "amount": spoken_money(
+                        effect.instalment_minor, account.currency, reply.language
+                    ),
+                    "start": effect.start.isoformat(),
+                    "reference": reference,
+                },
+            )
+        elif isinstance(effect, flow.OpenCase) and account is not None:
+            case_row = _open_case(session, account, effect.kind, call, now)
+            references["reference"] = " ".join(f"{case_row.id:06d}")
+        elif isinstance(effect, flow.OptOut):
+            _opt_out(session, caller, call.call_sid, now)
+        elif isinstance(effect, flow.RequestCallback) and account is not None:
+            _request_callback(session, config, account, caller, call.call_sid, now)
+        elif isinstance(effect, flow.TransferToAgent):
+            call.intent = effect.intent
+            audit.record(
+                session,
+                actor=ACTOR,
+                action="call.transferred",
+                entity_type="call",
+                entity_id=call.call_sid,
+                data={"intent": effect.intent, "verified": call.verified},
+                now=now,
+            )
+    if references:
+        reply.outcome = _fill_references(outcome, references)
+
+
+def _fill_references(outcome: Outcome, values: Mapping[str, str]) -> Outcome:
+    says = tuple(
+        replace(
+            say,
+            params={
+                k: values.get("reference", v) if v == flow.REFERENCE else v
+                for k, v in say.params.items()
+            },
+        )
+        for say in outcome.turn.says
+    )
+    return replace(outcome, turn=replace(outcome.turn, says=says))
+
+
+def _queue_sms(
+    config: LineConfig, reply: Reply, caller: str, key: str, params: Mapping[str, str]
+) -> None:
+    if config.sms_confirmations and caller.startswith("+"):
+        reply.outbox.append(Sms(caller, config.caller_id, key, params, reply.language))
+
+
+def post_payment(
+    session: Session,
+    account: CardAccount,
+    *,
+    amount_minor: int,
+    call_sid: str,
+    code: str,
+    brand: str | None,
+    masked: str | None,
+    now: dt.datetime,
+) -> bool:
+    """Post a card payment once per (call, confirmation code); True if this call posted it.
+
+    The idempotency key's unique constraint decides: a replay, or a concurrent duplicate
+    that loses the race, meets the row already there and changes nothing.
+    """
+    key = f"ivr:{call_sid}:{code}"
+    last4 = "".join(ch for ch in (masked or "") if ch.isdigit())[-4:] or None
+    try:
+        with session.begin_nested():
+            payment = Payment(
+                account_id=account.id,
+                amount_minor=amount_minor,
+                currency=account.currency,
+                source=Source.IVR,
+                status=PaymentStatus.POSTED,
+                idempotency_key=key,
+                processor_confirmation=code[:100],
+                card_brand=(brand or None),
+                card_last4=last4,
+                call_sid=call_sid,
+                created_at=now,
+                posted_at=now,
+            )
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        return False
+    session.execute(
+        update(CardAccount)
+        .where(CardAccount.id == account.id)
+        .values(
+            balance_minor=_floor_zero(CardAccount.balance_minor, amount_minor),
+            minimum_due_minor=_floor_zero(CardAccount.minimum_due_minor, amount_minor),
+            past_due_minor=_floor_zero(CardAccount.past_due_minor, amount_minor),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(account)
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="payment.posted",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={
+            "payment_id": payment.id,
+            "amount_minor": amount_minor,
+            "currency": account.currency,
+            "call_sid": call_sid,
+            "confirmation": code[:100],
+        },
+        now=now,
+    )
+    return True
+
+
+def _floor_zero(column: object, amount: int) -> object:
+    return case((column - amount < 0, 0), else_=column - amount)  # type: ignore[operator]
+
+
+def _save_promise(
+    session: Session,
+    account: CardAccount,
+    effect: flow.SavePromise,
+    call_sid: str,
+    now: dt.datetime,
+) -> str:
+    promise = PromiseToPay(
+        account_id=account.id,
+        amount_minor=effect.amount_minor,
+        currency=account.currency,
+        promised_date=effect.date,
+        status=PromiseStatus.PENDING,
+        source=Source.IVR,
+        call_sid=call_sid,
+        created_at=now,
+    )
+    session.add(promise)
+    session.flush()
+    _pause_reminders(account, effect.date)
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="promise.created",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={
+            "promise_id": promise.id,
+            "amount_minor": effect.amount_minor,
+            "date": effect.date.isoformat(),
+            "call_sid": call_sid,
+        },
+        now=now,
+    )
+    return f"P{promise.id:06d}"
+
+
+def _save_plan(
+    session: Session, account: CardAccount, effect: flow.SavePlan, call_sid: str, now: dt.datetime
+) -> str:
+    plan = RepaymentPlan(
+        account_id=account.id,
+        instalment_count=effect.count,
+        total_minor=account.balance_minor,
+        currency=account.currency,
+        start_date=effect.start,
+        status=PlanStatus.ACTIVE,
+        source=Source.IVR,
+        call_sid=call_sid,
+        created_at=now,
+    )
+    remaining = account.balance_minor
+    for sequence in range(1, effect.count + 1):
+        amount = min(effect.instalment_minor, remaining) if sequence < effect.count else remaining
+        remaining -= amount
+        plan.instalments.append(
+            PlanInstalment(
+                sequence=sequence,
+                due_date=_add_months(effect.start, sequence - 1),
+                amount_minor=amount,
+                status=InstalmentStatus.DUE,
+            )
+        )
+    session.add(plan)
+    session.flush()
+    _pause_reminders(account, plan.instalments[-1].due_date)
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="plan.created",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={
+            "plan_id": plan.id,
+            "count": effect.count,
+            "instalment_minor": effect.instalment_minor,
+            "start": effect.start.isoformat(),
+            "call_sid": call_sid,
+        },
+        now=now,
+    )
+    return f"L{plan.id:06d}"
+
+
+def _pause_reminders(account: CardAccount, until: dt.date) -> None:
+    if account.reminders_paused_until is None or account.reminders_paused_until < until:
+        account.reminders_paused_until = until
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    return dt.date(day.year + month_index // 12, month_index % 12 + 1, min(day.day, 28))
+
+
+def _open_case(
+    session: Session, account: CardAccount, kind: str, call: IvrCall, now: dt.datetime
+) -> Case:
+    state, _ = _state(call)
+    case_row = Case(
+        account_id=account.id,
+        kind=CaseKind(kind),
+        status=CaseStatus.OPEN,
+        source=Source.IVR,
+        call_sid=call.call_sid,
+        opened_at=now,
+        summary=f"Opened by the caller on the phone line; path: {' > '.join(state.path)}",
+    )
+    session.add(case_row)
+    session.flush()
+    call.case_id = case_row.id
+    if kind == "dispute" and AccountFlag.DISPUTE not in account.flag_set:
+        # A dispute stops collection calls on the account until it is resolved.
+        account.flags.append(
+            AccountFlagRow(flag=AccountFlag.DISPUTE, source=Source.IVR, set_at=now)
+        )
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="case.opened",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={"case_id": case_row.id, "kind": kind, "call_sid": call.call_sid},
+        now=now,
+    )
+    return case_row
+
+
+def _opt_out(session: Session, caller: str, call_sid: str, now: dt.datetime) -> None:
+    """Stop calls to this number, whoever it is on file for, at once."""
+    phones = session.scalars(select(Phone).where(Phone.e164 == caller)).all()
+    for phone in phones:
+        if phone.opted_out_at is None:
+            phone.opted_out_at, phone.opted_out_source = now, Source.IVR
+        phone.autodial_consent = False
+        phone.consent_source, phone.consent_changed_at = Source.IVR, now
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="phone.opted-out",
+        entity_type="phone",
+        entity_id=caller[-4:],
+        data={"call_sid": call_sid, "rows": len(phones)},
+        now=now,
+    )
+
+
+def _request_callback(
+    session: Session,
+    config: LineConfig,
+    account: CardAccount,
+    caller: str,
+    call_sid: str,
+    now: dt.datetime,
+) -> None:
+    due = config.agent_hours.next_opening(now, config.timezone) or now
+    phone = session.scalars(
+        select(Phone).where(Phone.e164 == caller, Phone.cardholder_id == account.cardholder_id)
+    ).first()
+    attempt = ContactAttempt(
+        direction=Direction.OUTBOUND,
+        account_id=account.id,
+        phone_id=phone.id if phone else None,
+        number=caller[:64],
+        status=AttemptStatus.PLANNED,
+        due_at=due,
+        disposition="callback-requested",
+        created_at=now,
+    )
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="callback.requested",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={"attempt_id": attempt.id, "due_at": due.isoformat(), "call_sid": call_sid},
+        now=now,
+    )
