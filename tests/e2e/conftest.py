@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -244,3 +244,101 @@ def gateway(simulator: RunningSimulator) -> Iterator[TwilioGateway]:
     gateway = TwilioGateway.from_settings(DEV_ACCOUNT_SID, AUTH_TOKEN, simulator.base_url)
     yield gateway
     gateway.client.http_client.session.close()
+
+
+# --- the real Hotline app behind the simulator ---------------------------------------------
+
+
+@dataclass
+class LineUnderTest:
+    app: Flask
+    simulator: RunningSimulator
+    base_url: str
+    served: ServedApp
+
+    @property
+    def carrier(self) -> Carrier:
+        return self.simulator.carrier
+
+    def call(self, keys: str = "", caller: str = "+14155550100", **script: object):
+        """Ring the hotline as `caller`, keying `keys` ("94107#,1": one item per prompt)."""
+        from simulator.callees import Party, Script
+
+        party = Party(Script.from_dict({"keys": keys, **script}))
+        call = self.carrier.start_inbound(caller, party=party)
+        return self.carrier.wait(call.sid, timeout=60)
+
+    def stop(self) -> None:
+        self.simulator.stop()
+        self.served.stop()
+        self.app.extensions["hotline"].engine.dispose()
+
+
+class _Deferred:
+    """A WSGI app filled in after the server has its port (the app must know its own URL)."""
+
+    def __init__(self) -> None:
+        self.app: Flask | None = None
+
+    def __call__(self, environ: dict, start_response: object) -> object:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., LineUnderTest]]:
+    from hotline.importer import import_accounts
+    from hotline.demo import demo_csv
+    from hotline.web import create_app
+    from tests.conftest import TEST_SECRET_KEY
+
+    running: list[LineUnderTest] = []
+
+    def make(**overrides: object) -> LineUnderTest:
+        deferred = _Deferred()
+        served = ServedApp(deferred)  # type: ignore[arg-type]
+        carrier = Carrier(
+            account_sid=DEV_ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            numbers=[HOTLINE_NUMBER],
+            voice_url=served.base_url + "/ivr/voice",
+            clock=clock,
+        )
+        simulator = start(carrier)
+        settings = {
+            "database_url": database_url,
+            "env": "test",
+            "public_base_url": served.base_url,
+            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_api_base_url": simulator.base_url,
+            "agent_hours": "always",
+            "secret_key": TEST_SECRET_KEY,
+            "caller_ids": (HOTLINE_NUMBER,),
+        }
+        app = create_app({**settings, **overrides})
+        deferred.app = app
+        runtime = app.extensions["hotline"]
+        with runtime.Session.begin() as session:
+            import io
+            import datetime as dt
+
+            import_accounts(
+                session,
+                io.StringIO(demo_csv(dt.date.today(), size=12), newline=""),
+                secret_key=TEST_SECRET_KEY,
+                now=dt.datetime.now(dt.UTC),
+                actor="test",
+                source={"name": "demo"},
+            )
+        line = LineUnderTest(app, simulator, served.base_url, served)
+        running.append(line)
+        return line
+
+    yield make
+    for line in running:
+        line.stop()
+
+
+@pytest.fixture
+def hotline_app(hotline_line: Callable[..., LineUnderTest]) -> LineUnderTest:
+    return hotline_line()

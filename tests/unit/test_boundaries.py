@@ -8,7 +8,7 @@ PACKAGES = ("hotline", "ivr", "dialer", "telephony", "simulator", "desk", "promp
 
 # Web modules: the only ones that may import flask.
 WEB_MODULES = {"hotline/web.py", "hotline/cli.py"}
-WEB_PREFIXES = ("ivr/web", "ivr/views", "desk/", "simulator/web", "simulator/app")
+WEB_PREFIXES = ("ivr/web", "desk/", "simulator/web")
 # Pure domain modules: no web, telephony SDK, database session or clock.
 PURE_MODULES = {
     "hotline/money.py",
