@@ -287,8 +287,8 @@ class _Deferred:
 
 @pytest.fixture
 def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., LineUnderTest]]:
-    from hotline.importer import import_accounts
     from hotline.demo import demo_csv
+    from hotline.importer import import_accounts
     from hotline.web import create_app
     from tests.conftest import TEST_SECRET_KEY
 
@@ -319,8 +319,8 @@ def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., Line
         deferred.app = app
         runtime = app.extensions["hotline"]
         with runtime.Session.begin() as session:
-            import io
             import datetime as dt
+            import io
 
             import_accounts(
                 session,

@@ -166,17 +166,13 @@ def test_star_repeats_and_bad_keys_are_asked_again_twice_then_an_agent(hotline_a
 
 
 def test_speech_at_the_menu_works_like_keys(hotline_app):
-    call = (
-        hotline_app.call(script_steps := None)
-        if False
-        else hotline_app.carrier.wait(
-            hotline_app.carrier.start_inbound(
-                ALICE,
-                party=_party(
-                    Step(press=f"{ALICE_DIGITS}#"), Step(say="what is my balance", confidence=0.9)
-                ),
-            ).sid
-        )
+    call = hotline_app.carrier.wait(
+        hotline_app.carrier.start_inbound(
+            ALICE,
+            party=_party(
+                Step(press=f"{ALICE_DIGITS}#"), Step(say="what is my balance", confidence=0.9)
+            ),
+        ).sid
     )
     assert heard(call, "Your current balance is")
 
@@ -267,11 +263,11 @@ def test_each_payment_failure_has_its_own_words_and_a_way_to_retry(hotline_app, 
     assert rows(hotline_app, Payment) == []
 
 
-def test_a_declined_card_can_be_retried_and_then_paid(hotline_app):
-    line = hotline_app
-    line.carrier.scripts[ALICE] = None  # unused: the party below carries the script
-    call = line.call(f"{ALICE_DIGITS}#,2,1,1,1", card={"outcome": "declined"})
-    assert said(call).count("Your card was declined.") == 2  # the script's card always declines
+def test_pressing_1_after_a_failure_starts_pay_again(hotline_app):
+    call = hotline_app.call(f"{ALICE_DIGITS}#,2,1,1,1", card={"outcome": "declined"})
+    # The script's card declines every time: two <Pay> sessions, two declines.
+    assert said(call).count("Your card was declined.") == 2
+    assert sum(1 for e in call.transcript if e.kind == "pay" and e.detail["stage"] == "start") == 2
 
 
 def test_a_caller_hanging_up_during_pay_posts_nothing(hotline_app):
