@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
@@ -47,6 +48,7 @@ SPEECH_MENUS = {
     flow.OPTOUT: "confirm",
 }
 _KEYS = re.compile(r"[^0-9*#]")
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 HOLD_PAUSE_SECONDS = 20
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
@@ -119,8 +121,10 @@ def twilio_request(view: View) -> View:
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         current = line()
-        # Sign what Twilio requested: the public URL, not request.url (a proxy may differ).
-        url = current.url(request.full_path.rstrip("?"))
+        # Sign what Twilio requested: the public URL, not request.url (a proxy may differ),
+        # with the path as it was sent (Flask hands it over percent-decoded).
+        query = request.query_string.decode("latin-1")
+        url = current.url(quote(request.path, safe=_PATH_SAFE) + (f"?{query}" if query else ""))
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature or not current.validator.validate(url, request.form, signature):
             log.warning(
