@@ -1,0 +1,225 @@
+"""The IVR's rules on plain values: no database, no HTTP, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from ivr import flow
+from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, PayResult, PlanOption
+from telephony.voice import Ask, Enqueue, Hangup, Pay
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def money(minor: int) -> Money:
+    return Money(minor, f"${minor / 100:,.2f}")
+
+
+ACCOUNT = AccountFacts(
+    account_id=7,
+    language="en",
+    currency="USD",
+    balance=money(120000),
+    minimum_due=money(5000),
+    past_due=money(2500),
+    due_date="November 1, 2026",
+    last_payment=None,
+    locked=False,
+    failures_last_24h=0,
+    min_payment=money(100),
+    plan_options=(PlanOption(3, money(40000)), PlanOption(6, money(20000))),
+)
+FACTS = Facts(
+    bank="Example Bank",
+    agents_open=True,
+    today=TODAY,
+    promise_window_days=30,
+    first_disclosure=True,
+    recording_notice=False,
+    caller_last4="0100",
+    speak_money=lambda minor: f"${minor / 100:,.2f}",
+    speak_date=lambda day: day.isoformat(),
+    account=ACCOUNT,
+)
+VERIFIED = CallState(step=flow.MENU, language="en", account_id=7, verified=True)
+
+
+def keys(outcome) -> list[str]:
+    return [say.key for say in outcome.turn.says]
+
+
+def test_an_identified_caller_is_asked_to_verify_first():
+    outcome = flow.start(CallState(), FACTS)
+    assert keys(outcome) == ["welcome", "enter_verify"]
+    assert outcome.turn.then == Ask(flow.VERIFY, max_digits=None, finish_on_key="#")
+    assert outcome.state.account_id == 7 and not outcome.state.verified
+
+
+def test_an_unknown_caller_hears_the_language_menu_in_both_languages():
+    outcome = flow.start(CallState(), replace(FACTS, account=None))
+    assert [(s.key, s.language) for s in outcome.turn.says] == [
+        ("welcome", "en"),
+        ("language_choice", "en"),
+        ("language_choice", "zh-CN"),
+    ]
+
+
+def test_a_locked_account_never_reaches_verification():
+    outcome = flow.start(CallState(), replace(FACTS, account=replace(ACCOUNT, locked=True)))
+    assert "verify_locked" in keys(outcome)
+    assert outcome.turn.then == Enqueue(flow.AGENT_QUEUE)
+
+
+def test_right_digits_verify_and_disclose_then_offer_the_menu():
+    state = CallState(step=flow.VERIFY, account_id=7)
+    outcome = flow.advance(state, Heard(digits="94107"), replace(FACTS, digits_match=True))
+    assert keys(outcome) == ["disclosure_first", "menu"]
+    assert outcome.state.verified
+    assert outcome.effects == (flow.RecordVerification(True),)
+
+
+def test_the_third_wrong_entry_transfers_and_the_fifth_in_a_day_locks():
+    state = CallState(step=flow.VERIFY, account_id=7, verify_failures=2)
+    third = flow.advance(state, Heard(digits="1"), replace(FACTS, digits_match=False))
+    assert keys(third) == ["too_many_attempts", "transfer_notice"]
+    assert flow.LockSelfService() not in third.effects
+    tired = replace(FACTS, digits_match=False, account=replace(ACCOUNT, failures_last_24h=4))
+    fifth = flow.advance(CallState(step=flow.VERIFY, account_id=7), Heard(digits="1"), tired)
+    assert flow.LockSelfService() in fifth.effects
+    assert "verify_locked" in keys(fifth)
+
+
+def test_nothing_after_verification_is_reachable_without_it():
+    unverified = replace(VERIFIED, verified=False)
+    outcome = flow.advance(unverified, Heard(digits="1"), FACTS)
+    assert "balance" not in keys(outcome)
+
+
+@pytest.mark.parametrize(
+    "heard", [Heard(digits="0"), Heard(speech="agent", confidence=0.9, speech_key="0")]
+)
+def test_zero_or_asking_for_a_person_reaches_an_agent_from_any_step(heard):
+    for step in (flow.LANGUAGE, flow.VERIFY, flow.MENU, flow.PAY_AMOUNT, flow.PROMISE_DATE):
+        outcome = flow.advance(replace(VERIFIED, step=step), heard, FACTS)
+        assert outcome.turn.then == Enqueue(flow.AGENT_QUEUE), step
+
+
+def test_no_input_is_asked_again_twice_then_an_agent_is_offered():
+    state = VERIFIED
+    for expected in (["no_input", "menu"], ["no_input", "menu"]):
+        outcome = flow.advance(state, Heard(), FACTS)
+        assert keys(outcome) == expected
+        state = outcome.state
+    final = flow.advance(state, Heard(), FACTS)
+    assert keys(final) == ["offer_agent", "transfer_notice"]
+
+
+def test_other_amounts_respect_the_policy_minimum_and_the_balance():
+    state = replace(VERIFIED, step=flow.PAY_AMOUNT)
+    assert keys(flow.advance(state, Heard(digits="99"), FACTS))[0] == "pay_amount_too_small"
+    assert keys(flow.advance(state, Heard(digits="120001"), FACTS))[0] == "pay_amount_too_large"
+    ok = flow.advance(state, Heard(digits="120000"), FACTS)
+    assert ok.state.pending["amount_minor"] == 120000 and keys(ok) == ["pay_confirm"]
+
+
+def test_confirming_a_payment_hands_over_to_pay_with_major_units():
+    state = replace(
+        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 5005, "amount_spoken": "$50.05"}
+    )
+    outcome = flow.advance(state, Heard(digits="1"), FACTS)
+    assert outcome.turn.then == Pay(5005, "USD", "50.05")
+    assert outcome.state.step == flow.PAY_RESULT
+
+
+@pytest.mark.parametrize(
+    ("result", "error", "prompt"),
+    [
+        ("payment-connector-error", "card is declined", "pay_declined"),
+        ("payment-connector-error", "gateway down", "pay_connector_error"),
+        ("too-many-failed-attempts", "", "pay_too_many_attempts"),
+        ("caller-interrupted-with-star", "", "pay_interrupted"),
+        ("internal-error", "", "pay_failed"),
+    ],
+)
+def test_each_pay_failure_has_its_own_prompt(result, error, prompt):
+    state = replace(VERIFIED, step=flow.PAY_RESULT, pending={"amount_minor": 5000})
+    outcome = flow.pay_result(state, replace(FACTS, pay_result=PayResult(result, error=error)))
+    assert keys(outcome) == [prompt, "pay_retry"]
+
+
+def test_a_hang_up_during_pay_ends_the_call():
+    state = replace(VERIFIED, step=flow.PAY_RESULT)
+    outcome = flow.pay_result(state, replace(FACTS, pay_result=PayResult("caller-hung-up")))
+    assert outcome.turn.then == Hangup()
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [
+        ("20261123", True),
+        ("20261223", True),
+        ("20261224", False),
+        ("20261122", False),
+        ("20260231", False),
+        ("2026112", False),
+    ],
+)
+def test_a_promise_date_must_be_real_and_inside_the_window(digits, valid):
+    state = replace(
+        VERIFIED, step=flow.PROMISE_DATE, pending={"amount_minor": 5000, "amount_spoken": "$50.00"}
+    )
+    outcome = flow.advance(state, Heard(digits=digits), FACTS)
+    assert (outcome.state.step == flow.PROMISE_CONFIRM) is valid
+
+
+def test_a_confirmed_promise_and_plan_become_effects():
+    promise = replace(
+        VERIFIED,
+        step=flow.PROMISE_CONFIRM,
+        pending={"amount_minor": 5000, "amount_spoken": "$50.00", "date": "2026-12-01"},
+    )
+    assert flow.advance(promise, Heard(digits="1"), FACTS).effects == (
+        flow.SavePromise(5000, dt.date(2026, 12, 1)),
+    )
+    chosen = flow.advance(replace(VERIFIED, step=flow.PLAN_CHOICE), Heard(digits="2"), FACTS)
+    assert chosen.state.pending["count"] == 6
+    saved = flow.advance(chosen.state, Heard(digits="1"), FACTS)
+    assert saved.effects == (flow.SavePlan(6, 20000, dt.date(2026, 12, 23)),)
+
+
+def test_no_plan_is_offered_to_an_ineligible_account():
+    facts = replace(FACTS, account=replace(ACCOUNT, plan_options=()))
+    outcome = flow.advance(replace(VERIFIED, step=flow.ARRANGEMENT), Heard(digits="2"), facts)
+    assert keys(outcome) == ["plan_none", "menu"]
+
+
+def test_a_dispute_opens_a_case_and_says_calls_stop():
+    outcome = flow.advance(replace(VERIFIED, step=flow.CASES), Heard(digits="2"), FACTS)
+    assert outcome.effects == (flow.OpenCase("dispute"),)
+    assert keys(outcome) == ["case_opened", "dispute_note", "case_next"]
+
+
+def test_opting_out_needs_confirmation():
+    asked = flow.advance(VERIFIED, Heard(digits="9"), FACTS)
+    assert keys(asked) == ["optout_confirm"] and asked.effects == ()
+    done = flow.advance(asked.state, Heard(digits="1"), FACTS)
+    assert done.effects == (flow.OptOut(),)
+
+
+def test_outside_hours_a_verified_caller_is_offered_a_callback():
+    closed = replace(FACTS, agents_open=False)
+    offered = flow.advance(VERIFIED, Heard(digits="0"), closed)
+    assert keys(offered) == ["agents_closed", "callback_offer"]
+    taken = flow.advance(offered.state, Heard(digits="1"), closed)
+    assert taken.effects == (flow.RequestCallback(),) and taken.turn.then == Hangup()
+
+
+def test_state_survives_a_round_trip_and_garbage_falls_back_safely():
+    state = replace(VERIFIED, pending={"amount_minor": 5}, path=("verify", "menu"))
+    assert CallState.from_dict(state.as_dict()) == state
+    assert CallState.from_dict({"step": "nowhere", "language": "fr", "account_id": "x"}) == (
+        CallState()
+    )
