@@ -49,6 +49,7 @@ SPEECH_MENUS = {
 }
 _KEYS = re.compile(r"[^0-9*#]")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HOLD_PAUSE_SECONDS = 20
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
@@ -139,17 +140,21 @@ def twilio_request(view: View) -> View:
     return guarded  # type: ignore[return-value]
 
 
+def _field(name: str, limit: int) -> str:
+    """A request parameter, trimmed and cut, without control characters (PostgreSQL refuses
+    NUL in text, and nothing a carrier sends legitimately contains them)."""
+    return _CONTROL.sub("", request.form.get(name) or "").strip()[:limit]
+
+
 def _params() -> tuple[str, str]:
-    call_sid = (request.form.get("CallSid") or "").strip()[:34]
-    caller = (request.form.get("From") or "").strip()[:64]
-    return call_sid, caller
+    return _field("CallSid", 34), _field("From", 64)
 
 
 def _heard(language_step: bool, step: str, language: str) -> Heard:
     digits = _KEYS.sub("", request.form.get("Digits") or "")[:32]
-    speech = " ".join((request.form.get("SpeechResult") or "").split())[:200]
+    speech = " ".join(_field("SpeechResult", 200).split())
     try:
-        confidence: float | None = float(request.form.get("Confidence") or "")
+        confidence: float | None = float(_field("Confidence", 20))
     except ValueError:
         confidence = None
     key = None
@@ -231,7 +236,7 @@ def pay() -> ResponseReturnValue:
         return _apology("en")
     current = line()
     form = {
-        name: (request.form.get(name) or "")[:200]
+        name: _field(name, 200)
         for name in (
             "Result",
             "PaymentConfirmationCode",
