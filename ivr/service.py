@@ -9,17 +9,19 @@ left gets the answer it got the first time, and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
+from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from hotline import audit
 from hotline.hours import Hours
@@ -29,6 +31,7 @@ from hotline.models import (
     AccountFlagRow,
     AttemptStatus,
     CardAccount,
+    Cardholder,
     Case,
     CaseKind,
     CaseStatus,
@@ -184,7 +187,7 @@ def answer(
             select(CardAccount.id).where(CardAccount.account_number == heard.digits)
         ).one_or_none()
         account_id = found
-    account = session.get(CardAccount, account_id) if account_id is not None else None
+    account = _account(session, account_id)
     if state.step == flow.VERIFY and account is not None and heard.digits:
         holder = account.cardholder
         digits_match = verify_digits_match(
@@ -215,7 +218,7 @@ def pay_result(
     state, last = _state(call)
     if state.step != flow.PAY_RESULT and last is not None:
         return Reply(call, state.language, replay=last)
-    account = session.get(CardAccount, state.account_id) if state.account_id else None
+    account = _account(session, state.account_id)
     result_name = form.get("Result", "")
     code = form.get("PaymentConfirmationCode", "")
     amount_minor = int(state.pending.get("amount_minor") or 0)
@@ -254,7 +257,21 @@ def identify(session: Session, caller: str) -> CardAccount | None:
         .distinct()
         .limit(2)
     ).all()
-    return session.get(CardAccount, ids[0]) if len(ids) == 1 else None
+    return _account(session, ids[0]) if len(ids) == 1 else None
+
+
+def _account(session: Session, account_id: int | None) -> CardAccount | None:
+    """The account with its cardholder, phones and flags, in one round of queries."""
+    if account_id is None:
+        return None
+    return session.get(
+        CardAccount,
+        account_id,
+        options=[
+            joinedload(CardAccount.cardholder).selectinload(Cardholder.phones),
+            selectinload(CardAccount.flags),
+        ],
+    )
 
 
 def build_facts(
@@ -275,16 +292,16 @@ def build_facts(
         return spoken_money(minor, currency, lang)
 
     def speak_date(day: dt.date) -> str:
-        return str(format_date(day, format="long", locale=lang.replace("-", "_")))
+        return spoken_date(day, lang)
 
-    facts_account = None
+    facts_account, verified_before = None, False
     if account is not None:
-        facts_account = _account_facts(session, config, now, account, speak_money, speak_date)
+        facts_account, verified_before = _account_facts(
+            session, config, now, account, speak_money, speak_date
+        )
     holder = account.cardholder if account else None
     disclosure_first = bool(
-        config.profile.debt_collector_disclosure
-        and account is not None
-        and not _verified_before(session, account.id)
+        config.profile.debt_collector_disclosure and account is not None and not verified_before
     )
     return Facts(
         bank=config.bank,
@@ -312,7 +329,9 @@ def _account_facts(
     account: CardAccount,
     speak_money: Callable[[int], str],
     speak_date: Callable[[dt.date], str],
-) -> AccountFacts:
+) -> tuple[AccountFacts, bool]:
+    """The account as the flow sees it, and whether it was ever verified on the line."""
+
     def money(minor: int) -> Money:
         return Money(minor, speak_money(minor))
 
@@ -322,16 +341,16 @@ def _account_facts(
         .order_by(Payment.posted_at.desc())
         .limit(1)
     ).first()
-    failures = session.scalar(
-        select(func.count())
-        .select_from(VerificationAttempt)
-        .where(
-            VerificationAttempt.account_id == account.id,
-            VerificationAttempt.succeeded.is_(False),
-            VerificationAttempt.attempted_at > now - dt.timedelta(hours=24),
-        )
-    )
-    return AccountFacts(
+    since = now - dt.timedelta(hours=24)
+    failures, successes = session.execute(
+        select(
+            func.count().filter(
+                VerificationAttempt.succeeded.is_(False), VerificationAttempt.attempted_at > since
+            ),
+            func.count().filter(VerificationAttempt.succeeded.is_(True)),
+        ).where(VerificationAttempt.account_id == account.id)
+    ).one()
+    facts = AccountFacts(
         account_id=account.id,
         language=str(account.cardholder.language),
         currency=account.currency,
@@ -347,6 +366,7 @@ def _account_facts(
         min_payment=money(config.min_payment_minor),
         plan_options=_plan_options(session, config, account, money),
     )
+    return facts, bool(successes)
 
 
 def _plan_options(
@@ -368,19 +388,6 @@ def _plan_options(
     )
 
 
-def _verified_before(session: Session, account_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(VerificationAttempt)
-            .where(
-                VerificationAttempt.account_id == account_id,
-                VerificationAttempt.succeeded.is_(True),
-            )
-        )
-    )
-
-
 def _zone(account: CardAccount | None, caller: str, default: str) -> str:
     numbers = [p.e164 for p in account.cardholder.phones] if account else []
     for number in [caller, *numbers]:
@@ -393,12 +400,22 @@ def _zone(account: CardAccount | None, caller: str, default: str) -> str:
     return default
 
 
+@functools.cache
+def _locale(language: str) -> Locale:
+    # Parsing a locale costs more than formatting with it; a call formats a dozen amounts.
+    return Locale.parse(language.replace("-", "_"))
+
+
 def spoken_money(minor: int, currency: str, language: str) -> str:
     """'$1,234.56' in English; '1,234.56元' for yuan in Chinese, as a caller expects to hear."""
     amount = to_major(minor, currency)
     if language == "zh-CN" and currency == "CNY":
-        return f"{format_decimal(amount, format='#,##0.00', locale='zh_CN')}元"
-    return str(format_currency(amount, currency, locale=language.replace("-", "_")))
+        return f"{format_decimal(amount, format='#,##0.00', locale=_locale('zh-CN'))}元"
+    return str(format_currency(amount, currency, locale=_locale(language)))
+
+
+def spoken_date(day: dt.date, language: str) -> str:
+    return str(format_date(day, format="long", locale=_locale(language)))
 
 
 def _spell(code: str) -> str:
