@@ -77,12 +77,24 @@ def main() -> None:
 @cli.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, help="Processes (one per core).")
-@click.option("--threads", default=4, show_default=True, help="Threads per process.")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Processes (default: 2; 1 on SQLite, which has one writer at a time).",
+)
+@click.option("--threads", default=8, show_default=True, help="Threads per process.")
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve the web app with gunicorn (a production WSGI server)."""
+    from hotline.bootstrap import settings_from_environment
     from hotline.wsgi import serve as run_gunicorn
 
+    if workers is None:
+        try:
+            sqlite = settings_from_environment().database_url.startswith("sqlite")
+        except SettingsError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+        workers = 1 if sqlite else 2
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
 

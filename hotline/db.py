@@ -8,6 +8,7 @@ services receive that session and never commit.
 from __future__ import annotations
 
 import logging
+import threading
 from importlib import resources
 from typing import Any
 
@@ -31,7 +32,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        _serialise_sqlite_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -47,12 +48,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
-    # A deferred SQLite transaction that reads and then writes fails at once (no busy wait)
-    # when another writer committed in between, and two of them can both read the same
-    # "latest" row (the audit chain head). Taking the write lock at BEGIN makes writers
-    # queue on the busy timeout instead. PostgreSQL needs none of this.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _serialise_sqlite_transactions(engine: Engine) -> None:
+    """Every SQLite transaction takes the write lock at BEGIN, queuing in-process first.
+
+    A deferred SQLite transaction that reads and then writes fails at once (no busy wait)
+    when another writer committed in between, and two of them can both read the same
+    "latest" row (the audit chain head): BEGIN IMMEDIATE makes writers queue instead. Within
+    one process they queue on a lock, because SQLite's own busy handler sleeps in growing
+    steps (up to 100 ms) and turns contention into long tails. PostgreSQL needs none of this.
+    """
+    lock = threading.RLock()
+
+    def begin(connection: Any) -> None:
+        lock.acquire()
+        connection.info["hotline_holds_lock"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection)
+            raise
+
+    def _release(connection: Any, *_: Any) -> None:
+        if connection.info.pop("hotline_holds_lock", False):
+            lock.release()
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
