@@ -551,6 +551,17 @@ class Carrier:
             params["SipResponseCode"] = str(SIP_CODES.get(status, 500))
             if status == "completed":
                 params["Duration"] = str(max(1, math.ceil((call.duration or 0) / 60)))
+                if call.record and call.duration:
+                    # Record=true on create: the whole call's recording (audio not served).
+                    recording = new_sid("RE")
+                    params.update(
+                        {
+                            "RecordingSid": recording,
+                            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/"
+                            f"{call.account_sid}/Recordings/{recording}",
+                            "RecordingDuration": str(call.duration),
+                        }
+                    )
         if call.answered_by:
             params["AnsweredBy"] = call.answered_by
         response = self._request(

@@ -194,3 +194,12 @@ def test_sms_is_recorded_not_sent(gateway, simulator):
     message = gateway.send_sms(CALLEE, HOTLINE_NUMBER, "Your promise to pay is confirmed.")
     assert message.sid.startswith("SM")
     assert [m.body for m in simulator.carrier.messages] == ["Your promise to pay is confirmed."]
+
+
+def test_record_true_reports_the_recording_on_the_completed_callback(gateway, simulator, peer):
+    recorder, peer_url = peer
+    simulator.carrier.scripts[CALLEE] = Script.from_dict({"keys": "1"})
+    simulator.carrier.wait(place(gateway, peer_url, record=True).sid)
+    final = recorder.callbacks()[-1]
+    assert final["RecordingSid"].startswith("RE")
+    assert final["RecordingDuration"] == final["CallDuration"]
