@@ -170,16 +170,17 @@ def answer(
     call_sid: str,
     caller: str,
     step: str,
-    heard: Heard,
+    listen: Callable[[str, str], Heard],
     now: dt.datetime,
 ) -> Reply:
-    """The caller answered a prompt (a <Gather> action)."""
+    """The caller answered a prompt (a <Gather> action); `listen(step, language)` reads it."""
     call = _load(session, call_sid)
     if call is None:  # unknown or expired call: start it afresh rather than fail
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state, last = _state(call)
     if step != state.step and last is not None:
         return Reply(call, state.language, replay=last)
+    heard = listen(state.step, state.language)
     account_id = state.account_id
     digits_match = None
     if state.step == flow.ACCOUNT and heard.digits:

@@ -150,7 +150,8 @@ def _params() -> tuple[str, str]:
     return _field("CallSid", 34), _field("From", 64)
 
 
-def _heard(language_step: bool, step: str, language: str) -> Heard:
+def _heard(step: str, language: str) -> Heard:
+    """What the caller keyed or said at `step`, read safely; speech mapped to a key."""
     digits = _KEYS.sub("", request.form.get("Digits") or "")[:32]
     speech = " ".join(_field("SpeechResult", 200).split())
     try:
@@ -161,7 +162,8 @@ def _heard(language_step: bool, step: str, language: str) -> Heard:
     menu = SPEECH_MENUS.get(step)
     if speech and menu:
         catalogs = line().catalogs
-        candidates = catalogs.values() if language_step else [catalogs[language]]
+        # At the language menu the caller may answer in either language.
+        candidates = catalogs.values() if step == flow.LANGUAGE else [catalogs[language]]
         key = next((k for c in candidates if (k := c.choice_for_speech(menu, speech))), None)
     return Heard(digits=digits, speech=speech, confidence=confidence, speech_key=key)
 
@@ -212,15 +214,13 @@ def step(step: str) -> ResponseReturnValue:
     current = line()
 
     def run(session: Any, now: dt.datetime) -> service.Reply:
-        language = session.scalar(select(IvrCall.language).where(IvrCall.call_sid == call_sid))
-        heard = _heard(step == flow.LANGUAGE, step, language or "en")
         return service.answer(
             session,
             current.config,
             call_sid=call_sid,
             caller=caller,
             step=step,
-            heard=heard,
+            listen=_heard,
             now=now,
         )
 
