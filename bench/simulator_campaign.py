@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import collections
 import resource
-import threading
 import time
 
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.serving import make_server
 
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.callees import CalleeMix
 from simulator.carrier import Carrier
 from simulator.clock import VirtualClock
-from simulator.server import start
+from simulator.server import BackgroundServer, start
 from telephony.gateway import CallRequest
 from telephony.twilio_gateway import TwilioGateway
 
@@ -64,11 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     public = [""]
-    server = make_server("127.0.0.1", 0, voice_app(public), threaded=True)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    public[0] = f"http://127.0.0.1:{server.server_address[1]}"
+    served = BackgroundServer(voice_app(public), name="bench-app")
+    public[0] = served.base_url
     clock = VirtualClock()
     carrier = Carrier(
         account_sid=DEV_ACCOUNT_SID,
@@ -114,7 +109,7 @@ def main() -> None:
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     simulator.stop()
-    server.shutdown()
+    served.stop()
 
 
 if __name__ == "__main__":

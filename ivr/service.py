@@ -450,14 +450,12 @@ def _carry_out(
             )
         elif isinstance(effect, flow.LockSelfService) and account is not None:
             account.self_service_locked_at = now
-            audit.record(
+            _audit(
                 session,
-                actor=ACTOR,
-                action="self-service.locked",
-                entity_type="card_account",
-                entity_id=account.account_number,
-                data={"call_sid": call.call_sid, "reason": "verification failures"},
-                now=now,
+                account,
+                "self-service.locked",
+                {"call_sid": call.call_sid, "reason": "verification failures"},
+                now,
             )
         elif isinstance(effect, flow.SavePromise) and account is not None:
             reference = _save_promise(session, account, effect, call.call_sid, now)
@@ -583,20 +581,18 @@ def post_payment(
         .execution_options(synchronize_session=False)
     )
     session.refresh(account)
-    audit.record(
+    _audit(
         session,
-        actor=ACTOR,
-        action="payment.posted",
-        entity_type="card_account",
-        entity_id=account.account_number,
-        data={
+        account,
+        "payment.posted",
+        {
             "payment_id": payment.id,
             "amount_minor": amount_minor,
             "currency": account.currency,
             "call_sid": call_sid,
             "confirmation": code[:100],
         },
-        now=now,
+        now,
     )
     return True
 
@@ -625,19 +621,17 @@ def _save_promise(
     session.add(promise)
     session.flush()
     _pause_reminders(account, effect.date)
-    audit.record(
+    _audit(
         session,
-        actor=ACTOR,
-        action="promise.created",
-        entity_type="card_account",
-        entity_id=account.account_number,
-        data={
+        account,
+        "promise.created",
+        {
             "promise_id": promise.id,
             "amount_minor": effect.amount_minor,
             "date": effect.date.isoformat(),
             "call_sid": call_sid,
         },
-        now=now,
+        now,
     )
     return f"P{promise.id:06d}"
 
@@ -671,22 +665,39 @@ def _save_plan(
     session.add(plan)
     session.flush()
     _pause_reminders(account, plan.instalments[-1].due_date)
-    audit.record(
+    _audit(
         session,
-        actor=ACTOR,
-        action="plan.created",
-        entity_type="card_account",
-        entity_id=account.account_number,
-        data={
+        account,
+        "plan.created",
+        {
             "plan_id": plan.id,
             "count": effect.count,
             "instalment_minor": effect.instalment_minor,
             "start": effect.start.isoformat(),
             "call_sid": call_sid,
         },
-        now=now,
+        now,
     )
     return f"L{plan.id:06d}"
+
+
+def _audit(
+    session: Session,
+    account: CardAccount,
+    action: str,
+    data: Mapping[str, object],
+    now: dt.datetime,
+) -> None:
+    """An audit event about an account, by the line."""
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=action,
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data=data,
+        now=now,
+    )
 
 
 def _pause_reminders(account: CardAccount, until: dt.date) -> None:
@@ -720,14 +731,12 @@ def _open_case(
         account.flags.append(
             AccountFlagRow(flag=AccountFlag.DISPUTE, source=Source.IVR, set_at=now)
         )
-    audit.record(
+    _audit(
         session,
-        actor=ACTOR,
-        action="case.opened",
-        entity_type="card_account",
-        entity_id=account.account_number,
-        data={"case_id": case_row.id, "kind": kind, "call_sid": call.call_sid},
-        now=now,
+        account,
+        "case.opened",
+        {"case_id": case_row.id, "kind": kind, "call_sid": call.call_sid},
+        now,
     )
     return case_row
 
@@ -775,12 +784,10 @@ def _request_callback(
     )
     session.add(attempt)
     session.flush()
-    audit.record(
+    _audit(
         session,
-        actor=ACTOR,
-        action="callback.requested",
-        entity_type="card_account",
-        entity_id=account.account_number,
-        data={"attempt_id": attempt.id, "due_at": due.isoformat(), "call_sid": call_sid},
-        now=now,
+        account,
+        "callback.requested",
+        {"attempt_id": attempt.id, "due_at": due.isoformat(), "call_sid": call_sid},
+        now,
     )

@@ -1240,6 +1240,7 @@ class Carrier:
             "User-Agent": "TwilioProxy/1.1",
             "Accept": "*/*",
         }
+        request_detail = {"method": method, "url": url, "label": label, "params": _shown(params)}
         started = time.perf_counter()
         try:
             if method == "GET":
@@ -1258,31 +1259,10 @@ class Carrier:
                     allow_redirects=True,
                 )
         except requests.RequestException as exc:
-            self._note(
-                call,
-                kind,
-                {
-                    "method": method,
-                    "url": url,
-                    "label": label,
-                    "error": type(exc).__name__,
-                    "params": _shown(params),
-                },
-            )
+            self._note(call, kind, {**request_detail, "error": type(exc).__name__})
             return None
         elapsed_ms = int((time.perf_counter() - started) * 1000)
-        self._note(
-            call,
-            kind,
-            {
-                "method": method,
-                "url": url,
-                "label": label,
-                "status": response.status_code,
-                "ms": elapsed_ms,
-                "params": _shown(params),
-            },
-        )
+        self._note(call, kind, {**request_detail, "status": response.status_code, "ms": elapsed_ms})
         return response
 
     def _note(self, call: SimCall, kind: str, detail: Mapping[str, Any]) -> None:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -13,6 +14,9 @@ from hotline.settings import Settings
 from simulator.carrier import Carrier
 from simulator.clock import Clock, VirtualClock
 from simulator.web import create_simulator_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 DEFAULT_PORT = 8900
 
@@ -35,11 +39,18 @@ def carrier_from_settings(
     )
 
 
-@dataclass
-class RunningSimulator:
-    carrier: Carrier
-    server: BaseWSGIServer
-    thread: threading.Thread
+class BackgroundServer:
+    """A WSGI app served on a background thread (port 0: any free port)."""
+
+    def __init__(
+        self, app: WSGIApplication, host: str = "127.0.0.1", port: int = 0, name: str = "wsgi"
+    ) -> None:
+        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        # A short poll interval, so stopping takes milliseconds rather than half a second.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+        )
+        self.thread.start()
 
     @property
     def base_url(self) -> str:
@@ -49,18 +60,35 @@ class RunningSimulator:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
-        self.carrier.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class RunningSimulator:
+    carrier: Carrier
+    served: BackgroundServer
+
+    @property
+    def base_url(self) -> str:
+        return self.served.base_url
+
+    @property
+    def server(self) -> BaseWSGIServer:
+        return self.served.server
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self.served.thread
+
+    def stop(self) -> None:
+        self.served.stop()
+        self.carrier.shutdown()
 
 
 def start(carrier: Carrier, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
     """Serve the simulator on a background thread (port 0: any free port)."""
-    server = make_server(host, port, create_simulator_app(carrier), threaded=True)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="simulator", daemon=True
-    )
-    thread.start()
-    return RunningSimulator(carrier, server, thread)
+    served = BackgroundServer(create_simulator_app(carrier), host, port, name="simulator")
+    return RunningSimulator(carrier, served)
 
 
 @contextmanager

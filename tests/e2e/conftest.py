@@ -10,37 +10,18 @@ import pytest
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.carrier import Carrier
 from simulator.clock import Clock, VirtualClock
-from simulator.server import RunningSimulator, start
+from simulator.server import BackgroundServer, RunningSimulator, start
 from telephony.twilio_gateway import TwilioGateway
 
 AUTH_TOKEN = "e2e-auth-token-0123456789"
 HOTLINE_NUMBER = "+18005550100"
 
 
-class ServedApp:
-    """A WSGI app on a free loopback port, on a background thread."""
-
-    def __init__(self, app: Flask) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-        self.server.server_close()
+ServedApp = BackgroundServer
 
 
 @dataclass
