@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hotline.models import AuditEvent, utcnow
@@ -155,7 +155,3 @@ def verify_chain(session: Session) -> ChainReport:
         select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
     )
     return verify_rows(rows)
-
-
-def count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

@@ -12,7 +12,7 @@ import random
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
@@ -184,7 +184,3 @@ class InteractiveParty(Party):
     @property
     def exhausted(self) -> bool:
         return False
-
-
-def with_answer(script: Script, answer: str) -> Script:
-    return replace(script, answer=answer)

@@ -138,10 +138,6 @@ class SimCall:
     def at(self) -> dt.datetime:
         return self.created_at + dt.timedelta(seconds=self.t)
 
-    @property
-    def rest_status(self) -> str:
-        return self.status
-
 
 def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)

@@ -132,3 +132,22 @@ class HotlineCli:
 @pytest.fixture
 def hotline(database_url: str) -> HotlineCli:
     return HotlineCli(database_url)
+
+
+def seed_demo(Session: sessionmaker, size: int) -> None:
+    """Load the first `size` accounts of the demo portfolio, as of today."""
+    import datetime as dt
+    import io
+
+    from hotline.demo import demo_csv
+    from hotline.importer import import_accounts
+
+    with Session.begin() as session:
+        import_accounts(
+            session,
+            io.StringIO(demo_csv(dt.datetime.now(dt.UTC).date(), size), newline=""),
+            secret_key=TEST_SECRET_KEY,
+            now=dt.datetime.now(dt.UTC),
+            actor="test",
+            source={"name": "demo"},
+        )

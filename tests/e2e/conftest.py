@@ -268,10 +268,8 @@ class _Deferred:
 
 @pytest.fixture
 def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., LineUnderTest]]:
-    from hotline.demo import demo_csv
-    from hotline.importer import import_accounts
     from hotline.web import create_app
-    from tests.conftest import TEST_SECRET_KEY
+    from tests.conftest import TEST_SECRET_KEY, seed_demo
 
     running: list[LineUnderTest] = []
 
@@ -299,18 +297,7 @@ def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., Line
         app = create_app({**settings, **overrides})
         deferred.app = app
         runtime = app.extensions["hotline"]
-        with runtime.Session.begin() as session:
-            import datetime as dt
-            import io
-
-            import_accounts(
-                session,
-                io.StringIO(demo_csv(dt.date.today(), size=12), newline=""),
-                secret_key=TEST_SECRET_KEY,
-                now=dt.datetime.now(dt.UTC),
-                actor="test",
-                source={"name": "demo"},
-            )
+        seed_demo(runtime.Session, size=12)
         line = LineUnderTest(app, simulator, served.base_url, served)
         running.append(line)
         return line

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import logging
 import random
 import xml.etree.ElementTree as ET
 
-from hotline.demo import demo_csv
-from hotline.importer import import_accounts
 from ivr import flow
 from simulator.signing import signature
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import seed_demo
 
 REQUESTS = 10_000
 PATHS = (
@@ -75,15 +71,7 @@ FIELDS = [
 def test_fuzzed_signed_requests_never_get_a_5xx_and_always_get_twiml(app, caplog):
     caplog.set_level(logging.ERROR, logger="ivr.web")
     runtime = app.extensions["hotline"]
-    with runtime.Session.begin() as session:
-        import_accounts(
-            session,
-            io.StringIO(demo_csv(dt.date.today(), size=6), newline=""),
-            secret_key=TEST_SECRET_KEY,
-            now=dt.datetime.now(dt.UTC),
-            actor="test",
-            source={"name": "demo"},
-        )
+    seed_demo(runtime.Session, size=6)
     token = runtime.settings.twilio_auth_token
     base = runtime.settings.public_base_url
     client = app.test_client()
