@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from hotline import audit
 from hotline.hours import Hours
@@ -31,7 +31,6 @@ from hotline.models import (
     AccountFlagRow,
     AttemptStatus,
     CardAccount,
-    Cardholder,
     Case,
     CaseKind,
     CaseStatus,
@@ -268,10 +267,9 @@ def _account(session: Session, account_id: int | None) -> CardAccount | None:
     return session.get(
         CardAccount,
         account_id,
-        options=[
-            joinedload(CardAccount.cardholder).selectinload(Cardholder.phones),
-            selectinload(CardAccount.flags),
-        ],
+        # Phones and flags load only if a turn needs them: the caller id usually settles
+        # the time zone, and flags matter only for accounts big enough for a plan.
+        options=[joinedload(CardAccount.cardholder)],
     )
 
 
@@ -336,21 +334,33 @@ def _account_facts(
     def money(minor: int) -> Money:
         return Money(minor, speak_money(minor))
 
-    last = session.execute(
+    # Everything the turn needs besides the account row, in one round trip.
+    last_payment = (
         select(Payment.amount_minor, Payment.posted_at)
         .where(Payment.account_id == account.id, Payment.status == PaymentStatus.POSTED)
         .order_by(Payment.posted_at.desc())
         .limit(1)
-    ).first()
+    )
+    attempts = select(func.count()).where(VerificationAttempt.account_id == account.id)
     since = now - dt.timedelta(hours=24)
-    failures, successes = session.execute(
+    row = session.execute(
         select(
-            func.count().filter(
+            last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
+            last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
+            attempts.where(
                 VerificationAttempt.succeeded.is_(False), VerificationAttempt.attempted_at > since
-            ),
-            func.count().filter(VerificationAttempt.succeeded.is_(True)),
-        ).where(VerificationAttempt.account_id == account.id)
+            ).scalar_subquery(),
+            attempts.where(VerificationAttempt.succeeded.is_(True)).scalar_subquery(),
+            select(func.count())
+            .where(
+                RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE
+            )
+            .scalar_subquery(),
+        )
     ).one()
+    last_amount, last_posted, failures, successes, active_plans = row
+    if isinstance(last_posted, str):  # SQLite returns a subquery's timestamp as text
+        last_posted = dt.datetime.fromisoformat(last_posted)
     facts = AccountFacts(
         account_id=account.id,
         language=str(account.cardholder.language),
@@ -359,30 +369,23 @@ def _account_facts(
         minimum_due=money(account.minimum_due_minor),
         past_due=money(account.past_due_minor),
         due_date=speak_date(account.due_date),
-        last_payment=(money(last.amount_minor), speak_date(last.posted_at.date()))
-        if last and last.posted_at
+        last_payment=(money(last_amount), speak_date(last_posted.date()))
+        if last_amount is not None and last_posted is not None
         else None,
         locked=account.self_service_locked_at is not None,
         failures_last_24h=int(failures or 0),
         min_payment=money(config.min_payment_minor),
-        plan_options=_plan_options(session, config, account, money),
+        plan_options=_plan_options(config, account, money, active_plans=int(active_plans or 0)),
     )
     return facts, bool(successes)
 
 
 def _plan_options(
-    session: Session, config: LineConfig, account: CardAccount, money: Callable[[int], Money]
+    config: LineConfig, account: CardAccount, money: Callable[[int], Money], *, active_plans: int
 ) -> tuple[PlanOption, ...]:
-    if account.balance_minor < config.plan_min_balance_minor:
+    if account.balance_minor < config.plan_min_balance_minor or active_plans:
         return ()
     if account.flag_set & (BLOCKING_FLAGS | {AccountFlag.FRAUD}):
-        return ()
-    active = session.scalar(
-        select(func.count())
-        .select_from(RepaymentPlan)
-        .where(RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE)
-    )
-    if active:
         return ()
     return tuple(
         PlanOption(n, money(math.ceil(account.balance_minor / n))) for n in config.plan_months
@@ -390,8 +393,12 @@ def _plan_options(
 
 
 def _zone(account: CardAccount | None, caller: str, default: str) -> str:
-    numbers = [p.e164 for p in account.cardholder.phones] if account else []
-    for number in [caller, *numbers]:
+    def numbers() -> Iterator[str]:
+        yield caller
+        if account is not None:
+            yield from (p.e164 for p in account.cardholder.phones)
+
+    for number in numbers():
         try:
             zones = time_zones_for(number)
         except Exception:  # a caller id like "anonymous" has no zone

@@ -499,3 +499,20 @@ def test_a_database_failure_is_an_apology_in_twiml_not_a_500(hotline_app):
     assert response.status_code == 200
     assert "We are sorry, something went wrong on our side." in response.text
     assert "<Enqueue" in response.text
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_after_paying_the_balance_includes_the_last_payment(hotline_app, language):
+    caller, number, digits = CALLERS[language]
+    minimum = account(hotline_app, number).minimum_due_minor
+    call = hotline_app.call(f"{digits}#,2,1,1,1", caller=caller)
+    today = dt.datetime.now(dt.UTC).date()
+    if language == "en":
+        expected = f"Your last payment was ${minimum // 100:,}.{minimum % 100:02d} on "
+        assert heard(call, expected + f"{today:%B} {today.day}, {today.year}.")
+    else:
+        assert heard(
+            call,
+            f"您最近一次还款为{minimum // 100:,}.{minimum % 100:02d}元，日期"
+            f"{today.year}年{today.month}月{today.day}日",
+        )
