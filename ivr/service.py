@@ -57,6 +57,8 @@ from ivr import flow
 from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, Outcome, PayResult, PlanOption
 
 ACTOR = "ivr"
+# Flags under which no instalment plan is offered by phone: an agent decides instead.
+NO_PLAN_FLAGS = BLOCKING_FLAGS | {AccountFlag.FRAUD}
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,8 @@ def _account(session: Session, account_id: int | None) -> CardAccount | None:
     return session.get(
         CardAccount,
         account_id,
-        # Phones and flags load only if a turn needs them: the caller id usually settles
-        # the time zone, and flags matter only for accounts big enough for a plan.
+        # Phones load only if the caller id does not settle the time zone; flags are
+        # counted in the facts query.
         options=[joinedload(CardAccount.cardholder)],
     )
 
@@ -356,9 +358,12 @@ def _account_facts(
                 RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE
             )
             .scalar_subquery(),
+            select(func.count())
+            .where(AccountFlagRow.account_id == account.id, AccountFlagRow.flag.in_(NO_PLAN_FLAGS))
+            .scalar_subquery(),
         )
     ).one()
-    last_amount, last_posted, failures, successes, active_plans = row
+    last_amount, last_posted, failures, successes, active_plans, no_plan_flags = row
     if isinstance(last_posted, str):  # SQLite returns a subquery's timestamp as text
         last_posted = dt.datetime.fromisoformat(last_posted)
     facts = AccountFacts(
@@ -375,17 +380,18 @@ def _account_facts(
         locked=account.self_service_locked_at is not None,
         failures_last_24h=int(failures or 0),
         min_payment=money(config.min_payment_minor),
-        plan_options=_plan_options(config, account, money, active_plans=int(active_plans or 0)),
+        plan_options=_plan_options(
+            config, account, money, excluded=bool(active_plans or no_plan_flags)
+        ),
     )
     return facts, bool(successes)
 
 
 def _plan_options(
-    config: LineConfig, account: CardAccount, money: Callable[[int], Money], *, active_plans: int
+    config: LineConfig, account: CardAccount, money: Callable[[int], Money], *, excluded: bool
 ) -> tuple[PlanOption, ...]:
-    if account.balance_minor < config.plan_min_balance_minor or active_plans:
-        return ()
-    if account.flag_set & (BLOCKING_FLAGS | {AccountFlag.FRAUD}):
+    """Plans offered by phone; `excluded`: a plan is running or a flag rules plans out."""
+    if excluded or account.balance_minor < config.plan_min_balance_minor:
         return ()
     return tuple(
         PlanOption(n, money(math.ceil(account.balance_minor / n))) for n in config.plan_months

@@ -516,3 +516,20 @@ def test_after_paying_the_balance_includes_the_last_payment(hotline_app, languag
             f"您最近一次还款为{minimum // 100:,}.{minimum % 100:02d}元，日期"
             f"{today.year}年{today.month}月{today.day}日",
         )
+
+
+def test_a_flagged_account_is_offered_no_plan_by_phone(hotline_app):
+    from hotline.models import AccountFlagRow, Source
+
+    with hotline_app.app.extensions["hotline"].Session.begin() as session:
+        session.add(
+            AccountFlagRow(
+                account_id=account(hotline_app).id,
+                flag=AccountFlag.FRAUD,
+                source=Source.AGENT,
+                set_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    call = hotline_app.call(f"{ALICE_DIGITS}#,3,2")
+    assert heard(call, "No instalment plan is available for this account by phone.")
+    assert rows(hotline_app, RepaymentPlan) == []
