@@ -22,7 +22,6 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
-from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.bootstrap import Runtime
 from hotline.hours import parse_hours
@@ -34,7 +33,7 @@ from ivr.flow import Heard
 from prompts.catalog import Catalog, load_all
 from telephony.gateway import GatewayError
 from telephony.twiml import Links, Renderer, voices_from
-from telephony.voice import Enqueue, Hangup, Say, Turn
+from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
@@ -256,48 +255,44 @@ def pay() -> ResponseReturnValue:
 @twilio_request
 def hold() -> ResponseReturnValue:
     """The queue's wait document: the caller's place in line, then a pause."""
-    call_sid, _ = _params()
-    current = line()
-    with current.runtime.Session() as session:
-        language = session.scalar(select(IvrCall.language).where(IvrCall.call_sid == call_sid))
-    position = "".join(ch for ch in request.form.get("QueuePosition", "") if ch.isdigit()) or "1"
-    response = VoiceResponse()
-    lang = language if language in current.catalogs else "en"
-    voice = current.renderer.voices[lang]
-    response.say(
-        current.catalogs[lang].render("queue_hold", {"position": position}),
-        voice=voice.name,
-        language=voice.language,
-    )
-    response.pause(length=HOLD_PAUSE_SECONDS)
-    return twiml(str(response))
+    position = "".join(ch for ch in _field("QueuePosition", 8) if ch.isdigit()) or "1"
+    turn = Turn((Say("queue_hold", {"position": position}),), Wait(HOLD_PAUSE_SECONDS))
+    return _render(turn, _call_language(_params()[0]))
 
 
 @bp.post("/queued")
 @twilio_request
 def queued() -> ResponseReturnValue:
     """The caller left the queue (talked to an agent, or the queue failed)."""
-    call_sid, _ = _params()
+    if request.form.get("QueueResult") in ("bridged", "hangup"):
+        says: tuple[Say, ...] = (Say("goodbye"),)
+    else:
+        says = (Say("error_apology"), Say("goodbye"))
+    return _render(Turn(says, Hangup()), _call_language(_params()[0]))
+
+
+def _call_language(call_sid: str) -> str:
+    """The language a call has been speaking, for the requests that carry no state."""
     current = line()
     with current.runtime.Session() as session:
         language = session.scalar(select(IvrCall.language).where(IvrCall.call_sid == call_sid))
-    lang = language if language in current.catalogs else "en"
-    if request.form.get("QueueResult") in ("bridged", "hangup"):
-        return twiml(current.renderer.say_only((Say("goodbye"),), lang, hang_up=True))
-    return twiml(
-        current.renderer.say_only((Say("error_apology"), Say("goodbye")), lang, hang_up=True)
-    )
+    return language or "en"
+
+
+def _render(turn: Turn, language: str) -> Response:
+    current = line()
+    known = language if language in current.catalogs else "en"
+    return twiml(current.renderer.render(turn, known, current.links))
 
 
 def _apology(language: str) -> Response:
     """Something went wrong on our side: say so, and hand over to a person if we can."""
     current = line()
-    lang = language if language in current.catalogs else "en"
     if current.config.agent_hours.open_at(current.clock(), current.config.timezone):
         turn = Turn((Say("error_apology"), Say("transfer_notice")), Enqueue(flow.AGENT_QUEUE))
     else:
         turn = Turn((Say("error_apology"), Say("goodbye")), Hangup())
-    return twiml(current.renderer.render(turn, lang, current.links))
+    return _render(turn, language)
 
 
 @bp.errorhandler(Exception)

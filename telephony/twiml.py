@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from prompts.catalog import Catalog
-from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn
+from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn, Wait
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,8 @@ class Renderer:
             )
         elif isinstance(then, Hangup):
             response.hangup()
-        return str(response)
-
-    def say_only(self, says: tuple[Say, ...], language: str, *, hang_up: bool) -> str:
-        response = VoiceResponse()
-        self._says(response, says, language)
-        if hang_up:
-            response.hangup()
+        elif isinstance(then, Wait):
+            response.pause(length=then.seconds)
         return str(response)
 
     def _says(self, parent: VoiceResponse | Gather, says: tuple[Say, ...], language: str) -> None:

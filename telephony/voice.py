@@ -46,7 +46,14 @@ class Hangup:
     pass
 
 
-Next = Ask | Enqueue | Pay | Hangup
+@dataclass(frozen=True)
+class Wait:
+    """Silence for a while (a queue's hold document, which Twilio then requests again)."""
+
+    seconds: int
+
+
+Next = Ask | Enqueue | Pay | Hangup | Wait
 
 
 @dataclass(frozen=True)
