@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
-import io
 import os
 import random
 import signal
@@ -40,8 +39,7 @@ from urllib.parse import urlencode
 from sqlalchemy import create_engine, text
 
 from hotline import db
-from hotline.demo import demo_csv, demo_rows
-from hotline.importer import import_accounts
+from hotline.demo import demo_rows, load_demo
 from simulator.signing import signature
 
 TOKEN = "bench-auth-token-0123456789"
@@ -70,14 +68,10 @@ def prepare_database(backend: str, scratch: Path) -> str:
         url = f"sqlite:///{scratch / 'bench.db'}"
     engine = db.make_engine(url)
     db.upgrade(engine)
+    now = dt.datetime.now(dt.UTC)
     with db.make_sessionmaker(engine).begin() as session:
-        import_accounts(
-            session,
-            io.StringIO(demo_csv(dt.datetime.now(dt.UTC).date(), PORTFOLIO), newline=""),
-            secret_key=SECRET,
-            now=dt.datetime.now(dt.UTC),
-            actor="bench",
-            source={"name": "bench"},
+        load_demo(
+            session, as_of=now.date(), size=PORTFOLIO, secret_key=SECRET, now=now, actor="bench"
         )
     engine.dispose()
     return url

@@ -25,11 +25,10 @@ from rich.table import Table
 from hotline import audit, db
 from hotline.csvrows import HeaderError
 from hotline.demo import (
-    DEMO_SEED,
     DEMO_SIZE,
     KNOWN_CALLERS,
-    demo_csv,
     ensure_default_tiers,
+    load_demo,
     portfolio_by_tier,
 )
 from hotline.importer import ImportReport, import_accounts
@@ -254,13 +253,13 @@ def _seed(as_of: dt.date, size: int) -> ImportReport:
     current = _ready_runtime()
     with current.Session.begin() as session:
         ensure_default_tiers(session)
-        report = import_accounts(
+        report = load_demo(
             session,
-            io.StringIO(demo_csv(as_of, size), newline=""),
-            secret_key=current.settings.secret_key,
+            as_of=as_of,
+            size=size,
             now=utcnow(),
+            secret_key=current.settings.secret_key,
             actor="cli:seed-demo",
-            source={"name": "demo", "seed": DEMO_SEED, "as_of": as_of.isoformat(), "size": size},
         )
     if report.rejected:  # the generator and the format have drifted apart: a bug
         raise click.ClickException(f"demo rows rejected: {report.rejected[:3]}")

@@ -18,6 +18,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from hotline.csvrows import COLUMNS
+from hotline.importer import ImportReport, import_accounts
 from hotline.models import CardAccount, DelinquencyTier
 from hotline.tiers import DEFAULT_TIERS, TierBand
 
@@ -185,6 +186,27 @@ def demo_csv(as_of: dt.date, size: int = DEMO_SIZE, seed: int = DEMO_SEED) -> st
     writer.writeheader()
     writer.writerows(demo_rows(as_of, size, seed))
     return buffer.getvalue()
+
+
+def load_demo(
+    session: Session,
+    *,
+    as_of: dt.date,
+    secret_key: str,
+    now: dt.datetime,
+    actor: str,
+    size: int = DEMO_SIZE,
+    seed: int = DEMO_SEED,
+) -> ImportReport:
+    """Import the demo portfolio through the real importer, in the caller's transaction."""
+    return import_accounts(
+        session,
+        io.StringIO(demo_csv(as_of, size, seed), newline=""),
+        secret_key=secret_key,
+        now=now,
+        actor=actor,
+        source={"name": "demo", "seed": seed, "as_of": as_of.isoformat(), "size": size},
+    )
 
 
 def _days_past_due(rng: random.Random) -> int:

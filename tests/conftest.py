@@ -137,17 +137,11 @@ def hotline(database_url: str) -> HotlineCli:
 def seed_demo(Session: sessionmaker, size: int) -> None:
     """Load the first `size` accounts of the demo portfolio, as of today."""
     import datetime as dt
-    import io
 
-    from hotline.demo import demo_csv
-    from hotline.importer import import_accounts
+    from hotline.demo import load_demo
 
+    now = dt.datetime.now(dt.UTC)
     with Session.begin() as session:
-        import_accounts(
-            session,
-            io.StringIO(demo_csv(dt.datetime.now(dt.UTC).date(), size), newline=""),
-            secret_key=TEST_SECRET_KEY,
-            now=dt.datetime.now(dt.UTC),
-            actor="test",
-            source={"name": "demo"},
+        load_demo(
+            session, as_of=now.date(), size=size, secret_key=TEST_SECRET_KEY, now=now, actor="test"
         )
