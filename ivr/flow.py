@@ -97,8 +97,18 @@ class Heard:
 
 @dataclass(frozen=True)
 class Money:
+    """An amount in minor units, and how the caller's language says it.
+
+    Formatting is done when a prompt speaks the amount: most turns speak none of the
+    account's amounts, and formatting is a good part of a turn's cost.
+    """
+
     minor: int
-    spoken: str  # formatted for the caller's language by the service
+    speak: Callable[[int], str] = field(repr=False, compare=False)
+
+    @property
+    def spoken(self) -> str:
+        return self.speak(self.minor)
 
 
 @dataclass(frozen=True)
@@ -123,8 +133,8 @@ class AccountFacts:
     balance: Money
     minimum_due: Money
     past_due: Money
-    due_date: str  # spoken
-    last_payment: tuple[Money, str] | None
+    due_date: dt.date
+    last_payment: tuple[Money, dt.date] | None
     locked: bool
     failures_last_24h: int
     min_payment: Money  # the policy minimum for a payment by phone
@@ -387,7 +397,7 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
                 {
                     "balance": account.balance.spoken,
                     "minimum_due": account.minimum_due.spoken,
-                    "due_date": account.due_date,
+                    "due_date": facts.speak_date(account.due_date),
                 },
             )
         ]
@@ -398,7 +408,9 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
         )
         if account.last_payment:
             amount, date = account.last_payment
-            says.append(Say("last_payment", {"amount": amount.spoken, "date": date}))
+            says.append(
+                Say("last_payment", {"amount": amount.spoken, "date": facts.speak_date(date)})
+            )
         else:
             says.append(Say("no_last_payment"))
         return _menu(state.to(MENU, intent="balance"), facts, tuple(says))
@@ -472,7 +484,7 @@ def _pay_amount(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             max_digits=None,
             finish_on_key="#",
         )
-    return _confirm_payment(state, Money(cents, facts.speak_money(cents)))
+    return _confirm_payment(state, Money(cents, facts.speak_money))
 
 
 def _confirm_payment(state: CallState, amount: Money) -> Outcome:

@@ -14,12 +14,13 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -47,6 +48,7 @@ from hotline.models import (
     PromiseToPay,
     RepaymentPlan,
     Source,
+    UTCDateTime,
     VerificationAttempt,
 )
 from hotline.money import to_major
@@ -98,13 +100,62 @@ class Reply:
     outbox: list[Sms] = field(default_factory=list)
 
 
+# --- the hot path's statements, built once (building one costs more than running it) -----
+
+_CALL_FOR_UPDATE = (
+    select(IvrCall).where(IvrCall.call_sid == bindparam("call_sid")).with_for_update()
+)
+_ACCOUNTS_FOR_NUMBER = (
+    select(CardAccount.id)
+    .join(Phone, Phone.cardholder_id == CardAccount.cardholder_id)
+    .where(Phone.e164 == bindparam("number"), Phone.removed_at.is_(None))
+    .distinct()
+    .limit(2)
+)
+# Phones load only if the caller id does not settle the time zone; flags are counted in
+# _ACCOUNT_FACTS.
+_ACCOUNT_WITH_HOLDER = (
+    select(CardAccount)
+    .options(joinedload(CardAccount.cardholder))
+    .where(CardAccount.id == bindparam("account_id"))
+)
+
+
+def _account_facts_statement() -> Select[Any]:
+    """Everything a turn needs besides the account row, in one round trip."""
+    account_id = bindparam("account_id")
+    last_payment = (
+        select(Payment.amount_minor, Payment.posted_at)
+        .where(Payment.account_id == account_id, Payment.status == PaymentStatus.POSTED)
+        .order_by(Payment.posted_at.desc())
+        .limit(1)
+    )
+    attempts = select(func.count()).where(VerificationAttempt.account_id == account_id)
+    return select(
+        last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
+        last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
+        attempts.where(
+            VerificationAttempt.succeeded.is_(False),
+            VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
+        ).scalar_subquery(),
+        attempts.where(VerificationAttempt.succeeded.is_(True)).scalar_subquery(),
+        select(func.count())
+        .where(RepaymentPlan.account_id == account_id, RepaymentPlan.status == PlanStatus.ACTIVE)
+        .scalar_subquery(),
+        select(func.count())
+        .where(AccountFlagRow.account_id == account_id, AccountFlagRow.flag.in_(NO_PLAN_FLAGS))
+        .scalar_subquery(),
+    )
+
+
+_ACCOUNT_FACTS = _account_facts_statement()
+
+
 # --- call state ---------------------------------------------------------------------------
 
 
 def _load(session: Session, call_sid: str) -> IvrCall | None:
-    return session.scalars(
-        select(IvrCall).where(IvrCall.call_sid == call_sid).with_for_update()
-    ).one_or_none()
+    return session.scalars(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
 
 
 def _state(call: IvrCall) -> tuple[CallState, str | None]:
@@ -237,9 +288,7 @@ def pay_result(
             masked=form.get("PaymentCardNumber"),
             now=now,
         )
-        result = PayResult(
-            "success", Money(amount_minor, facts.speak_money(amount_minor)), _spell(code[-6:])
-        )
+        result = PayResult("success", Money(amount_minor, facts.speak_money), _spell(code[-6:]))
     elif result_name == "success":
         result = PayResult("payment-connector-error", error="no confirmation code")
     facts = replace(facts, pay_result=result)
@@ -252,13 +301,7 @@ def pay_result(
 
 def identify(session: Session, caller: str) -> CardAccount | None:
     """The one account whose cardholder has this number on file, or None (none or several)."""
-    ids = session.scalars(
-        select(CardAccount.id)
-        .join(Phone, Phone.cardholder_id == CardAccount.cardholder_id)
-        .where(Phone.e164 == caller, Phone.removed_at.is_(None))
-        .distinct()
-        .limit(2)
-    ).all()
+    ids = session.scalars(_ACCOUNTS_FOR_NUMBER, {"number": caller}).all()
     return _account(session, ids[0]) if len(ids) == 1 else None
 
 
@@ -266,13 +309,7 @@ def _account(session: Session, account_id: int | None) -> CardAccount | None:
     """The account with its cardholder, phones and flags, in one round of queries."""
     if account_id is None:
         return None
-    return session.get(
-        CardAccount,
-        account_id,
-        # Phones load only if the caller id does not settle the time zone; flags are
-        # counted in the facts query.
-        options=[joinedload(CardAccount.cardholder)],
-    )
+    return session.scalars(_ACCOUNT_WITH_HOLDER, {"account_id": account_id}).one_or_none()
 
 
 def build_facts(
@@ -334,34 +371,11 @@ def _account_facts(
     """The account as the flow sees it, and whether it was ever verified on the line."""
 
     def money(minor: int) -> Money:
-        return Money(minor, speak_money(minor))
+        return Money(minor, speak_money)
 
-    # Everything the turn needs besides the account row, in one round trip.
-    last_payment = (
-        select(Payment.amount_minor, Payment.posted_at)
-        .where(Payment.account_id == account.id, Payment.status == PaymentStatus.POSTED)
-        .order_by(Payment.posted_at.desc())
-        .limit(1)
-    )
-    attempts = select(func.count()).where(VerificationAttempt.account_id == account.id)
-    since = now - dt.timedelta(hours=24)
     row = session.execute(
-        select(
-            last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
-            last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
-            attempts.where(
-                VerificationAttempt.succeeded.is_(False), VerificationAttempt.attempted_at > since
-            ).scalar_subquery(),
-            attempts.where(VerificationAttempt.succeeded.is_(True)).scalar_subquery(),
-            select(func.count())
-            .where(
-                RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE
-            )
-            .scalar_subquery(),
-            select(func.count())
-            .where(AccountFlagRow.account_id == account.id, AccountFlagRow.flag.in_(NO_PLAN_FLAGS))
-            .scalar_subquery(),
-        )
+        _ACCOUNT_FACTS,
+        {"account_id": account.id, "since": now - dt.timedelta(hours=24)},
     ).one()
     last_amount, last_posted, failures, successes, active_plans, no_plan_flags = row
     if isinstance(last_posted, str):  # SQLite returns a subquery's timestamp as text
@@ -373,8 +387,8 @@ def _account_facts(
         balance=money(account.balance_minor),
         minimum_due=money(account.minimum_due_minor),
         past_due=money(account.past_due_minor),
-        due_date=speak_date(account.due_date),
-        last_payment=(money(last_amount), speak_date(last_posted.date()))
+        due_date=account.due_date,
+        last_payment=(money(last_amount), last_posted.date())
         if last_amount is not None and last_posted is not None
         else None,
         locked=account.self_service_locked_at is not None,

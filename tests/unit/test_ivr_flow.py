@@ -14,8 +14,12 @@ from telephony.voice import Ask, Enqueue, Hangup, Pay
 TODAY = dt.date(2026, 11, 23)
 
 
+def dollars(minor: int) -> str:
+    return f"${minor / 100:,.2f}"
+
+
 def money(minor: int) -> Money:
-    return Money(minor, f"${minor / 100:,.2f}")
+    return Money(minor, dollars)
 
 
 ACCOUNT = AccountFacts(
@@ -25,7 +29,7 @@ ACCOUNT = AccountFacts(
     balance=money(120000),
     minimum_due=money(5000),
     past_due=money(2500),
-    due_date="November 1, 2026",
+    due_date=dt.date(2026, 11, 1),
     last_payment=None,
     locked=False,
     failures_last_24h=0,
@@ -40,7 +44,7 @@ FACTS = Facts(
     first_disclosure=True,
     recording_notice=False,
     caller_last4="0100",
-    speak_money=lambda minor: f"${minor / 100:,.2f}",
+    speak_money=dollars,
     speak_date=lambda day: day.isoformat(),
     account=ACCOUNT,
 )
