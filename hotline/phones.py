@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -49,8 +50,13 @@ def parse_phone(text: str, region: str) -> ParsedPhone:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def time_zones_for(e164: str) -> tuple[str, ...]:
-    """IANA zones the number may be in; empty when the numbering plan does not say."""
+    """IANA zones the number may be in; empty when the numbering plan does not say.
+
+    Cached: every IVR turn asks for the caller's zone, and parsing the number was a tenth of
+    a turn's time. Raises NumberParseException for what is not a number.
+    """
     number = phonenumbers.parse(e164, None)
     zones = timezone.time_zones_for_number(number)
     return tuple(z for z in zones if z != "Etc/Unknown")

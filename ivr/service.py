@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from sqlalchemy import Select, bindparam, case, func, select, update
+from sqlalchemy import Select, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from hotline import audit
 from hotline.hours import Hours
@@ -32,6 +32,7 @@ from hotline.models import (
     AccountFlagRow,
     AttemptStatus,
     CardAccount,
+    Cardholder,
     Case,
     CaseKind,
     CaseStatus,
@@ -90,10 +91,51 @@ class Sms:
 
 
 @dataclass
+class CallRecord:
+    """The ivr_call row a request works on, read and written with Core statements.
+
+    `exists` is False for a call this request began: remember() inserts it then.
+    """
+
+    call_sid: str
+    from_number: str
+    state: CallState
+    last_twiml: str | None
+    case_id: int | None
+    started_at: dt.datetime
+    exists: bool
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """An account as one turn reads it: the row, its cardholder and counts, in one query."""
+
+    id: int
+    account_number: str
+    cardholder_id: int
+    currency: str
+    balance_minor: int
+    minimum_due_minor: int
+    past_due_minor: int
+    due_date: dt.date
+    locked: bool
+    language: str
+    country: str
+    address_region: str | None
+    verify_salt: str
+    verify_hash: str
+    last_payment_minor: int | None
+    last_payment_at: dt.datetime | None
+    failures_last_24h: int
+    ever_verified: bool
+    plan_excluded: bool  # a plan is running, or a flag rules plans out
+
+
+@dataclass
 class Reply:
     """What the webhook should answer: a new turn, or the answer given before (a replay)."""
 
-    call: IvrCall
+    call: CallRecord
     language: str
     outcome: Outcome | None = None
     replay: str | None = None
@@ -102,9 +144,17 @@ class Reply:
 
 # --- the hot path's statements, built once (building one costs more than running it) -----
 
+_CALLS = IvrCall.__table__
 _CALL_FOR_UPDATE = (
-    select(IvrCall).where(IvrCall.call_sid == bindparam("call_sid")).with_for_update()
+    select(_CALLS.c.from_number, _CALLS.c.state, _CALLS.c.case_id, _CALLS.c.started_at)
+    .where(_CALLS.c.call_sid == bindparam("call_sid"))
+    .with_for_update()
 )
+# Core UPDATE with no .values(): the SET clause is the parameters' column names.
+_UPDATE_CALL = update(_CALLS).where(_CALLS.c.call_sid == bindparam("where_call_sid"))
+_INSERT_CALL = insert(_CALLS)
+_INSERT_ATTEMPT = insert(ContactAttempt.__table__)
+_INSERT_VERIFICATION = insert(VerificationAttempt.__table__)
 _ACCOUNTS_FOR_NUMBER = (
     select(CardAccount.id)
     .join(Phone, Phone.cardholder_id == CardAccount.cardholder_id)
@@ -112,69 +162,125 @@ _ACCOUNTS_FOR_NUMBER = (
     .distinct()
     .limit(2)
 )
-# Phones load only if the caller id does not settle the time zone; flags are counted in
-# _ACCOUNT_FACTS.
-_ACCOUNT_WITH_HOLDER = (
-    select(CardAccount)
-    .options(joinedload(CardAccount.cardholder))
-    .where(CardAccount.id == bindparam("account_id"))
+_ACCOUNT_BY_NUMBER = select(CardAccount.id).where(
+    CardAccount.account_number == bindparam("account_number")
+)
+_HOLDER_NUMBERS = (
+    select(Phone.e164).where(Phone.cardholder_id == bindparam("cardholder_id")).order_by(Phone.id)
 )
 
 
-def _account_facts_statement() -> Select[Any]:
-    """Everything a turn needs besides the account row, in one round trip."""
-    account_id = bindparam("account_id")
+def _account_row_statement() -> Select[Any]:
+    """The account, its cardholder and everything else a turn needs, in one round trip."""
     last_payment = (
         select(Payment.amount_minor, Payment.posted_at)
-        .where(Payment.account_id == account_id, Payment.status == PaymentStatus.POSTED)
+        .where(Payment.account_id == CardAccount.id, Payment.status == PaymentStatus.POSTED)
         .order_by(Payment.posted_at.desc())
         .limit(1)
     )
-    attempts = select(func.count()).where(VerificationAttempt.account_id == account_id)
-    return select(
-        last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
-        last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
-        attempts.where(
-            VerificationAttempt.succeeded.is_(False),
-            VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
-        ).scalar_subquery(),
-        attempts.where(VerificationAttempt.succeeded.is_(True)).scalar_subquery(),
-        select(func.count())
-        .where(RepaymentPlan.account_id == account_id, RepaymentPlan.status == PlanStatus.ACTIVE)
-        .scalar_subquery(),
-        select(func.count())
-        .where(AccountFlagRow.account_id == account_id, AccountFlagRow.flag.in_(NO_PLAN_FLAGS))
-        .scalar_subquery(),
+    attempts = select(func.count()).where(VerificationAttempt.account_id == CardAccount.id)
+    return (
+        select(
+            CardAccount.id,
+            CardAccount.account_number,
+            CardAccount.cardholder_id,
+            CardAccount.currency,
+            CardAccount.balance_minor,
+            CardAccount.minimum_due_minor,
+            CardAccount.past_due_minor,
+            CardAccount.due_date,
+            CardAccount.self_service_locked_at.is_not(None),
+            Cardholder.language,
+            Cardholder.country,
+            Cardholder.address_region,
+            Cardholder.verify_salt,
+            Cardholder.verify_hash,
+            last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
+            last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
+            attempts.where(
+                VerificationAttempt.succeeded.is_(False),
+                VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
+            ).scalar_subquery(),
+            select(VerificationAttempt.id)
+            .where(
+                VerificationAttempt.account_id == CardAccount.id,
+                VerificationAttempt.succeeded.is_(True),
+            )
+            .exists(),
+            or_(
+                select(RepaymentPlan.id)
+                .where(
+                    RepaymentPlan.account_id == CardAccount.id,
+                    RepaymentPlan.status == PlanStatus.ACTIVE,
+                )
+                .exists(),
+                select(AccountFlagRow.flag)
+                .where(
+                    AccountFlagRow.account_id == CardAccount.id,
+                    AccountFlagRow.flag.in_(NO_PLAN_FLAGS),
+                )
+                .exists(),
+            ),
+        )
+        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+        .where(CardAccount.id == bindparam("account_id"))
     )
 
 
-_ACCOUNT_FACTS = _account_facts_statement()
+_ACCOUNT_ROW = _account_row_statement()
 
 
 # --- call state ---------------------------------------------------------------------------
 
 
-def _load(session: Session, call_sid: str) -> IvrCall | None:
-    return session.scalars(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
-
-
-def _state(call: IvrCall) -> tuple[CallState, str | None]:
+def _load(session: Session, call_sid: str) -> CallRecord | None:
+    """The call's row, locked until the transaction ends, or None for a call not begun."""
+    row = session.execute(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
+    if row is None:
+        return None
     try:
-        data = json.loads(call.state or "{}")
+        data = json.loads(row.state or "{}")
     except ValueError:
         data = {}
-    return CallState.from_dict(data), data.get("last_twiml")
+    return CallRecord(
+        call_sid=call_sid,
+        from_number=row.from_number,
+        state=CallState.from_dict(data),
+        last_twiml=data.get("last_twiml"),
+        case_id=row.case_id,
+        started_at=row.started_at,
+        exists=True,
+    )
 
 
-def remember(call: IvrCall, state: CallState, twiml: str, now: dt.datetime) -> None:
+def remember(
+    session: Session, call: CallRecord, state: CallState, twiml: str, now: dt.datetime
+) -> None:
     """Keep the new state and the TwiML answered, for replays of this same request."""
-    call.step = state.step
-    call.language = state.language
-    call.account_id = state.account_id
-    call.verified = state.verified
-    call.intent = state.intent
-    call.state = json.dumps({**state.as_dict(), "last_twiml": twiml}, ensure_ascii=False)
-    call.updated_at = now
+    values = {
+        "step": state.step,
+        "language": state.language,
+        "account_id": state.account_id,
+        "verified": state.verified,
+        "intent": state.intent,
+        "case_id": call.case_id,
+        "state": json.dumps({**state.as_dict(), "last_twiml": twiml}, ensure_ascii=False),
+        "updated_at": now,
+    }
+    if call.exists:
+        session.execute(_UPDATE_CALL, {"where_call_sid": call.call_sid, **values})
+    else:
+        session.execute(
+            _INSERT_CALL,
+            {
+                "call_sid": call.call_sid,
+                "from_number": call.from_number,
+                "started_at": call.started_at,
+                **values,
+            },
+        )
+        call.exists = True
+    call.state, call.last_twiml = state, twiml
 
 
 def begin(
@@ -182,34 +288,32 @@ def begin(
 ) -> Reply:
     """The voice URL: a new call, or Twilio asking again for one already begun."""
     call = _load(session, call_sid)
-    if call is not None:
+    if call is not None and call.last_twiml is not None:
         # Twilio asked for the voice URL again (a retry): answer as before, change nothing.
-        state, last = _state(call)
-        if last is not None:
-            return Reply(call, state.language, replay=last)
-    else:
-        call = IvrCall(
+        return Reply(call, call.state.language, replay=call.last_twiml)
+    if call is None:
+        call = CallRecord(
             call_sid=call_sid,
             from_number=caller[:64],
-            step=flow.LANGUAGE,
+            state=CallState(),
+            last_twiml=None,
+            case_id=None,
             started_at=now,
-            updated_at=now,
+            exists=False,
         )
-        session.add(call)
-        session.add(
-            ContactAttempt(
-                direction=Direction.INBOUND,
-                number=caller[:64],
-                provider_call_sid=call_sid,
-                status=AttemptStatus.IN_PROGRESS,
-                started_at=now,
-                answered_at=now,
-                created_at=now,
-            )
+        session.execute(
+            _INSERT_ATTEMPT,
+            {
+                "direction": Direction.INBOUND,
+                "number": caller[:64],
+                "provider_call_sid": call_sid,
+                "status": AttemptStatus.IN_PROGRESS,
+                "started_at": now,
+                "answered_at": now,
+                "created_at": now,
+            },
         )
-    account = identify(session, caller)
-    if account is not None:
-        call.account_id = account.id
+    account = identify(session, caller, now)
     facts = build_facts(session, config, now, caller, account, language=None)
     outcome = flow.start(CallState(), facts)
     return Reply(call, outcome.state.language, outcome=outcome)
@@ -229,22 +333,18 @@ def answer(
     call = _load(session, call_sid)
     if call is None:  # unknown or expired call: start it afresh rather than fail
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
-    state, last = _state(call)
-    if step != state.step and last is not None:
-        return Reply(call, state.language, replay=last)
+    state = call.state
+    if step != state.step and call.last_twiml is not None:
+        return Reply(call, state.language, replay=call.last_twiml)
     heard = listen(state.step, state.language)
     account_id = state.account_id
     digits_match = None
     if state.step == flow.ACCOUNT and heard.digits:
-        found = session.scalars(
-            select(CardAccount.id).where(CardAccount.account_number == heard.digits)
-        ).one_or_none()
-        account_id = found
-    account = _account(session, account_id)
+        account_id = session.scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
+    account = _account(session, account_id, now)
     if state.step == flow.VERIFY and account is not None and heard.digits:
-        holder = account.cardholder
         digits_match = verify_digits_match(
-            config.secret_key, holder.verify_salt, heard.digits, holder.verify_hash
+            config.secret_key, account.verify_salt, heard.digits, account.verify_hash
         )
     facts = build_facts(
         session, config, now, caller, account, language=state.language, digits_match=digits_match
@@ -268,10 +368,10 @@ def pay_result(
     call = _load(session, call_sid)
     if call is None:
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
-    state, last = _state(call)
-    if state.step != flow.PAY_RESULT and last is not None:
-        return Reply(call, state.language, replay=last)
-    account = _account(session, state.account_id)
+    state = call.state
+    if state.step != flow.PAY_RESULT and call.last_twiml is not None:
+        return Reply(call, state.language, replay=call.last_twiml)
+    account = _account(session, state.account_id, now)
     result_name = form.get("Result", "")
     code = form.get("PaymentConfirmationCode", "")
     amount_minor = int(state.pending.get("amount_minor") or 0)
@@ -280,7 +380,7 @@ def pay_result(
     if result_name == "success" and code and account is not None and amount_minor > 0:
         post_payment(
             session,
-            account,
+            _entity(session, account),
             amount_minor=amount_minor,
             call_sid=call_sid,
             code=code,
@@ -299,17 +399,43 @@ def pay_result(
 # --- looking things up --------------------------------------------------------------------
 
 
-def identify(session: Session, caller: str) -> CardAccount | None:
+def identify(session: Session, caller: str, now: dt.datetime) -> AccountRow | None:
     """The one account whose cardholder has this number on file, or None (none or several)."""
     ids = session.scalars(_ACCOUNTS_FOR_NUMBER, {"number": caller}).all()
-    return _account(session, ids[0]) if len(ids) == 1 else None
+    return _account(session, ids[0], now) if len(ids) == 1 else None
 
 
-def _account(session: Session, account_id: int | None) -> CardAccount | None:
-    """The account with its cardholder, phones and flags, in one round of queries."""
+def _account(session: Session, account_id: int | None, now: dt.datetime) -> AccountRow | None:
     if account_id is None:
         return None
-    return session.scalars(_ACCOUNT_WITH_HOLDER, {"account_id": account_id}).one_or_none()
+    row = session.execute(
+        _ACCOUNT_ROW, {"account_id": account_id, "since": now - dt.timedelta(hours=24)}
+    ).one_or_none()
+    if row is None:
+        return None
+    last_payment_at = row[15]
+    if isinstance(last_payment_at, str):  # SQLite returns a subquery's timestamp as text
+        last_payment_at = dt.datetime.fromisoformat(last_payment_at)
+    return AccountRow(
+        *row[:9],
+        language=str(row[9]),
+        country=row[10],
+        address_region=row[11],
+        verify_salt=row[12],
+        verify_hash=row[13],
+        last_payment_minor=row[14],
+        last_payment_at=last_payment_at,
+        failures_last_24h=int(row[16] or 0),
+        ever_verified=bool(row[17]),
+        plan_excluded=bool(row[18]),
+    )
+
+
+def _entity(session: Session, account: AccountRow) -> CardAccount:
+    """The ORM object, for the effects that change an account (rare next to reading one)."""
+    entity = session.get(CardAccount, account.id)
+    assert entity is not None, "the account was read in this same transaction"
+    return entity
 
 
 def build_facts(
@@ -317,13 +443,13 @@ def build_facts(
     config: LineConfig,
     now: dt.datetime,
     caller: str,
-    account: CardAccount | None,
+    account: AccountRow | None,
     *,
     language: str | None,
     digits_match: bool | None = None,
 ) -> Facts:
-    lang = language or (str(account.cardholder.language) if account else "en")
-    zone = _zone(account, caller, config.timezone)
+    lang = language or (account.language if account else "en")
+    zone = _zone(session, account, caller, config.timezone)
     currency = account.currency if account else "USD"
 
     def speak_money(minor: int) -> str:
@@ -332,25 +458,21 @@ def build_facts(
     def speak_date(day: dt.date) -> str:
         return spoken_date(day, lang)
 
-    facts_account, verified_before = None, False
-    if account is not None:
-        facts_account, verified_before = _account_facts(
-            session, config, now, account, speak_money, speak_date
-        )
-    holder = account.cardholder if account else None
-    disclosure_first = bool(
-        config.profile.debt_collector_disclosure and account is not None and not verified_before
-    )
+    facts_account = _account_facts(config, account, speak_money) if account else None
     return Facts(
         bank=config.bank,
         agents_open=config.agent_hours.open_at(now, config.timezone),
         today=now.astimezone(ZoneInfo(zone)).date(),
         promise_window_days=config.promise_window_days,
-        first_disclosure=disclosure_first,
+        first_disclosure=bool(
+            config.profile.debt_collector_disclosure
+            and account is not None
+            and not account.ever_verified
+        ),
         recording_notice=recording_notice_needed(
             config.profile,
-            holder.country if holder else "",
-            holder.address_region if holder else None,
+            account.country if account else "",
+            account.address_region if account else None,
         ),
         caller_last4=("".join(ch for ch in caller if ch.isdigit())[-4:] or "----"),
         speak_money=speak_money,
@@ -361,62 +483,49 @@ def build_facts(
 
 
 def _account_facts(
-    session: Session,
-    config: LineConfig,
-    now: dt.datetime,
-    account: CardAccount,
-    speak_money: Callable[[int], str],
-    speak_date: Callable[[dt.date], str],
-) -> tuple[AccountFacts, bool]:
-    """The account as the flow sees it, and whether it was ever verified on the line."""
+    config: LineConfig, account: AccountRow, speak_money: Callable[[int], str]
+) -> AccountFacts:
+    """The account as the flow sees it."""
 
     def money(minor: int) -> Money:
         return Money(minor, speak_money)
 
-    row = session.execute(
-        _ACCOUNT_FACTS,
-        {"account_id": account.id, "since": now - dt.timedelta(hours=24)},
-    ).one()
-    last_amount, last_posted, failures, successes, active_plans, no_plan_flags = row
-    if isinstance(last_posted, str):  # SQLite returns a subquery's timestamp as text
-        last_posted = dt.datetime.fromisoformat(last_posted)
-    facts = AccountFacts(
+    return AccountFacts(
         account_id=account.id,
-        language=str(account.cardholder.language),
+        language=account.language,
         currency=account.currency,
         balance=money(account.balance_minor),
         minimum_due=money(account.minimum_due_minor),
         past_due=money(account.past_due_minor),
         due_date=account.due_date,
-        last_payment=(money(last_amount), last_posted.date())
-        if last_amount is not None and last_posted is not None
+        last_payment=(money(account.last_payment_minor), account.last_payment_at.date())
+        if account.last_payment_minor is not None and account.last_payment_at is not None
         else None,
-        locked=account.self_service_locked_at is not None,
-        failures_last_24h=int(failures or 0),
+        locked=account.locked,
+        failures_last_24h=account.failures_last_24h,
         min_payment=money(config.min_payment_minor),
-        plan_options=_plan_options(
-            config, account, money, excluded=bool(active_plans or no_plan_flags)
-        ),
+        plan_options=_plan_options(config, account, money),
     )
-    return facts, bool(successes)
 
 
 def _plan_options(
-    config: LineConfig, account: CardAccount, money: Callable[[int], Money], *, excluded: bool
+    config: LineConfig, account: AccountRow, money: Callable[[int], Money]
 ) -> tuple[PlanOption, ...]:
-    """Plans offered by phone; `excluded`: a plan is running or a flag rules plans out."""
-    if excluded or account.balance_minor < config.plan_min_balance_minor:
+    """The plans offered by phone, if any."""
+    if account.plan_excluded or account.balance_minor < config.plan_min_balance_minor:
         return ()
     return tuple(
         PlanOption(n, money(math.ceil(account.balance_minor / n))) for n in config.plan_months
     )
 
 
-def _zone(account: CardAccount | None, caller: str, default: str) -> str:
+def _zone(session: Session, account: AccountRow | None, caller: str, default: str) -> str:
+    """The caller's time zone: from the caller id, else the cardholder's numbers on file."""
+
     def numbers() -> Iterator[str]:
         yield caller
         if account is not None:
-            yield from (p.e164 for p in account.cardholder.phones)
+            yield from session.scalars(_HOLDER_NUMBERS, {"cardholder_id": account.cardholder_id})
 
     for number in numbers():
         try:
@@ -457,7 +566,7 @@ def _carry_out(
     session: Session,
     config: LineConfig,
     reply: Reply,
-    account: CardAccount | None,
+    row: AccountRow | None,
     caller: str,
     now: dt.datetime,
 ) -> None:
@@ -466,16 +575,21 @@ def _carry_out(
     call = reply.call
     references: dict[str, str] = {}
     for effect in outcome.effects:
-        if isinstance(effect, flow.RecordVerification) and account is not None:
-            session.add(
-                VerificationAttempt(
-                    account_id=account.id,
-                    call_sid=call.call_sid,
-                    succeeded=effect.succeeded,
-                    attempted_at=now,
+        if isinstance(effect, flow.RecordVerification):
+            if row is not None:
+                session.execute(
+                    _INSERT_VERIFICATION,
+                    {
+                        "account_id": row.id,
+                        "call_sid": call.call_sid,
+                        "succeeded": effect.succeeded,
+                        "attempted_at": now,
+                    },
                 )
-            )
-        elif isinstance(effect, flow.LockSelfService) and account is not None:
+            continue
+        # The other effects change the account through the ORM (rare next to reading it).
+        account = _entity(session, row) if row is not None else None
+        if isinstance(effect, flow.LockSelfService) and account is not None:
             account.self_service_locked_at = now
             _audit(
                 session,
@@ -517,21 +631,20 @@ def _carry_out(
                 },
             )
         elif isinstance(effect, flow.OpenCase) and account is not None:
-            case_row = _open_case(session, account, effect.kind, call, now)
+            case_row = _open_case(session, account, effect.kind, call, outcome.state, now)
             references["reference"] = " ".join(f"{case_row.id:06d}")
         elif isinstance(effect, flow.OptOut):
             _opt_out(session, caller, call.call_sid, now)
         elif isinstance(effect, flow.RequestCallback) and account is not None:
             _request_callback(session, config, account, caller, call.call_sid, now)
         elif isinstance(effect, flow.TransferToAgent):
-            call.intent = effect.intent
             audit.record(
                 session,
                 actor=ACTOR,
                 action="call.transferred",
                 entity_type="call",
                 entity_id=call.call_sid,
-                data={"intent": effect.intent, "verified": call.verified},
+                data={"intent": effect.intent, "verified": outcome.state.verified},
                 now=now,
             )
     if references:
@@ -738,9 +851,13 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def _open_case(
-    session: Session, account: CardAccount, kind: str, call: IvrCall, now: dt.datetime
+    session: Session,
+    account: CardAccount,
+    kind: str,
+    call: CallRecord,
+    state: CallState,
+    now: dt.datetime,
 ) -> Case:
-    state, _ = _state(call)
     case_row = Case(
         account_id=account.id,
         kind=CaseKind(kind),
