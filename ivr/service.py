@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from sqlalchemy import Select, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -230,12 +230,20 @@ def _account_row_statement() -> Select[Any]:
 _ACCOUNT_ROW = _account_row_statement()
 
 
+def _core(session: Session) -> Connection:
+    """The session's connection, for the hot path's Core statements: executing them
+    through the session adds ORM bookkeeping they do not need. The ORM's pending changes
+    are flushed first, so what they read and what the ORM wrote agree."""
+    session.flush()
+    return session.connection()
+
+
 # --- call state ---------------------------------------------------------------------------
 
 
 def _load(session: Session, call_sid: str) -> CallRecord | None:
     """The call's row, locked until the transaction ends, or None for a call not begun."""
-    row = session.execute(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
+    row = _core(session).execute(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
     if row is None:
         return None
     try:
@@ -268,9 +276,9 @@ def remember(
         "updated_at": now,
     }
     if call.exists:
-        session.execute(_UPDATE_CALL, {"where_call_sid": call.call_sid, **values})
+        _core(session).execute(_UPDATE_CALL, {"where_call_sid": call.call_sid, **values})
     else:
-        session.execute(
+        _core(session).execute(
             _INSERT_CALL,
             {
                 "call_sid": call.call_sid,
@@ -301,7 +309,7 @@ def begin(
             started_at=now,
             exists=False,
         )
-        session.execute(
+        _core(session).execute(
             _INSERT_ATTEMPT,
             {
                 "direction": Direction.INBOUND,
@@ -340,7 +348,7 @@ def answer(
     account_id = state.account_id
     digits_match = None
     if state.step == flow.ACCOUNT and heard.digits:
-        account_id = session.scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
+        account_id = _core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
     account = _account(session, account_id, now)
     if state.step == flow.VERIFY and account is not None and heard.digits:
         digits_match = verify_digits_match(
@@ -401,16 +409,18 @@ def pay_result(
 
 def identify(session: Session, caller: str, now: dt.datetime) -> AccountRow | None:
     """The one account whose cardholder has this number on file, or None (none or several)."""
-    ids = session.scalars(_ACCOUNTS_FOR_NUMBER, {"number": caller}).all()
+    ids = _core(session).scalars(_ACCOUNTS_FOR_NUMBER, {"number": caller}).all()
     return _account(session, ids[0], now) if len(ids) == 1 else None
 
 
 def _account(session: Session, account_id: int | None, now: dt.datetime) -> AccountRow | None:
     if account_id is None:
         return None
-    row = session.execute(
-        _ACCOUNT_ROW, {"account_id": account_id, "since": now - dt.timedelta(hours=24)}
-    ).one_or_none()
+    row = (
+        _core(session)
+        .execute(_ACCOUNT_ROW, {"account_id": account_id, "since": now - dt.timedelta(hours=24)})
+        .one_or_none()
+    )
     if row is None:
         return None
     last_payment_at = row[15]
@@ -525,7 +535,9 @@ def _zone(session: Session, account: AccountRow | None, caller: str, default: st
     def numbers() -> Iterator[str]:
         yield caller
         if account is not None:
-            yield from session.scalars(_HOLDER_NUMBERS, {"cardholder_id": account.cardholder_id})
+            yield from _core(session).scalars(
+                _HOLDER_NUMBERS, {"cardholder_id": account.cardholder_id}
+            )
 
     for number in numbers():
         try:
@@ -577,7 +589,7 @@ def _carry_out(
     for effect in outcome.effects:
         if isinstance(effect, flow.RecordVerification):
             if row is not None:
-                session.execute(
+                _core(session).execute(
                     _INSERT_VERIFICATION,
                     {
                         "account_id": row.id,
