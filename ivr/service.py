@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from sqlalchemy import Connection, Select, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,8 @@ from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, Outcome, PayR
 ACTOR = "ivr"
 # Flags under which no instalment plan is offered by phone: an agent decides instead.
 NO_PLAN_FLAGS = BLOCKING_FLAGS | {AccountFlag.FRAUD}
+# Verification failures within this window count toward locking self-service.
+FAILURE_WINDOW = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class CallRecord:
     case_id: int | None
     started_at: dt.datetime
     exists: bool
+    account: AccountRow | None = None  # the account the call is about, read with the call
 
 
 @dataclass(frozen=True)
@@ -145,23 +148,11 @@ class Reply:
 # --- the hot path's statements, built once (building one costs more than running it) -----
 
 _CALLS = IvrCall.__table__
-_CALL_FOR_UPDATE = (
-    select(_CALLS.c.from_number, _CALLS.c.state, _CALLS.c.case_id, _CALLS.c.started_at)
-    .where(_CALLS.c.call_sid == bindparam("call_sid"))
-    .with_for_update()
-)
 # Core UPDATE with no .values(): the SET clause is the parameters' column names.
 _UPDATE_CALL = update(_CALLS).where(_CALLS.c.call_sid == bindparam("where_call_sid"))
 _INSERT_CALL = insert(_CALLS)
 _INSERT_ATTEMPT = insert(ContactAttempt.__table__)
 _INSERT_VERIFICATION = insert(VerificationAttempt.__table__)
-_ACCOUNTS_FOR_NUMBER = (
-    select(CardAccount.id)
-    .join(Phone, Phone.cardholder_id == CardAccount.cardholder_id)
-    .where(Phone.e164 == bindparam("number"), Phone.removed_at.is_(None))
-    .distinct()
-    .limit(2)
-)
 _ACCOUNT_BY_NUMBER = select(CardAccount.id).where(
     CardAccount.account_number == bindparam("account_number")
 )
@@ -170,64 +161,104 @@ _HOLDER_NUMBERS = (
 )
 
 
-def _account_row_statement() -> Select[Any]:
-    """The account, its cardholder and everything else a turn needs, in one round trip."""
+def _account_columns() -> list[Any]:
+    """The account, its cardholder and the counts a turn needs, labelled as AccountRow's
+    fields; correlated to CardAccount, so the same columns serve both statements below."""
     last_payment = (
         select(Payment.amount_minor, Payment.posted_at)
         .where(Payment.account_id == CardAccount.id, Payment.status == PaymentStatus.POSTED)
         .order_by(Payment.posted_at.desc())
         .limit(1)
     )
-    attempts = select(func.count()).where(VerificationAttempt.account_id == CardAccount.id)
-    return (
-        select(
-            CardAccount.id,
-            CardAccount.account_number,
-            CardAccount.cardholder_id,
-            CardAccount.currency,
-            CardAccount.balance_minor,
-            CardAccount.minimum_due_minor,
-            CardAccount.past_due_minor,
-            CardAccount.due_date,
-            CardAccount.self_service_locked_at.is_not(None),
-            Cardholder.language,
-            Cardholder.country,
-            Cardholder.address_region,
-            Cardholder.verify_salt,
-            Cardholder.verify_hash,
-            last_payment.with_only_columns(Payment.amount_minor).scalar_subquery(),
-            last_payment.with_only_columns(Payment.posted_at).scalar_subquery(),
-            attempts.where(
-                VerificationAttempt.succeeded.is_(False),
-                VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
-            ).scalar_subquery(),
-            select(VerificationAttempt.id)
+    return [
+        CardAccount.id,
+        CardAccount.account_number,
+        CardAccount.cardholder_id,
+        CardAccount.currency,
+        CardAccount.balance_minor,
+        CardAccount.minimum_due_minor,
+        CardAccount.past_due_minor,
+        CardAccount.due_date,
+        CardAccount.self_service_locked_at.is_not(None).label("locked"),
+        Cardholder.language,
+        Cardholder.country,
+        Cardholder.address_region,
+        Cardholder.verify_salt,
+        Cardholder.verify_hash,
+        last_payment.with_only_columns(Payment.amount_minor)
+        .scalar_subquery()
+        .label("last_payment_minor"),
+        last_payment.with_only_columns(Payment.posted_at)
+        .scalar_subquery()
+        .label("last_payment_at"),
+        select(func.count())
+        .where(
+            VerificationAttempt.account_id == CardAccount.id,
+            VerificationAttempt.succeeded.is_(False),
+            VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+        .label("failures_last_24h"),
+        select(VerificationAttempt.id)
+        .where(
+            VerificationAttempt.account_id == CardAccount.id,
+            VerificationAttempt.succeeded.is_(True),
+        )
+        .exists()
+        .label("ever_verified"),
+        or_(
+            select(RepaymentPlan.id)
             .where(
-                VerificationAttempt.account_id == CardAccount.id,
-                VerificationAttempt.succeeded.is_(True),
+                RepaymentPlan.account_id == CardAccount.id,
+                RepaymentPlan.status == PlanStatus.ACTIVE,
             )
             .exists(),
-            or_(
-                select(RepaymentPlan.id)
-                .where(
-                    RepaymentPlan.account_id == CardAccount.id,
-                    RepaymentPlan.status == PlanStatus.ACTIVE,
-                )
-                .exists(),
-                select(AccountFlagRow.flag)
-                .where(
-                    AccountFlagRow.account_id == CardAccount.id,
-                    AccountFlagRow.flag.in_(NO_PLAN_FLAGS),
-                )
-                .exists(),
-            ),
+            select(AccountFlagRow.flag)
+            .where(
+                AccountFlagRow.account_id == CardAccount.id,
+                # OR of equalities, not IN: an IN list is re-rendered on every execution.
+                or_(*(AccountFlagRow.flag == flag for flag in sorted(NO_PLAN_FLAGS))),
+            )
+            .exists(),
+        ).label("plan_excluded"),
+    ]
+
+
+_ACCOUNT_ROW = (
+    select(*_account_columns())
+    .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+    .where(CardAccount.id == bindparam("account_id"))
+)
+# The accounts of whoever has this number on file (two are enough to know it is not one).
+_ACCOUNTS_FOR_NUMBER = (
+    select(*_account_columns())
+    .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+    .where(
+        CardAccount.cardholder_id.in_(
+            select(Phone.cardholder_id).where(
+                Phone.e164 == bindparam("number"), Phone.removed_at.is_(None)
+            )
         )
-        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
-        .where(CardAccount.id == bindparam("account_id"))
     )
-
-
-_ACCOUNT_ROW = _account_row_statement()
+    .limit(2)
+)
+# The call's row, locked for the request, with the account it is about: one round trip for
+# the usual turn. Only the call's row is locked (FOR UPDATE OF ivr_call); account rows come
+# from the statement's snapshot, and what changes money re-reads the account (_entity).
+_CALL_FOR_UPDATE = (
+    select(
+        _CALLS.c.from_number,
+        _CALLS.c.state,
+        _CALLS.c.case_id,
+        _CALLS.c.started_at,
+        *_account_columns(),
+    )
+    .select_from(_CALLS)
+    .outerjoin(CardAccount, CardAccount.id == _CALLS.c.account_id)
+    .outerjoin(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+    .where(_CALLS.c.call_sid == bindparam("call_sid"))
+    .with_for_update(of=_CALLS)
+)
 
 
 def _core(session: Session) -> Connection:
@@ -241,9 +272,13 @@ def _core(session: Session) -> Connection:
 # --- call state ---------------------------------------------------------------------------
 
 
-def _load(session: Session, call_sid: str) -> CallRecord | None:
+def _load(session: Session, call_sid: str, now: dt.datetime) -> CallRecord | None:
     """The call's row, locked until the transaction ends, or None for a call not begun."""
-    row = _core(session).execute(_CALL_FOR_UPDATE, {"call_sid": call_sid}).one_or_none()
+    row = (
+        _core(session)
+        .execute(_CALL_FOR_UPDATE, {"call_sid": call_sid, "since": _since(now)})
+        .one_or_none()
+    )
     if row is None:
         return None
     try:
@@ -258,6 +293,7 @@ def _load(session: Session, call_sid: str) -> CallRecord | None:
         case_id=row.case_id,
         started_at=row.started_at,
         exists=True,
+        account=_account_row(row._mapping) if row.id is not None else None,
     )
 
 
@@ -295,7 +331,7 @@ def begin(
     session: Session, config: LineConfig, *, call_sid: str, caller: str, now: dt.datetime
 ) -> Reply:
     """The voice URL: a new call, or Twilio asking again for one already begun."""
-    call = _load(session, call_sid)
+    call = _load(session, call_sid, now)
     if call is not None and call.last_twiml is not None:
         # Twilio asked for the voice URL again (a retry): answer as before, change nothing.
         return Reply(call, call.state.language, replay=call.last_twiml)
@@ -338,18 +374,18 @@ def answer(
     now: dt.datetime,
 ) -> Reply:
     """The caller answered a prompt (a <Gather> action); `listen(step, language)` reads it."""
-    call = _load(session, call_sid)
+    call = _load(session, call_sid, now)
     if call is None:  # unknown or expired call: start it afresh rather than fail
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state = call.state
     if step != state.step and call.last_twiml is not None:
         return Reply(call, state.language, replay=call.last_twiml)
     heard = listen(state.step, state.language)
-    account_id = state.account_id
+    account = call.account
     digits_match = None
     if state.step == flow.ACCOUNT and heard.digits:
-        account_id = _core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
-    account = _account(session, account_id, now)
+        found = _core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
+        account = _account(session, found, now)
     if state.step == flow.VERIFY and account is not None and heard.digits:
         digits_match = verify_digits_match(
             config.secret_key, account.verify_salt, heard.digits, account.verify_hash
@@ -373,13 +409,13 @@ def pay_result(
     now: dt.datetime,
 ) -> Reply:
     """<Pay> finished: post a successful payment exactly once, then let the flow speak."""
-    call = _load(session, call_sid)
+    call = _load(session, call_sid, now)
     if call is None:
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state = call.state
     if state.step != flow.PAY_RESULT and call.last_twiml is not None:
         return Reply(call, state.language, replay=call.last_twiml)
-    account = _account(session, state.account_id, now)
+    account = call.account
     result_name = form.get("Result", "")
     code = form.get("PaymentConfirmationCode", "")
     amount_minor = int(state.pending.get("amount_minor") or 0)
@@ -409,8 +445,10 @@ def pay_result(
 
 def identify(session: Session, caller: str, now: dt.datetime) -> AccountRow | None:
     """The one account whose cardholder has this number on file, or None (none or several)."""
-    ids = _core(session).scalars(_ACCOUNTS_FOR_NUMBER, {"number": caller}).all()
-    return _account(session, ids[0], now) if len(ids) == 1 else None
+    rows = (
+        _core(session).execute(_ACCOUNTS_FOR_NUMBER, {"number": caller, "since": _since(now)}).all()
+    )
+    return _account_row(rows[0]._mapping) if len(rows) == 1 else None
 
 
 def _account(session: Session, account_id: int | None, now: dt.datetime) -> AccountRow | None:
@@ -418,26 +456,41 @@ def _account(session: Session, account_id: int | None, now: dt.datetime) -> Acco
         return None
     row = (
         _core(session)
-        .execute(_ACCOUNT_ROW, {"account_id": account_id, "since": now - dt.timedelta(hours=24)})
+        .execute(_ACCOUNT_ROW, {"account_id": account_id, "since": _since(now)})
         .one_or_none()
     )
-    if row is None:
-        return None
-    last_payment_at = row[15]
+    return _account_row(row._mapping) if row is not None else None
+
+
+def _since(now: dt.datetime) -> dt.datetime:
+    """Where the window for counting verification failures starts."""
+    return now - FAILURE_WINDOW
+
+
+def _account_row(row: Mapping[str, Any]) -> AccountRow:
+    last_payment_at = row["last_payment_at"]
     if isinstance(last_payment_at, str):  # SQLite returns a subquery's timestamp as text
         last_payment_at = dt.datetime.fromisoformat(last_payment_at)
     return AccountRow(
-        *row[:9],
-        language=str(row[9]),
-        country=row[10],
-        address_region=row[11],
-        verify_salt=row[12],
-        verify_hash=row[13],
-        last_payment_minor=row[14],
+        id=row["id"],
+        account_number=row["account_number"],
+        cardholder_id=row["cardholder_id"],
+        currency=row["currency"],
+        balance_minor=row["balance_minor"],
+        minimum_due_minor=row["minimum_due_minor"],
+        past_due_minor=row["past_due_minor"],
+        due_date=row["due_date"],
+        locked=bool(row["locked"]),
+        language=str(row["language"]),
+        country=row["country"],
+        address_region=row["address_region"],
+        verify_salt=row["verify_salt"],
+        verify_hash=row["verify_hash"],
+        last_payment_minor=row["last_payment_minor"],
         last_payment_at=last_payment_at,
-        failures_last_24h=int(row[16] or 0),
-        ever_verified=bool(row[17]),
-        plan_excluded=bool(row[18]),
+        failures_last_24h=int(row["failures_last_24h"] or 0),
+        ever_verified=bool(row["ever_verified"]),
+        plan_excluded=bool(row["plan_excluded"]),
     )
 
 
