@@ -85,6 +85,35 @@ class Entry:
 
 
 @dataclass
+class SimRecording:
+    """A call recording started by <Start><Recording> or the Recordings API.
+
+    `spans` are the stretches of call time (seconds) actually recorded: pausing closes the
+    open span, resuming opens a new one, so what was said while paused is not in it.
+    """
+
+    sid: str
+    call_sid: str
+    source: str  # StartCallRecordingTwiML or StartCallRecordingAPI
+    started_at: dt.datetime
+    channels: int = 1
+    track: str = "both"
+    status: str = "in-progress"  # in-progress, paused, stopped, completed
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_events: frozenset[str] = frozenset({"completed"})
+    spans: list[list[float]] = field(default_factory=list)
+    updated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def active(self) -> bool:
+        return self.status == "in-progress"
+
+    def duration(self) -> int:
+        return int(sum(end - start for start, end in self.spans))
+
+
+@dataclass
 class SimCall:
     sid: str
     account_sid: str
@@ -134,6 +163,9 @@ class SimCall:
     in_queue: bool = False
     async_amd_due: float | None = None
     async_amd_result: str | None = None
+    recordings: list[SimRecording] = field(default_factory=list)
+    # Set when a recording was running while the caller keyed card data into <Pay>.
+    card_data_recorded: bool = False
 
     def at(self) -> dt.datetime:
         return self.created_at + dt.timedelta(seconds=self.t)
@@ -343,6 +375,124 @@ class Carrier:
                 call.status_callback = one("StatusCallback")
         return call
 
+    def start_recording(self, sid: str, form: Mapping[str, list[str]]) -> SimRecording:
+        """POST Calls/{sid}/Recordings.json: record a call in progress from now on."""
+        call = self.get(sid)
+
+        def one(name: str) -> str | None:
+            values = form.get(name)
+            return values[0] if values else None
+
+        with self._lock:
+            if call.status != "in-progress":
+                raise ApiError(400, 21220, "Call is not in-progress. Cannot record.")
+            return self._start_recording(
+                call,
+                "StartCallRecordingAPI",
+                channels=one("RecordingChannels"),
+                track=one("RecordingTrack"),
+                callback=one("RecordingStatusCallback"),
+                callback_method=one("RecordingStatusCallbackMethod"),
+                events=form.get("RecordingStatusCallbackEvent"),
+            )
+
+    def update_recording(
+        self, sid: str, recording_sid: str, form: Mapping[str, list[str]]
+    ) -> SimRecording:
+        """POST Calls/{sid}/Recordings/{RE...|Twilio.CURRENT}.json: pause, resume or stop."""
+        call = self.get(sid)
+        status = (form.get("Status") or [""])[0]
+        if status not in ("paused", "in-progress", "stopped"):
+            raise ApiError(400, 21201, f"Invalid Status {status!r} for a recording")
+        with self._lock:
+            if recording_sid == "Twilio.CURRENT":
+                live = [r for r in call.recordings if r.status in ("in-progress", "paused")]
+                recording = live[-1] if live else None
+            else:
+                recording = next((r for r in call.recordings if r.sid == recording_sid), None)
+            if recording is None:
+                raise ApiError(
+                    404,
+                    20404,
+                    f"The requested resource /Calls/{sid}/Recordings/{recording_sid}.json "
+                    "was not found",
+                )
+            if recording.status in ("stopped", "completed") or call.status in TERMINAL:
+                raise ApiError(400, 21220, "Recording is not in progress. Cannot update.")
+            if status != recording.status:
+                if recording.active:
+                    recording.spans[-1][1] = call.t
+                elif status == "in-progress":
+                    recording.spans.append([call.t, call.t])
+                recording.status = status
+                recording.updated_at = call.at()
+                self._note(call, "recording", {"sid": recording.sid, "status": status})
+                if status == "stopped":
+                    self._recording_done(call, recording)
+            return recording
+
+    def _start_recording(
+        self,
+        call: SimCall,
+        source: str,
+        *,
+        channels: str | None,
+        track: str | None,
+        callback: str | None,
+        callback_method: str | None,
+        events: Iterable[str] | None,
+        base_url: str | None = None,
+    ) -> SimRecording:
+        recording = SimRecording(
+            sid=new_sid("RE"),
+            call_sid=call.sid,
+            source=source,
+            started_at=call.at(),
+            channels=2 if channels == "dual" else 1,
+            track=track or "both",
+            status_callback=_resolve(base_url, callback) if callback else None,
+            status_callback_method=(callback_method or "POST").upper(),
+            status_events=frozenset(" ".join(events).split())
+            if events
+            else frozenset({"completed"}),
+            spans=[[call.t, call.t]],
+            updated_at=call.at(),
+        )
+        call.recordings.append(recording)
+        self._note(
+            call, "recording", {"sid": recording.sid, "status": "in-progress", "source": source}
+        )
+        return recording
+
+    def _recording_done(self, call: SimCall, recording: SimRecording) -> None:
+        """The recording is over (stopped, or the call ended): its status callback."""
+        if recording.active:
+            recording.spans[-1][1] = call.t
+        if recording.status != "stopped":
+            recording.status = "completed"
+        if not recording.status_callback or "completed" not in recording.status_events:
+            return
+        self._request(
+            call,
+            recording.status_callback,
+            recording.status_callback_method,
+            {
+                "AccountSid": call.account_sid,
+                "CallSid": call.sid,
+                "RecordingSid": recording.sid,
+                "RecordingUrl": f"https://api.twilio.com/{API_VERSION}/Accounts/"
+                f"{call.account_sid}/Recordings/{recording.sid}",
+                "RecordingStatus": "completed",
+                "RecordingDuration": str(recording.duration()),
+                "RecordingChannels": str(recording.channels),
+                "RecordingStartTime": rfc2822(recording.started_at) or "",
+                "RecordingSource": recording.source,
+                "RecordingTrack": recording.track,
+            },
+            kind="callback",
+            label="recording completed",
+        )
+
     def get(self, sid: str) -> SimCall:
         call = self.calls.get(sid)
         if call is None:
@@ -517,6 +667,9 @@ class Carrier:
             call.updated_at = call.end_time
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})
+        for recording in call.recordings:
+            if recording.status in ("in-progress", "paused"):
+                self._recording_done(call, recording)
         self._send_status_callback(call, "completed", status, terminal=True)
 
     def _set_status(
@@ -1060,6 +1213,27 @@ class Carrier:
     ) -> None:
         self._note(call, "warning", {"message": "<Leave> outside a queue's waitUrl is ignored"})
 
+    def _verb_start(
+        self, call: SimCall, verb: ET.Element, doc_url: str | None, first: bool
+    ) -> None:
+        """<Start>: begin a recording at once and go on (streams and others: not simulated)."""
+        self._ensure_answered(call)
+        for noun in verb:
+            if noun.tag != "Recording":
+                self._note(call, "warning", {"message": f"<Start><{noun.tag}> is not simulated"})
+                continue
+            with self._lock:
+                self._start_recording(
+                    call,
+                    "StartCallRecordingTwiML",
+                    channels=noun.get("channels"),
+                    track=noun.get("track"),
+                    callback=noun.get("recordingStatusCallback"),
+                    callback_method=noun.get("recordingStatusCallbackMethod"),
+                    events=[noun.get("recordingStatusCallbackEvent") or "completed"],
+                    base_url=doc_url,
+                )
+
     def _verb_pay(
         self, call: SimCall, verb: ET.Element, doc_url: str | None, first: bool
     ) -> tuple[str | None, str, None, dict[str, str]]:
@@ -1161,7 +1335,11 @@ class Carrier:
     def _pay_status(
         self, call: SimCall, url: str | None, stage: str, attempt: int, masked: Mapping[str, str]
     ) -> None:
-        self._note(call, "pay", {"stage": stage, "attempt": attempt})
+        # What a caller keys into <Pay> must never be in a recording (PCI DSS).
+        recorded = any(r.active for r in call.recordings)
+        if recorded and stage != "payment-processing":
+            call.card_data_recorded = True
+        self._note(call, "pay", {"stage": stage, "attempt": attempt, "recorded": recorded})
         if not url:
             return
         captured = {

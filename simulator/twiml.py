@@ -20,10 +20,11 @@ SUPPORTED = frozenset(
         "Leave",
         "Record",
         "Pay",
+        "Start",
     }
 )
 # Verbs Twilio knows that the simulator skips with a warning rather than reject.
-VERBS = SUPPORTED | {"Sms", "Refer", "Connect", "Start", "Stop", "Prompt"}
+VERBS = SUPPORTED | {"Sms", "Refer", "Connect", "Stop", "Prompt"}
 XML_TYPES = ("text/xml", "application/xml", "text/html")
 
 

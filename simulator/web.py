@@ -21,7 +21,15 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from simulator.callees import CalleeMix, InteractiveParty, Party, Script, ScriptError, Step
-from simulator.carrier import API_VERSION, ApiError, Carrier, Message, SimCall, rfc2822
+from simulator.carrier import (
+    API_VERSION,
+    ApiError,
+    Carrier,
+    Message,
+    SimCall,
+    SimRecording,
+    rfc2822,
+)
 from simulator.clock import VirtualClock
 
 bp = Blueprint("simulator", __name__)
@@ -140,6 +148,31 @@ def call_json(call: SimCall) -> dict[str, Any]:
     }
 
 
+def recording_json(recording: SimRecording) -> dict[str, Any]:
+    account_sid = carrier().account_sid
+    return {
+        "sid": recording.sid,
+        "account_sid": account_sid,
+        "call_sid": recording.call_sid,
+        "conference_sid": None,
+        "api_version": API_VERSION,
+        "date_created": rfc2822(recording.started_at),
+        "date_updated": rfc2822(recording.updated_at),
+        "start_time": rfc2822(recording.started_at),
+        "duration": str(recording.duration()) if recording.status == "completed" else "-1",
+        "price": None,
+        "price_unit": "USD",
+        "status": recording.status,
+        "channels": recording.channels,
+        "source": recording.source,
+        "track": recording.track,
+        "error_code": None,
+        "encryption_details": None,
+        "uri": f"/{API_VERSION}/Accounts/{account_sid}/Calls/{recording.call_sid}"
+        f"/Recordings/{recording.sid}.json",
+    }
+
+
 def message_json(account_sid: str, message: Message) -> dict[str, Any]:
     return {
         "sid": message.sid,
@@ -213,6 +246,18 @@ def update_call(account_sid: str, sid: str) -> ResponseReturnValue:
     return jsonify(call_json(carrier().update_call(sid, _form())))
 
 
+@bp.post(f"{ACCOUNT}/Calls/<sid>/Recordings.json")
+def start_recording(account_sid: str, sid: str) -> ResponseReturnValue:
+    """Start recording a call in progress."""
+    return jsonify(recording_json(carrier().start_recording(sid, _form()))), 201
+
+
+@bp.post(f"{ACCOUNT}/Calls/<sid>/Recordings/<recording_sid>.json")
+def update_recording(account_sid: str, sid: str, recording_sid: str) -> ResponseReturnValue:
+    """Pause, resume or stop a call's recording (`Twilio.CURRENT`: the one running)."""
+    return jsonify(recording_json(carrier().update_recording(sid, recording_sid, _form())))
+
+
 @bp.post(f"{ACCOUNT}/Messages.json")
 def create_message(account_sid: str) -> ResponseReturnValue:
     """Record an SMS (never sent anywhere)."""
@@ -270,6 +315,16 @@ def sim_call(sid: str) -> ResponseReturnValue:
     return jsonify(
         {
             **_summary(call),
+            "recordings": [
+                {
+                    "sid": r.sid,
+                    "status": r.status,
+                    "source": r.source,
+                    "recorded_seconds": [[round(a, 2), round(b, 2)] for a, b in r.spans],
+                }
+                for r in call.recordings
+            ],
+            "card_data_recorded": call.card_data_recorded,
             "transcript": [e.as_dict() for e in call.transcript[since:]],
             "next": len(call.transcript),
         }
