@@ -80,3 +80,11 @@ class CallGateway(abc.ABC):
 
     @abc.abstractmethod
     def send_sms(self, to: str, from_: str, body: str) -> MessageInfo: ...
+
+    @abc.abstractmethod
+    def pause_recording(self, sid: str) -> str:
+        """Pause the call's current recording, leaving the gap out of it; its new status."""
+
+    @abc.abstractmethod
+    def resume_recording(self, sid: str) -> str:
+        """Resume the call's current recording; its new status."""

@@ -90,6 +90,19 @@ class TwilioGateway(CallGateway):
         )
         return MessageInfo(sid=message.sid, status=message.status, to=to, from_=from_, body=body)
 
+    def pause_recording(self, sid: str) -> str:
+        return self._set_recording(sid, "paused")
+
+    def resume_recording(self, sid: str) -> str:
+        return self._set_recording(sid, "in-progress")
+
+    def _set_recording(self, sid: str, status: str) -> str:
+        # Twilio.CURRENT: the recording running on the call, whoever started it.
+        current = self.client.calls(sid).recordings("Twilio.CURRENT")
+        options = {"pause_behavior": "skip"} if status == "paused" else {}
+        recording = self._do("update", lambda: current.update(status=status, **options))
+        return str(recording.status)
+
     @staticmethod
     def _do(action: str, call: Any) -> Any:
         try:
