@@ -30,8 +30,10 @@ PROFILES = {
 }
 
 
-def recording_notice_needed(profile: ContactProfile, country: str, region: str | None) -> bool:
-    if not profile.records_calls:
+def recording_notice_needed(records_calls: bool, country: str, region: str | None) -> bool:
+    """Whether a recorded caller must be told first: all-party-consent US states, and
+    everywhere outside the US (the safe default)."""
+    if not records_calls:
         return False
     if country == "US":
         return (region or "") in ALL_PARTY_CONSENT_STATES

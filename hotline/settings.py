@@ -62,6 +62,8 @@ class Settings:
     plan_min_balance_minor: int = 30000
     plan_months: tuple[int, ...] = (3, 6, 12)
     sms_confirmations: bool = True
+    # Record inbound calls from verification on; None: as the contact profile says.
+    record_calls: bool | None = None
     voice_en: str = "Polly.Joanna-Neural"
     voice_zh: str = "Polly.Zhiyu-Neural"
 
@@ -126,6 +128,7 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_PLAN_MIN_BALANCE_MINOR": ("plan_min_balance_minor", _whole),
     "HOTLINE_PLAN_MONTHS": ("plan_months", _months),
     "HOTLINE_SMS_CONFIRMATIONS": ("sms_confirmations", _flag),
+    "HOTLINE_RECORD_CALLS": ("record_calls", _flag),
     "HOTLINE_VOICE_EN": ("voice_en", _text),
     "HOTLINE_VOICE_ZH": ("voice_zh", _text),
 }

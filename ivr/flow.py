@@ -159,6 +159,7 @@ class Facts:
     account: AccountFacts | None = None
     digits_match: bool | None = None  # at the verify step
     pay_result: PayResult | None = None  # at the pay-result step
+    record_calls: bool = False  # the line records calls (from verification on)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class CallState:
     pending: Mapping[str, Any] = field(default_factory=dict)
     path: tuple[str, ...] = ()
     intent: str | None = None
+    recording: bool = False  # a recording of this call has been started
 
     def to(self, step: str, **changes: Any) -> CallState:
         """Move to a step; a new question starts its retry count afresh."""
@@ -190,6 +192,7 @@ class CallState:
             "pending": dict(self.pending),
             "path": list(self.path),
             "intent": self.intent,
+            "recording": self.recording,
         }
 
     @classmethod
@@ -205,6 +208,7 @@ class CallState:
             pending=dict(data.get("pending") or {}),
             path=tuple(str(p) for p in data.get("path") or ()),
             intent=data.get("intent"),
+            recording=data.get("recording") is True,
         )
 
 
@@ -254,6 +258,16 @@ class TransferToAgent:
     intent: str | None
 
 
+@dataclass(frozen=True)
+class PauseRecording:
+    """Before <Pay>: card details must never be in a recording (PCI DSS)."""
+
+
+@dataclass(frozen=True)
+class ResumeRecording:
+    """After <Pay>."""
+
+
 Effect = (
     RecordVerification
     | LockSelfService
@@ -263,6 +277,8 @@ Effect = (
     | OptOut
     | RequestCallback
     | TransferToAgent
+    | PauseRecording
+    | ResumeRecording
 )
 
 # A value the service fills in after carrying out the effects (e.g. a new case's number).
@@ -360,11 +376,19 @@ def _verify(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     if facts.digits_match:
         verified = state.to(MENU, verified=True, verify_failures=0)
         says = []
-        if facts.recording_notice:
-            says.append(Say("recording_notice"))
         if facts.first_disclosure:
             says.append(Say("disclosure_first", {"bank": facts.bank}))
-        return _menu(verified, facts, tuple(says), effects=(RecordVerification(True),))
+        outcome = _menu(verified, facts, tuple(says), effects=(RecordVerification(True),))
+        if facts.record_calls and not state.recording:
+            # Recording starts once the caller is verified, so the verification digits are
+            # never in it, and after the notice where the law asks for one.
+            notice = (Say("recording_notice"),) if facts.recording_notice else ()
+            outcome = replace(
+                outcome,
+                turn=replace(outcome.turn, preamble=notice, start_recording=True),
+                state=replace(outcome.state, recording=True),
+            )
+        return outcome
     failures = state.verify_failures + 1
     effects: tuple[Effect, ...] = (RecordVerification(False),)
     locking = account.failures_last_24h + 1 >= LOCK_AFTER_FAILURES_IN_24H
@@ -519,11 +543,19 @@ def _pay(state: CallState, account: AccountFacts) -> Outcome:
     return Outcome(
         Turn((Say("pay_instructions"),), Pay(minor, account.currency, major)),
         state.to(PAY_RESULT, pending=dict(state.pending)),
+        (PauseRecording(),) if state.recording else (),
     )
 
 
 def pay_result(state: CallState, facts: Facts) -> Outcome:
     """Twilio reports how <Pay> went (the payment is already posted when it succeeded)."""
+    outcome = _pay_outcome(state, facts)
+    if state.recording and outcome.state.step != ENDED:
+        outcome = replace(outcome, effects=(*outcome.effects, ResumeRecording()))
+    return outcome
+
+
+def _pay_outcome(state: CallState, facts: Facts) -> Outcome:
     result = facts.pay_result
     if result is None or not state.verified:
         return _menu(state.to(MENU), facts) if state.verified else start(CallState(), facts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,7 @@ from hotline.models import (
     AccountFlag,
     AccountFlagRow,
     AttemptStatus,
+    CallEvent,
     CardAccount,
     Cardholder,
     Case,
@@ -58,6 +60,9 @@ from hotline.profiles import ContactProfile, recording_notice_needed
 from hotline.secrets import verify_digits_match
 from ivr import flow
 from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, Outcome, PayResult, PlanOption
+from telephony.gateway import CallGateway, GatewayError
+
+log = logging.getLogger(__name__)
 
 ACTOR = "ivr"
 # Flags under which no instalment plan is offered by phone: an agent decides instead.
@@ -81,6 +86,7 @@ class LineConfig:
     plan_months: tuple[int, ...]
     sms_confirmations: bool
     caller_id: str
+    record_calls: bool
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,9 @@ _UPDATE_CALL = update(_CALLS).where(_CALLS.c.call_sid == bindparam("where_call_s
 _INSERT_CALL = insert(_CALLS)
 _INSERT_ATTEMPT = insert(ContactAttempt.__table__)
 _INSERT_VERIFICATION = insert(VerificationAttempt.__table__)
+_ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
+    ContactAttempt.provider_call_sid == bindparam("call_sid")
+)
 _ACCOUNT_BY_NUMBER = select(CardAccount.id).where(
     CardAccount.account_number == bindparam("account_number")
 )
@@ -366,6 +375,7 @@ def begin(
 def answer(
     session: Session,
     config: LineConfig,
+    gateway: CallGateway,
     *,
     call_sid: str,
     caller: str,
@@ -394,6 +404,14 @@ def answer(
         session, config, now, caller, account, language=state.language, digits_match=digits_match
     )
     outcome = flow.advance(state, heard, facts)
+    pausing = any(isinstance(e, flow.PauseRecording) for e in outcome.effects)
+    if pausing and not _set_recording(gateway, call_sid, paused=True):
+        # No <Pay> while a recording may be running: the caller hears that payment is
+        # unavailable and may try again or ask for a person.
+        unavailable = PayResult("payment-connector-error", error="recording not paused")
+        outcome = replace(
+            flow.pay_result(outcome.state, replace(facts, pay_result=unavailable)), effects=()
+        )
     reply = Reply(call, outcome.state.language, outcome=outcome)
     _carry_out(session, config, reply, account, caller, now)
     return reply
@@ -402,6 +420,7 @@ def answer(
 def pay_result(
     session: Session,
     config: LineConfig,
+    gateway: CallGateway,
     *,
     call_sid: str,
     caller: str,
@@ -437,7 +456,58 @@ def pay_result(
         result = PayResult("payment-connector-error", error="no confirmation code")
     facts = replace(facts, pay_result=result)
     outcome = flow.pay_result(state, facts)
+    if any(isinstance(e, flow.ResumeRecording) for e in outcome.effects):
+        _set_recording(gateway, call_sid, paused=False)
     return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def _set_recording(gateway: CallGateway, call_sid: str, *, paused: bool) -> bool:
+    """Pause or resume the call's recording; False (and a log line) if the carrier refused."""
+    try:
+        if paused:
+            gateway.pause_recording(call_sid)
+        else:
+            gateway.resume_recording(call_sid)
+    except (GatewayError, OSError):
+        log.warning(
+            "could not %s the recording of call %s",
+            "pause" if paused else "resume",
+            call_sid,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def record_recording(
+    session: Session,
+    *,
+    call_sid: str,
+    recording_sid: str,
+    status: str,
+    details: Mapping[str, str],
+    now: dt.datetime,
+) -> bool:
+    """Keep a recording's status callback once per (recording, status); True if it is new."""
+    attempt_id = _core(session).scalar(_ATTEMPT_FOR_CALL, {"call_sid": call_sid})
+    try:
+        with session.begin_nested():
+            session.add(
+                CallEvent(
+                    call_sid=call_sid,
+                    kind="recording",
+                    sequence=f"{recording_sid}:{status}",
+                    attempt_id=attempt_id,
+                    payload=json.dumps(
+                        {"recording_sid": recording_sid, "status": status, **details}
+                    ),
+                    received_at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        return False  # a replayed callback
+    return True
 
 
 # --- looking things up --------------------------------------------------------------------
@@ -532,8 +602,9 @@ def build_facts(
             and account is not None
             and not account.ever_verified
         ),
+        record_calls=config.record_calls,
         recording_notice=recording_notice_needed(
-            config.profile,
+            config.record_calls,
             account.country if account else "",
             account.address_region if account else None,
         ),
@@ -640,6 +711,8 @@ def _carry_out(
     call = reply.call
     references: dict[str, str] = {}
     for effect in outcome.effects:
+        if isinstance(effect, flow.PauseRecording | flow.ResumeRecording):
+            continue  # done around <Pay>, before the answer is sent (answer, pay_result)
         if isinstance(effect, flow.RecordVerification):
             if row is not None:
                 _core(session).execute(

@@ -75,12 +75,14 @@ class Line:
             pay_action=self.url("/ivr/pay"),
             hold=self.url("/ivr/hold"),
             queue_action=self.url("/ivr/queued"),
+            recording_status=self.url("/ivr/recording"),
         )
 
 
 def init_app(app: Flask, runtime: Runtime) -> None:
     settings = runtime.settings
     catalogs = load_all()  # fails at start, loudly, if the catalogues disagree
+    profile = PROFILES[settings.profile]
     app.extensions["ivr"] = Line(
         runtime=runtime,
         config=service.LineConfig(
@@ -88,7 +90,10 @@ def init_app(app: Flask, runtime: Runtime) -> None:
             secret_key=settings.secret_key,
             agent_hours=parse_hours(settings.agent_hours),
             timezone=settings.default_timezone,
-            profile=PROFILES[settings.profile],
+            profile=profile,
+            record_calls=(
+                profile.records_calls if settings.record_calls is None else settings.record_calls
+            ),
             min_payment_minor=settings.min_payment_minor,
             promise_window_days=settings.promise_window_days,
             plan_min_balance_minor=settings.plan_min_balance_minor,
@@ -216,6 +221,7 @@ def step(step: str) -> ResponseReturnValue:
         return service.answer(
             session,
             current.config,
+            current.runtime.gateway,
             call_sid=call_sid,
             caller=caller,
             step=step,
@@ -246,9 +252,44 @@ def pay() -> ResponseReturnValue:
     }
     return _respond(
         lambda session, now: service.pay_result(
-            session, current.config, call_sid=call_sid, caller=caller, form=form, now=now
+            session,
+            current.config,
+            current.runtime.gateway,
+            call_sid=call_sid,
+            caller=caller,
+            form=form,
+            now=now,
         )
     )
+
+
+@bp.post("/recording")
+@twilio_request
+def recording() -> ResponseReturnValue:
+    """A recording's status callback: keep where the recording is, once per status."""
+    call_sid = _field("CallSid", 34)
+    recording_sid = _field("RecordingSid", 34)
+    if call_sid and recording_sid:
+        current = line()
+        with current.runtime.Session.begin() as session:
+            service.record_recording(
+                session,
+                call_sid=call_sid,
+                recording_sid=recording_sid,
+                status=_field("RecordingStatus", 16),
+                details={
+                    name: _field(name, 300)
+                    for name in (
+                        "RecordingUrl",
+                        "RecordingDuration",
+                        "RecordingStartTime",
+                        "RecordingSource",
+                        "RecordingChannels",
+                    )
+                },
+                now=current.clock(),
+            )
+    return Response(status=204)
 
 
 @bp.post("/hold")

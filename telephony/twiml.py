@@ -30,6 +30,7 @@ class Links:
     pay_action: str
     hold: str
     queue_action: str
+    recording_status: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Renderer:
 
     def render(self, turn: Turn, language: str, links: Links) -> str:
         response = VoiceResponse()
+        self._says(response, turn.preamble, language)
+        if turn.start_recording:
+            response.start().recording(
+                recording_status_callback=links.recording_status,
+                recording_status_callback_event="completed",
+                recording_status_callback_method="POST",
+            )
         then = turn.then
         if isinstance(then, Ask):
             voice = self.voices[language]

@@ -58,7 +58,13 @@ Next = Ask | Enqueue | Pay | Hangup | Wait
 
 @dataclass(frozen=True)
 class Turn:
-    """Prompts to say, then what happens."""
+    """Prompts to say, then what happens.
+
+    `preamble` is said first and in full (a caller cannot key through it: notices);
+    `start_recording` starts recording the call after the preamble, before the prompts.
+    """
 
     says: tuple[Say, ...]
     then: Next
+    preamble: tuple[Say, ...] = ()
+    start_recording: bool = False

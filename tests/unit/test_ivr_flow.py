@@ -85,6 +85,44 @@ def test_right_digits_verify_and_disclose_then_offer_the_menu():
     assert outcome.effects == (flow.RecordVerification(True),)
 
 
+def test_an_unrecorded_line_neither_records_nor_gives_the_notice():
+    state = CallState(step=flow.VERIFY, account_id=7)
+    facts = replace(FACTS, digits_match=True, recording_notice=True)
+    outcome = flow.advance(state, Heard(digits="94107"), facts)
+    assert not outcome.turn.start_recording and outcome.turn.preamble == ()
+    assert not outcome.state.recording
+
+
+@pytest.mark.parametrize("notice", [True, False])
+def test_a_recorded_line_starts_recording_on_verification_after_any_notice(notice):
+    state = CallState(step=flow.VERIFY, account_id=7)
+    facts = replace(FACTS, digits_match=True, record_calls=True, recording_notice=notice)
+    outcome = flow.advance(state, Heard(digits="94107"), facts)
+    assert outcome.turn.start_recording and outcome.state.recording
+    assert [say.key for say in outcome.turn.preamble] == (["recording_notice"] if notice else [])
+    assert keys(outcome) == ["disclosure_first", "menu"]
+    wrong = flow.advance(state, Heard(digits="1"), replace(facts, digits_match=False))
+    assert not wrong.turn.start_recording and not wrong.state.recording
+
+
+def test_a_recording_is_paused_for_pay_and_resumed_after_it_unless_the_caller_hung_up():
+    recording = replace(
+        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 5005}, recording=True
+    )
+    paying = flow.advance(recording, Heard(digits="1"), FACTS)
+    assert isinstance(paying.turn.then, Pay)
+    assert paying.effects == (flow.PauseRecording(),)
+    unrecorded = flow.advance(replace(recording, recording=False), Heard(digits="1"), FACTS)
+    assert unrecorded.effects == ()
+    for result in ("success", "too-many-failed-attempts"):
+        done = flow.pay_result(
+            paying.state, replace(FACTS, pay_result=PayResult(result, money(5005), "A B C"))
+        )
+        assert done.effects == (flow.ResumeRecording(),)
+    gone = flow.pay_result(paying.state, replace(FACTS, pay_result=PayResult("caller-hung-up")))
+    assert gone.effects == ()
+
+
 def test_the_third_wrong_entry_transfers_and_the_fifth_in_a_day_locks():
     state = CallState(step=flow.VERIFY, account_id=7, verify_failures=2)
     third = flow.advance(state, Heard(digits="1"), replace(FACTS, digits_match=False))
@@ -222,7 +260,7 @@ def test_outside_hours_a_verified_caller_is_offered_a_callback():
 
 
 def test_state_survives_a_round_trip_and_garbage_falls_back_safely():
-    state = replace(VERIFIED, pending={"amount_minor": 5}, path=("verify", "menu"))
+    state = replace(VERIFIED, pending={"amount_minor": 5}, path=("verify", "menu"), recording=True)
     assert CallState.from_dict(state.as_dict()) == state
     assert CallState.from_dict({"step": "nowhere", "language": "fr", "account_id": "x"}) == (
         CallState()

@@ -1,0 +1,43 @@
+"""The one TwiML builder: what a turn becomes, in order."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from prompts.catalog import load_all
+from telephony.twiml import Links, Renderer, voices_from
+from telephony.voice import Ask, Say, Turn
+
+LINKS = Links(
+    step=lambda step: f"https://line.example/ivr/step/{step}",
+    pay_action="https://line.example/ivr/pay",
+    hold="https://line.example/ivr/hold",
+    queue_action="https://line.example/ivr/queued",
+    recording_status="https://line.example/ivr/recording",
+)
+
+
+def render(turn: Turn) -> ET.Element:
+    renderer = Renderer(load_all(), voices_from("Polly.Joanna", "Polly.Zhiyu"), "Default")
+    return ET.fromstring(renderer.render(turn, "en", LINKS))
+
+
+def test_the_notice_is_said_in_full_before_recording_starts_and_the_menu_is_asked():
+    turn = Turn(
+        (Say("menu"),),
+        Ask("menu", speech_menu="menu"),
+        preamble=(Say("recording_notice"),),
+        start_recording=True,
+    )
+    root = render(turn)
+    assert [child.tag for child in root] == ["Say", "Start", "Gather"]
+    assert root[0].text == "This call may be recorded."
+    [recording] = list(root[1])
+    assert recording.tag == "Recording"
+    assert recording.get("recordingStatusCallback") == LINKS.recording_status
+    assert recording.get("recordingStatusCallbackEvent") == "completed"
+
+
+def test_a_turn_without_recording_has_no_start():
+    root = render(Turn((Say("menu"),), Ask("menu")))
+    assert [child.tag for child in root] == ["Gather"]
