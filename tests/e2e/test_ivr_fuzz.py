@@ -12,7 +12,7 @@ from tests.conftest import seed_demo
 
 REQUESTS = 10_000
 PATHS = (
-    ["/ivr/voice", "/ivr/pay", "/ivr/hold", "/ivr/queued"]
+    ["/ivr/voice", "/ivr/pay", "/ivr/hold", "/ivr/queued", "/ivr/recording"]
     + [f"/ivr/step/{step}" for step in sorted(flow.STEPS)]
     + ["/ivr/step/%00", "/ivr/step/..%2f"]
 )
@@ -65,6 +65,9 @@ FIELDS = [
     "QueueResult",
     "CallStatus",
     "AccountSid",
+    "RecordingSid",
+    "RecordingStatus",
+    "RecordingDuration",
 ]
 
 
@@ -94,12 +97,15 @@ def test_fuzzed_signed_requests_never_get_a_5xx_and_always_get_twiml(app, caplog
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         if response.status_code == 404:
             continue  # a path that is not a route: Flask's 404, never a 5xx
+        if path == "/ivr/recording":  # a status callback: Twilio reads no TwiML from it
+            assert response.status_code == 204, (form, response.status_code)
+            continue
         assert response.status_code == 200, (path, form, response.status_code)
         assert response.mimetype == "text/xml"
         root = ET.fromstring(response.data)
         assert root.tag == "Response" and len(root) > 0, (path, form)
     assert not any(code >= 500 for code in statuses)
-    assert statuses.get(200, 0) > REQUESTS * 0.9
+    assert statuses.get(200, 0) > REQUESTS * 0.85
     # The apology handler caught nothing: garbage is handled as no input, not as a crash.
     crashes = [r for r in caplog.records if r.exc_info]
     assert crashes == [], crashes[0].exc_info if crashes else None
