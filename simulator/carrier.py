@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import itertools
 import logging
 import math
@@ -246,11 +247,7 @@ class Carrier:
 
     def create_call(self, form: Mapping[str, list[str]]) -> SimCall:
         """POST Calls.json: validate like Twilio, queue at the account's CPS, start."""
-
-        def one(name: str, default: str | None = None) -> str | None:
-            values = form.get(name)
-            return values[0] if values else default
-
+        one = functools.partial(_first, form)
         to, from_ = one("To"), one("From")
         if not to:
             raise ApiError(400, 21201, "No 'To' number is specified")
@@ -345,11 +342,7 @@ class Carrier:
     def update_call(self, sid: str, form: Mapping[str, list[str]]) -> SimCall:
         """POST Calls/{sid}.json: end, cancel or redirect a call."""
         call = self.get(sid)
-
-        def one(name: str) -> str | None:
-            values = form.get(name)
-            return values[0] if values else None
-
+        one = functools.partial(_first, form)
         status, url, inline = one("Status"), one("Url"), one("Twiml")
         if url and inline:
             raise ApiError(400, 21205, "Url and Twiml are mutually exclusive on update")
@@ -378,11 +371,7 @@ class Carrier:
     def start_recording(self, sid: str, form: Mapping[str, list[str]]) -> SimRecording:
         """POST Calls/{sid}/Recordings.json: record a call in progress from now on."""
         call = self.get(sid)
-
-        def one(name: str) -> str | None:
-            values = form.get(name)
-            return values[0] if values else None
-
+        one = functools.partial(_first, form)
         with self._lock:
             if call.status != "in-progress":
                 raise ApiError(400, 21220, "Call is not in-progress. Cannot record.")
@@ -401,7 +390,7 @@ class Carrier:
     ) -> SimRecording:
         """POST Calls/{sid}/Recordings/{RE...|Twilio.CURRENT}.json: pause, resume or stop."""
         call = self.get(sid)
-        status = (form.get("Status") or [""])[0]
+        status = _first(form, "Status") or ""
         if status not in ("paused", "in-progress", "stopped"):
             raise ApiError(400, 21201, f"Invalid Status {status!r} for a recording")
         with self._lock:
@@ -1501,6 +1490,12 @@ def _collect_digits(pressed: str, finish_on_key: str, num_digits: int) -> tuple[
         if num_digits and len(digits) >= num_digits:
             return digits, ""
     return digits, ""
+
+
+def _first(form: Mapping[str, list[str]], name: str, default: str | None = None) -> str | None:
+    """A REST form's first value for `name` (Twilio takes the first of repeated keys)."""
+    values = form.get(name)
+    return values[0] if values else default
 
 
 def _resolve(doc_url: str | None, target: str | None) -> str:
