@@ -33,7 +33,7 @@ def bootstrap(settings: Settings | None = None, *, configure_logging: bool = Tru
     settings = settings or settings_from_environment()
     if configure_logging:
         logs.configure(settings.log_level)
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, pool_size=settings.db_pool_size)
     gateway = TwilioGateway.from_settings(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
     )

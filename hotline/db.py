@@ -23,9 +23,17 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 
-def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    """An engine with the per-backend settings Hotline relies on."""
+def make_engine(database_url: str, *, pool_size: int | None = None, **kwargs: Any) -> Engine:
+    """An engine with the per-backend settings Hotline relies on.
+
+    `pool_size` is how many connections the pool keeps open. A threaded server needs one per
+    thread: connections beyond the pool are closed when returned, so a busy server would
+    otherwise open and close PostgreSQL connections (a backend process each, and its
+    prepared statements) all the time.
+    """
     url = make_url(database_url)
+    if pool_size is not None:
+        kwargs.setdefault("pool_size", pool_size)
     if url.get_backend_name() == "sqlite":
         # A web server, the dialer and the CLI may share one SQLite file: wait for the write
         # lock rather than fail, and let readers run beside the writer (WAL).

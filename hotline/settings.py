@@ -64,6 +64,9 @@ class Settings:
     sms_confirmations: bool = True
     # Record inbound calls from verification on; None: as the contact profile says.
     record_calls: bool | None = None
+    # Database connections each process keeps open; `hotline serve` raises it to its thread
+    # count, so that no request waits for, or opens and closes, a connection of its own.
+    db_pool_size: int = 10
     voice_en: str = "Polly.Joanna-Neural"
     voice_zh: str = "Polly.Zhiyu-Neural"
 
@@ -129,6 +132,7 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_PLAN_MONTHS": ("plan_months", _months),
     "HOTLINE_SMS_CONFIRMATIONS": ("sms_confirmations", _flag),
     "HOTLINE_RECORD_CALLS": ("record_calls", _flag),
+    "HOTLINE_DB_POOL_SIZE": ("db_pool_size", _whole),
     "HOTLINE_VOICE_EN": ("voice_en", _text),
     "HOTLINE_VOICE_ZH": ("voice_zh", _text),
 }
@@ -237,6 +241,8 @@ def validate(settings: Settings) -> Settings:
         raise _fail("plan_months", "must list instalment counts from 2 to 60, e.g. 3,6,12")
     if not 1 <= s.promise_window_days <= 90:
         raise _fail("promise_window_days", "must be from 1 to 90 days")
+    if not 1 <= s.db_pool_size <= 200:
+        raise _fail("db_pool_size", "must be from 1 to 200 connections")
     if not s.bank_name.strip():
         raise _fail("bank_name", "must not be empty")
     if s.is_production:

@@ -10,8 +10,11 @@ from hotline.settings import SettingsError
 
 
 class HotlineServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(
+        self, options: dict[str, Any], app_overrides: dict[str, Any] | None = None
+    ) -> None:
         self.options = options
+        self.app_overrides = app_overrides or {}
         super().__init__()
 
     def load_config(self) -> None:
@@ -21,7 +24,7 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from hotline.web import create_app
 
-        return create_app()
+        return create_app(self.app_overrides)
 
 
 def serve(*, host: str, port: int, workers: int, threads: int) -> None:
@@ -29,7 +32,7 @@ def serve(*, host: str, port: int, workers: int, threads: int) -> None:
     from hotline.bootstrap import settings_from_environment
 
     try:
-        settings_from_environment()
+        settings = settings_from_environment()
     except SettingsError as exc:
         raise SystemExit(f"configuration: {exc}") from None
     HotlineServer(
@@ -40,5 +43,7 @@ def serve(*, host: str, port: int, workers: int, threads: int) -> None:
             "worker_class": "gthread",
             "accesslog": None,
             "timeout": 30,
-        }
+        },
+        # A connection for every thread of a worker, kept open between requests.
+        app_overrides={"db_pool_size": max(settings.db_pool_size, threads)},
     ).run()

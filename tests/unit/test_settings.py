@@ -50,6 +50,8 @@ def test_values_are_read_and_normalised():
         ("HOTLINE_LOG_LEVEL", "LOUD", "not one of"),
         ("HOTLINE_ENV", "staging", "not one of"),
         ("HOTLINE_SECRET_KEY", "abc", "at least 16"),
+        ("HOTLINE_DB_POOL_SIZE", "0", "from 1 to 200"),
+        ("HOTLINE_DB_POOL_SIZE", "many", "not a whole number"),
     ],
 )
 def test_a_malformed_value_fails_with_a_message_naming_the_variable(variable, value, reason):
