@@ -24,6 +24,7 @@ from hotline.models import (
     RepaymentPlan,
     VerificationAttempt,
 )
+from prompts.catalog import load
 from simulator.callees import Card, Step
 from simulator.signing import signature
 from tests.e2e.conftest import AUTH_TOKEN, HOTLINE_NUMBER
@@ -247,19 +248,25 @@ def test_another_amount_is_checked_against_the_minimum_and_the_balance(hotline_a
     assert payment.amount_minor == 2500
 
 
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
 @pytest.mark.parametrize(
-    ("outcome", "prompt"),
+    ("outcome", "key"),
     [
-        ("declined", "Your card was declined."),
-        ("too-many-failed-attempts", "We could not read your card details."),
-        ("caller-interrupted-with-star", "You cancelled the payment."),
-        ("connector-error", "We could not reach the payment service."),
+        ("declined", "pay_declined"),
+        ("too-many-failed-attempts", "pay_too_many_attempts"),
+        ("caller-interrupted-with-star", "pay_interrupted"),
+        ("connector-error", "pay_connector_error"),
     ],
 )
-def test_each_payment_failure_has_its_own_words_and_a_way_to_retry(hotline_app, outcome, prompt):
-    call = hotline_app.call(f"{ALICE_DIGITS}#,2,1,1", card=Card(outcome=outcome).__dict__)
-    assert heard(call, prompt)
-    assert heard(call, "To try again, press 1. To speak with an agent, press 0.")
+def test_each_payment_failure_has_its_own_words_and_a_way_to_retry(
+    hotline_app, language, outcome, key
+):
+    caller, _, digits = CALLERS[language]
+    catalog = load(language)
+    call = hotline_app.call(f"{digits}#,2,1,1", caller=caller, card=Card(outcome=outcome).__dict__)
+    texts = said(call)
+    assert catalog.render(key) in texts
+    assert catalog.render("pay_retry") in texts
     assert rows(hotline_app, Payment) == []
 
 
