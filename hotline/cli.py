@@ -82,7 +82,14 @@ def main() -> None:
     default=None,
     help="Processes (default: 2; 1 on SQLite, which has one writer at a time).",
 )
-@click.option("--threads", default=8, show_default=True, help="Threads per process.")
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    # Each thread keeps a database connection of its own (HOTLINE_DB_POOL_SIZE's range).
+    type=click.IntRange(1, 200),
+    help="Threads per process, each with a database connection kept open.",
+)
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve the web app with gunicorn (a production WSGI server)."""
     from hotline.bootstrap import settings_from_environment

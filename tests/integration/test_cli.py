@@ -107,3 +107,9 @@ def test_a_bad_setting_stops_the_command_naming_the_variable(hotline):
     result = hotline("demo", env={"HOTLINE_PROFILE": "nowhere"})
     assert result.exit_code == 1
     assert "HOTLINE_PROFILE: 'nowhere' is not one of" in result.stderr
+
+
+def test_serve_refuses_more_threads_than_a_pool_may_hold_before_starting(hotline):
+    result = hotline("serve", "--threads", "500")
+    assert result.exit_code == 2
+    assert "--threads" in result.stderr and "1<=x<=200" in result.stderr
