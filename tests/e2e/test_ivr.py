@@ -166,6 +166,30 @@ def test_star_repeats_and_bad_keys_are_asked_again_twice_then_an_agent(hotline_a
     assert heard(call, "Let me connect you with an agent.")
 
 
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_silence_at_the_menu_is_asked_again_twice_then_an_agent(hotline_app, language):
+    caller, _, digits = CALLERS[language]
+    catalog = load(language)
+    # Three silences (a script that has run out hangs up, hence one to spare).
+    call = hotline_app.call(f"{digits}#,,,,", caller=caller, hold_patience=20)
+    texts = said(call)
+    assert texts.count(catalog.render("no_input")) == 2
+    assert texts.count(catalog.render("menu")) == 3
+    assert catalog.render("offer_agent") in texts
+    assert any(e.kind == "enqueue" for e in call.transcript)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_star_in_each_sub_menu_goes_back_to_the_main_menu(hotline_app, language):
+    caller, _, digits = CALLERS[language]
+    catalog = load(language)
+    call = hotline_app.call(f"{digits}#,2,*,3,*,4,*,1", caller=caller)
+    texts = said(call)
+    assert texts.count(catalog.render("menu")) == 5  # first, after each *, after the balance
+    assert catalog.render("arrangement_menu") in texts and catalog.render("cases_menu") in texts
+    assert rows(hotline_app, Payment) == [] and rows(hotline_app, Case) == []
+
+
 def test_speech_at_the_menu_works_like_keys(hotline_app):
     call = hotline_app.carrier.wait(
         hotline_app.carrier.start_inbound(
@@ -236,6 +260,26 @@ def test_paying_the_minimum_due_posts_once_and_reduces_the_balance(hotline_app, 
             )
             == 1
         )
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+@pytest.mark.parametrize(
+    ("key", "field"), [("2", "past_due_minor"), ("3", "balance_minor")], ids=["past-due", "full"]
+)
+def test_the_past_due_amount_or_the_full_balance_can_be_paid(hotline_app, language, key, field):
+    caller, number, digits = CALLERS[language]
+    before = account(hotline_app, number)
+    due = getattr(before, field)
+    assert due > 0
+    # Change the amount once at the read-back (2), then choose the same option and confirm.
+    call = hotline_app.call(f"{digits}#,2,{key},2,{key},1", caller=caller)
+    read_back = load(language).prompts["pay_confirm"].split("{")[0]
+    assert sum(1 for text in said(call) if text.startswith(read_back)) == 2
+    [payment] = rows(hotline_app, Payment)
+    assert payment.amount_minor == due
+    pay = next(e for e in call.transcript if e.kind == "pay" and e.detail.get("stage") == "start")
+    assert pay.detail["amount"] == f"{due // 100}.{due % 100:02d}"
+    assert account(hotline_app, number).balance_minor == before.balance_minor - due
 
 
 def test_another_amount_is_checked_against_the_minimum_and_the_balance(hotline_app):
