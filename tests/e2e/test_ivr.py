@@ -484,6 +484,19 @@ def test_stop_calls_marks_the_number_opted_out_at_once(hotline_app):
     assert phone.autodial_consent is False
 
 
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_answering_2_at_the_opt_out_read_back_keeps_the_calls(hotline_app, language):
+    caller, _, digits = CALLERS[language]
+    catalog = load(language)
+    call = hotline_app.call(f"{digits}#,9,2", caller=caller)
+    texts = said(call)
+    assert catalog.render("optout_confirm", {"last4": caller[-4:]}) in texts
+    assert catalog.render("optout_saved", {"last4": caller[-4:]}) not in texts
+    assert texts[-1] == catalog.render("menu")
+    [phone] = rows(hotline_app, Phone, Phone.e164 == caller)
+    assert phone.opted_out_at is None
+
+
 def test_zero_reaches_an_agent_with_the_callers_context_kept(hotline_line):
     line = hotline_line()
     line.carrier.configure_queue("collections", agent_answers_after=15)
