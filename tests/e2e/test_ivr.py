@@ -60,6 +60,14 @@ def rows(line, model, *where):
         return found
 
 
+def ring(line, language: str, keys: str, **script):
+    """The demo caller of `language` keys their digits then `keys` (one item per prompt);
+    returns the call, what it heard, and the catalogue it should have heard it from."""
+    caller, _, digits = CALLERS[language]
+    call = line.call(f"{digits}#,{keys}", caller=caller, **script)
+    return call, said(call), load(language)
+
+
 # --- identify and verify ------------------------------------------------------------------
 
 
@@ -168,11 +176,8 @@ def test_star_repeats_and_bad_keys_are_asked_again_twice_then_an_agent(hotline_a
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_silence_at_the_menu_is_asked_again_twice_then_an_agent(hotline_app, language):
-    caller, _, digits = CALLERS[language]
-    catalog = load(language)
     # Three silences (a script that has run out hangs up, hence one to spare).
-    call = hotline_app.call(f"{digits}#,,,,", caller=caller, hold_patience=20)
-    texts = said(call)
+    call, texts, catalog = ring(hotline_app, language, ",,,", hold_patience=20)
     assert texts.count(catalog.render("no_input")) == 2
     assert texts.count(catalog.render("menu")) == 3
     assert catalog.render("offer_agent") in texts
@@ -181,10 +186,7 @@ def test_silence_at_the_menu_is_asked_again_twice_then_an_agent(hotline_app, lan
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_star_in_each_sub_menu_goes_back_to_the_main_menu(hotline_app, language):
-    caller, _, digits = CALLERS[language]
-    catalog = load(language)
-    call = hotline_app.call(f"{digits}#,2,*,3,*,4,*,1", caller=caller)
-    texts = said(call)
+    _, texts, catalog = ring(hotline_app, language, "2,*,3,*,4,*,1")
     assert texts.count(catalog.render("menu")) == 5  # first, after each *, after the balance
     assert catalog.render("arrangement_menu") in texts and catalog.render("cases_menu") in texts
     assert rows(hotline_app, Payment) == [] and rows(hotline_app, Case) == []
@@ -305,10 +307,7 @@ def test_another_amount_is_checked_against_the_minimum_and_the_balance(hotline_a
 def test_each_payment_failure_has_its_own_words_and_a_way_to_retry(
     hotline_app, language, outcome, key
 ):
-    caller, _, digits = CALLERS[language]
-    catalog = load(language)
-    call = hotline_app.call(f"{digits}#,2,1,1", caller=caller, card=Card(outcome=outcome).__dict__)
-    texts = said(call)
+    _, texts, catalog = ring(hotline_app, language, "2,1,1", card=Card(outcome=outcome).__dict__)
     assert catalog.render(key) in texts
     assert catalog.render("pay_retry") in texts
     assert rows(hotline_app, Payment) == []
@@ -486,10 +485,8 @@ def test_stop_calls_marks_the_number_opted_out_at_once(hotline_app):
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_answering_2_at_the_opt_out_read_back_keeps_the_calls(hotline_app, language):
-    caller, _, digits = CALLERS[language]
-    catalog = load(language)
-    call = hotline_app.call(f"{digits}#,9,2", caller=caller)
-    texts = said(call)
+    caller = CALLERS[language][0]
+    _, texts, catalog = ring(hotline_app, language, "9,2")
     assert catalog.render("optout_confirm", {"last4": caller[-4:]}) in texts
     assert catalog.render("optout_saved", {"last4": caller[-4:]}) not in texts
     assert texts[-1] == catalog.render("menu")
