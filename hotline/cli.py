@@ -95,13 +95,14 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     from hotline.bootstrap import settings_from_environment
     from hotline.wsgi import serve as run_gunicorn
 
+    # Fail here, once, with the variable's name, rather than in every worker.
+    try:
+        settings = settings_from_environment()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     if workers is None:
-        try:
-            sqlite = settings_from_environment().database_url.startswith("sqlite")
-        except SettingsError as exc:
-            raise click.ClickException(f"configuration: {exc}") from None
-        workers = 1 if sqlite else 2
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
+        workers = 1 if settings.database_url.startswith("sqlite") else 2
+    run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 def _ready_runtime() -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from hotline.settings import SettingsError
+from hotline.settings import Settings
 
 
 class HotlineServer(BaseApplication):  # type: ignore[misc]
@@ -27,14 +27,9 @@ class HotlineServer(BaseApplication):  # type: ignore[misc]
         return create_app(self.app_overrides)
 
 
-def serve(*, host: str, port: int, workers: int, threads: int) -> None:
-    # Fail here, once, with the variable's name, rather than in every worker.
-    from hotline.bootstrap import settings_from_environment
-
-    try:
-        settings = settings_from_environment()
-    except SettingsError as exc:
-        raise SystemExit(f"configuration: {exc}") from None
+def serve(settings: Settings, *, host: str, port: int, workers: int, threads: int) -> None:
+    """Run gunicorn; `settings` were read and checked by the caller (each worker reads its
+    own from the same environment)."""
     HotlineServer(
         {
             "bind": f"{host}:{port}",

@@ -113,3 +113,9 @@ def test_serve_refuses_more_threads_than_a_pool_may_hold_before_starting(hotline
     result = hotline("serve", "--threads", "500")
     assert result.exit_code == 2
     assert "--threads" in result.stderr and "1<=x<=200" in result.stderr
+
+
+def test_serve_names_a_bad_setting_before_starting_any_worker(hotline):
+    result = hotline("serve", "--workers", "1", env={"HOTLINE_PROFILE": "nowhere"})
+    assert result.exit_code == 1
+    assert "configuration: HOTLINE_PROFILE: 'nowhere' is not one of" in result.stderr
