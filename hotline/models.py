@@ -265,6 +265,7 @@ class CardAccount(Base):
         CheckConstraint("minimum_due_minor >= 0", name="minimum_due_not_negative"),
         CheckConstraint("past_due_minor >= 0", name="past_due_not_negative"),
         CheckConstraint("days_past_due >= 0", name="days_past_due_not_negative"),
+        CheckConstraint("credit_minor >= 0", name="credit_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -276,8 +277,13 @@ class CardAccount(Base):
     past_due_minor: Mapped[int] = mapped_column(BigInteger)
     due_date: Mapped[dt.date] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(Integer, index=True)
+    # What was paid beyond the balance (two payments racing, or a payment posted after the
+    # balance fell): kept in full, never clamped away.
+    credit_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Set after repeated failed verifications; only an agent clears it.
     self_service_locked_at: Mapped[dt.datetime | None]
+    # When self-service was last unlocked: failures before it no longer count toward a lock.
+    verification_reset_at: Mapped[dt.datetime | None]
     # A promise or a plan being kept pauses reminder calls until this day (inclusive).
     reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -54,6 +54,8 @@ class Settings:
     secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
     log_level: str = "INFO"
     bank_name: str = "Example Bank"
+    # The name spoken and texted in Chinese; empty: bank_name.
+    bank_name_zh: str = ""
     # "mon-fri 08:00-20:00" in default_timezone; "always" or "never" also work.
     agent_hours: str = "mon-sat 08:00-20:00"
     payment_connector: str = "Default"
@@ -124,6 +126,7 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_SECRET_KEY": ("secret_key", _text),
     "HOTLINE_LOG_LEVEL": ("log_level", _upper),
     "HOTLINE_BANK_NAME": ("bank_name", _text),
+    "HOTLINE_BANK_NAME_ZH": ("bank_name_zh", _text),
     "HOTLINE_AGENT_HOURS": ("agent_hours", _text),
     "HOTLINE_PAYMENT_CONNECTOR": ("payment_connector", _text),
     "HOTLINE_MIN_PAYMENT_MINOR": ("min_payment_minor", _whole),

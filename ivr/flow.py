@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hotline.money import to_major
 from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn
 
 AGENT_QUEUE = "collections"
@@ -70,6 +71,8 @@ STEPS = frozenset(
     }
 )
 CASE_KINDS = {"1": "hardship", "2": "dispute", "3": "complaint"}
+# The pay menu's keys; another amount is 4.
+PAY_CHOICES = {"1": "minimum", "2": "past-due", "3": "balance"}
 PAY_FAILURE_PROMPTS = {
     "payment-connector-error": "pay_connector_error",
     "too-many-failed-attempts": "pay_too_many_attempts",
@@ -115,6 +118,7 @@ class Money:
 class PlanOption:
     count: int
     instalment: Money
+    last: Money | None = None  # the last instalment, when it differs from the others
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ class Facts:
     digits_match: bool | None = None  # at the verify step
     pay_result: PayResult | None = None  # at the pay-result step
     record_calls: bool = False  # the line records calls (from verification on)
+    # On a verified call after the first: the profile asks to say it is a debt collector.
+    later_disclosure: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,9 @@ class CallState:
     path: tuple[str, ...] = ()
     intent: str | None = None
     recording: bool = False  # a recording of this call has been started
+    # Every <Pay> this call was sent to, by the token in its action URL, with its amount:
+    # a result is posted with the amount of the <Pay> it answers, whenever it arrives.
+    pays: Mapping[str, int] = field(default_factory=dict)
 
     def to(self, step: str, **changes: Any) -> CallState:
         """Move to a step; a new question starts its retry count afresh."""
@@ -193,6 +202,7 @@ class CallState:
             "path": list(self.path),
             "intent": self.intent,
             "recording": self.recording,
+            "pays": dict(self.pays),
         }
 
     @classmethod
@@ -209,6 +219,11 @@ class CallState:
             path=tuple(str(p) for p in data.get("path") or ()),
             intent=data.get("intent"),
             recording=data.get("recording") is True,
+            pays={
+                str(token): amount
+                for token, amount in dict(data.get("pays") or {}).items()
+                if isinstance(amount, int) and not isinstance(amount, bool)
+            },
         )
 
 
@@ -310,9 +325,9 @@ def start(state: CallState, facts: Facts) -> Outcome:
             LANGUAGE,
             speech_menu="language",
         )
+    # A locked account is asked for its digits like any other: whether it is locked, like
+    # whether the details are right, is only ever told together with the digits.
     state = state.to(VERIFY, language=account.language, account_id=account.account_id)
-    if account.locked:
-        return _locked(state, facts, (welcome,))
     return _ask(state, (welcome, Say("enter_verify")), VERIFY, max_digits=None, finish_on_key="#")
 
 
@@ -349,35 +364,37 @@ def _language(state: CallState, heard: Heard, facts: Facts) -> Outcome:
 
 
 def _account(state: CallState, heard: Heard, facts: Facts) -> Outcome:
+    """Any account number goes on to the digits: an existing, a missing and a locked account
+    sound the same here, so the line is no oracle of which numbers exist."""
+    if not heard.digits:
+        return _retry(
+            state, heard, facts, (Say("enter_account"),), max_digits=None, finish_on_key="#"
+        )
     account = facts.account
-    if account is not None:
-        state = state.to(VERIFY, account_id=account.account_id)
-        if account.locked:
-            return _locked(state, facts, ())
-        return _ask(state, (Say("enter_verify"),), VERIFY, max_digits=None, finish_on_key="#")
-    prompts = (
-        (Say("account_not_found"), Say("enter_account"))
-        if heard.digits
-        else (Say("enter_account"),)
+    state = state.to(
+        VERIFY,
+        account_id=account.account_id if account is not None else None,
+        pending={"keyed_account": True},
     )
-    return _retry(
-        state, heard, facts, prompts, max_digits=None, finish_on_key="#", apology=not heard.digits
-    )
+    return _ask(state, (Say("enter_verify"),), VERIFY, max_digits=None, finish_on_key="#")
 
 
 def _verify(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     account = facts.account
-    if account is None or account.locked:
-        return _locked(state, facts, ())
     if heard.empty:
         return _retry(
             state, heard, facts, (Say("enter_verify"),), max_digits=None, finish_on_key="#"
         )
+    if account is None or not checkable(account):
+        # A missing or locked account fails like wrong digits, and nothing is checked.
+        return _verify_failed(state, facts, ())
     if facts.digits_match:
-        verified = state.to(MENU, verified=True, verify_failures=0)
+        verified = state.to(MENU, verified=True, verify_failures=0, pending={})
         says = []
         if facts.first_disclosure:
             says.append(Say("disclosure_first", {"bank": facts.bank}))
+        elif facts.later_disclosure:
+            says.append(Say("disclosure_later", {"bank": facts.bank}))
         outcome = _menu(verified, facts, tuple(says), effects=(RecordVerification(True),))
         if facts.record_calls and not state.recording:
             # Recording starts once the caller is verified, so the verification digits are
@@ -389,20 +406,42 @@ def _verify(state: CallState, heard: Heard, facts: Facts) -> Outcome:
                 state=replace(outcome.state, recording=True),
             )
         return outcome
-    failures = state.verify_failures + 1
     effects: tuple[Effect, ...] = (RecordVerification(False),)
-    locking = account.failures_last_24h + 1 >= LOCK_AFTER_FAILURES_IN_24H
-    if locking:
+    if account.failures_last_24h + 1 >= LOCK_AFTER_FAILURES_IN_24H:
         effects += (LockSelfService(),)
-    state = state.to(VERIFY, verify_failures=failures, retries=state.retries)
-    if locking or failures >= MAX_VERIFY_FAILURES_PER_CALL:
-        ending = (Say("too_many_attempts"),) + ((Say("verify_locked"),) if locking else ())
-        return _transfer_or_goodbye(state, facts, ending, effects)
+    return _verify_failed(state, facts, effects)
+
+
+def checkable(account: AccountFacts) -> bool:
+    """May digits be checked for this account now? Not once it is locked, nor once the
+    failures of the last 24 hours reach the limit (however many calls arrive at once: the
+    service counts them under the account's row lock)."""
+    return not account.locked and account.failures_last_24h < LOCK_AFTER_FAILURES_IN_24H
+
+
+def _verify_failed(state: CallState, facts: Facts, effects: tuple[Effect, ...]) -> Outcome:
+    """One wording for every failure: wrong digits, an unknown account, a locked one."""
+    failures = state.verify_failures + 1
+    if failures >= MAX_VERIFY_FAILURES_PER_CALL:
+        ended = state.to(VERIFY, verify_failures=failures, retries=state.retries, pending={})
+        return _transfer_or_goodbye(ended, facts, (Say("too_many_attempts"),), effects)
+    if state.pending.get("keyed_account"):
+        # The caller keyed an account number: either it or the digits may be wrong.
+        return Outcome(
+            _asking(
+                (Say("verify_failed"), Say("enter_account")),
+                ACCOUNT,
+                max_digits=None,
+                finish_on_key="#",
+            ),
+            state.to(ACCOUNT, verify_failures=failures, account_id=None, pending={}),
+            effects,
+        )
     return Outcome(
         _asking(
             (Say("verify_failed"), Say("enter_verify")), VERIFY, max_digits=None, finish_on_key="#"
         ),
-        state,
+        state.to(VERIFY, verify_failures=failures, retries=state.retries),
         effects,
     )
 
@@ -416,14 +455,8 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
         return _menu(state.to(MENU, retries=state.retries), facts)
     if key == "1":
         says = [
-            Say(
-                "balance",
-                {
-                    "balance": account.balance.spoken,
-                    "minimum_due": account.minimum_due.spoken,
-                    "due_date": facts.speak_date(account.due_date),
-                },
-            )
+            Say("balance", {"balance": account.balance.spoken}),
+            _minimum_due_say(account, facts),
         ]
         says.append(
             Say("past_due", {"past_due": account.past_due.spoken})
@@ -439,6 +472,8 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             says.append(Say("no_last_payment"))
         return _menu(state.to(MENU, intent="balance"), facts, tuple(says))
     if key == "2":
+        if account.balance.minor <= 0:
+            return _menu(state.to(MENU, intent="payment"), facts, (Say("pay_nothing_owed"),))
         return _pay_menu(state.to(PAY_CHOICE, intent="payment"), account)
     if key == "3":
         return _ask(
@@ -470,12 +505,20 @@ def _pay_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             finish_on_key="#",
             timeout=10,
         )
-    amounts = {"1": account.minimum_due, "2": account.past_due, "3": account.balance}
-    if key in amounts:
-        if amounts[key].minor <= 0:
+    if key in PAY_CHOICES:
+        amount = _amount_for(PAY_CHOICES[key], account)
+        if amount.minor <= 0:
             return _pay_menu(state, account, (Say("pay_nothing_due"),))
-        return _confirm_payment(state, amounts[key])
+        return _confirm_payment(state, amount, PAY_CHOICES[key])
     return _retry(state, heard, facts, _pay_menu_says(account))
+
+
+def _amount_for(choice: str, account: AccountFacts) -> Money:
+    """What a pay-menu choice comes to on the account as it is now."""
+    amounts = {"minimum": account.minimum_due, "past-due": account.past_due}
+    amount = amounts.get(choice, account.balance)
+    # Never more than is owed, whatever the file said about the minimum or past due.
+    return amount if amount.minor <= account.balance.minor else account.balance
 
 
 def _pay_amount(state: CallState, heard: Heard, facts: Facts) -> Outcome:
@@ -508,14 +551,16 @@ def _pay_amount(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             max_digits=None,
             finish_on_key="#",
         )
-    return _confirm_payment(state, Money(cents, facts.speak_money))
+    return _confirm_payment(state, Money(cents, facts.speak_money), "other")
 
 
-def _confirm_payment(state: CallState, amount: Money) -> Outcome:
-    pending = {"amount_minor": amount.minor, "amount_spoken": amount.spoken}
+def _confirm_payment(
+    state: CallState, amount: Money, choice: str, before: Sequence[Say] = ()
+) -> Outcome:
+    pending = {"amount_minor": amount.minor, "amount_spoken": amount.spoken, "choice": choice}
     return _ask(
-        state.to(PAY_CONFIRM, pending=pending),
-        (Say("pay_confirm", {"amount": amount.spoken}),),
+        state.to(PAY_CONFIRM, pending=pending, retries=0),
+        (*before, Say("pay_confirm", {"amount": amount.spoken})),
         PAY_CONFIRM,
         speech_menu="confirm",
     )
@@ -525,7 +570,7 @@ def _pay_confirm(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     account = _require_account(facts)
     key = _key(heard)
     if key == "1":
-        return _pay(state, account)
+        return _recheck_and_pay(state, account, facts)
     if key == "2":
         return _pay_menu(state.to(PAY_CHOICE, pending={}), account)
     return _retry(
@@ -537,12 +582,46 @@ def _pay_confirm(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     )
 
 
+def _recheck_and_pay(state: CallState, account: AccountFacts, facts: Facts) -> Outcome:
+    """The caller confirmed: check the amount against the account as it is now, not as it
+    was when quoted (another call, or the bank's file, may have changed it meanwhile)."""
+    quoted = int(state.pending.get("amount_minor") or 0)
+    choice = str(state.pending.get("choice") or "other")
+    if account.balance.minor <= 0:
+        return _menu(state.to(MENU, pending={}), facts, (Say("pay_nothing_owed"),))
+    if choice == "other":
+        if quoted > account.balance.minor:
+            return _ask(
+                state.to(PAY_AMOUNT, pending={}),
+                (
+                    Say("pay_amount_changed"),
+                    Say("pay_amount_too_large", {"balance": account.balance.spoken}),
+                    Say("pay_enter_amount"),
+                ),
+                PAY_AMOUNT,
+                max_digits=None,
+                finish_on_key="#",
+                timeout=10,
+            )
+        return _pay(state, account)
+    current = _amount_for(choice, account)
+    if current.minor <= 0:
+        return _pay_menu(state.to(PAY_CHOICE, pending={}), account, (Say("pay_amount_changed"),))
+    if current.minor != quoted:
+        return _confirm_payment(state, current, choice, (Say("pay_amount_changed"),))
+    return _pay(state, account)
+
+
 def _pay(state: CallState, account: AccountFacts) -> Outcome:
+    """Send the caller to <Pay> for the pending amount, under a token of its own."""
     minor = int(state.pending.get("amount_minor", 0))
-    major = f"{minor // 100}.{minor % 100:02d}"
+    token = str(len(state.pays) + 1)
+    major = str(to_major(minor, account.currency))
     return Outcome(
-        Turn((Say("pay_instructions"),), Pay(minor, account.currency, major)),
-        state.to(PAY_RESULT, pending=dict(state.pending)),
+        Turn((Say("pay_instructions"),), Pay(minor, account.currency, major, token)),
+        state.to(
+            PAY_RESULT, pending={**state.pending, "pay": token}, pays={**state.pays, token: minor}
+        ),
         (PauseRecording(),) if state.recording else (),
     )
 
@@ -585,7 +664,7 @@ def _pay_retry(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     account = _require_account(facts)
     key = heard.digits[:1]
     if key == "1" and state.pending.get("amount_minor"):
-        return _pay(state, account)
+        return _recheck_and_pay(state, account, facts)
     if key == "*":
         return _menu(state.to(MENU, pending={}), facts)
     return _retry(state, heard, facts, (Say("pay_retry"),))
@@ -714,6 +793,7 @@ def _plan_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             "count": option.count,
             "instalment_minor": option.instalment.minor,
             "instalment_spoken": option.instalment.spoken,
+            "last_spoken": option.last.spoken if option.last else "",
             "start": start_date.isoformat(),
         }
         return _ask(
@@ -744,14 +824,15 @@ def _plan_confirm(state: CallState, heard: Heard, facts: Facts) -> Outcome:
 
 def _plan_confirm_prompt(pending: Mapping[str, Any], facts: Facts) -> Say:
     start_date = dt.date.fromisoformat(str(pending["start"]))
-    return Say(
-        "plan_confirm",
-        {
-            "count": str(pending["count"]),
-            "amount": str(pending["instalment_spoken"]),
-            "start": facts.speak_date(start_date),
-        },
-    )
+    params = {
+        "count": str(pending["count"]),
+        "amount": str(pending["instalment_spoken"]),
+        "start": facts.speak_date(start_date),
+    }
+    if pending.get("last_spoken"):
+        # The last instalment takes what is left, so it can be a little less: say so.
+        return Say("plan_confirm_last", {**params, "last": str(pending["last_spoken"])})
+    return Say("plan_confirm", params)
 
 
 def _cases(state: CallState, heard: Heard, facts: Facts) -> Outcome:
@@ -765,11 +846,16 @@ def _cases(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             says.append(Say("dispute_note"))
         return _ask(
             state.to(CASE_NEXT, intent=kind),
-            (*says, Say("case_next")),
+            (*says, _case_next_say(facts)),
             CASE_NEXT,
             effects=(OpenCase(kind),),
         )
     return _retry(state, heard, facts, (Say("cases_menu"),))
+
+
+def _case_next_say(facts: Facts) -> Say:
+    # After hours no agent is offered: the caller would only hear that none is available.
+    return Say("case_next" if facts.agents_open else "case_next_closed")
 
 
 def _case_next(state: CallState, heard: Heard, facts: Facts) -> Outcome:
@@ -778,7 +864,7 @@ def _case_next(state: CallState, heard: Heard, facts: Facts) -> Outcome:
         return _agent(state, facts)
     if key == "2":
         return _menu(state.to(MENU), facts)
-    return _retry(state, heard, facts, (Say("case_next"),))
+    return _retry(state, heard, facts, (_case_next_say(facts),))
 
 
 def _optout(state: CallState, heard: Heard, facts: Facts) -> Outcome:
@@ -843,16 +929,24 @@ def _menu(
 
 
 def _pay_menu_says(account: AccountFacts) -> tuple[Say, ...]:
-    return (
-        Say(
-            "pay_menu",
-            {
-                "minimum_due": account.minimum_due.spoken,
-                "past_due": account.past_due.spoken,
-                "balance": account.balance.spoken,
-            },
-        ),
+    """The pay menu, offering only choices that come to something (no "$0.00" choice)."""
+    offers = tuple(
+        Say(f"pay_option_{choice.replace('-', '_')}", {"amount": amount.spoken, "key": key})
+        for key, choice in PAY_CHOICES.items()
+        if (amount := _amount_for(choice, account)).minor > 0
     )
+    return (*offers, Say("pay_option_other"), Say("go_back"))
+
+
+def _minimum_due_say(account: AccountFacts, facts: Facts) -> Say:
+    """The minimum payment and its date: nothing if none is due; "was due" once past."""
+    if account.minimum_due.minor <= 0:
+        return Say("no_minimum_due")
+    params = {
+        "minimum_due": account.minimum_due.spoken,
+        "due_date": facts.speak_date(account.due_date),
+    }
+    return Say("minimum_due" if account.due_date >= facts.today else "minimum_was_due", params)
 
 
 def _pay_menu(state: CallState, account: AccountFacts, before: Sequence[Say] = ()) -> Outcome:
@@ -904,7 +998,9 @@ def _retry(
 
 
 def _offer_agent(state: CallState, facts: Facts) -> Outcome:
-    return _agent(state, facts, (Say("offer_agent"),))
+    # "Let me connect you" only when someone can take the call; after hours the caller
+    # hears straight away that agents are not available (and is offered a callback).
+    return _agent(state, facts, (Say("offer_agent"),) if facts.agents_open else ())
 
 
 def _agent(state: CallState, facts: Facts, before: Sequence[Say] = ()) -> Outcome:
@@ -935,10 +1031,6 @@ def _transfer_or_goodbye(
     return Outcome(
         Turn((*says, Say("agents_closed"), Say("goodbye")), Hangup()), state.to(ENDED), effects
     )
-
-
-def _locked(state: CallState, facts: Facts, before: tuple[Say, ...]) -> Outcome:
-    return _transfer_or_goodbye(state, facts, (*before, Say("verify_locked")), ())
 
 
 def _key(heard: Heard) -> str | None:

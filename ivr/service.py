@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -21,7 +22,8 @@ from zoneinfo import ZoneInfo
 from babel.core import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,6 +89,11 @@ class LineConfig:
     sms_confirmations: bool
     caller_id: str
     record_calls: bool
+    # The bank's name by language, where it differs from `bank` (HOTLINE_BANK_NAME_ZH).
+    bank_names: Mapping[str, str] = field(default_factory=dict)
+
+    def bank_for(self, language: str) -> str:
+        return self.bank_names.get(language) or self.bank
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,11 @@ _ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
 _ACCOUNT_BY_NUMBER = select(CardAccount.id).where(
     CardAccount.account_number == bindparam("account_number")
 )
+# Verification attempts on one account queue up behind this lock, so however many calls
+# key digits at once, each counts the failures committed before it (at most 5 are checked).
+_LOCK_ACCOUNT = (
+    select(CardAccount.id).where(CardAccount.id == bindparam("account_id")).with_for_update()
+)
 _HOLDER_NUMBERS = (
     select(Phone.e164).where(Phone.cardholder_id == bindparam("cardholder_id")).order_by(Phone.id)
 )
@@ -205,6 +217,11 @@ def _account_columns() -> list[Any]:
             VerificationAttempt.account_id == CardAccount.id,
             VerificationAttempt.succeeded.is_(False),
             VerificationAttempt.attempted_at > bindparam("since", type_=UTCDateTime()),
+            # An unlock starts the count afresh.
+            or_(
+                CardAccount.verification_reset_at.is_(None),
+                VerificationAttempt.attempted_at > CardAccount.verification_reset_at,
+            ),
         )
         .scalar_subquery()
         .label("failures_last_24h"),
@@ -268,6 +285,20 @@ _CALL_FOR_UPDATE = (
     .where(_CALLS.c.call_sid == bindparam("call_sid"))
     .with_for_update(of=_CALLS)
 )
+
+
+def _claim_statement(dialect: str) -> Any:
+    """INSERT the call's row unless another request for the same CallSid already has:
+    the loser waits for the winner's commit and then answers what it answered."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(_CALLS)
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(_CALLS.c.id)
+    )
+
+
+_CLAIM_CALL = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
 
 
 def _core(session: Session) -> Connection:
@@ -340,20 +371,16 @@ def begin(
     session: Session, config: LineConfig, *, call_sid: str, caller: str, now: dt.datetime
 ) -> Reply:
     """The voice URL: a new call, or Twilio asking again for one already begun."""
-    call = _load(session, call_sid, now)
-    if call is not None and call.last_twiml is not None:
-        # Twilio asked for the voice URL again (a retry): answer as before, change nothing.
-        return Reply(call, call.state.language, replay=call.last_twiml)
+    call = _claim(session, call_sid, caller, now)
     if call is None:
-        call = CallRecord(
-            call_sid=call_sid,
-            from_number=caller[:64],
-            state=CallState(),
-            last_twiml=None,
-            case_id=None,
-            started_at=now,
-            exists=False,
-        )
+        # Another request for this CallSid was first (a retry racing the original): its
+        # row was locked until it committed, so its answer is there to give again.
+        call = _load(session, call_sid, now)
+        if call is None:
+            raise LookupError(f"call {call_sid} was claimed but is not there")
+        if call.last_twiml is not None:
+            return Reply(call, call.state.language, replay=call.last_twiml)
+    else:
         _core(session).execute(
             _INSERT_ATTEMPT,
             {
@@ -370,6 +397,35 @@ def begin(
     facts = build_facts(session, config, now, caller, account, language=None)
     outcome = flow.start(CallState(), facts)
     return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def _claim(session: Session, call_sid: str, caller: str, now: dt.datetime) -> CallRecord | None:
+    """The new call's row, inserted (and so locked) by this request; None if another
+    request for the same CallSid inserted it first."""
+    connection = _core(session)
+    claimed = connection.execute(
+        _CLAIM_CALL[connection.dialect.name],
+        {
+            "call_sid": call_sid,
+            "from_number": caller[:64],
+            "step": flow.LANGUAGE,
+            "verified": False,
+            "state": "{}",
+            "started_at": now,
+            "updated_at": now,
+        },
+    ).first()
+    if claimed is None:
+        return None
+    return CallRecord(
+        call_sid=call_sid,
+        from_number=caller[:64],
+        state=CallState(),
+        last_twiml=None,
+        case_id=None,
+        started_at=now,
+        exists=True,
+    )
 
 
 def answer(
@@ -397,9 +453,18 @@ def answer(
         found = _core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
         account = _account(session, found, now)
     if state.step == flow.VERIFY and account is not None and heard.digits:
-        digits_match = verify_digits_match(
-            config.secret_key, account.verify_salt, heard.digits, account.verify_hash
-        )
+        # Count the failures under the account's lock: a burst of calls guessing at once
+        # is checked one after another, and none after the limit.
+        _core(session).execute(_LOCK_ACCOUNT, {"account_id": account.id})
+        account = _account(session, account.id, now)
+        if (
+            account is not None
+            and not account.locked
+            and (account.failures_last_24h < flow.LOCK_AFTER_FAILURES_IN_24H)
+        ):
+            digits_match = verify_digits_match(
+                config.secret_key, account.verify_salt, heard.digits, account.verify_hash
+            )
     facts = build_facts(
         session, config, now, caller, account, language=state.language, digits_match=digits_match
     )
@@ -425,32 +490,45 @@ def pay_result(
     call_sid: str,
     caller: str,
     form: Mapping[str, str],
+    token: str,
     now: dt.datetime,
 ) -> Reply:
-    """<Pay> finished: post a successful payment exactly once, then let the flow speak."""
+    """<Pay> `token` finished: post a successful payment exactly once, with that <Pay>'s
+    own amount, then let the flow speak.
+
+    A result for an earlier <Pay> of the call (a late retry, a replay) is still posted if it
+    succeeded, since the card was charged, but changes nothing else: the call has moved on.
+    """
     call = _load(session, call_sid, now)
     if call is None:
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state = call.state
-    if state.step != flow.PAY_RESULT and call.last_twiml is not None:
-        return Reply(call, state.language, replay=call.last_twiml)
+    amount_minor = state.pays.get(token, 0)
+    current = state.step == flow.PAY_RESULT and state.pending.get("pay") == token
+    if not token and state.step == flow.PAY_RESULT and "pay" not in state.pending:
+        # A <Pay> sent before results carried tokens (a call in progress across an upgrade).
+        amount_minor, current = int(state.pending.get("amount_minor") or 0), True
     account = call.account
     result_name = form.get("Result", "")
     code = form.get("PaymentConfirmationCode", "")
-    amount_minor = int(state.pending.get("amount_minor") or 0)
-    facts = build_facts(session, config, now, caller, account, language=state.language)
-    result = PayResult(result=result_name, error=form.get("PaymentError", ""))
-    if result_name == "success" and code and account is not None and amount_minor > 0:
+    charged = result_name == "success" and bool(code) and amount_minor > 0
+    if charged and account is not None:
         post_payment(
             session,
             _entity(session, account),
             amount_minor=amount_minor,
             call_sid=call_sid,
+            pay_token=token,
             code=code,
             brand=form.get("PaymentCardType"),
             masked=form.get("PaymentCardNumber"),
             now=now,
         )
+    if not current and call.last_twiml is not None:
+        return Reply(call, state.language, replay=call.last_twiml)
+    facts = build_facts(session, config, now, caller, account, language=state.language)
+    result = PayResult(result=result_name, error=form.get("PaymentError", ""))
+    if charged:
         result = PayResult("success", Money(amount_minor, facts.speak_money), _spell(code[-6:]))
     elif result_name == "success":
         result = PayResult("payment-connector-error", error="no confirmation code")
@@ -591,9 +669,9 @@ def build_facts(
     def speak_date(day: dt.date) -> str:
         return spoken_date(day, lang)
 
-    facts_account = _account_facts(config, account, speak_money) if account else None
+    facts_account = _account_facts(config, account, speak_money, zone) if account else None
     return Facts(
-        bank=config.bank,
+        bank=config.bank_for(lang),
         agents_open=config.agent_hours.open_at(now, config.timezone),
         today=now.astimezone(ZoneInfo(zone)).date(),
         promise_window_days=config.promise_window_days,
@@ -603,6 +681,11 @@ def build_facts(
             and not account.ever_verified
         ),
         record_calls=config.record_calls,
+        later_disclosure=bool(
+            config.profile.debt_collector_disclosure
+            and account is not None
+            and account.ever_verified
+        ),
         recording_notice=recording_notice_needed(
             config.record_calls,
             account.country if account else "",
@@ -617,7 +700,7 @@ def build_facts(
 
 
 def _account_facts(
-    config: LineConfig, account: AccountRow, speak_money: Callable[[int], str]
+    config: LineConfig, account: AccountRow, speak_money: Callable[[int], str], zone: str
 ) -> AccountFacts:
     """The account as the flow sees it."""
 
@@ -632,7 +715,11 @@ def _account_facts(
         minimum_due=money(account.minimum_due_minor),
         past_due=money(account.past_due_minor),
         due_date=account.due_date,
-        last_payment=(money(account.last_payment_minor), account.last_payment_at.date())
+        # The day as the caller lived it, not the UTC day.
+        last_payment=(
+            money(account.last_payment_minor),
+            account.last_payment_at.astimezone(ZoneInfo(zone)).date(),
+        )
         if account.last_payment_minor is not None and account.last_payment_at is not None
         else None,
         locked=account.locked,
@@ -648,9 +735,16 @@ def _plan_options(
     """The plans offered by phone, if any."""
     if account.plan_excluded or account.balance_minor < config.plan_min_balance_minor:
         return ()
-    return tuple(
-        PlanOption(n, money(math.ceil(account.balance_minor / n))) for n in config.plan_months
-    )
+    options = []
+    for count in config.plan_months:
+        instalment = math.ceil(account.balance_minor / count)
+        last = account.balance_minor - instalment * (count - 1)  # what is left for the last
+        if last <= 0:
+            continue  # a balance too small for so many instalments
+        options.append(
+            PlanOption(count, money(instalment), money(last) if last != instalment else None)
+        )
+    return tuple(options)
 
 
 def _zone(session: Session, account: AccountRow | None, caller: str, default: str) -> str:
@@ -728,6 +822,8 @@ def _carry_out(
         # The other effects change the account through the ORM (rare next to reading it).
         account = _entity(session, row) if row is not None else None
         if isinstance(effect, flow.LockSelfService) and account is not None:
+            if account.self_service_locked_at is not None:
+                continue
             account.self_service_locked_at = now
             _audit(
                 session,
@@ -745,7 +841,7 @@ def _carry_out(
                 caller,
                 "sms_promise",
                 {
-                    "bank": config.bank,
+                    "bank": config.bank_for(reply.language),
                     "amount": spoken_money(effect.amount_minor, account.currency, reply.language),
                     "date": effect.date.isoformat(),
                     "reference": reference,
@@ -759,7 +855,7 @@ def _carry_out(
                 caller,
                 "sms_plan",
                 {
-                    "bank": config.bank,
+                    "bank": config.bank_for(reply.language),
                     "count": str(effect.count),
                     "amount": spoken_money(
                         effect.instalment_minor, account.currency, reply.language
@@ -816,18 +912,28 @@ def post_payment(
     *,
     amount_minor: int,
     call_sid: str,
+    pay_token: str,
     code: str,
     brand: str | None,
     masked: str | None,
     now: dt.datetime,
 ) -> bool:
-    """Post a card payment once per (call, confirmation code); True if this call posted it.
+    """Post a card payment once per <Pay> (call and token); True if this request posted it.
 
-    The idempotency key's unique constraint decides: a replay, or a concurrent duplicate
-    that loses the race, meets the row already there and changes nothing.
+    One <Pay> charges a card at most once, so the key is the call and the <Pay>'s token:
+    bounded whatever the carrier sends, and a replay with another confirmation code (a
+    re-cut request) cannot post twice. The key's unique constraint decides: a replay, or a
+    concurrent duplicate that loses the race, meets the row already there and changes
+    nothing. The whole amount is posted; what exceeds the balance (two payments racing)
+    becomes a credit on the account, never clamped away.
     """
-    key = f"ivr:{call_sid}:{code}"
-    last4 = "".join(ch for ch in (masked or "") if ch.isdigit())[-4:] or None
+    key = f"ivr:{call_sid}:pay:{pay_token}" if pay_token else _code_key(call_sid, code)
+    last4 = _last4(masked)
+    # The account's row, locked and read afresh before anything else (inserting the payment
+    # first would take a key-share lock that two racing payments would deadlock on): the
+    # balance another call's payment may just have lowered decides what is credit.
+    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    assert locked is account
     try:
         with session.begin_nested():
             payment = Payment(
@@ -838,7 +944,7 @@ def post_payment(
                 status=PaymentStatus.POSTED,
                 idempotency_key=key,
                 processor_confirmation=code[:100],
-                card_brand=(brand or None),
+                card_brand=(brand or "")[:20] or None,
                 card_last4=last4,
                 call_sid=call_sid,
                 created_at=now,
@@ -848,17 +954,13 @@ def post_payment(
             session.flush()
     except IntegrityError:
         return False
-    session.execute(
-        update(CardAccount)
-        .where(CardAccount.id == account.id)
-        .values(
-            balance_minor=_floor_zero(CardAccount.balance_minor, amount_minor),
-            minimum_due_minor=_floor_zero(CardAccount.minimum_due_minor, amount_minor),
-            past_due_minor=_floor_zero(CardAccount.past_due_minor, amount_minor),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(account)
+    applied = min(amount_minor, account.balance_minor)
+    credited = amount_minor - applied
+    account.balance_minor -= applied
+    account.credit_minor += credited
+    account.minimum_due_minor = max(0, account.minimum_due_minor - amount_minor)
+    account.past_due_minor = max(0, account.past_due_minor - amount_minor)
+    session.flush()
     _audit(
         session,
         account,
@@ -869,14 +971,25 @@ def post_payment(
             "currency": account.currency,
             "call_sid": call_sid,
             "confirmation": code[:100],
+            "credited_minor": credited,
         },
         now,
     )
     return True
 
 
-def _floor_zero(column: object, amount: int) -> object:
-    return case((column - amount < 0, 0), else_=column - amount)  # type: ignore[operator]
+def _code_key(call_sid: str, code: str) -> str:
+    """The key of a result not tied to a <Pay> token: the confirmation code, hashed when
+    long, so no code's length can stop a charged payment from posting."""
+    if len(code) <= 64:
+        return f"ivr:{call_sid}:{code}"
+    return f"ivr:{call_sid}:sha256:{hashlib.sha256(code.encode()).hexdigest()}"
+
+
+def _last4(masked: str | None) -> str | None:
+    """Exactly four ASCII digits from the masked card number Twilio sends, or nothing."""
+    digits = "".join(ch for ch in (masked or "") if ch in "0123456789")
+    return digits[-4:] if len(digits) >= 4 else None
 
 
 def _save_promise(

@@ -87,6 +87,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         runtime=runtime,
         config=service.LineConfig(
             bank=settings.bank_name,
+            bank_names={"zh-CN": settings.bank_name_zh} if settings.bank_name_zh else {},
             secret_key=settings.secret_key,
             agent_hours=parse_hours(settings.agent_hours),
             timezone=settings.default_timezone,
@@ -258,6 +259,8 @@ def pay() -> ResponseReturnValue:
             call_sid=call_sid,
             caller=caller,
             form=form,
+            # Which <Pay> this result answers: the token in the action URL we gave it.
+            token=(request.args.get("pay") or "")[:8],
             now=now,
         )
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -79,7 +80,9 @@ class Renderer:
                 charge_amount=then.amount_major,
                 currency=then.currency.lower(),
                 payment_connector=self.payment_connector,
-                action=links.pay_action,
+                action=f"{links.pay_action}?pay={quote(then.token)}"
+                if then.token
+                else links.pay_action,
                 max_attempts=2,
                 description="Card payment",
             )

@@ -38,7 +38,10 @@ class Enqueue:
 class Pay:
     amount_minor: int
     currency: str
-    amount_major: str  # "12.34": what <Pay chargeAmount> takes
+    amount_major: str  # "12.34" (the currency's own precision): what <Pay chargeAmount> takes
+    # Names this <Pay> in its action URL (which the signature covers), so its result is
+    # never taken for another <Pay>'s in the same call.
+    token: str = ""
 
 
 @dataclass(frozen=True)

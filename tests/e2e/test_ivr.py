@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from hotline.models import (
     RepaymentPlan,
     VerificationAttempt,
 )
+from hotline.phones import time_zones_for
 from prompts.catalog import load
 from simulator.callees import Card, Step
 from simulator.signing import signature
@@ -36,6 +38,12 @@ CALLERS = {
     "en": (ALICE, ALICE_ACCOUNT, ALICE_DIGITS),
     "zh-CN": (WANG, WANG_ACCOUNT, WANG_DIGITS),
 }
+
+
+def local_today(caller: str) -> dt.date:
+    """Today in the caller's own time zone (the line speaks and checks dates in it)."""
+    [zone] = time_zones_for(caller)
+    return dt.datetime.now(ZoneInfo(zone)).date()
 
 
 def said(call) -> list[str]:
@@ -70,6 +78,8 @@ def ring(line, language: str, keys: str, **script):
 
 # --- identify and verify ------------------------------------------------------------------
 
+VERIFY_FAILED = "We could not verify those details. Please try again."
+
 
 @pytest.mark.parametrize(
     ("language", "balance_fragment"),
@@ -81,7 +91,8 @@ def test_an_identified_caller_verifies_and_hears_balance_and_due_date(
     caller, number, digits = CALLERS[language]
     call = hotline_app.call(f"{digits}#,1", caller=caller)
     texts = said(call)
-    balance = next(t for t in texts if balance_fragment in t)
+    at = next(i for i, t in enumerate(texts) if balance_fragment in t)
+    balance = " ".join(texts[at : at + 2])  # the balance, then the minimum and its date
     row = account(hotline_app, number)
     if language == "en":
         assert f"${row.balance_minor // 100:,}.{row.balance_minor % 100:02d}" in balance
@@ -119,17 +130,21 @@ def test_an_unknown_number_chooses_a_language_and_keys_the_account(hotline_app, 
     assert heard(call, "Your current balance" if language == "en" else "您当前的欠款余额")
 
 
-def test_an_unknown_account_number_is_asked_again_then_an_agent_is_offered(hotline_app):
-    call = hotline_app.call("1,999#,998#,997#", caller=STRANGER)
-    assert said(call).count("We could not find that account number.") == 2
+def test_an_unknown_account_number_sounds_like_any_other_until_the_digits(hotline_app):
+    """No account oracle: a missing account number is asked for its digits like a real one,
+    fails with the wording of wrong digits, and three failures end in a transfer."""
+    call = hotline_app.call("1,999#,11111#,998#,22222#,997#,33333#", caller=STRANGER)
     texts = said(call)
-    offer = texts.index("Let me connect you with an agent.")
-    assert texts[offer + 1] == "Please hold while we transfer you to an agent."
+    assert texts.count(VERIFY_FAILED) == 2
+    assert texts.count("Please enter your account number, then press the pound key.") == 3
+    end = texts.index("We could not confirm your identity.")
+    assert texts[end + 1] == "Please hold while we transfer you to an agent."
+    assert not heard(call, "could not find")
 
 
 def test_three_wrong_entries_end_in_a_transfer_and_never_reach_the_menu(hotline_app):
     call = hotline_app.call("11111#,22222#,33333#,1")
-    assert said(call).count("Those digits did not match. Please try again.") == 2
+    assert said(call).count(VERIFY_FAILED) == 2
     assert heard(call, "We could not confirm your identity.")
     assert heard(call, "Please hold while we transfer you to an agent.")
     assert not heard(call, "For your balance")
@@ -149,10 +164,10 @@ def test_outside_agent_hours_too_many_wrong_entries_say_goodbye(hotline_line):
 def test_five_failures_in_a_day_lock_self_service_until_an_agent_unlocks_it(hotline_app):
     hotline_app.call("11111#,22222#,33333#")
     call = hotline_app.call("44444#,55555#")
-    assert heard(call, "phone self-service is locked for this account")
+    assert said(call).count(VERIFY_FAILED) == 2  # the lock is not announced: no oracle
     assert account(hotline_app).self_service_locked_at is not None
     later = hotline_app.call(f"{ALICE_DIGITS}#,1")  # even the right digits now
-    assert heard(later, "self-service is locked") and not heard(later, "balance is")
+    assert heard(later, VERIFY_FAILED) and not heard(later, "balance is")
     with hotline_app.app.extensions["hotline"].Session() as session:
         assert [
             e.action
@@ -406,7 +421,7 @@ def test_concurrent_replays_of_one_payment_post_it_exactly_once(hotline_app):
 
 def test_a_promise_to_pay_is_saved_pauses_reminders_and_is_confirmed_by_sms(hotline_app):
     row = account(hotline_app)
-    promised = dt.date.today() + dt.timedelta(days=10)
+    promised = local_today(ALICE) + dt.timedelta(days=10)
     amount = max(row.minimum_due_minor, 100)
     call = hotline_app.call(f"{ALICE_DIGITS}#,3,1,{amount}#,{promised:%Y%m%d}#,1")
     assert heard(call, "Your promise to pay is recorded.")
@@ -423,7 +438,7 @@ def test_a_promise_to_pay_is_saved_pauses_reminders_and_is_confirmed_by_sms(hotl
 
 def test_a_promise_outside_the_window_or_below_the_minimum_is_refused(hotline_app):
     row = account(hotline_app)
-    too_late = dt.date.today() + dt.timedelta(days=45)
+    too_late = local_today(ALICE) + dt.timedelta(days=45)
     call = hotline_app.call(
         f"{ALICE_DIGITS}#,3,1,{row.minimum_due_minor - 1}#,{row.minimum_due_minor}#,"
         f"{too_late:%Y%m%d}#,20261399#"
@@ -567,7 +582,7 @@ def test_after_paying_the_balance_includes_the_last_payment(hotline_app, languag
     caller, number, digits = CALLERS[language]
     minimum = account(hotline_app, number).minimum_due_minor
     call = hotline_app.call(f"{digits}#,2,1,1,1", caller=caller)
-    today = dt.datetime.now(dt.UTC).date()
+    today = local_today(caller)  # the day as the caller lives it, not the UTC day
     if language == "en":
         expected = f"Your last payment was ${minimum // 100:,}.{minimum % 100:02d} on "
         assert heard(call, expected + f"{today:%B} {today.day}, {today.year}.")

@@ -100,7 +100,7 @@ def test_audit_verify_reports_an_intact_chain_and_fails_on_a_broken_one(hotline,
 
 def test_db_current_shows_both_revisions(hotline):
     result = hotline("db", "current")
-    assert "database: 0002" in result.stdout and "code:     0002" in result.stdout
+    assert "database: 0003" in result.stdout and "code:     0003" in result.stdout
 
 
 def test_a_bad_setting_stops_the_command_naming_the_variable(hotline):

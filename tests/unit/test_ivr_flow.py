@@ -71,10 +71,16 @@ def test_an_unknown_caller_hears_the_language_menu_in_both_languages():
     ]
 
 
-def test_a_locked_account_never_reaches_verification():
-    outcome = flow.start(CallState(), replace(FACTS, account=replace(ACCOUNT, locked=True)))
-    assert "verify_locked" in keys(outcome)
-    assert outcome.turn.then == Enqueue(flow.AGENT_QUEUE)
+def test_a_locked_account_is_asked_for_digits_and_fails_like_wrong_digits():
+    locked = replace(FACTS, account=replace(ACCOUNT, locked=True))
+    outcome = flow.start(CallState(), locked)
+    assert keys(outcome) == ["welcome", "enter_verify"]  # no word of the lock: no oracle
+    # Even the right digits do not reach the menu, and the wording is that of wrong digits.
+    right = flow.advance(outcome.state, Heard(digits="94107"), replace(locked, digits_match=True))
+    wrong = flow.advance(outcome.state, Heard(digits="11111"), replace(locked, digits_match=False))
+    assert keys(right) == keys(wrong) == ["verify_failed", "enter_verify"]
+    assert not right.state.verified
+    assert flow.RecordVerification(True) not in right.effects
 
 
 def test_right_digits_verify_and_disclose_then_offer_the_menu():
@@ -131,7 +137,7 @@ def test_the_third_wrong_entry_transfers_and_the_fifth_in_a_day_locks():
     tired = replace(FACTS, digits_match=False, account=replace(ACCOUNT, failures_last_24h=4))
     fifth = flow.advance(CallState(step=flow.VERIFY, account_id=7), Heard(digits="1"), tired)
     assert flow.LockSelfService() in fifth.effects
-    assert "verify_locked" in keys(fifth)
+    assert keys(fifth) == ["verify_failed", "enter_verify"]  # one wording for every failure
 
 
 def test_nothing_after_verification_is_reachable_without_it():
@@ -172,7 +178,7 @@ def test_confirming_a_payment_hands_over_to_pay_with_major_units():
         VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 5005, "amount_spoken": "$50.05"}
     )
     outcome = flow.advance(state, Heard(digits="1"), FACTS)
-    assert outcome.turn.then == Pay(5005, "USD", "50.05")
+    assert outcome.turn.then == Pay(5005, "USD", "50.05", token="1")
     assert outcome.state.step == flow.PAY_RESULT
 
 
