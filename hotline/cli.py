@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hotline import audit, db
+from hotline import audit, db, verification
 from hotline.csvrows import HeaderError
 from hotline.demo import (
     DEMO_SIZE,
@@ -321,6 +321,32 @@ def demo() -> None:
             f"  {caller.phone}  {caller.account_number}  {caller.verify_digits}"
             f"  ({caller.language})"
         )
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+accounts_group = AppGroup("accounts", help="Work on single accounts.")
+cli.add_command(accounts_group)
+
+
+@accounts_group.command("unlock")
+@click.argument("account_number")
+@click.option("--by", "actor", default="cli", show_default=True, help="Who unlocks (audited).")
+def accounts_unlock(account_number: str, actor: str) -> None:
+    """Let a cardholder locked out after failed verifications use phone self-service again."""
+    current = _ready_runtime()
+    try:
+        with current.Session.begin() as session:
+            was_locked = verification.unlock(
+                session, account_number, actor=f"cli:{actor}", now=utcnow()
+            )
+    except verification.UnknownAccount:
+        raise click.ClickException(f"no account {account_number!r}") from None
+    click.echo(
+        f"account {account_number}: phone self-service unlocked"
+        if was_locked
+        else f"account {account_number} was not locked; its failure count starts afresh"
+    )
 
 
 # --- audit --------------------------------------------------------------------------------

@@ -454,10 +454,12 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     if key == "*":
         return _menu(state.to(MENU, retries=state.retries), facts)
     if key == "1":
-        says = [
-            Say("balance", {"balance": account.balance.spoken}),
-            _minimum_due_say(account, facts),
-        ]
+        balance = (
+            Say("balance", {"balance": account.balance.spoken})
+            if account.balance.minor > 0
+            else Say("no_balance")
+        )
+        says = [balance, _minimum_due_say(account, facts)]
         says.append(
             Say("past_due", {"past_due": account.past_due.spoken})
             if account.past_due.minor

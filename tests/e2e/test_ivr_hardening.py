@@ -1,0 +1,482 @@
+"""The inbound line attacked and confused: money that cannot be lost or doubled, lockout
+under concurrency, no account oracle, and what a caller hears at the edges.
+
+Calls are driven two ways: through the simulator (a whole call, as a caller would), and
+turn by turn with signed webhook requests, where a test must act between two turns of a
+call (another call pays meanwhile, a late callback arrives). Races run on PostgreSQL;
+SQLite serialises every write and would hide them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import update
+
+from hotline.models import (
+    AuditEvent,
+    CardAccount,
+    IvrCall,
+    Payment,
+    PromiseToPay,
+    VerificationAttempt,
+)
+from hotline.settings import DEV_ACCOUNT_SID
+from tests.conftest import backend
+from tests.e2e.conftest import HOTLINE_NUMBER
+from tests.e2e.test_ivr import (
+    ALICE,
+    ALICE_ACCOUNT,
+    ALICE_DIGITS,
+    WANG,
+    WANG_DIGITS,
+    _signed_post,
+    account,
+    heard,
+    rows,
+    said,
+)
+
+postgresql_only = pytest.mark.skipif(
+    backend() != "postgresql", reason="a race: SQLite serialises every write and hides it"
+)
+VERIFY_FAILED = "We could not verify those details. Please try again."
+
+
+class Turns:
+    """One call driven turn by turn with signed webhook requests, as Twilio sends them."""
+
+    def __init__(self, line, caller: str = ALICE) -> None:
+        self.line, self.caller = line, caller
+        self.sid = "CA" + secrets.token_hex(16)
+
+    def post(self, path: str, **params: str) -> str:
+        form = {
+            "CallSid": self.sid,
+            "AccountSid": DEV_ACCOUNT_SID,
+            "From": self.caller,
+            "To": HOTLINE_NUMBER,
+            "CallStatus": "in-progress",
+            **params,
+        }
+        response = _signed_post(self.line, path, form)
+        assert response.status_code == 200, response.text
+        assert "something went wrong" not in response.text, response.text
+        return response.text
+
+    def answer(self) -> str:
+        return self.post("/ivr/voice", CallStatus="ringing")
+
+    def key(self, step: str, digits: str) -> str:
+        return self.post(f"/ivr/step/{step}", Digits=digits)
+
+    def verified(self, digits: str = ALICE_DIGITS) -> Turns:
+        self.answer()
+        assert "For your balance" in self.key("verify", digits)
+        return self
+
+    def at_pay(self, choice: str) -> ET.Element:
+        """From the menu to <Pay> for a pay-menu choice; the <Pay> element."""
+        self.key("menu", "2")
+        self.key("pay-choice", choice)
+        return pay_of(self.key("pay-confirm", "1"))
+
+    def pay_result(self, pay: ET.Element, **result: str) -> str:
+        path = pay.attrib["action"].split("/ivr", 1)[1]
+        return self.post("/ivr" + path, **result)
+
+
+def pay_of(twiml: str) -> ET.Element:
+    pay = ET.fromstring(twiml).find("Pay")
+    assert pay is not None, twiml
+    return pay
+
+
+def says(twiml: str) -> list[str]:
+    return [e.text or "" for e in ET.fromstring(twiml).iter("Say")]
+
+
+def spoken(twiml: str) -> str:
+    return " ".join(says(twiml))
+
+
+def success(code: str) -> dict[str, str]:
+    return {
+        "Result": "success",
+        "PaymentConfirmationCode": code,
+        "PaymentCardType": "visa",
+        "PaymentCardNumber": "xxxx-xxxx-xxxx-4242",
+    }
+
+
+def set_account(line, number: str = ALICE_ACCOUNT, **values: object) -> None:
+    with line.app.extensions["hotline"].Session.begin() as session:
+        session.execute(
+            update(CardAccount).where(CardAccount.account_number == number).values(**values)
+        )
+
+
+def money(minor: int) -> str:
+    return f"${minor // 100:,}.{minor % 100:02d}"
+
+
+# --- a confirmed amount is checked when confirmed and when posted ---------------------------
+
+
+def test_a_balance_paid_by_another_call_meanwhile_is_not_charged_again(hotline_app):
+    balance = account(hotline_app).balance_minor
+    first = Turns(hotline_app).verified()
+    first.key("menu", "2")
+    assert f"You are paying {money(balance)}." in spoken(first.key("pay-choice", "3"))
+    # Meanwhile another call pays the whole balance.
+    other = hotline_app.call(f"{ALICE_DIGITS}#,2,3,1")
+    assert heard(other, f"Your payment of {money(balance)} was accepted.")
+    answer = first.key("pay-confirm", "1")
+    assert "<Pay" not in answer
+    assert "There is nothing to pay on this account right now." in says(answer)
+    assert [p.amount_minor for p in rows(hotline_app, Payment)] == [balance]
+    assert account(hotline_app).balance_minor == 0
+
+
+def test_a_balance_partly_paid_meanwhile_is_quoted_again_at_what_is_owed_now(hotline_app):
+    row = account(hotline_app)
+    first = Turns(hotline_app).verified()
+    first.key("menu", "2")
+    first.key("pay-choice", "3")
+    hotline_app.call(f"{ALICE_DIGITS}#,2,1,1")  # another call pays the minimum
+    owed = row.balance_minor - row.minimum_due_minor
+    answer = first.key("pay-confirm", "1")
+    assert "<Pay" not in answer
+    assert says(answer) == [
+        "The amount owed on your account has changed since we told you.",
+        f"You are paying {money(owed)}. To confirm, press 1. To change the amount, press 2.",
+    ]
+    pay = pay_of(first.key("pay-confirm", "1"))
+    assert pay.attrib["chargeAmount"] == f"{owed // 100}.{owed % 100:02d}"
+
+
+def test_another_amount_above_what_is_owed_now_is_asked_again(hotline_app):
+    row = account(hotline_app)
+    first = Turns(hotline_app).verified()
+    first.key("menu", "2")
+    first.key("pay-choice", "4")
+    first.key("pay-amount", str(row.balance_minor))
+    set_account(hotline_app, balance_minor=row.balance_minor // 2)  # the bank's file posts
+    answer = first.key("pay-confirm", "1")
+    assert "<Pay" not in answer
+    assert f"The amount cannot be more than your balance of {money(row.balance_minor // 2)}." in (
+        says(answer)
+    )
+
+
+def test_payments_racing_past_the_balance_are_kept_whole_the_excess_as_credit(hotline_app):
+    balance = account(hotline_app).balance_minor
+    calls = [Turns(hotline_app).verified() for _ in range(2)]
+    pays = [call.at_pay("3") for call in calls]
+    assert [p.attrib["chargeAmount"] for p in pays] == [f"{balance / 100:.2f}"] * 2
+    barrier = threading.Barrier(2)
+    answers: list[str] = []
+
+    def report(call: Turns, pay: ET.Element, code: str) -> None:
+        barrier.wait()
+        answers.append(call.pay_result(pay, **success(code)))
+
+    threads = [
+        threading.Thread(target=report, args=(call, pay, f"ch_race{i}"))
+        for i, (call, pay) in enumerate(zip(calls, pays, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all("Your payment of" in a for a in answers)
+    assert sorted(p.amount_minor for p in rows(hotline_app, Payment)) == [balance, balance]
+    after = account(hotline_app)
+    assert (after.balance_minor, after.credit_minor) == (0, balance)
+    credited = [
+        json.loads(e.data)["credited_minor"]
+        for e in rows(hotline_app, AuditEvent, AuditEvent.action == "payment.posted")
+    ]
+    assert sorted(credited) == [0, balance]
+
+
+@postgresql_only
+def test_many_payments_racing_on_one_account_post_every_one_in_full(hotline_app):
+    """Eight calls' results at the same instant: no deadlock, no lost update, no clamp."""
+    balance = account(hotline_app).balance_minor
+    calls = [Turns(hotline_app).verified() for _ in range(8)]
+    pays = [call.at_pay("1") for call in calls]
+    minimum = int(pays[0].attrib["chargeAmount"].replace(".", ""))
+    barrier = threading.Barrier(len(calls))
+
+    def report(i: int) -> None:
+        barrier.wait()
+        calls[i].pay_result(pays[i], **success(f"ch_many{i}"))
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    paid = sum(p.amount_minor for p in rows(hotline_app, Payment))
+    assert paid == minimum * len(calls)
+    after = account(hotline_app)
+    assert after.balance_minor + paid - after.credit_minor == balance
+
+
+# --- a result belongs to the <Pay> it answers ----------------------------------------------
+
+
+def test_a_late_result_for_an_earlier_pay_is_not_taken_for_the_later_one(hotline_app):
+    row = account(hotline_app)
+    call = Turns(hotline_app).verified()
+    first = call.at_pay("1")  # the minimum
+    failed = {"Result": "too-many-failed-attempts"}
+    assert "To try again, press 1." in " ".join(says(call.pay_result(first, **failed)))
+    call.key("pay-retry", "*")
+    second = call.at_pay("3")  # now the full balance
+    assert first.attrib["action"] != second.attrib["action"]
+    # Twilio retries the first <Pay>'s callback while the second is in progress.
+    call.pay_result(first, **failed)
+    answer = call.pay_result(second, **success("ch_second0001"))
+    assert f"Thank you. Your payment of {money(row.balance_minor)} was accepted." in spoken(answer)
+    [payment] = rows(hotline_app, Payment)
+    assert payment.amount_minor == row.balance_minor
+
+
+def test_a_success_for_an_earlier_pay_posts_that_pays_own_amount_once(hotline_app):
+    row = account(hotline_app)
+    call = Turns(hotline_app).verified()
+    first = call.at_pay("1")
+    call.pay_result(first, **success("ch_first00001"))
+    second = call.at_pay("3")
+    call.pay_result(first, **success("ch_first00001"))  # a replay of the first result
+    call.pay_result(first, **success("ch_recut00001"))  # the same <Pay>, another code
+    assert [p.amount_minor for p in rows(hotline_app, Payment)] == [row.minimum_due_minor]
+    call.pay_result(second, **success("ch_second0001"))
+    assert sorted(p.amount_minor for p in rows(hotline_app, Payment)) == sorted(
+        [row.minimum_due_minor, row.balance_minor - row.minimum_due_minor]
+    )
+
+
+def test_no_fields_length_stops_a_charged_payment_from_posting_once(hotline_app):
+    call = Turns(hotline_app).verified()
+    pay = call.at_pay("1")
+    result = {
+        "Result": "success",
+        "PaymentConfirmationCode": "ch_" + "A" * 997,
+        "PaymentCardType": "visa-" + "x" * 300,
+        "PaymentCardNumber": "x" * 150 + "4242",
+    }
+    first = call.pay_result(pay, **result)
+    again = call.pay_result(pay, **result)
+    assert "Your payment of" in first and first == again
+    [payment] = rows(hotline_app, Payment)
+    assert len(payment.card_brand or "") <= 20 and len(payment.idempotency_key) <= 200
+
+
+def test_a_card_last4_is_four_ascii_digits_or_nothing(hotline_app):
+    for masked, expected in (("xxxx-xxxx-xxxx-٤٢٤٢", None), ("xx42", None), ("**1234", "1234")):
+        call = Turns(hotline_app).verified()
+        pay = call.at_pay("1")
+        call.pay_result(
+            pay, **{**success("ch_" + secrets.token_hex(4)), "PaymentCardNumber": masked}
+        )
+        newest = max(rows(hotline_app, Payment), key=lambda p: p.id)
+        assert newest.card_last4 == expected
+        set_account(hotline_app, balance_minor=100000, minimum_due_minor=5000)
+
+
+# --- nothing due: no <Pay> for nothing, no "$0.00" choice, no past date "is due" ----------
+
+
+def test_after_paying_everything_the_menus_offer_nothing_to_pay(hotline_app):
+    balance = account(hotline_app).balance_minor
+    call = hotline_app.call(f"{ALICE_DIGITS}#,2,3,1,1,2")
+    texts = said(call)
+    assert f"Thank you. Your payment of {money(balance)} was accepted." in " ".join(texts)
+    assert "No minimum payment is due." in texts
+    assert "There is nothing to pay on this account right now." in texts
+    assert not any("$0.00" in t for t in texts)
+    assert sum(1 for e in call.transcript if e.kind == "pay" and e.detail["stage"] == "start") == 1
+
+
+def test_the_pay_menu_offers_only_choices_that_come_to_something(hotline_app):
+    set_account(hotline_app, past_due_minor=0)
+    call = hotline_app.call(f"{ALICE_DIGITS}#,2,*")
+    texts = said(call)
+    assert any(t.startswith("To pay the minimum due of") for t in texts)
+    assert not any("past-due amount" in t for t in texts)
+    assert "To enter another amount, press 4." in texts
+
+
+def test_a_due_date_in_the_past_was_due(hotline_app):
+    past = dt.date.today() - dt.timedelta(days=20)
+    set_account(hotline_app, due_date=past)
+    texts = said(hotline_app.call(f"{ALICE_DIGITS}#,1"))
+    assert any(" was due on " in t for t in texts)
+    assert not any(" is due on " in t for t in texts)
+
+
+# --- verification: lockout under concurrency, no oracle, unlock ----------------------------
+
+
+@postgresql_only
+def test_a_burst_of_wrong_guesses_checks_at_most_five_and_none_after(hotline_app):
+    calls = [Turns(hotline_app) for _ in range(40)]
+    for call in calls:
+        call.answer()
+    right = calls[17]
+    barrier = threading.Barrier(len(calls))
+    answers: dict[str, str] = {}
+
+    def guess(call: Turns) -> None:
+        digits = ALICE_DIGITS if call is right else "11111"
+        barrier.wait()
+        answers[call.sid] = call.key("verify", digits)
+
+    threads = [threading.Thread(target=guess, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    attempts = sorted(rows(hotline_app, VerificationAttempt), key=lambda a: a.id)
+    failures = [a for a in attempts if not a.succeeded]
+    assert len(failures) <= 5
+    assert account(hotline_app).self_service_locked_at is not None
+    successes = [a for a in attempts if a.succeeded]
+    if successes:  # checked before the limit: then, and only then, it may reach the menu
+        assert sum(1 for f in failures if f.id < successes[0].id) < 5
+    else:
+        assert "For your balance" not in answers[right.sid]
+    # After the burst not even the right digits are checked.
+    late = Turns(hotline_app)
+    late.answer()
+    assert says(late.key("verify", ALICE_DIGITS))[0] == VERIFY_FAILED
+    assert len([a for a in rows(hotline_app, VerificationAttempt) if not a.succeeded]) <= 5
+
+
+def test_an_unlock_lets_the_cardholder_in_and_starts_the_count_afresh(hotline_app, hotline):
+    hotline_app.call("11111#,22222#,33333#")
+    hotline_app.call("44444#,55555#")
+    assert account(hotline_app).self_service_locked_at is not None
+    result = hotline("accounts", "unlock", ALICE_ACCOUNT, "--by", "agent-7")
+    assert result.exit_code == 0, result.output
+    assert "phone self-service unlocked" in result.stdout
+    assert account(hotline_app).self_service_locked_at is None
+    wrong_once = hotline_app.call("66666#")  # a slip after the unlock does not lock again
+    assert account(hotline_app).self_service_locked_at is None and heard(wrong_once, VERIFY_FAILED)
+    assert heard(hotline_app.call(f"{ALICE_DIGITS}#,1"), "Your current balance is")
+    [event] = rows(hotline_app, AuditEvent, AuditEvent.action == "self-service.unlocked")
+    assert event.actor == "cli:agent-7"
+
+
+def test_unlocking_an_unknown_account_is_one_clear_line(hotline, hotline_app):
+    result = hotline("accounts", "unlock", "9999")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: no account '9999'"
+
+
+@pytest.mark.parametrize("entered", ["existing", "missing", "locked"])
+def test_the_account_step_answers_every_account_number_the_same_way(hotline_app, entered):
+    if entered == "locked":
+        set_account(hotline_app, self_service_locked_at=dt.datetime.now(dt.UTC))
+    number = "9999000099990000" if entered == "missing" else ALICE_ACCOUNT
+    call = Turns(hotline_app, caller="+14155550177")
+    call.answer()
+    call.key("language", "1")
+    assert says(call.key("account", number)) == [
+        "To confirm your identity, please enter your verification digits, such as your "
+        "billing ZIP code, then press the pound key."
+    ]
+    assert says(call.key("verify", "12345")) == [
+        VERIFY_FAILED,
+        "Please enter your account number, then press the pound key.",
+    ]
+
+
+# --- two first requests for one call --------------------------------------------------------
+
+
+@postgresql_only
+def test_first_requests_for_one_call_at_once_all_get_the_same_answer(hotline_app):
+    call = Turns(hotline_app)
+    barrier = threading.Barrier(6)
+    answers: list[str] = []
+
+    def ring() -> None:
+        barrier.wait()
+        answers.append(call.answer())  # Turns.post asserts 200 and no apology
+
+    threads = [threading.Thread(target=ring) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(answers)) == 1 and len(answers) == 6
+    assert len(rows(hotline_app, IvrCall, IvrCall.call_sid == call.sid)) == 1
+
+
+# --- what the caller hears --------------------------------------------------------------------
+
+
+def test_the_chinese_queue_position_is_the_callers_place_in_line(hotline_app):
+    call = Turns(hotline_app, caller=WANG)
+    call.answer()
+    assert says(call.post("/ivr/hold", QueuePosition="1")) == [
+        "所有客服正忙，您是第1位，请不要挂机。"
+    ]
+
+
+def test_after_hours_no_agent_is_promised_before_saying_none_is_there(hotline_line):
+    line = hotline_line(agent_hours="never")
+    texts = said(line.call(f"{ALICE_DIGITS}#,7,8,6"))
+    assert "Let me connect you with an agent." not in texts
+    assert "Our agents are not available right now." in texts
+    case = said(line.call(f"{ALICE_DIGITS}#,4,1"))
+    assert "To return to the main menu, press 2." in case
+    assert not any("speak with an agent now" in t for t in case)
+
+
+def test_a_plan_read_back_says_a_last_instalment_that_differs(hotline_app):
+    set_account(hotline_app, balance_minor=1113682, minimum_due_minor=50000, past_due_minor=0)
+    texts = said(hotline_app.call(f"{ALICE_DIGITS}#,3,2,1"))
+    assert any(
+        t.startswith("You chose 3 monthly payments of $3,712.28, the last one $3,712.26,")
+        for t in texts
+    )
+
+
+def test_the_bank_has_its_name_in_each_language(hotline_line):
+    line = hotline_line(bank_name_zh="示例银行")
+    assert said(line.call(f"{WANG_DIGITS}#", caller=WANG))[0] == "感谢致电示例银行。"
+    assert said(line.call(f"{ALICE_DIGITS}#"))[0] == "Thank you for calling Example Bank."
+
+
+def test_a_later_verified_call_says_it_is_from_a_debt_collector(hotline_app):
+    first = said(hotline_app.call(f"{ALICE_DIGITS}#"))
+    later = said(hotline_app.call(f"{ALICE_DIGITS}#"))
+    assert any("This is an attempt to collect a debt" in t for t in first)
+    assert "This call is from Example Bank, a debt collector." in later
+    assert not any("This is an attempt to collect a debt" in t for t in later)
+
+
+def test_today_is_the_callers_local_day(hotline_app):
+    """At 03:00 UTC it is still yesterday evening in California: a promise for the
+    caller's today is accepted, and the window is counted from it."""
+    ivr = hotline_app.app.extensions["ivr"]
+    evening: Callable[[], dt.datetime] = lambda: dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)  # noqa: E731
+    hotline_app.app.extensions["ivr"] = dataclasses.replace(ivr, clock=evening)
+    row = account(hotline_app)
+    call = hotline_app.call(f"{ALICE_DIGITS}#,3,1,{max(row.minimum_due_minor, 100)}#,20261201#,1")
+    assert heard(call, "The latest date you can choose is December 31, 2026.")
+    assert heard(call, "Your promise to pay is recorded.")
+    [promise] = rows(hotline_app, PromiseToPay)
+    assert promise.promised_date == dt.date(2026, 12, 1)
