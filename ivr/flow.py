@@ -761,7 +761,22 @@ def _promise_confirm(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     key = _key(heard)
     if key == "1":
         date = dt.date.fromisoformat(str(state.pending["date"]))
-        effect = SavePromise(int(state.pending["amount_minor"]), date)
+        amount = int(state.pending["amount_minor"])
+        if amount > account.balance.minor:
+            # The balance fell since the amount was given (a payment meanwhile): ask again.
+            return _ask(
+                state.to(PROMISE_AMOUNT, pending={}),
+                (
+                    Say("pay_amount_changed"),
+                    Say("pay_amount_too_large", {"balance": account.balance.spoken}),
+                    Say("promise_amount", {"minimum_due": account.minimum_due.spoken}),
+                ),
+                PROMISE_AMOUNT,
+                max_digits=None,
+                finish_on_key="#",
+                timeout=10,
+            )
+        effect = SavePromise(amount, date)
         return _menu(state.to(MENU, pending={}), facts, (Say("promise_saved"),), effects=(effect,))
     if key == "2":
         return _ask(
@@ -789,32 +804,41 @@ def _plan_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
         return _menu(state.to(MENU), facts)
     options = {str(i): option for i, option in enumerate(account.plan_options, start=1)}
     if key in options:
-        option = options[key]
-        start_date = _next_month(facts.today)
-        pending = {
-            "count": option.count,
-            "instalment_minor": option.instalment.minor,
-            "instalment_spoken": option.instalment.spoken,
-            "last_spoken": option.last.spoken if option.last else "",
-            "start": start_date.isoformat(),
-        }
-        return _ask(
-            state.to(PLAN_CONFIRM, pending=pending),
-            (_plan_confirm_prompt(pending, facts),),
-            PLAN_CONFIRM,
-            speech_menu="confirm",
-        )
+        return _confirm_plan(state, options[key], facts)
     return _retry(state, heard, facts, _plan_offers(account))
+
+
+def _confirm_plan(
+    state: CallState, option: PlanOption, facts: Facts, before: Sequence[Say] = ()
+) -> Outcome:
+    pending = {
+        "count": option.count,
+        "instalment_minor": option.instalment.minor,
+        "instalment_spoken": option.instalment.spoken,
+        "last_spoken": option.last.spoken if option.last else "",
+        "start": _next_month(facts.today).isoformat(),
+    }
+    return _ask(
+        state.to(PLAN_CONFIRM, pending=pending, retries=0),
+        (*before, _plan_confirm_prompt(pending, facts)),
+        PLAN_CONFIRM,
+        speech_menu="confirm",
+    )
 
 
 def _plan_confirm(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     account = _require_account(facts)
     key = _key(heard)
     if key == "1":
+        # The plan as offered now: the balance may have changed since it was read back.
+        count = int(state.pending["count"])
+        option = next((o for o in account.plan_options if o.count == count), None)
+        if option is None:
+            return _menu(state.to(MENU, pending={}), facts, (Say("plan_none"),))
+        if option.instalment.minor != int(state.pending["instalment_minor"]):
+            return _confirm_plan(state, option, facts, (Say("pay_amount_changed"),))
         effect = SavePlan(
-            int(state.pending["count"]),
-            int(state.pending["instalment_minor"]),
-            dt.date.fromisoformat(str(state.pending["start"])),
+            count, option.instalment.minor, dt.date.fromisoformat(str(state.pending["start"]))
         )
         return _menu(state.to(MENU, pending={}), facts, (Say("plan_saved"),), effects=(effect,))
     if key == "2":
@@ -1061,6 +1085,14 @@ def _yyyymmdd(digits: str) -> dt.date | None:
         return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         return None
+
+
+def plan_instalments(balance_minor: int, count: int) -> tuple[int, int] | None:
+    """(each instalment, the last one) for a plan of `count` over the balance: the others
+    rounded up, the last taking what is left; None if nothing would be left for it."""
+    instalment = -(-balance_minor // count)  # ceiling, in integers
+    last = balance_minor - instalment * (count - 1)
+    return (instalment, last) if last > 0 else None
 
 
 def _next_month(today: dt.date) -> dt.date:

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -737,10 +736,10 @@ def _plan_options(
         return ()
     options = []
     for count in config.plan_months:
-        instalment = math.ceil(account.balance_minor / count)
-        last = account.balance_minor - instalment * (count - 1)  # what is left for the last
-        if last <= 0:
+        split = flow.plan_instalments(account.balance_minor, count)
+        if split is None:
             continue  # a balance too small for so many instalments
+        instalment, last = split
         options.append(
             PlanOption(count, money(instalment), money(last) if last != instalment else None)
         )

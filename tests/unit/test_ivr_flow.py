@@ -271,3 +271,113 @@ def test_state_survives_a_round_trip_and_garbage_falls_back_safely():
     assert CallState.from_dict({"step": "nowhere", "language": "fr", "account_id": "x"}) == (
         CallState()
     )
+
+
+# --- money at the read-back and <Pay> -------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("currency", "minor", "major"),
+    [("JPY", 1234, "1234"), ("KWD", 12345, "12.345"), ("USD", 5005, "50.05"), ("CNY", 7, "0.07")],
+)
+def test_pay_charges_in_the_currencys_own_precision(currency, minor, major):
+    facts = replace(FACTS, account=replace(ACCOUNT, currency=currency, balance=money(10**7)))
+    state = replace(
+        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": minor, "choice": "other"}
+    )
+    outcome = flow.advance(state, Heard(digits="1"), facts)
+    assert outcome.turn.then == Pay(minor, currency, major, token="1")
+
+
+def _menu_pay_amounts(account) -> list[int]:
+    state = replace(VERIFIED, step=flow.MENU)
+    outcome = flow.advance(state, Heard(digits="2"), replace(FACTS, account=account))
+    return [int(say.params["amount"]) for say in outcome.turn.says if "amount" in say.params]
+
+
+amounts = st.integers(min_value=0, max_value=10**9)
+
+
+@given(
+    balance=amounts,
+    minimum=amounts,
+    past_due=amounts,
+    quoted=amounts,
+    choice=st.sampled_from(["minimum", "past-due", "balance", "other"]),
+)
+def test_no_pay_is_ever_for_nothing_or_for_more_than_is_owed_now(
+    balance, minimum, past_due, quoted, choice
+):
+    def plain(minor: int) -> flow.Money:
+        return flow.Money(minor, str)
+
+    account = replace(
+        ACCOUNT, balance=plain(balance), minimum_due=plain(minimum), past_due=plain(past_due)
+    )
+    facts = replace(FACTS, account=account, speak_money=str)
+    # The pay menu offers only amounts that come to something and are owed.
+    assert all(0 < amount <= balance for amount in _menu_pay_amounts(account))
+    # Whatever was quoted before, confirming reaches <Pay> only for what is owed now.
+    state = replace(
+        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": quoted, "choice": choice}
+    )
+    outcome = flow.advance(state, Heard(digits="1"), facts)
+    if isinstance(outcome.turn.then, Pay):
+        assert 0 < outcome.turn.then.amount_minor <= balance
+        assert outcome.turn.then.amount_minor == outcome.state.pays["1"]
+
+
+def test_each_pay_gets_its_own_token_and_amount():
+    facts = replace(FACTS, account=replace(ACCOUNT, balance=money(10**6)))
+    state = replace(
+        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 500, "choice": "other"}
+    )
+    first = flow.advance(state, Heard(digits="1"), facts)
+    again = replace(
+        first.state, step=flow.PAY_CONFIRM, pending={"amount_minor": 900, "choice": "other"}
+    )
+    second = flow.advance(again, Heard(digits="1"), facts)
+    assert (first.turn.then.token, second.turn.then.token) == ("1", "2")
+    assert second.state.pays == {"1": 500, "2": 900}
+    assert CallState.from_dict(second.state.as_dict()).pays == {"1": 500, "2": 900}
+
+
+@given(balance=st.integers(min_value=1, max_value=10**9), count=st.integers(2, 60))
+def test_plan_instalments_add_up_to_the_balance(balance, count):
+    split = flow.plan_instalments(balance, count)
+    if split is None:  # too small a balance for so many instalments: not offered
+        assert balance <= count * (count - 1)
+        return
+    instalment, last = split
+    assert instalment * (count - 1) + last == balance
+    assert 0 < last <= instalment
+
+
+def test_a_plan_or_promise_confirmed_after_the_balance_fell_is_read_back_again():
+    fell = replace(
+        FACTS,
+        account=replace(
+            ACCOUNT,
+            balance=money(60000),
+            plan_options=(PlanOption(3, money(20000)),),
+        ),
+    )
+    plan = replace(
+        VERIFIED,
+        step=flow.PLAN_CONFIRM,
+        pending={"count": 3, "instalment_minor": 40000, "start": "2026-12-01"},
+    )
+    outcome = flow.advance(plan, Heard(digits="1"), fell)
+    assert outcome.effects == ()
+    assert keys(outcome) == ["pay_amount_changed", "plan_confirm"]
+    assert outcome.turn.says[-1].params["amount"] == "$200.00"
+    promise = replace(
+        VERIFIED,
+        step=flow.PROMISE_CONFIRM,
+        pending={"amount_minor": 90000, "amount_spoken": "$900.00", "date": "2026-12-10"},
+    )
+    outcome = flow.advance(promise, Heard(digits="1"), fell)
+    assert outcome.effects == () and outcome.state.step == flow.PROMISE_AMOUNT
