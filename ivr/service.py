@@ -162,7 +162,6 @@ class Reply:
 _CALLS = IvrCall.__table__
 # Core UPDATE with no .values(): the SET clause is the parameters' column names.
 _UPDATE_CALL = update(_CALLS).where(_CALLS.c.call_sid == bindparam("where_call_sid"))
-_INSERT_CALL = insert(_CALLS)
 _INSERT_ATTEMPT = insert(ContactAttempt.__table__)
 _INSERT_VERIFICATION = insert(VerificationAttempt.__table__)
 _ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
@@ -286,18 +285,54 @@ _CALL_FOR_UPDATE = (
 )
 
 
-def _claim_statement(dialect: str) -> Any:
-    """INSERT the call's row unless another request for the same CallSid already has:
-    the loser waits for the winner's commit and then answers what it answered."""
+_CALL_VALUES = (
+    "call_sid",
+    "from_number",
+    "started_at",
+    "step",
+    "language",
+    "account_id",
+    "verified",
+    "intent",
+    "case_id",
+    "state",
+    "updated_at",
+)
+_ATTEMPT_VALUES = ("direction", "number", "status", "started_at", "answered_at", "created_at")
+
+
+def _claim_statements(dialect: str) -> tuple[Any, Any | None]:
+    """INSERT a new call's row unless another request for the same CallSid already has
+    (the loser waits for the winner's commit, then answers what it answered), and its
+    contact attempt. On PostgreSQL the two are one statement: the attempt is inserted from
+    the call's RETURNING, so a lost claim inserts neither, in one round trip."""
     module = postgresql if dialect == "postgresql" else sqlite
-    return (
+    claim = (
         module.insert(_CALLS)
+        .values({name: bindparam(name, type_=_CALLS.c[name].type) for name in _CALL_VALUES})
         .on_conflict_do_nothing(index_elements=["call_sid"])
         .returning(_CALLS.c.id)
     )
+    if dialect != "postgresql":
+        return claim, None
+    attempts = ContactAttempt.__table__
+    claimed = claim.cte("claimed")
+    columns = [attempts.c[name] for name in _ATTEMPT_VALUES]
+    both = (
+        insert(attempts)
+        .from_select(
+            [*(c.name for c in columns), "provider_call_sid"],
+            select(
+                *(bindparam(f"attempt_{c.name}", type_=c.type) for c in columns),
+                bindparam("call_sid", type_=attempts.c.provider_call_sid.type),
+            ).select_from(claimed),
+        )
+        .returning(attempts.c.id)
+    )
+    return claim, both
 
 
-_CLAIM_CALL = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
+_CLAIM_CALL = {name: _claim_statements(name) for name in ("postgresql", "sqlite")}
 
 
 def _core(session: Session) -> Connection:
@@ -338,8 +373,9 @@ def _load(session: Session, call_sid: str, now: dt.datetime) -> CallRecord | Non
 
 def remember(
     session: Session, call: CallRecord, state: CallState, twiml: str, now: dt.datetime
-) -> None:
-    """Keep the new state and the TwiML answered, for replays of this same request."""
+) -> str:
+    """Keep the new state and the TwiML answered, for replays of this same request; return
+    the TwiML to answer (for a new call another request claimed first: what it answered)."""
     values = {
         "step": state.step,
         "language": state.language,
@@ -352,79 +388,69 @@ def remember(
     }
     if call.exists:
         _core(session).execute(_UPDATE_CALL, {"where_call_sid": call.call_sid, **values})
-    else:
-        _core(session).execute(
-            _INSERT_CALL,
-            {
-                "call_sid": call.call_sid,
-                "from_number": call.from_number,
-                "started_at": call.started_at,
-                **values,
-            },
-        )
-        call.exists = True
+    elif not _claim(session, call, values, now):
+        # Another request for this CallSid was first (a retry racing the original): its
+        # row was locked until it committed, so its answer is there to give again.
+        first = _load(session, call.call_sid, now)
+        if first is None or first.last_twiml is None:
+            raise LookupError(f"call {call.call_sid} was claimed but is not there")
+        return first.last_twiml
     call.state, call.last_twiml = state, twiml
+    return twiml
+
+
+def _claim(session: Session, call: CallRecord, values: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Insert a new call's row and its inbound contact attempt; False if another request
+    for the same CallSid inserted the row first (then neither is inserted)."""
+    connection = _core(session)
+    claim, with_attempt = _CLAIM_CALL[connection.dialect.name]
+    row = {
+        "call_sid": call.call_sid,
+        "from_number": call.from_number,
+        "started_at": call.started_at,
+        **values,
+    }
+    attempt = {
+        "direction": Direction.INBOUND,
+        "number": call.from_number,
+        "status": AttemptStatus.IN_PROGRESS,
+        "started_at": now,
+        "answered_at": now,
+        "created_at": now,
+    }
+    if with_attempt is not None:
+        claimed = connection.execute(
+            with_attempt, {**row, **{f"attempt_{k}": v for k, v in attempt.items()}}
+        ).first()
+    else:
+        claimed = connection.execute(claim, row).first()
+        if claimed is not None:
+            connection.execute(_INSERT_ATTEMPT, {**attempt, "provider_call_sid": call.call_sid})
+    call.exists = claimed is not None
+    return call.exists
 
 
 def begin(
     session: Session, config: LineConfig, *, call_sid: str, caller: str, now: dt.datetime
 ) -> Reply:
-    """The voice URL: a new call, or Twilio asking again for one already begun."""
-    call = _claim(session, call_sid, caller, now)
-    if call is None:
-        # Another request for this CallSid was first (a retry racing the original): its
-        # row was locked until it committed, so its answer is there to give again.
-        call = _load(session, call_sid, now)
-        if call is None:
-            raise LookupError(f"call {call_sid} was claimed but is not there")
-        if call.last_twiml is not None:
-            return Reply(call, call.state.language, replay=call.last_twiml)
-    else:
-        _core(session).execute(
-            _INSERT_ATTEMPT,
-            {
-                "direction": Direction.INBOUND,
-                "number": caller[:64],
-                "provider_call_sid": call_sid,
-                "status": AttemptStatus.IN_PROGRESS,
-                "started_at": now,
-                "answered_at": now,
-                "created_at": now,
-            },
-        )
-    account = identify(session, caller, now)
-    facts = build_facts(session, config, now, caller, account, language=None)
-    outcome = flow.start(CallState(), facts)
-    return Reply(call, outcome.state.language, outcome=outcome)
+    """The voice URL: a new call, or Twilio asking again for one already begun.
 
-
-def _claim(session: Session, call_sid: str, caller: str, now: dt.datetime) -> CallRecord | None:
-    """The new call's row, inserted (and so locked) by this request; None if another
-    request for the same CallSid inserted it first."""
-    connection = _core(session)
-    claimed = connection.execute(
-        _CLAIM_CALL[connection.dialect.name],
-        {
-            "call_sid": call_sid,
-            "from_number": caller[:64],
-            "step": flow.LANGUAGE,
-            "verified": False,
-            "state": "{}",
-            "started_at": now,
-            "updated_at": now,
-        },
-    ).first()
-    if claimed is None:
-        return None
-    return CallRecord(
+    Nothing is read first: the call's row is inserted with its first answer (remember),
+    and a request that finds the row there already answers what was answered before.
+    """
+    call = CallRecord(
         call_sid=call_sid,
         from_number=caller[:64],
         state=CallState(),
         last_twiml=None,
         case_id=None,
         started_at=now,
-        exists=True,
+        exists=False,
     )
+    account = identify(session, caller, now)
+    facts = build_facts(session, config, now, caller, account, language=None)
+    outcome = flow.start(CallState(), facts)
+    return Reply(call, outcome.state.language, outcome=outcome)
 
 
 def answer(

@@ -184,7 +184,7 @@ def _respond(run: Callable[[Any, dt.datetime], service.Reply]) -> Response:
         else:
             assert reply.outcome is not None
             xml = current.renderer.render(reply.outcome.turn, reply.language, current.links)
-            service.remember(session, reply.call, reply.outcome.state, xml, now)
+            xml = service.remember(session, reply.call, reply.outcome.state, xml, now)
     for sms in reply.outbox:
         body = current.catalogs[sms.language].render(sms.key, sms.params)
         try:
