@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hotline.models import Payment, Phone, PromiseToPay
+from hotline.models import Payment, Phone, PromiseToPay, RepaymentPlan
 from prompts.catalog import load
 from simulator.callees import Party, Script, Step, steps_from_keys
 from tests.e2e.test_ivr import CALLERS, _signed_post, account, rows, said
@@ -156,3 +156,13 @@ def test_the_payment_read_back_answers_a_spoken_no_with_no_pay_verb(hotline_app,
         hotline_app, "/ivr/step/pay-confirm", sid, caller, SpeechResult=yes, Confidence="0.93"
     )
     assert answer.find(".//Pay") is not None
+
+
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "no, that's not correct"), ("zh-CN", "不对")]
+)
+def test_a_spoken_no_at_the_plan_read_back_sets_up_no_plan(hotline_app, language, words):
+    _, texts, catalog = speak(hotline_app, language, "3,2,2", words)
+    assert rows(hotline_app, RepaymentPlan) == []
+    assert catalog.render("plan_saved") not in texts
+    assert account(hotline_app, CALLERS[language][1]).reminders_paused_until is None
