@@ -72,6 +72,9 @@ EN_CONFIRM = {
     "no, no, no": "2",
     "never": "2",
     "not at all": "2",
+    "I disagree": "2",
+    "never mind": "2",
+    "I'd rather not": "2",
     # neither: ask again
     "": None,
     "   ": None,
@@ -123,6 +126,8 @@ ZH_CONFIRM = {
     "正确": "1",
     "对的对的": "1",
     "同意": "1",
+    "没有错": "1",  # "there is no mistake"
+    "当然可以": "1",
     "ＯＫ": "1",
     # 否：任何否定
     "不": "2",
@@ -168,6 +173,7 @@ ZH_CONFIRM = {
     "好像是": None,
     "为什么": None,
     "喂": None,
+    "不好意思": None,  # "excuse me", not a no
     "嗯？": None,
 }
 
@@ -222,6 +228,10 @@ EN_MENU = {
     "I have a complaint": "4",
     "I want to dispute a charge": "4",
     "I lost my job": "4",
+    "I can't pay": "4",
+    "I'm having financial difficulties": "4",
+    "can I speak to a manager": "0",
+    "remove me from your list": "9",
     "agent": "0",
     "let me talk to a representative": "0",
     "I want a human": "0",
@@ -254,6 +264,8 @@ ZH_MENU = {
     "转人工服务": "0",
     "我要找真人": "0",
     "别再打了": "9",
+    "别再给我打电话了": "9",
+    "什么时候到期": "1",
     "不要再打电话了": "9",
     "再说一遍": "*",
     "你好": None,
