@@ -179,6 +179,7 @@ class Lexicon:
         """The key of each phrase found in `text`, longest phrase first at each word; a yes
         phrase right after a negating word ("not correct", 不确认) is part of that no."""
         found: list[str] = []
+        read_back = self.menu in READ_BACKS  # elsewhere "2" is an option, not a no
         for clause in read(text):
             spoken = clause.words
             at, negating = 0, False
@@ -189,7 +190,7 @@ class Lexicon:
                     if key is not None and at + size not in clause.glued:
                         if not (negating and key == YES):
                             found.append(key)
-                        negating = key == NO and phrase in _NEGATING
+                        negating = read_back and key == NO and phrase in _NEGATING
                         at += size
                         break
                 else:

@@ -166,3 +166,14 @@ def test_a_spoken_no_at_the_plan_read_back_sets_up_no_plan(hotline_app, language
     assert rows(hotline_app, RepaymentPlan) == []
     assert catalog.render("plan_saved") not in texts
     assert account(hotline_app, CALLERS[language][1]).reminders_paused_until is None
+
+
+@pytest.mark.parametrize(
+    ("words", "language"), [("English please", "en"), ("Mandarin", "zh-CN"), ("中文", "zh-CN")]
+)
+def test_an_unknown_caller_can_say_the_language(hotline_app, words, language):
+    call = hotline_app.carrier.start_inbound(
+        "+14155550177", party=Party(Script(steps=(Step(say=words, confidence=0.9),)))
+    )
+    texts = said(hotline_app.carrier.wait(call.sid, timeout=60))
+    assert load(language).render("enter_account") in texts
