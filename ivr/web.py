@@ -44,7 +44,7 @@ SPEECH_MENUS = {
     flow.PAY_CONFIRM: "confirm",
     flow.PROMISE_CONFIRM: "confirm",
     flow.PLAN_CONFIRM: "confirm",
-    flow.OPTOUT: "confirm",
+    flow.OPTOUT: "optout",  # the confirm words, and "stop calling" is a yes there
 }
 _KEYS = re.compile(r"[^0-9*#]")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -167,9 +167,11 @@ def _heard(step: str, language: str) -> Heard:
     menu = SPEECH_MENUS.get(step)
     if speech and menu:
         catalogs = line().catalogs
-        # At the language menu the caller may answer in either language.
+        # At the language menu the caller may answer in either language; catalogues that
+        # hear different choices ask again rather than pick the first.
         candidates = catalogs.values() if step == flow.LANGUAGE else [catalogs[language]]
-        key = next((k for c in candidates if (k := c.choice_for_speech(menu, speech))), None)
+        keys = {c.choice_for_speech(menu, speech) for c in candidates} - {None}
+        key = keys.pop() if len(keys) == 1 else None
     return Heard(digits=digits, speech=speech, confidence=confidence, speech_key=key)
 
 

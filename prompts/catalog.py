@@ -9,11 +9,14 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from prompts.speech import AGAIN, BASES, NO, READ_BACKS, YES, Lexicon, PhraseError
+
 LANGUAGES = ("en", "zh-CN")
+MAX_HINTS = 500  # Twilio's limit on <Gather hints> entries
 
 
 class PromptError(KeyError):
@@ -29,6 +32,20 @@ class Catalog:
     language: str
     prompts: Mapping[str, str]
     speech: Mapping[str, Mapping[str, tuple[str, ...]]]
+    # Each menu's phrases read once, with its base menu's (prompts.speech.BASES).
+    lexicons: Mapping[str, Lexicon] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lexicons = {}
+        for menu in self.speech:
+            tables = self._tables(menu)
+            try:
+                lexicons[menu] = Lexicon.build(menu, tables)
+            except PhraseError as exc:
+                raise PromptError(f"{self.language}: {exc}") from None
+            if menu in READ_BACKS and not {YES, NO} <= set(lexicons[menu].phrases.values()):
+                raise PromptError(f"{self.language}: read-back {menu!r} needs {YES} and {NO}")
+        object.__setattr__(self, "lexicons", lexicons)
 
     def render(self, key: str, params: Mapping[str, Any] | None = None) -> str:
         try:
@@ -42,17 +59,18 @@ class Catalog:
         return text.format(**values)
 
     def choice_for_speech(self, menu: str, heard: str) -> str | None:
-        """The key a spoken answer stands for in a menu, or None."""
-        spoken = heard.strip().lower()
-        if not spoken:
-            return None
-        for key, phrases in self.speech.get(menu, {}).items():
-            if any(phrase.lower() in spoken for phrase in phrases):
-                return key
-        return None
+        """The key a spoken answer stands for in a menu, or None to ask again (see
+        prompts.speech: whole words, the longest phrase first, a negation is never a yes)."""
+        lexicon = self.lexicons.get(menu)
+        return lexicon.choose(heard) if lexicon is not None else None
 
     def hints(self, menu: str) -> str:
-        return ", ".join(p for phrases in self.speech.get(menu, {}).values() for p in phrases)
+        """The menu's phrases for <Gather hints>: what the caller is likely to say."""
+        listed = (p for t in self._tables(menu) for k, ps in t.items() if k != AGAIN for p in ps)
+        return ", ".join(list(dict.fromkeys(listed))[:MAX_HINTS])
+
+    def _tables(self, menu: str) -> list[Mapping[str, tuple[str, ...]]]:
+        return [self.speech[m] for m in (BASES.get(menu, ""), menu) if m in self.speech]
 
 
 def load(language: str) -> Catalog:
