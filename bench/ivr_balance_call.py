@@ -216,9 +216,8 @@ def in_process(url: str, people: Sequence[Caller], calls: int) -> dict[str, floa
                     send(request)
         times = [send(build(made, n)) for n in range(calls)]
         costs[kind] = statistics.median(times) * 1000
-        print(
-            f"   {kind:<12} {costs[kind]:6.2f} ms a turn (p99 {percentile(times, 0.99) * 1000:5.2f})"
-        )
+        p99 = percentile(times, 0.99) * 1000
+        print(f"   {kind:<12} {costs[kind]:6.2f} ms a turn (p99 {p99:5.2f})")
     app.extensions["hotline"].engine.dispose()
     return costs
 

@@ -344,7 +344,7 @@ def advance(state: CallState, heard: Heard, facts: Facts) -> Outcome:
 
 
 def _language(state: CallState, heard: Heard, facts: Facts) -> Outcome:
-    key = heard.digits[:1] or heard.speech_key
+    key = heard.digits[:1] if heard.digits else _key(heard)  # speech only if heard clearly
     if key in ("1", "2"):
         language = "en" if key == "1" else "zh-CN"
         return _ask(
@@ -488,7 +488,7 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
             state.to(OPTOUT, intent="opt-out"),
             (Say("optout_confirm", {"last4": facts.caller_last4}),),
             OPTOUT,
-            speech_menu="confirm",
+            speech_menu="optout",
         )
     return _retry(state, heard, facts, (Say("menu"),), speech_menu="menu")
 
@@ -909,7 +909,7 @@ def _optout(state: CallState, heard: Heard, facts: Facts) -> Outcome:
         heard,
         facts,
         (Say("optout_confirm", {"last4": facts.caller_last4}),),
-        speech_menu="confirm",
+        speech_menu="optout",
     )
 
 
@@ -1015,7 +1015,7 @@ def _retry(
         return _offer_agent(state, facts)
     if heard.empty:
         sorry = Say("no_input")
-    elif heard.speech and (heard.confidence or 0) < LOW_CONFIDENCE:
+    elif heard.speech and heard.confidence is not None and heard.confidence < LOW_CONFIDENCE:
         sorry = Say("low_confidence")
     else:
         sorry = Say("not_understood")

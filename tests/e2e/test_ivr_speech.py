@@ -98,7 +98,7 @@ def test_a_spoken_no_at_the_payment_read_back_never_reaches_pay(
         assert pay_sessions(call) == 0
         assert rows(hotline_app, Payment) == []
         # Key 2 here changes the amount: the payment menu again, not the card prompt.
-        pay_menu = catalog.prompts["pay_menu"].split("{")[0]
+        pay_menu = catalog.prompts["pay_option_minimum"].split("{")[0]
         assert sum(1 for t in texts if t.startswith(pay_menu)) == 2
         assert catalog.render("pay_instructions") not in texts
     else:
@@ -111,9 +111,9 @@ def test_a_spoken_no_at_the_payment_read_back_never_reaches_pay(
     ("language", "words", "prompt"),
     [
         ("en", "I want a payment arrangement", "arrangement_menu"),
-        ("en", "I'd like to make a payment", "pay_menu"),
+        ("en", "I'd like to make a payment", "pay_option_minimum"),
         ("zh-CN", "我要还款安排", "arrangement_menu"),
-        ("zh-CN", "我要还款", "pay_menu"),
+        ("zh-CN", "我要还款", "pay_option_minimum"),
     ],
 )
 def test_menu_speech_goes_where_the_whole_words_mean(hotline_app, language, words, prompt):
@@ -124,7 +124,7 @@ def test_menu_speech_goes_where_the_whole_words_mean(hotline_app, language, word
     catalog = load(language)
     start = catalog.prompts[prompt].split("{")[0]
     assert any(t.startswith(start) for t in texts)
-    other = "pay_menu" if prompt == "arrangement_menu" else "arrangement_menu"
+    other = "pay_option_minimum" if prompt == "arrangement_menu" else "arrangement_menu"
     assert not any(t.startswith(catalog.prompts[other].split("{")[0]) for t in texts)
 
 

@@ -381,3 +381,14 @@ def test_a_plan_or_promise_confirmed_after_the_balance_fell_is_read_back_again()
     )
     outcome = flow.advance(promise, Heard(digits="1"), fell)
     assert outcome.effects == () and outcome.state.step == flow.PROMISE_AMOUNT
+
+
+def test_the_opt_out_question_hints_its_own_words_and_low_confidence_speech_is_no_answer():
+    outcome = flow.advance(replace(VERIFIED, step=flow.MENU), Heard(digits="9"), FACTS)
+    assert outcome.turn.then.speech_menu == "optout"
+    mumbled = Heard(speech="english", confidence=0.1, speech_key="1")
+    language = flow.advance(CallState(step=flow.LANGUAGE), mumbled, replace(FACTS, account=None))
+    assert language.state.step == flow.LANGUAGE and "low_confidence" in keys(language)
+    unsure = Heard(speech="something", confidence=None, speech_key=None)
+    asked = flow.advance(replace(VERIFIED, step=flow.MENU), unsure, FACTS)
+    assert "low_confidence" not in keys(asked) and "not_understood" in keys(asked)
