@@ -22,16 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from hotline import audit
 from hotline.csvrows import AccountRow, RowError, read_rows
-from hotline.models import (
-    AccountFlag,
-    AccountFlagRow,
-    CardAccount,
-    Cardholder,
-    Language,
-    Phone,
-    PhoneType,
-    Source,
-)
+from hotline.enums import AccountFlag, Language, PhoneType, Source
+from hotline.models import AccountFlagRow, CardAccount, Cardholder, Phone
 from hotline.phones import mask_phone
 from hotline.secrets import hash_verify_digits, new_salt, verify_digits_match
 

@@ -31,6 +31,22 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from hotline.enums import (
+    AccountFlag,
+    AttemptStatus,
+    CampaignStatus,
+    CaseKind,
+    CaseStatus,
+    Direction,
+    InstalmentStatus,
+    Language,
+    PaymentStatus,
+    PhoneType,
+    PlanStatus,
+    PromiseStatus,
+    Source,
+)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -86,121 +102,7 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
-class Language(enum.StrEnum):
-    EN = "en"
-    ZH_CN = "zh-CN"
-
-
-class PhoneType(enum.StrEnum):
-    MOBILE = "mobile"
-    HOME = "home"
-    WORK = "work"
-
-
-class AccountFlag(enum.StrEnum):
-    DNC = "dnc"
-    BANKRUPTCY = "bankruptcy"
-    DECEASED = "deceased"
-    ATTORNEY = "attorney"
-    DISPUTE = "dispute"
-    CEASE = "cease"
-    HARDSHIP = "hardship"
-    FRAUD = "fraud"
-
-
-# Flags that stop every outbound collection call on the account (hardship and fraud change
-# how the account is worked, not whether it may be called).
-BLOCKING_FLAGS = frozenset(
-    {
-        AccountFlag.DNC,
-        AccountFlag.BANKRUPTCY,
-        AccountFlag.DECEASED,
-        AccountFlag.ATTORNEY,
-        AccountFlag.DISPUTE,
-        AccountFlag.CEASE,
-    }
-)
-
-
-class Source(enum.StrEnum):
-    """Who or what made a change: the import may not undo what a person asked for."""
-
-    IMPORT = "import"
-    IVR = "ivr"
-    AGENT = "agent"
-    DIALER = "dialer"
-    SYSTEM = "system"
-
-
-class PaymentStatus(enum.StrEnum):
-    PENDING = "pending"
-    POSTED = "posted"
-    FAILED = "failed"
-    REVERSED = "reversed"
-
-
-class PromiseStatus(enum.StrEnum):
-    PENDING = "pending"
-    KEPT = "kept"
-    BROKEN = "broken"
-    CANCELLED = "cancelled"
-
-
-class PlanStatus(enum.StrEnum):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    BROKEN = "broken"
-    CANCELLED = "cancelled"
-
-
-class InstalmentStatus(enum.StrEnum):
-    DUE = "due"
-    PAID = "paid"
-    MISSED = "missed"
-
-
-class CaseKind(enum.StrEnum):
-    DISPUTE = "dispute"
-    COMPLAINT = "complaint"
-    HARDSHIP = "hardship"
-    FEE_WAIVER = "fee-waiver"
-
-
-class CaseStatus(enum.StrEnum):
-    OPEN = "open"
-    IN_PROGRESS = "in-progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Direction(enum.StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class AttemptStatus(enum.StrEnum):
-    """A contact attempt's state machine; the dialer claims `planned` rows like a queue."""
-
-    PLANNED = "planned"
-    DIALING = "dialing"
-    QUEUED = "queued"
-    RINGING = "ringing"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    BUSY = "busy"
-    NO_ANSWER = "no-answer"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    SKIPPED = "skipped"
-
-
-class CampaignStatus(enum.StrEnum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    FINISHED = "finished"
-
-
+# The vocabularies live in hotline.enums (pure, shared with the rules); re-exported here.
 class Cardholder(Base):
     """A person who owes on one or more card accounts."""
 

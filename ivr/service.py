@@ -27,31 +27,33 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import audit
-from hotline.hours import Hours
-from hotline.models import (
+from hotline.enums import (
     BLOCKING_FLAGS,
     AccountFlag,
-    AccountFlagRow,
     AttemptStatus,
+    CaseKind,
+    CaseStatus,
+    Direction,
+    InstalmentStatus,
+    PaymentStatus,
+    PlanStatus,
+    PromiseStatus,
+    Source,
+)
+from hotline.hours import Hours
+from hotline.models import (
+    AccountFlagRow,
     CallEvent,
     CardAccount,
     Cardholder,
     Case,
-    CaseKind,
-    CaseStatus,
     ContactAttempt,
-    Direction,
-    InstalmentStatus,
     IvrCall,
     Payment,
-    PaymentStatus,
     Phone,
     PlanInstalment,
-    PlanStatus,
-    PromiseStatus,
     PromiseToPay,
     RepaymentPlan,
-    Source,
     UTCDateTime,
     VerificationAttempt,
 )

@@ -11,9 +11,8 @@ import requests
 from sqlalchemy import func, select
 
 from hotline import audit
+from hotline.enums import AccountFlag, AttemptStatus
 from hotline.models import (
-    AccountFlag,
-    AttemptStatus,
     AuditEvent,
     CardAccount,
     Case,
@@ -595,7 +594,8 @@ def test_after_paying_the_balance_includes_the_last_payment(hotline_app, languag
 
 
 def test_a_flagged_account_is_offered_no_plan_by_phone(hotline_app):
-    from hotline.models import AccountFlagRow, Source
+    from hotline.enums import Source
+    from hotline.models import AccountFlagRow
 
     with hotline_app.app.extensions["hotline"].Session.begin() as session:
         session.add(

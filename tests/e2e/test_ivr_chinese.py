@@ -9,10 +9,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from hotline.enums import AccountFlag, AttemptStatus
 from hotline.models import (
-    AccountFlag,
     AccountFlagRow,
-    AttemptStatus,
     CardAccount,
     Case,
     ContactAttempt,

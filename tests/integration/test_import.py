@@ -8,16 +8,9 @@ from sqlalchemy import func, select
 
 from hotline import audit
 from hotline.csvrows import COLUMNS
+from hotline.enums import AccountFlag, Source
 from hotline.importer import import_accounts
-from hotline.models import (
-    AccountFlag,
-    AccountFlagRow,
-    AuditEvent,
-    CardAccount,
-    Cardholder,
-    Phone,
-    Source,
-)
+from hotline.models import AccountFlagRow, AuditEvent, CardAccount, Cardholder, Phone
 from hotline.secrets import verify_digits_match
 from tests.conftest import TEST_SECRET_KEY
 

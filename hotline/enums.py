@@ -1,0 +1,175 @@
+"""The product's vocabularies as plain StrEnums: what models store and rules decide on.
+
+No SQLAlchemy here, so pure rules (call flows, the contact policy) and the data model use
+the same members; the database stores their values behind a CHECK constraint.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Language(enum.StrEnum):
+    EN = "en"
+    ZH_CN = "zh-CN"
+
+
+class PhoneType(enum.StrEnum):
+    MOBILE = "mobile"
+    HOME = "home"
+    WORK = "work"
+
+
+class AccountFlag(enum.StrEnum):
+    DNC = "dnc"
+    BANKRUPTCY = "bankruptcy"
+    DECEASED = "deceased"
+    ATTORNEY = "attorney"
+    DISPUTE = "dispute"
+    CEASE = "cease"
+    HARDSHIP = "hardship"
+    FRAUD = "fraud"
+
+
+# Flags that stop every outbound collection call on the account (hardship and fraud change
+# how the account is worked, not whether it may be called).
+BLOCKING_FLAGS = frozenset(
+    {
+        AccountFlag.DNC,
+        AccountFlag.BANKRUPTCY,
+        AccountFlag.DECEASED,
+        AccountFlag.ATTORNEY,
+        AccountFlag.DISPUTE,
+        AccountFlag.CEASE,
+    }
+)
+
+
+class Source(enum.StrEnum):
+    """Who or what made a change: the import may not undo what a person asked for."""
+
+    IMPORT = "import"
+    IVR = "ivr"
+    AGENT = "agent"
+    DIALER = "dialer"
+    SYSTEM = "system"
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+    REVERSED = "reversed"
+
+
+class PromiseStatus(enum.StrEnum):
+    PENDING = "pending"
+    KEPT = "kept"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PlanStatus(enum.StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class InstalmentStatus(enum.StrEnum):
+    DUE = "due"
+    PAID = "paid"
+    MISSED = "missed"
+
+
+class CaseKind(enum.StrEnum):
+    DISPUTE = "dispute"
+    COMPLAINT = "complaint"
+    HARDSHIP = "hardship"
+    FEE_WAIVER = "fee-waiver"
+
+
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in-progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AttemptStatus(enum.StrEnum):
+    """A contact attempt's state machine; the dialer claims `planned` rows like a queue."""
+
+    PLANNED = "planned"
+    DIALING = "dialing"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class Step(enum.StrEnum):
+    """Where a call's next answer goes: the steps of the call flows."""
+
+    LANGUAGE = "language"
+    ACCOUNT = "account"
+    VERIFY = "verify"
+    MENU = "menu"
+    PAY_CHOICE = "pay-choice"
+    PAY_AMOUNT = "pay-amount"
+    PAY_CONFIRM = "pay-confirm"
+    PAY_RESULT = "pay-result"
+    PAY_RETRY = "pay-retry"
+    ARRANGEMENT = "arrangement"
+    PROMISE_AMOUNT = "promise-amount"
+    PROMISE_DATE = "promise-date"
+    PROMISE_CONFIRM = "promise-confirm"
+    PLAN_CHOICE = "plan-choice"
+    PLAN_CONFIRM = "plan-confirm"
+    CASES = "cases"
+    CASE_NEXT = "case-next"
+    OPTOUT = "optout"
+    CALLBACK = "callback"
+    QUEUED = "queued"
+    ENDED = "ended"
+
+
+class Intent(enum.StrEnum):
+    """Why the caller is on the line, as far as the flow can tell (shown to an agent)."""
+
+    BALANCE = "balance"
+    PAYMENT = "payment"
+    ARRANGEMENT = "arrangement"
+    PROMISE = "promise"
+    PLAN = "plan"
+    CASE = "case"
+    HARDSHIP = "hardship"
+    DISPUTE = "dispute"
+    COMPLAINT = "complaint"
+    OPT_OUT = "opt-out"
+
+
+class PayOutcome(enum.StrEnum):
+    """Twilio's <Pay> `Result` values."""
+
+    SUCCESS = "success"
+    CALLER_INTERRUPTED = "caller-interrupted-with-star"
+    CALLER_HUNG_UP = "caller-hung-up"
+    TOO_MANY_FAILED_ATTEMPTS = "too-many-failed-attempts"
+    CONNECTOR_ERROR = "payment-connector-error"
