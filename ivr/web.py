@@ -23,13 +23,15 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
+from hotline.enums import Step
 from hotline.hours import parse_hours
 from hotline.models import IvrCall, utcnow
 from hotline.phones import mask_phone
 from hotline.profiles import PROFILES
-from ivr import flow, service
-from ivr.flow import Heard
+from hotline.rules import Limits
+from ivr import service
 from prompts.catalog import Catalog, load_all
 from telephony.gateway import GatewayError
 from telephony.twiml import Links, Renderer, voices_from
@@ -39,12 +41,12 @@ log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
 
 SPEECH_MENUS = {
-    flow.LANGUAGE: "language",
-    flow.MENU: "menu",
-    flow.PAY_CONFIRM: "confirm",
-    flow.PROMISE_CONFIRM: "confirm",
-    flow.PLAN_CONFIRM: "confirm",
-    flow.OPTOUT: "optout",  # the confirm words, and "stop calling" is a yes there
+    Step.LANGUAGE: "language",
+    Step.MENU: "menu",
+    Step.PAY_CONFIRM: "confirm",
+    Step.PROMISE_CONFIRM: "confirm",
+    Step.PLAN_CONFIRM: "confirm",
+    Step.OPTOUT: "optout",  # the confirm words, and "stop calling" is a yes there
 }
 _KEYS = re.compile(r"[^0-9*#]")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -95,10 +97,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
             record_calls=(
                 profile.records_calls if settings.record_calls is None else settings.record_calls
             ),
-            min_payment_minor=settings.min_payment_minor,
-            promise_window_days=settings.promise_window_days,
-            plan_min_balance_minor=settings.plan_min_balance_minor,
-            plan_months=settings.plan_months,
+            limits=Limits.from_settings(settings),
             sms_confirmations=settings.sms_confirmations,
             caller_id=settings.caller_ids[0],
         ),
@@ -169,7 +168,7 @@ def _heard(step: str, language: str) -> Heard:
         catalogs = line().catalogs
         # At the language menu the caller may answer in either language; catalogues that
         # hear different choices ask again rather than pick the first.
-        candidates = catalogs.values() if step == flow.LANGUAGE else [catalogs[language]]
+        candidates = catalogs.values() if step == Step.LANGUAGE else [catalogs[language]]
         keys = {c.choice_for_speech(menu, speech) for c in candidates} - {None}
         key = keys.pop() if len(keys) == 1 else None
     return Heard(digits=digits, speech=speech, confidence=confidence, speech_key=key)
@@ -186,7 +185,9 @@ def _respond(run: Callable[[Any, dt.datetime], service.Reply]) -> Response:
         else:
             assert reply.outcome is not None
             xml = current.renderer.render(reply.outcome.turn, reply.language, current.links)
-            xml = service.remember(session, reply.call, reply.outcome.state, xml, now)
+            xml = service.remember(
+                session, reply.call, reply.outcome.state, xml, now, current.config.limits
+            )
     for sms in reply.outbox:
         body = current.catalogs[sms.language].render(sms.key, sms.params)
         try:
@@ -335,7 +336,7 @@ def _apology(language: str) -> Response:
     """Something went wrong on our side: say so, and hand over to a person if we can."""
     current = line()
     if current.config.agent_hours.open_at(current.clock(), current.config.timezone):
-        turn = Turn((Say("error_apology"), Say("transfer_notice")), Enqueue(flow.AGENT_QUEUE))
+        turn = Turn((Say("error_apology"), Say("transfer_notice")), Enqueue(AGENT_QUEUE))
     else:
         turn = Turn((Say("error_apology"), Say("goodbye")), Hangup())
     return _render(turn, language)

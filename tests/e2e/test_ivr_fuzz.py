@@ -6,14 +6,14 @@ import logging
 import random
 import xml.etree.ElementTree as ET
 
-from ivr import flow
+from hotline.enums import Step
 from simulator.signing import signature
 from tests.conftest import seed_demo
 
 REQUESTS = 10_000
 PATHS = (
     ["/ivr/voice", "/ivr/pay", "/ivr/hold", "/ivr/queued", "/ivr/recording"]
-    + [f"/ivr/step/{step}" for step in sorted(flow.STEPS)]
+    + [f"/ivr/step/{step}" for step in sorted(Step)]
     + ["/ivr/step/%00", "/ivr/step/..%2f"]
 )
 GARBAGE = [

@@ -4,7 +4,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("hotline", "ivr", "dialer", "telephony", "simulator", "desk", "prompts")
+PACKAGES = ("hotline", "ivr", "flows", "dialer", "telephony", "simulator", "desk", "prompts")
+# The lines: only the app factory and the CLI wire them in.
+LINES = ("ivr", "dialer", "desk")
 
 # Web modules: the only ones that may import flask.
 WEB_MODULES = {"hotline/web.py", "hotline/cli.py"}
@@ -15,8 +17,18 @@ PURE_MODULES = {
     "hotline/phones.py",
     "hotline/tiers.py",
     "hotline/csvrows.py",
+    "hotline/enums.py",
+    "hotline/rules.py",
+    "hotline/origin.py",
+    "prompts/speech.py",
+    "prompts/spoken.py",
     "ivr/flow.py",
     "dialer/policy.py",
+} | {
+    # Every call flow both lines speak, but the module that carries their effects out.
+    f"flows/{path.name}"
+    for path in (ROOT / "flows").glob("*.py")
+    if path.name != "carry_out.py"
 }
 IMPURE_FOR_DOMAIN = ("flask", "twilio", "sqlalchemy", "requests", "hotline.db", "hotline.models")
 
@@ -65,3 +77,53 @@ def test_domain_rules_import_no_infrastructure():
         if name in PURE_MODULES
     }
     assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
+def test_the_lines_never_import_each_other():
+    offenders = [
+        (name, i)
+        for name, imported in sources()
+        for line in LINES
+        if name.startswith(f"{line}/")
+        for other in LINES
+        if other != line
+        for i in imported
+        if i == other or i.startswith(f"{other}.")
+    ]
+    assert offenders == []
+
+
+def test_product_code_never_imports_the_simulator():
+    offenders = [
+        name
+        for name, imported in sources()
+        if not name.startswith("simulator/")
+        and name != "hotline/cli.py"  # mounts `hotline simulator` and `hotline call`
+        and any(i == "simulator" or i.startswith("simulator.") for i in imported)
+    ]
+    assert offenders == []
+
+
+def test_only_the_app_factory_and_the_cli_import_the_lines():
+    wiring = {"hotline/web.py", "hotline/cli.py"}
+    offenders = [
+        (name, i)
+        for name, imported in sources()
+        if name not in wiring and not name.startswith(LINES) and not name.startswith("simulator/")
+        for i in imported
+        if i.split(".")[0] in LINES
+    ]
+    assert offenders == []
+
+
+def test_shared_code_depends_on_no_line():
+    """hotline/, flows/, telephony/ and prompts/ serve every line, so they name none."""
+    shared = ("hotline/", "flows/", "telephony/", "prompts/")
+    offenders = [
+        (name, i)
+        for name, imported in sources()
+        if name.startswith(shared) and name not in {"hotline/web.py", "hotline/cli.py"}
+        for i in imported
+        if i.split(".")[0] in LINES
+    ]
+    assert offenders == []

@@ -7,6 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from flows import effects
+from flows.state import AGENT_QUEUE
+from hotline.enums import Step
+from hotline.rules import plan_instalments
 from ivr import flow
 from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, PayResult, PlanOption
 from telephony.voice import Ask, Enqueue, Hangup, Pay
@@ -33,14 +37,12 @@ ACCOUNT = AccountFacts(
     last_payment=None,
     locked=False,
     failures_last_24h=0,
-    min_payment=money(100),
     plan_options=(PlanOption(3, money(40000)), PlanOption(6, money(20000))),
 )
 FACTS = Facts(
     bank="Example Bank",
     agents_open=True,
     today=TODAY,
-    promise_window_days=30,
     first_disclosure=True,
     recording_notice=False,
     caller_last4="0100",
@@ -48,7 +50,7 @@ FACTS = Facts(
     speak_date=lambda day: day.isoformat(),
     account=ACCOUNT,
 )
-VERIFIED = CallState(step=flow.MENU, language="en", account_id=7, verified=True)
+VERIFIED = CallState(step=Step.MENU, language="en", account_id=7, verified=True)
 
 
 def keys(outcome) -> list[str]:
@@ -58,7 +60,7 @@ def keys(outcome) -> list[str]:
 def test_an_identified_caller_is_asked_to_verify_first():
     outcome = flow.start(CallState(), FACTS)
     assert keys(outcome) == ["welcome", "enter_verify"]
-    assert outcome.turn.then == Ask(flow.VERIFY, max_digits=None, finish_on_key="#")
+    assert outcome.turn.then == Ask(Step.VERIFY, max_digits=None, finish_on_key="#")
     assert outcome.state.account_id == 7 and not outcome.state.verified
 
 
@@ -80,19 +82,19 @@ def test_a_locked_account_is_asked_for_digits_and_fails_like_wrong_digits():
     wrong = flow.advance(outcome.state, Heard(digits="11111"), replace(locked, digits_match=False))
     assert keys(right) == keys(wrong) == ["verify_failed", "enter_verify"]
     assert not right.state.verified
-    assert flow.RecordVerification(True) not in right.effects
+    assert effects.RecordVerification(True) not in right.effects
 
 
 def test_right_digits_verify_and_disclose_then_offer_the_menu():
-    state = CallState(step=flow.VERIFY, account_id=7)
+    state = CallState(step=Step.VERIFY, account_id=7)
     outcome = flow.advance(state, Heard(digits="94107"), replace(FACTS, digits_match=True))
     assert keys(outcome) == ["disclosure_first", "menu"]
     assert outcome.state.verified
-    assert outcome.effects == (flow.RecordVerification(True),)
+    assert outcome.effects == (effects.RecordVerification(True),)
 
 
 def test_an_unrecorded_line_neither_records_nor_gives_the_notice():
-    state = CallState(step=flow.VERIFY, account_id=7)
+    state = CallState(step=Step.VERIFY, account_id=7)
     facts = replace(FACTS, digits_match=True, recording_notice=True)
     outcome = flow.advance(state, Heard(digits="94107"), facts)
     assert not outcome.turn.start_recording and outcome.turn.preamble == ()
@@ -101,7 +103,7 @@ def test_an_unrecorded_line_neither_records_nor_gives_the_notice():
 
 @pytest.mark.parametrize("notice", [True, False])
 def test_a_recorded_line_starts_recording_on_verification_after_any_notice(notice):
-    state = CallState(step=flow.VERIFY, account_id=7)
+    state = CallState(step=Step.VERIFY, account_id=7)
     facts = replace(FACTS, digits_match=True, record_calls=True, recording_notice=notice)
     outcome = flow.advance(state, Heard(digits="94107"), facts)
     assert outcome.turn.start_recording and outcome.state.recording
@@ -113,30 +115,30 @@ def test_a_recorded_line_starts_recording_on_verification_after_any_notice(notic
 
 def test_a_recording_is_paused_for_pay_and_resumed_after_it_unless_the_caller_hung_up():
     recording = replace(
-        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 5005}, recording=True
+        VERIFIED, step=Step.PAY_CONFIRM, pending={"amount_minor": 5005}, recording=True
     )
     paying = flow.advance(recording, Heard(digits="1"), FACTS)
     assert isinstance(paying.turn.then, Pay)
-    assert paying.effects == (flow.PauseRecording(),)
+    assert paying.effects == (effects.PauseRecording(),)
     unrecorded = flow.advance(replace(recording, recording=False), Heard(digits="1"), FACTS)
     assert unrecorded.effects == ()
     for result in ("success", "too-many-failed-attempts"):
         done = flow.pay_result(
             paying.state, replace(FACTS, pay_result=PayResult(result, money(5005), "A B C"))
         )
-        assert done.effects == (flow.ResumeRecording(),)
+        assert done.effects == (effects.ResumeRecording(),)
     gone = flow.pay_result(paying.state, replace(FACTS, pay_result=PayResult("caller-hung-up")))
     assert gone.effects == ()
 
 
 def test_the_third_wrong_entry_transfers_and_the_fifth_in_a_day_locks():
-    state = CallState(step=flow.VERIFY, account_id=7, verify_failures=2)
+    state = CallState(step=Step.VERIFY, account_id=7, verify_failures=2)
     third = flow.advance(state, Heard(digits="1"), replace(FACTS, digits_match=False))
     assert keys(third) == ["too_many_attempts", "transfer_notice"]
-    assert flow.LockSelfService() not in third.effects
+    assert effects.LockSelfService() not in third.effects
     tired = replace(FACTS, digits_match=False, account=replace(ACCOUNT, failures_last_24h=4))
-    fifth = flow.advance(CallState(step=flow.VERIFY, account_id=7), Heard(digits="1"), tired)
-    assert flow.LockSelfService() in fifth.effects
+    fifth = flow.advance(CallState(step=Step.VERIFY, account_id=7), Heard(digits="1"), tired)
+    assert effects.LockSelfService() in fifth.effects
     assert keys(fifth) == ["verify_failed", "enter_verify"]  # one wording for every failure
 
 
@@ -150,9 +152,9 @@ def test_nothing_after_verification_is_reachable_without_it():
     "heard", [Heard(digits="0"), Heard(speech="agent", confidence=0.9, speech_key="0")]
 )
 def test_zero_or_asking_for_a_person_reaches_an_agent_from_any_step(heard):
-    for step in (flow.LANGUAGE, flow.VERIFY, flow.MENU, flow.PAY_AMOUNT, flow.PROMISE_DATE):
+    for step in (Step.LANGUAGE, Step.VERIFY, Step.MENU, Step.PAY_AMOUNT, Step.PROMISE_DATE):
         outcome = flow.advance(replace(VERIFIED, step=step), heard, FACTS)
-        assert outcome.turn.then == Enqueue(flow.AGENT_QUEUE), step
+        assert outcome.turn.then == Enqueue(AGENT_QUEUE), step
 
 
 def test_no_input_is_asked_again_twice_then_an_agent_is_offered():
@@ -166,7 +168,7 @@ def test_no_input_is_asked_again_twice_then_an_agent_is_offered():
 
 
 def test_other_amounts_respect_the_policy_minimum_and_the_balance():
-    state = replace(VERIFIED, step=flow.PAY_AMOUNT)
+    state = replace(VERIFIED, step=Step.PAY_AMOUNT)
     assert keys(flow.advance(state, Heard(digits="99"), FACTS))[0] == "pay_amount_too_small"
     assert keys(flow.advance(state, Heard(digits="120001"), FACTS))[0] == "pay_amount_too_large"
     ok = flow.advance(state, Heard(digits="120000"), FACTS)
@@ -175,11 +177,11 @@ def test_other_amounts_respect_the_policy_minimum_and_the_balance():
 
 def test_confirming_a_payment_hands_over_to_pay_with_major_units():
     state = replace(
-        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 5005, "amount_spoken": "$50.05"}
+        VERIFIED, step=Step.PAY_CONFIRM, pending={"amount_minor": 5005, "amount_spoken": "$50.05"}
     )
     outcome = flow.advance(state, Heard(digits="1"), FACTS)
     assert outcome.turn.then == Pay(5005, "USD", "50.05", token="1")
-    assert outcome.state.step == flow.PAY_RESULT
+    assert outcome.state.step == Step.PAY_RESULT
 
 
 @pytest.mark.parametrize(
@@ -193,13 +195,13 @@ def test_confirming_a_payment_hands_over_to_pay_with_major_units():
     ],
 )
 def test_each_pay_failure_has_its_own_prompt(result, error, prompt):
-    state = replace(VERIFIED, step=flow.PAY_RESULT, pending={"amount_minor": 5000})
+    state = replace(VERIFIED, step=Step.PAY_RESULT, pending={"amount_minor": 5000})
     outcome = flow.pay_result(state, replace(FACTS, pay_result=PayResult(result, error=error)))
     assert keys(outcome) == [prompt, "pay_retry"]
 
 
 def test_a_hang_up_during_pay_ends_the_call():
-    state = replace(VERIFIED, step=flow.PAY_RESULT)
+    state = replace(VERIFIED, step=Step.PAY_RESULT)
     outcome = flow.pay_result(state, replace(FACTS, pay_result=PayResult("caller-hung-up")))
     assert outcome.turn.then == Hangup()
 
@@ -217,36 +219,36 @@ def test_a_hang_up_during_pay_ends_the_call():
 )
 def test_a_promise_date_must_be_real_and_inside_the_window(digits, valid):
     state = replace(
-        VERIFIED, step=flow.PROMISE_DATE, pending={"amount_minor": 5000, "amount_spoken": "$50.00"}
+        VERIFIED, step=Step.PROMISE_DATE, pending={"amount_minor": 5000, "amount_spoken": "$50.00"}
     )
     outcome = flow.advance(state, Heard(digits=digits), FACTS)
-    assert (outcome.state.step == flow.PROMISE_CONFIRM) is valid
+    assert (outcome.state.step == Step.PROMISE_CONFIRM) is valid
 
 
 def test_a_confirmed_promise_and_plan_become_effects():
     promise = replace(
         VERIFIED,
-        step=flow.PROMISE_CONFIRM,
+        step=Step.PROMISE_CONFIRM,
         pending={"amount_minor": 5000, "amount_spoken": "$50.00", "date": "2026-12-01"},
     )
     assert flow.advance(promise, Heard(digits="1"), FACTS).effects == (
-        flow.SavePromise(5000, dt.date(2026, 12, 1)),
+        effects.SavePromise(5000, dt.date(2026, 12, 1)),
     )
-    chosen = flow.advance(replace(VERIFIED, step=flow.PLAN_CHOICE), Heard(digits="2"), FACTS)
+    chosen = flow.advance(replace(VERIFIED, step=Step.PLAN_CHOICE), Heard(digits="2"), FACTS)
     assert chosen.state.pending["count"] == 6
     saved = flow.advance(chosen.state, Heard(digits="1"), FACTS)
-    assert saved.effects == (flow.SavePlan(6, 20000, dt.date(2026, 12, 23)),)
+    assert saved.effects == (effects.SavePlan(6, 20000, dt.date(2026, 12, 23)),)
 
 
 def test_no_plan_is_offered_to_an_ineligible_account():
     facts = replace(FACTS, account=replace(ACCOUNT, plan_options=()))
-    outcome = flow.advance(replace(VERIFIED, step=flow.ARRANGEMENT), Heard(digits="2"), facts)
+    outcome = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits="2"), facts)
     assert keys(outcome) == ["plan_none", "menu"]
 
 
 def test_a_dispute_opens_a_case_and_says_calls_stop():
-    outcome = flow.advance(replace(VERIFIED, step=flow.CASES), Heard(digits="2"), FACTS)
-    assert outcome.effects == (flow.OpenCase("dispute"),)
+    outcome = flow.advance(replace(VERIFIED, step=Step.CASES), Heard(digits="2"), FACTS)
+    assert outcome.effects == (effects.OpenCase("dispute"),)
     assert keys(outcome) == ["case_opened", "dispute_note", "case_next"]
 
 
@@ -254,7 +256,7 @@ def test_opting_out_needs_confirmation():
     asked = flow.advance(VERIFIED, Heard(digits="9"), FACTS)
     assert keys(asked) == ["optout_confirm"] and asked.effects == ()
     done = flow.advance(asked.state, Heard(digits="1"), FACTS)
-    assert done.effects == (flow.OptOut(),)
+    assert done.effects == (effects.OptOut(),)
 
 
 def test_outside_hours_a_verified_caller_is_offered_a_callback():
@@ -262,7 +264,7 @@ def test_outside_hours_a_verified_caller_is_offered_a_callback():
     offered = flow.advance(VERIFIED, Heard(digits="0"), closed)
     assert keys(offered) == ["agents_closed", "callback_offer"]
     taken = flow.advance(offered.state, Heard(digits="1"), closed)
-    assert taken.effects == (flow.RequestCallback(),) and taken.turn.then == Hangup()
+    assert taken.effects == (effects.RequestCallback(),) and taken.turn.then == Hangup()
 
 
 def test_state_survives_a_round_trip_and_garbage_falls_back_safely():
@@ -286,14 +288,14 @@ from hypothesis import strategies as st  # noqa: E402
 def test_pay_charges_in_the_currencys_own_precision(currency, minor, major):
     facts = replace(FACTS, account=replace(ACCOUNT, currency=currency, balance=money(10**7)))
     state = replace(
-        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": minor, "choice": "other"}
+        VERIFIED, step=Step.PAY_CONFIRM, pending={"amount_minor": minor, "choice": "other"}
     )
     outcome = flow.advance(state, Heard(digits="1"), facts)
     assert outcome.turn.then == Pay(minor, currency, major, token="1")
 
 
 def _menu_pay_amounts(account) -> list[int]:
-    state = replace(VERIFIED, step=flow.MENU)
+    state = replace(VERIFIED, step=Step.MENU)
     outcome = flow.advance(state, Heard(digits="2"), replace(FACTS, account=account))
     return [int(say.params["amount"]) for say in outcome.turn.says if "amount" in say.params]
 
@@ -322,7 +324,7 @@ def test_no_pay_is_ever_for_nothing_or_for_more_than_is_owed_now(
     assert all(0 < amount <= balance for amount in _menu_pay_amounts(account))
     # Whatever was quoted before, confirming reaches <Pay> only for what is owed now.
     state = replace(
-        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": quoted, "choice": choice}
+        VERIFIED, step=Step.PAY_CONFIRM, pending={"amount_minor": quoted, "choice": choice}
     )
     outcome = flow.advance(state, Heard(digits="1"), facts)
     if isinstance(outcome.turn.then, Pay):
@@ -333,11 +335,11 @@ def test_no_pay_is_ever_for_nothing_or_for_more_than_is_owed_now(
 def test_each_pay_gets_its_own_token_and_amount():
     facts = replace(FACTS, account=replace(ACCOUNT, balance=money(10**6)))
     state = replace(
-        VERIFIED, step=flow.PAY_CONFIRM, pending={"amount_minor": 500, "choice": "other"}
+        VERIFIED, step=Step.PAY_CONFIRM, pending={"amount_minor": 500, "choice": "other"}
     )
     first = flow.advance(state, Heard(digits="1"), facts)
     again = replace(
-        first.state, step=flow.PAY_CONFIRM, pending={"amount_minor": 900, "choice": "other"}
+        first.state, step=Step.PAY_CONFIRM, pending={"amount_minor": 900, "choice": "other"}
     )
     second = flow.advance(again, Heard(digits="1"), facts)
     assert (first.turn.then.token, second.turn.then.token) == ("1", "2")
@@ -347,7 +349,7 @@ def test_each_pay_gets_its_own_token_and_amount():
 
 @given(balance=st.integers(min_value=1, max_value=10**9), count=st.integers(2, 60))
 def test_plan_instalments_add_up_to_the_balance(balance, count):
-    split = flow.plan_instalments(balance, count)
+    split = plan_instalments(balance, count)
     if split is None:  # too small a balance for so many instalments: not offered
         assert balance <= count * (count - 1)
         return
@@ -367,7 +369,7 @@ def test_a_plan_or_promise_confirmed_after_the_balance_fell_is_read_back_again()
     )
     plan = replace(
         VERIFIED,
-        step=flow.PLAN_CONFIRM,
+        step=Step.PLAN_CONFIRM,
         pending={"count": 3, "instalment_minor": 40000, "start": "2026-12-01"},
     )
     outcome = flow.advance(plan, Heard(digits="1"), fell)
@@ -376,19 +378,19 @@ def test_a_plan_or_promise_confirmed_after_the_balance_fell_is_read_back_again()
     assert outcome.turn.says[-1].params["amount"] == "$200.00"
     promise = replace(
         VERIFIED,
-        step=flow.PROMISE_CONFIRM,
+        step=Step.PROMISE_CONFIRM,
         pending={"amount_minor": 90000, "amount_spoken": "$900.00", "date": "2026-12-10"},
     )
     outcome = flow.advance(promise, Heard(digits="1"), fell)
-    assert outcome.effects == () and outcome.state.step == flow.PROMISE_AMOUNT
+    assert outcome.effects == () and outcome.state.step == Step.PROMISE_AMOUNT
 
 
 def test_the_opt_out_question_hints_its_own_words_and_low_confidence_speech_is_no_answer():
-    outcome = flow.advance(replace(VERIFIED, step=flow.MENU), Heard(digits="9"), FACTS)
+    outcome = flow.advance(replace(VERIFIED, step=Step.MENU), Heard(digits="9"), FACTS)
     assert outcome.turn.then.speech_menu == "optout"
     mumbled = Heard(speech="english", confidence=0.1, speech_key="1")
-    language = flow.advance(CallState(step=flow.LANGUAGE), mumbled, replace(FACTS, account=None))
-    assert language.state.step == flow.LANGUAGE and "low_confidence" in keys(language)
+    language = flow.advance(CallState(step=Step.LANGUAGE), mumbled, replace(FACTS, account=None))
+    assert language.state.step == Step.LANGUAGE and "low_confidence" in keys(language)
     unsure = Heard(speech="something", confidence=None, speech_key=None)
-    asked = flow.advance(replace(VERIFIED, step=flow.MENU), unsure, FACTS)
+    asked = flow.advance(replace(VERIFIED, step=Step.MENU), unsure, FACTS)
     assert "low_confidence" not in keys(asked) and "not_understood" in keys(asked)

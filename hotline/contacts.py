@@ -1,0 +1,116 @@
+"""Contacts with a cardholder: opting a number out, callbacks asked for, call events.
+
+The caller's session, never committed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline import audit
+from hotline.accounts import core
+from hotline.enums import AttemptStatus, Direction
+from hotline.models import CallEvent, CardAccount, ContactAttempt, Phone
+from hotline.origin import Origin
+
+_ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
+    ContactAttempt.provider_call_sid == bindparam("call_sid")
+)
+
+
+def opt_out(session: Session, number: str, *, origin: Origin, now: dt.datetime) -> int:
+    """Stop calls to this number at once, whoever has it on file; how many rows changed.
+
+    Consent to autodial it is withdrawn too, with its source, so the nightly file cannot
+    grant it again.
+    """
+    phones = session.scalars(select(Phone).where(Phone.e164 == number)).all()
+    for phone in phones:
+        if phone.opted_out_at is None:
+            phone.opted_out_at, phone.opted_out_source = now, origin.source
+        phone.autodial_consent = False
+        phone.consent_source, phone.consent_changed_at = origin.source, now
+    audit.record(
+        session,
+        actor=origin.actor,
+        action="phone.opted-out",
+        entity_type="phone",
+        entity_id=number[-4:],
+        data={"call_sid": origin.call_sid, "rows": len(phones)},
+        now=now,
+    )
+    return len(phones)
+
+
+def request_callback(
+    session: Session,
+    account: CardAccount,
+    number: str,
+    *,
+    due: dt.datetime,
+    origin: Origin,
+    now: dt.datetime,
+) -> ContactAttempt:
+    """A callback the cardholder asked for: a planned outbound attempt, due at `due`, to
+    the number they called from if it is theirs on file."""
+    phone = session.scalars(
+        select(Phone).where(Phone.e164 == number, Phone.cardholder_id == account.cardholder_id)
+    ).first()
+    attempt = ContactAttempt(
+        direction=Direction.OUTBOUND,
+        account_id=account.id,
+        phone_id=phone.id if phone else None,
+        number=number[:64],
+        status=AttemptStatus.PLANNED,
+        due_at=due,
+        disposition="callback-requested",
+        created_at=now,
+    )
+    session.add(attempt)
+    session.flush()
+    audit.record(
+        session,
+        actor=origin.actor,
+        action="callback.requested",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={"attempt_id": attempt.id, "due_at": due.isoformat(), "call_sid": origin.call_sid},
+        now=now,
+    )
+    return attempt
+
+
+def record_call_event(
+    session: Session,
+    *,
+    call_sid: str,
+    kind: str,
+    sequence: str,
+    payload: Mapping[str, str],
+    now: dt.datetime,
+) -> bool:
+    """Keep a callback once per (call, kind, sequence); True if it is new, False for a
+    replay (the unique key decides, so concurrent duplicates are safe too)."""
+    attempt_id = core(session).scalar(_ATTEMPT_FOR_CALL, {"call_sid": call_sid})
+    try:
+        with session.begin_nested():
+            session.add(
+                CallEvent(
+                    call_sid=call_sid,
+                    kind=kind,
+                    sequence=sequence,
+                    attempt_id=attempt_id,
+                    payload=json.dumps(dict(payload)),
+                    received_at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

@@ -1,0 +1,109 @@
+"""Card payments: posted exactly once, whole, by whichever line or person took them.
+
+The caller's session, never committed here. A payment's idempotency key decides (unique):
+a replay, or a concurrent duplicate that loses the race, meets the row already there and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hotline import audit
+from hotline.enums import PaymentStatus
+from hotline.models import CardAccount, Payment
+from hotline.origin import Origin
+
+# Stored fields are bounded by design: nothing a carrier sends can stop a posting.
+CONFIRMATION_LENGTH = 100
+BRAND_LENGTH = 20
+
+
+def pay_key(call_sid: str, pay_token: str, confirmation: str) -> str:
+    """The key of a card payment taken on a call: one per <Pay> (a <Pay> charges a card
+    at most once), so a replay with another confirmation code, a re-cut request, cannot
+    post twice. A result with no token falls back to the code, hashed when long."""
+    if pay_token:
+        return f"call:{call_sid}:pay:{pay_token}"
+    # The form of the keys posted before <Pay> carried tokens, so their replays still match.
+    if len(confirmation) <= 64:
+        return f"ivr:{call_sid}:{confirmation}"
+    return f"ivr:{call_sid}:sha256:{hashlib.sha256(confirmation.encode()).hexdigest()}"
+
+
+def card_last4(masked: str | None) -> str | None:
+    """Exactly four ASCII digits from the masked card number, or nothing."""
+    digits = "".join(ch for ch in (masked or "") if ch in "0123456789")
+    return digits[-4:] if len(digits) >= 4 else None
+
+
+def post_card_payment(
+    session: Session,
+    account: CardAccount,
+    *,
+    amount_minor: int,
+    key: str,
+    confirmation: str,
+    brand: str | None,
+    masked: str | None,
+    origin: Origin,
+    now: dt.datetime,
+) -> bool:
+    """Post a card payment once per `key`; True if this call posted it.
+
+    The whole amount is posted; what exceeds the balance (two payments racing, or a file
+    that lowered the balance meanwhile) becomes a credit on the account, never clamped.
+    """
+    # The account's row, locked and read afresh before anything else (inserting the payment
+    # first would take a key-share lock that two racing payments would deadlock on): the
+    # balance another payment may just have lowered decides what is credit.
+    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    assert locked is account
+    try:
+        with session.begin_nested():
+            payment = Payment(
+                account_id=account.id,
+                amount_minor=amount_minor,
+                currency=account.currency,
+                source=origin.source,
+                status=PaymentStatus.POSTED,
+                idempotency_key=key,
+                processor_confirmation=confirmation[:CONFIRMATION_LENGTH],
+                card_brand=(brand or "")[:BRAND_LENGTH] or None,
+                card_last4=card_last4(masked),
+                call_sid=origin.call_sid,
+                created_at=now,
+                posted_at=now,
+            )
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        return False
+    applied = min(amount_minor, account.balance_minor)
+    credited = amount_minor - applied
+    account.balance_minor -= applied
+    account.credit_minor += credited
+    account.minimum_due_minor = max(0, account.minimum_due_minor - amount_minor)
+    account.past_due_minor = max(0, account.past_due_minor - amount_minor)
+    session.flush()
+    audit.record(
+        session,
+        actor=origin.actor,
+        action="payment.posted",
+        entity_type="card_account",
+        entity_id=account.account_number,
+        data={
+            "payment_id": payment.id,
+            "amount_minor": amount_minor,
+            "currency": account.currency,
+            "call_sid": origin.call_sid,
+            "confirmation": confirmation[:CONFIRMATION_LENGTH],
+            "credited_minor": credited,
+        },
+        now=now,
+    )
+    return True
