@@ -13,6 +13,7 @@ WEB_PREFIXES = ("ivr/web", "desk/", "simulator/web")
 PURE_MODULES = {
     "hotline/money.py",
     "hotline/phones.py",
+    "hotline/redact.py",
     "hotline/tiers.py",
     "hotline/csvrows.py",
     "ivr/flow.py",
