@@ -127,7 +127,8 @@ _PHONE_IN_TEXT = re.compile(
     # China: mobiles 138 0013 8000 / 13800138000; landlines 010-6552 9988, (0755) 1234-5678.
     rf"|1[3-9]\d{_SEP}?\d{{4}}{_SEP}?\d{{4}}"
     rf"|\(?0[1-9]\d{{1,2}}\)?{_SEP}?\d{{3,4}}{_SEP}?\d{{4}}"
-    rf"){_EXTENSION_TEXT}(?![\w*])"
+    rf"){_EXTENSION_TEXT}(?![\w*])",
+    re.IGNORECASE,  # 'Ext. 12', 'X12', 'TEL:'
 )
 
 

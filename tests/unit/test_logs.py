@@ -93,6 +93,8 @@ def test_sql_parameters_in_a_database_error_are_masked_in_the_traceback():
         ("tel:+1-415-555-2671;ext=123", "tel:+1-***-***-2671;ext=***"),
         ("+1 415 555 2671 x123", "+1 *** *** 2671 x***"),
         ("(415) 555-2671 ext. 9", "(***) ***-2671 ext. *"),
+        ("415-555-2671 Ext. 12", "***-***-2671 Ext. **"),
+        ("TEL:+14155552671", "TEL:+1******2671"),
         ("13800138000", "*******8000"),
         ("138 0013 8000", "*** **** 8000"),
         ("+86 138 0013 8000", "+8* *** **** 8000"),
@@ -163,3 +165,16 @@ def test_any_valid_number_in_any_format_keeps_only_its_last_four_digits(found, b
     assert national[:-4] not in line.replace(" ", "").replace("-", "").replace(".", "")
     assert not any(f"{mark}42" in line for mark in ("=", "x", ". "))  # the extension
     assert line.endswith(" failed")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-01 08:44:18,123 WARNING ivr.web refused webhook /ivr/voice",
+        "connect 127.0.0.1:5432 pid 12345 took 1234567 ms",
+        "request 9f0e8d7c-1b2a-4c3d-8e9f-0a1b2c3d4e5f epoch 1764583458",
+        "call CA0123456789abcdef0123456789abcdef amount_minor=150000 on 20261201",
+    ],
+)
+def test_times_addresses_ids_and_amounts_are_not_taken_for_phone_numbers(text):
+    assert mask_pii(text) == text
