@@ -10,11 +10,12 @@ import logging
 import re
 import sys
 
-from hotline.phones import mask_phone
+from hotline.phones import mask_phone_numbers
+from hotline.redact import escape_controls, mask_card_numbers
 
-_E164 = re.compile(r"\+\d{8,15}\b")
-# 12 to 19 digits, optionally grouped by spaces or dashes: the shape of a card number (PAN).
-_LONG_DIGITS = re.compile(r"(?<![\w+])\d(?:[ -]?\d){11,18}(?!\w)")
+# 12 to 19 digits standing alone, optionally grouped by spaces or dashes: long numbers that
+# are not card numbers by Luhn (a mistyped card, an account number) are not logged either.
+_LONG_DIGITS = re.compile(r"(?<![\w+*])\d(?:[ -]?\d){11,18}(?![\w*])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 # key=value pairs whose value is a secret or what a cardholder keyed to prove identity.
 _SECRET_FIELDS = re.compile(
@@ -24,19 +25,23 @@ _SECRET_FIELDS = re.compile(
 
 
 def mask_pii(text: str) -> str:
-    """Mask phone numbers, card-number-like digit runs, emails and secret values."""
+    """Mask secret values, card numbers (by Luhn, wherever they are), other long digit
+    runs, phone numbers in any format, and emails."""
     text = _SECRET_FIELDS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    text = mask_card_numbers(text)
     text = _LONG_DIGITS.sub(lambda m: "*" * 4 + re.sub(r"\D", "", m.group(0))[-4:], text)
-    text = _E164.sub(lambda m: mask_phone(m.group(0)), text)
+    text = mask_phone_numbers(text)
     return _EMAIL.sub("***@***", text)
 
 
 class OneLineMaskingFormatter(logging.Formatter):
-    """Formats a record as a single masked line (tracebacks folded with literal \\n)."""
+    """Formats a record as a single masked line: the message, the exception and its
+    traceback (where SQLAlchemy puts a statement's parameters) and any stack are masked
+    together; then every control, bidi or line-separator character is escaped (a newline
+    reads \\n), so a value cannot end the line, recolour a terminal or reorder the text."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        return mask_pii(line).replace("\r", "").replace("\n", "\\n")
+        return escape_controls(mask_pii(super().format(record)))
 
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -225,7 +225,16 @@ class Payment(Base):
     """Money received against an account. Posted once per idempotency key."""
 
     __tablename__ = "payment"
-    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # Exactly four ASCII digits or NULL; the expression reads the same in SQLite and
+        # PostgreSQL (migration 0004 says why).
+        CheckConstraint(
+            "card_last4 IS NULL OR "
+            "(length(card_last4) = 4 AND trim(card_last4, '0123456789') = '')",
+            name="card_last4_four_digits",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)

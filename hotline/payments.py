@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from hotline import audit
 from hotline.enums import PaymentStatus
 from hotline.models import CardAccount, Payment
 from hotline.origin import Origin
+from hotline.redact import card_last4
 
 # Stored fields are bounded by design: nothing a carrier sends can stop a posting.
 CONFIRMATION_LENGTH = 100
@@ -33,12 +35,6 @@ def pay_key(call_sid: str, pay_token: str, confirmation: str) -> str:
     if len(confirmation) <= 64:
         return f"ivr:{call_sid}:{confirmation}"
     return f"ivr:{call_sid}:sha256:{hashlib.sha256(confirmation.encode()).hexdigest()}"
-
-
-def card_last4(masked: str | None) -> str | None:
-    """Exactly four ASCII digits from the masked card number, or nothing."""
-    digits = "".join(ch for ch in (masked or "") if ch in "0123456789")
-    return digits[-4:] if len(digits) >= 4 else None
 
 
 def post_card_payment(
@@ -82,6 +78,10 @@ def post_card_payment(
             session.add(payment)
             session.flush()
     except IntegrityError:
+        # Only the key's own conflict is a replay: any other refusal (a constraint on a
+        # stored field) must not pass for one and lose a charged payment silently.
+        if session.scalar(select(Payment.id).where(Payment.idempotency_key == key)) is None:
+            raise
         return False
     applied = min(amount_minor, account.balance_minor)
     credited = amount_minor - applied

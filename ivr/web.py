@@ -1,9 +1,11 @@
 """The IVR's webhooks: the only IVR module that knows about Flask and HTTP.
 
 Every route checks X-Twilio-Signature over PUBLIC_BASE_URL + path + query (403 and a log
-line otherwise), reads parameters with .get() and treats anything missing or malformed as
-no input, owns its transaction, and answers TwiML as text/xml. An unexpected error answers
-with a spoken apology and a way out, never a 500: the caller would hear Twilio's
+line otherwise), then the request's parameters (see `_read_params`): a request whose
+AccountSid is not ours is refused with 403 too; every other value is cleaned, card numbers
+in it masked, and checked for its shape, and anything missing or malformed reads as no
+input. Each route owns its transaction and answers TwiML as text/xml. An unexpected error
+answers with a spoken apology and a way out, never a 500: the caller would hear Twilio's
 "application error" instead.
 """
 
@@ -22,14 +24,16 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict
 
 from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
 from hotline.enums import Step
 from hotline.hours import parse_hours
 from hotline.models import IvrCall, utcnow
-from hotline.phones import mask_phone
+from hotline.phones import mask_phone, number_from_carrier
 from hotline.profiles import PROFILES
+from hotline.redact import clean_input, mask_card_numbers, xml_safe
 from hotline.rules import Limits
 from ivr import service
 from prompts.catalog import Catalog, load_all
@@ -50,8 +54,63 @@ SPEECH_MENUS = {
 }
 _KEYS = re.compile(r"[^0-9*#]")
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 HOLD_PAUSE_SECONDS = 20
+
+# --- what each parameter may look like -----------------------------------------------------
+# Twilio's signature is HMAC(URL + name1 + value1 + name2 + value2 ...) with nothing between
+# names and values, so a captured request can be re-cut into other parameters with the same
+# signature ("From"="+14155550100To+1800..." or a Digits value swallowing the next name).
+# Every value we read therefore has a shape, and one that does not fit reads as no input.
+_SIDS = {  # a SID is its two-letter prefix and 32 hex digits
+    "CallSid": "CA",
+    "ParentCallSid": "CA",
+    "DialCallSid": "CA",
+    "RecordingSid": "RE",
+    "QueueSid": "QU",
+}
+_SID_HEX = re.compile(r"[0-9a-fA-F]{32}")
+# From/To and their aliases: a valid E.164 number, else no number (phones.number_from_carrier:
+# withheld caller ids such as 'anonymous' or '+266696687' are nobody's number).
+_NUMBERS = ("From", "To", "Caller", "Called", "ForwardedFrom")
+# Values read verbatim (then shape-checked): a card-number-shaped Digits is how a caller
+# keys an account number that passes Luhn (one in ten of the issuer's 16-digit numbers),
+# and is never stored; SIDs and E.164 numbers have exact shapes that are not card data.
+_UNMASKED = frozenset({"Digits", "FinishedOnKey", "AccountSid", *_SIDS, *_NUMBERS})
+_DEFAULT_LIMIT = 200
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # other names are no parameter of Twilio's
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_ALL_BUT_LAST_FOUR_DIGITS = re.compile(r"[0-9](?=(?:[^0-9]*[0-9]){4})")
+_WORD = r"[a-z][a-z_-]*"
+_SHAPES: dict[str, tuple[int, re.Pattern[str] | None]] = {
+    name: (limit, re.compile(shape) if shape else None)
+    for name, limit, shape in (
+        ("Digits", 40, r"[0-9*#]+"),
+        ("FinishedOnKey", 1, r"[0-9*#]"),
+        ("SpeechResult", 200, None),
+        ("Confidence", 12, r"0(?:\.[0-9]{1,10})?|1(?:\.0{1,10})?|\.[0-9]{1,10}"),
+        ("CallStatus", 16, _WORD),
+        ("QueueResult", 32, _WORD),
+        ("QueuePosition", 5, r"[0-9]+"),
+        ("QueueTime", 8, r"[0-9]+"),
+        ("RecordingStatus", 16, _WORD),
+        ("RecordingUrl", 300, r"https?://[!-~]+"),
+        ("RecordingDuration", 8, r"-?[0-9]+"),
+        ("RecordingChannels", 1, r"[12]"),
+        ("RecordingStartTime", 40, r"[A-Za-z0-9 ,:+-]+"),
+        ("RecordingSource", 32, r"[A-Za-z]+"),
+        ("RecordingTrack", 16, _WORD),
+        ("Result", 40, _WORD),
+        # A gateway's code, whatever its length or content: cut, never refused, since the
+        # card was charged and the payment must post (a masked card number in it stays
+        # masked; the payment's key is the <Pay> token, not the code).
+        ("PaymentConfirmationCode", 200, None),
+        ("PaymentCardType", 20, r"(?i)[a-z][a-z -]*"),
+        # Twilio's masked number ('xxxx-xxxxxx-x4001'); digits but the last four are masked.
+        ("PaymentCardNumber", 30, r"[0-9xX*#. -]+"),
+        ("PaymentError", 200, None),
+        ("PayErrorCode", 8, r"[0-9]+"),
+    )
+}
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
@@ -117,7 +176,9 @@ def line() -> Line:
 
 
 def twiml(xml: str) -> Response:
-    return Response(xml, mimetype="text/xml")
+    # The renderer writes only XML-safe text; this also covers replays of TwiML stored
+    # before it did, so no path sends a document Twilio cannot parse (error 12100).
+    return Response(xml_safe(xml), mimetype="text/xml")
 
 
 def twilio_request(view: View) -> View:
@@ -139,15 +200,62 @@ def twilio_request(view: View) -> View:
                 "wrong" if signature else "missing",
             )
             return Response("Forbidden\n", status=403, mimetype="text/plain")
+        account_sid = request.form.get("AccountSid", "")
+        if account_sid != current.runtime.settings.twilio_account_sid:
+            # Signed with our token yet not for our account: a captured request re-cut
+            # (or a misconfigured number). Nothing in it is trusted, as if unsigned.
+            log.warning(
+                "refused webhook %s from %s (AccountSid %s)",
+                request.path,
+                request.remote_addr,
+                "wrong" if account_sid else "missing",
+            )
+            return Response("Forbidden\n", status=403, mimetype="text/plain")
+        # From here on every reader (this module's routes and helpers) sees only the
+        # checked values: werkzeug's cached `form` is replaced for this request.
+        request.form = _read_params(request.form)  # type: ignore[misc]
         return view(*args, **kwargs)
 
     return guarded  # type: ignore[return-value]
 
 
+def _read_params(form: Any) -> ImmutableMultiDict[str, str]:
+    """The request's parameters as the routes may use them: one value per name, cleaned
+    of control, invisible and XML-forbidden characters, card numbers masked to their last
+    four (so nothing downstream can store or speak one), cut to a bound, and checked for
+    shape: a value that does not fit is empty, which every route reads as no input."""
+    return ImmutableMultiDict(
+        {name: read_param(name, form.get(name) or "") for name in form if _NAME.fullmatch(name)}
+    )
+
+
+def read_param(name: str, raw: str) -> str:
+    """One parameter's value as the routes may use it ('' for no input); see _read_params."""
+    value = clean_input(raw).strip()
+    if name not in _UNMASKED:
+        value = mask_card_numbers(value)
+    prefix = _SIDS.get(name)
+    if prefix is not None:
+        return value if value[:2] == prefix and _SID_HEX.fullmatch(value[2:]) else ""
+    if name in _NUMBERS:
+        return number_from_carrier(value) or ""
+    limit, shape = _SHAPES.get(name, (_DEFAULT_LIMIT, None))
+    if shape is None:
+        return value[:limit].strip()
+    if len(value) > limit or not shape.fullmatch(value):
+        return ""
+    if name == "PaymentCardNumber":
+        # Whatever a connector reveals, only the last four digits go on; fewer than four
+        # is no card number (payment.card_last4 holds four digits or nothing).
+        if 0 < len(_ASCII_DIGIT.findall(value)) < 4:
+            return ""
+        return _ALL_BUT_LAST_FOUR_DIGITS.sub("*", value)
+    return value
+
+
 def _field(name: str, limit: int) -> str:
-    """A request parameter, trimmed and cut, without control characters (PostgreSQL refuses
-    NUL in text, and nothing a carrier sends legitimately contains them)."""
-    return _CONTROL.sub("", request.form.get(name) or "").strip()[:limit]
+    """A request parameter as _read_params left it (checked, masked), cut to `limit`."""
+    return (request.form.get(name) or "")[:limit]
 
 
 def _params() -> tuple[str, str]:
@@ -302,7 +410,7 @@ def recording() -> ResponseReturnValue:
 @twilio_request
 def hold() -> ResponseReturnValue:
     """The queue's wait document: the caller's place in line, then a pause."""
-    position = "".join(ch for ch in _field("QueuePosition", 8) if ch.isdigit()) or "1"
+    position = str(int(_field("QueuePosition", 5) or "1"))  # ASCII digits, or none
     turn = Turn((Say("queue_hold", {"position": position}),), Wait(HOLD_PAUSE_SECONDS))
     return _render(turn, _call_language(_params()[0]))
 

@@ -1,7 +1,9 @@
 """The one place that turns a Turn into TwiML, with twilio's VoiceResponse builder.
 
 Voice and language are set here once per call language; prompt text comes from the
-catalogues by key. Every response is served as text/xml by the web layer.
+catalogues by key. Every response is served as text/xml by the web layer, and every text
+and attribute value is made XML-safe here, whatever it came from, so the document always
+parses (Twilio answers a document it cannot parse with error 12100 and hangs up).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from twilio.twiml import TwiML
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from hotline.redact import xml_safe
 from prompts.catalog import Catalog
 from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn, Wait
 
@@ -90,6 +94,7 @@ class Renderer:
             response.hangup()
         elif isinstance(then, Wait):
             response.pause(length=then.seconds)
+        _make_xml_safe(response)
         return str(response)
 
     def _says(self, parent: VoiceResponse | Gather, says: tuple[Say, ...], language: str) -> None:
@@ -98,6 +103,21 @@ class Renderer:
             voice = self.voices[spoken_in]
             text = self.catalogs[spoken_in].render(say.key, say.params)
             parent.say(text, voice=voice.name, language=voice.language)
+
+
+def _make_xml_safe(node: TwiML) -> None:
+    """Remove what XML 1.0 forbids from every text and attribute value under `node`
+    (ElementTree would write such characters as they are, and no parser reads them back)."""
+    for name, value in node.attrs.items():
+        if isinstance(value, str):
+            node.attrs[name] = xml_safe(value)
+    if isinstance(node.value, str):
+        node.value = xml_safe(node.value)
+    for index, child in enumerate(node.verbs):
+        if isinstance(child, str):
+            node.verbs[index] = xml_safe(child)
+        else:
+            _make_xml_safe(child)
 
 
 def voices_from(settings_voice_en: str, settings_voice_zh: str) -> dict[str, Voice]:

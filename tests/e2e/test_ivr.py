@@ -25,6 +25,7 @@ from hotline.models import (
     VerificationAttempt,
 )
 from hotline.phones import time_zones_for
+from hotline.settings import DEV_ACCOUNT_SID
 from prompts.catalog import load
 from simulator.callees import Card, Step
 from simulator.signing import signature
@@ -352,7 +353,7 @@ def _signed_post(line, path, params):
 def _pay_params(call_sid, code="ch_replayed000001"):
     return {
         "CallSid": call_sid,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": DEV_ACCOUNT_SID,
         "From": ALICE,
         "To": HOTLINE_NUMBER,
         "CallStatus": "in-progress",
@@ -538,7 +539,12 @@ def test_outside_agent_hours_a_callback_is_taken_instead(hotline_line):
 
 def test_unsigned_or_wrongly_signed_requests_get_403_and_nothing_else(hotline_app):
     url = hotline_app.base_url + "/ivr/voice"
-    params = {"CallSid": "CA" + "1" * 32, "From": ALICE, "To": HOTLINE_NUMBER}
+    params = {
+        "CallSid": "CA" + "1" * 32,
+        "AccountSid": DEV_ACCOUNT_SID,
+        "From": ALICE,
+        "To": HOTLINE_NUMBER,
+    }
     missing = requests.post(url, data=params, timeout=5)
     wrong = requests.post(
         url,
@@ -551,7 +557,12 @@ def test_unsigned_or_wrongly_signed_requests_get_403_and_nothing_else(hotline_ap
 
 
 def test_responses_are_twiml_served_as_xml(hotline_app):
-    params = {"CallSid": "CA" + "2" * 32, "From": ALICE, "To": HOTLINE_NUMBER}
+    params = {
+        "CallSid": "CA" + "2" * 32,
+        "AccountSid": DEV_ACCOUNT_SID,
+        "From": ALICE,
+        "To": HOTLINE_NUMBER,
+    }
     response = _signed_post(hotline_app, "/ivr/voice", params)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/xml")
@@ -566,7 +577,12 @@ def test_a_database_failure_is_an_apology_in_twiml_not_a_500(hotline_app):
         response = _signed_post(
             hotline_app,
             "/ivr/voice",
-            {"CallSid": "CA" + "3" * 32, "From": ALICE, "To": HOTLINE_NUMBER},
+            {
+                "CallSid": "CA" + "3" * 32,
+                "AccountSid": DEV_ACCOUNT_SID,
+                "From": ALICE,
+                "To": HOTLINE_NUMBER,
+            },
         )
     finally:
         with engine.begin() as connection:

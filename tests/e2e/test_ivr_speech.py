@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from hotline.models import Payment, Phone, PromiseToPay, RepaymentPlan
+from hotline.settings import DEV_ACCOUNT_SID
 from prompts.catalog import load
 from simulator.callees import Party, Script, Step, steps_from_keys
 from tests.e2e.test_ivr import CALLERS, _signed_post, account, rows, said
@@ -129,7 +130,9 @@ def test_menu_speech_goes_where_the_whole_words_mean(hotline_app, language, word
 
 
 def _turn(line, path: str, sid: str, caller: str, **fields: str) -> ET.Element:
-    response = _signed_post(line, path, {"CallSid": sid, "From": caller, **fields})
+    response = _signed_post(
+        line, path, {"CallSid": sid, "AccountSid": DEV_ACCOUNT_SID, "From": caller, **fields}
+    )
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/xml")
     return ET.fromstring(response.text)
 

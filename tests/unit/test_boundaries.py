@@ -15,6 +15,7 @@ WEB_PREFIXES = ("ivr/web", "desk/", "simulator/web")
 PURE_MODULES = {
     "hotline/money.py",
     "hotline/phones.py",
+    "hotline/redact.py",
     "hotline/tiers.py",
     "hotline/csvrows.py",
     "hotline/enums.py",

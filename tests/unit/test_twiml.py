@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from prompts.catalog import load_all
 from telephony.twiml import Links, Renderer, voices_from
-from telephony.voice import Ask, Say, Turn
+from telephony.voice import Ask, Enqueue, Say, Turn, Wait
 
 LINKS = Links(
     step=lambda step: f"https://line.example/ivr/step/{step}",
@@ -41,3 +44,28 @@ def test_the_notice_is_said_in_full_before_recording_starts_and_the_menu_is_aske
 def test_a_turn_without_recording_has_no_start():
     root = render(Turn((Say("menu"),), Ask("menu")))
     assert [child.tag for child in root] == ["Gather"]
+
+
+# --- always well-formed XML -----------------------------------------------------------------
+
+
+@given(st.text(max_size=40))  # any code points: controls, U+FFFE/U+FFFF, lone surrogates
+def test_any_text_in_a_prompt_or_an_attribute_still_renders_xml_that_parses(text):
+    renderer = Renderer(load_all(), voices_from("Polly.Joanna" + text, "Polly.Zhiyu"), text)
+    links = Links(
+        step=lambda step: f"https://line.example/ivr/step/{step}{text}",
+        pay_action="https://line.example/ivr/pay" + text,
+        hold="https://line.example/ivr/hold" + text,
+        queue_action="https://line.example/ivr/queued",
+        recording_status="https://line.example/ivr/recording",
+    )
+    for then in (Ask("menu", speech_menu="menu"), Enqueue("collections" + text), Wait(5)):
+        turn = Turn((Say("queue_hold", {"position": text}),), then)
+        root = ET.fromstring(renderer.render(turn, "en", links))
+        assert root.tag == "Response"
+
+
+def test_what_xml_forbids_is_removed_and_the_rest_is_kept():
+    turn = Turn((Say("queue_hold", {"position": "ch_77\uffff\x0b\ud800 中文"}),), Wait(5))
+    root = render(turn)
+    assert "ch_77 中文" in root[0].text
