@@ -189,7 +189,7 @@ class _SocketGuard(_Guard):
 
     def __init__(self, dbapi_connection: Any) -> None:
         super().__init__(dbapi_connection)
-        self._socket = socket.socket(fileno=os.dup(dbapi_connection.pgconn.socket))
+        self._socket = socket.socket(fileno=os.dup(dbapi_connection.fileno()))
 
     def cut(self) -> None:
         log.warning("database did not answer within the request's budget: connection cut")
@@ -300,6 +300,8 @@ def _watch_checkouts(engine: Engine, guard: type[_Guard]) -> None:
 
 
 def _bound_postgresql(engine: Engine, timeouts: Timeouts) -> None:
+    driver_error = engine.dialect.loaded_dbapi.Error
+
     def do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         left = time_left()
         if left is not None and left <= 0:
@@ -312,7 +314,7 @@ def _bound_postgresql(engine: Engine, timeouts: Timeouts) -> None:
         _unwatch(dbapi_connection, record)
         left = time_left()
         if left is None:
-            _ping_postgresql(dbapi_connection, "SELECT 1")
+            _ping_postgresql(dbapi_connection, driver_error, "SELECT 1")
             return
         if left <= 0:
             raise DeadlineExceeded("the request's database budget ran out before checkout")
@@ -321,11 +323,8 @@ def _bound_postgresql(engine: Engine, timeouts: Timeouts) -> None:
         # A lock wait a little shorter than the statement's, so that the log says "lock
         # timeout" when contention, not slowness, was the cause.
         lock_ms = max(1, statement_ms * 3 // 4)
-        _ping_postgresql(
-            dbapi_connection,
-            f"SELECT set_config('statement_timeout', '{statement_ms}', true), "
-            f"set_config('lock_timeout', '{lock_ms}', true)",
-        )
+        timeouts_ms = (str(statement_ms), str(lock_ms))
+        _ping_postgresql(dbapi_connection, driver_error, _SET_TIMEOUTS, timeouts_ms)
 
     event.listen(engine, "do_connect", do_connect)
     event.listen(engine, "checkout", checkout)
@@ -333,7 +332,15 @@ def _bound_postgresql(engine: Engine, timeouts: Timeouts) -> None:
     event.listen(engine, "invalidate", _unwatch)
 
 
-def _ping_postgresql(dbapi_connection: Any, sql: str) -> None:
+# One statement text whatever the values, so that psycopg prepares it like the hot path's.
+_SET_TIMEOUTS = (
+    "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)"
+)
+
+
+def _ping_postgresql(
+    dbapi_connection: Any, driver_error: type[Exception], sql: str, params: tuple[str, ...] = ()
+) -> None:
     """Check a pooled connection is alive, as pool_pre_ping would, and open the transaction.
 
     psycopg starts a transaction at the first statement; the session's statements that
@@ -341,18 +348,16 @@ def _ping_postgresql(dbapi_connection: Any, sql: str) -> None:
     A dead connection is replaced once by the pool (DisconnectionError); one that did not
     answer within the request's budget is not, since no time is left to connect again.
     """
-    import psycopg
-
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(sql)
-    except psycopg.Error as error:
+        cursor.execute(sql, params or None)
+    except driver_error as error:
         left = time_left()
         if left is not None and left <= 0:
             raise DeadlineExceeded("the database did not answer within the budget") from error
         raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
     finally:
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(driver_error):
             cursor.close()
 
 
@@ -388,7 +393,8 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
         elif left <= 0 or not lock.acquire(timeout=left):
             raise DeadlineExceeded("the database stayed busy for the request's whole budget")
         else:
-            busy_ms = max(1, int(left * 1000))
+            # Rounded down to 100 ms, so that most requests find it set already.
+            busy_ms = max(1, int(left * 10) * 100)
         connection.info["hotline_holds_lock"] = True
         try:
             if connection.info.get("hotline_busy_ms") != busy_ms:
