@@ -270,7 +270,12 @@ def test_a_hung_postgresql_gets_the_apology_within_5_s_and_the_line_recovers(
     with ThreadPoolExecutor(6) as pool:
         concurrent = list(pool.map(lambda _: line.ring(), range(6)))
     hold = line.post("/ivr/hold", CallSid=ongoing, QueuePosition="2")
+    started = time.monotonic()
+    health = requests.get(line.server.base_url + "/healthz", timeout=CLIENT_TIMEOUT_S)
+    health_s = time.monotonic() - started
     report("hung", [*sequential, *concurrent, hold])
+    print(f"hung: /healthz {health.status_code} in {health_s:.2f} s")
+    assert health.status_code == 503 and health_s < WEBHOOK_LIMIT_S
     for answer in [*sequential, *concurrent]:
         assert_apology_in_time(answer)
     # The queue's wait URL only needs the call's language: it keeps the caller on hold.
@@ -283,6 +288,10 @@ def test_a_hung_postgresql_gets_the_apology_within_5_s_and_the_line_recovers(
     print(f"back: first call answered in {back.seconds:.2f} s")
     assert answered_normally(back), back.xml
     assert back.seconds < WEBHOOK_LIMIT_S
+    # The call that was on the line when the database hung goes on where it was.
+    verified = line.post("/ivr/step/verify", CallSid=ongoing, From=ALICE, Digits="94107")
+    assert answered_normally(verified), verified.xml
+    assert load("en").render("menu") in verified.says  # verified: the menu
 
 
 @postgresql_only
