@@ -309,7 +309,7 @@ def test_postgresql_refusing_connections_gets_the_apology_at_once_then_recovers(
     report("refused", refused)
     for answer in refused:
         assert_apology_in_time(answer)
-        assert answer.seconds < 1.0
+        assert answer.seconds < 1.5  # no waiting out the 2 s budget
     proxy.forward()
     assert answered_normally(line.ring())
 
@@ -349,8 +349,9 @@ def test_the_server_holds_the_time_left_as_statement_and_lock_timeouts(serve):
         statement = connection.execute(text("SHOW statement_timeout")).scalar_one()
         lock = connection.execute(text("SHOW lock_timeout")).scalar_one()
         idle = connection.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one()
-    assert statement.endswith("ms") and 1000 < int(statement[:-2]) <= 1500
-    assert lock.endswith("ms") and 700 < int(lock[:-2]) <= 1125
+    # The time left at checkout (a loaded machine may take a while to connect).
+    assert statement.endswith("ms") and 500 < int(statement[:-2]) <= 1500
+    assert lock.endswith("ms") and int(lock[:-2]) == int(statement[:-2]) * 3 // 4
     assert idle == "30s"
     with engine.connect() as connection:  # outside a request, no per-request limit
         assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "0"
