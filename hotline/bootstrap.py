@@ -33,7 +33,16 @@ def bootstrap(settings: Settings | None = None, *, configure_logging: bool = Tru
     settings = settings or settings_from_environment()
     if configure_logging:
         logs.configure(settings.log_level)
-    engine = db.make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    engine = db.make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        timeouts=db.Timeouts(
+            connect_s=settings.db_connect_timeout_s,
+            idle_in_transaction_ms=settings.db_idle_in_transaction_timeout_ms,
+        ),
+        # Waiting for a pooled connection is part of a request's budget.
+        pool_timeout_s=settings.db_request_timeout_ms / 1000,
+    )
     gateway = TwilioGateway.from_settings(
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
     )

@@ -32,6 +32,9 @@ DEV_SECRET_KEY = "hotline-dev-secret-key-not-for-production"
 SIMULATOR_API_BASE_URL = "http://127.0.0.1:8900"
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 
+# The longest database budget a web request may be given (see Settings.db_request_timeout_ms).
+MAX_DB_REQUEST_TIMEOUT_MS = 2500
+
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
@@ -69,6 +72,15 @@ class Settings:
     # Database connections each process keeps open; `hotline serve` raises it to its thread
     # count, so that no request waits for, or opens and closes, a connection of its own.
     db_pool_size: int = 10
+    # Everything one web request may spend on the database: waiting for a connection,
+    # connecting, every statement and lock wait. Past it the caller hears the apology; the
+    # worst case, a connect attempt begun just before the budget ends (libpq counts at
+    # least 2 s), still answers within Twilio's 15 s and Hotline's own 5 s.
+    db_request_timeout_ms: int = 2000
+    # Connecting outside a request (CLI, migrations); within one, the budget's rest.
+    db_connect_timeout_s: int = 2
+    # The server ends a session left idle inside a transaction this long (0: never).
+    db_idle_in_transaction_timeout_ms: int = 30000
     voice_en: str = "Polly.Joanna-Neural"
     voice_zh: str = "Polly.Zhiyu-Neural"
 
@@ -136,6 +148,9 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_SMS_CONFIRMATIONS": ("sms_confirmations", _flag),
     "HOTLINE_RECORD_CALLS": ("record_calls", _flag),
     "HOTLINE_DB_POOL_SIZE": ("db_pool_size", _whole),
+    "HOTLINE_DB_REQUEST_TIMEOUT_MS": ("db_request_timeout_ms", _whole),
+    "HOTLINE_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", _whole),
+    "HOTLINE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": ("db_idle_in_transaction_timeout_ms", _whole),
     "HOTLINE_VOICE_EN": ("voice_en", _text),
     "HOTLINE_VOICE_ZH": ("voice_zh", _text),
 }
@@ -246,6 +261,20 @@ def validate(settings: Settings) -> Settings:
         raise _fail("promise_window_days", "must be from 1 to 90 days")
     if not 1 <= s.db_pool_size <= 200:
         raise _fail("db_pool_size", "must be from 1 to 200 connections")
+    if not 100 <= s.db_request_timeout_ms <= MAX_DB_REQUEST_TIMEOUT_MS:
+        # Above it, a late connect attempt (at least 2 s) could push a webhook past 5 s.
+        raise _fail(
+            "db_request_timeout_ms",
+            f"must be from 100 to {MAX_DB_REQUEST_TIMEOUT_MS} ms (a webhook answers within 5 s)",
+        )
+    if not 2 <= s.db_connect_timeout_s <= 60:
+        raise _fail("db_connect_timeout_s", "must be from 2 to 60 seconds (libpq's minimum is 2)")
+    if s.db_idle_in_transaction_timeout_ms != 0 and not (
+        1000 <= s.db_idle_in_transaction_timeout_ms <= 86_400_000
+    ):
+        raise _fail(
+            "db_idle_in_transaction_timeout_ms", "must be 0 (never) or from 1000 ms to a day"
+        )
     if not s.bank_name.strip():
         raise _fail("bank_name", "must not be empty")
     if s.is_production:

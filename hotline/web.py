@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from hotline import db
 from hotline.bootstrap import Runtime, bootstrap
 from hotline.db import database_reachable
 from hotline.settings import from_env
@@ -25,11 +26,26 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, HOTLINE_ENV=settings.env)
     app.extensions["hotline"] = runtime
+    # All database work of a request shares one budget (hotline.db.deadline), so that a sick
+    # database makes a webhook apologise in time instead of hanging.
+    app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
     from ivr.web import init_app as init_ivr
 
     init_ivr(app, runtime)
     return app
+
+
+class _DatabaseBudget:
+    """WSGI middleware: run each request inside a database deadline."""
+
+    def __init__(self, wsgi_app: Any, seconds: float) -> None:
+        self.wsgi_app = wsgi_app
+        self.seconds = seconds
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with db.deadline(self.seconds):
+            return self.wsgi_app(environ, start_response)
 
 
 def runtime() -> Runtime:

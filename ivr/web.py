@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import ImmutableMultiDict
@@ -429,8 +430,14 @@ def queued() -> ResponseReturnValue:
 def _call_language(call_sid: str) -> str:
     """The language a call has been speaking, for the requests that carry no state."""
     current = line()
-    with current.runtime.Session() as session:
-        language = session.scalar(select(IvrCall.language).where(IvrCall.call_sid == call_sid))
+    try:
+        with current.runtime.Session() as session:
+            language = session.scalar(select(IvrCall.language).where(IvrCall.call_sid == call_sid))
+    except _UNAVAILABLE as exc:
+        # Only the words' language is at stake: keep the caller on hold, in English, rather
+        # than answer a queue's wait URL with the apology (Enqueue is not allowed there).
+        log.error("IVR %s: call language unknown, %s", request.path, _db_reason(exc))
+        return "en"
     return language or "en"
 
 
@@ -450,9 +457,25 @@ def _apology(language: str) -> Response:
     return _render(turn, language)
 
 
+# The database is down, hung or busy past the request's budget (hotline.db.deadline).
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+
+
+def _db_reason(exc: Exception) -> str:
+    """One line on why the database failed: the driver's first line, never the statement
+    or its parameters (they may hold a caller's number)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [""])[0][:200]
+    return f"database unavailable ({type(cause).__name__}: {first})"
+
+
 @bp.errorhandler(Exception)
 def failed(exc: Exception) -> ResponseReturnValue:
-    log.error("IVR webhook %s failed", request.path, exc_info=exc)
+    if isinstance(exc, _UNAVAILABLE):
+        # One line each: while the database is sick every call fails the same way.
+        log.error("IVR webhook %s failed: %s", request.path, _db_reason(exc))
+    else:
+        log.error("IVR webhook %s failed", request.path, exc_info=exc)
     try:
         return _apology("en")
     except Exception:  # even the apology failed (e.g. no catalogue): still valid TwiML
