@@ -1,46 +1,40 @@
 """The IVR's webhooks: the only IVR module that knows about Flask and HTTP.
 
-Every route checks X-Twilio-Signature over PUBLIC_BASE_URL + path + query (403 and a log
-line otherwise), then the request's parameters (see `_read_params`): a request whose
-AccountSid is not ours is refused with 403 too; every other value is cleaned, card numbers
-in it masked, and checked for its shape, and anything missing or malformed reads as no
-input. Each route owns its transaction and answers TwiML as text/xml. An unexpected error
-answers with a spoken apology and a way out, never a 500: the caller would hear Twilio's
-"application error" instead.
+Every route is signed (telephony.webhook: X-Twilio-Signature over PUBLIC_BASE_URL + path +
+query, our AccountSid, every parameter cleaned, card numbers masked, shapes checked, so
+anything malformed reads as no input), owns its transaction and answers TwiML as text/xml.
+An unexpected error answers with a spoken apology and a way out, never a 500: the caller
+would hear Twilio's "application error" instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import ImmutableMultiDict
 
 from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
 from hotline.enums import Step
 from hotline.hours import parse_hours
 from hotline.models import IvrCall, utcnow
-from hotline.phones import mask_phone, number_from_carrier
+from hotline.phones import mask_phone
 from hotline.profiles import PROFILES
-from hotline.redact import clean_input, mask_card_numbers, xml_safe
 from hotline.rules import Limits
 from ivr import service
 from prompts.catalog import Catalog, load_all
 from telephony.gateway import GatewayError
 from telephony.twiml import Links, Renderer, voices_from
 from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
+from telephony.webhook import Signer, field, twilio_request, twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
@@ -54,64 +48,7 @@ SPEECH_MENUS = {
     Step.OPTOUT: "optout",  # the confirm words, and "stop calling" is a yes there
 }
 _KEYS = re.compile(r"[^0-9*#]")
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 HOLD_PAUSE_SECONDS = 20
-
-# --- what each parameter may look like -----------------------------------------------------
-# Twilio's signature is HMAC(URL + name1 + value1 + name2 + value2 ...) with nothing between
-# names and values, so a captured request can be re-cut into other parameters with the same
-# signature ("From"="+14155550100To+1800..." or a Digits value swallowing the next name).
-# Every value we read therefore has a shape, and one that does not fit reads as no input.
-_SIDS = {  # a SID is its two-letter prefix and 32 hex digits
-    "CallSid": "CA",
-    "ParentCallSid": "CA",
-    "DialCallSid": "CA",
-    "RecordingSid": "RE",
-    "QueueSid": "QU",
-}
-_SID_HEX = re.compile(r"[0-9a-fA-F]{32}")
-# From/To and their aliases: a valid E.164 number, else no number (phones.number_from_carrier:
-# withheld caller ids such as 'anonymous' or '+266696687' are nobody's number).
-_NUMBERS = ("From", "To", "Caller", "Called", "ForwardedFrom")
-# Values read verbatim (then shape-checked): a card-number-shaped Digits is how a caller
-# keys an account number that passes Luhn (one in ten of the issuer's 16-digit numbers),
-# and is never stored; SIDs and E.164 numbers have exact shapes that are not card data.
-_UNMASKED = frozenset({"Digits", "FinishedOnKey", "AccountSid", *_SIDS, *_NUMBERS})
-_DEFAULT_LIMIT = 200
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # other names are no parameter of Twilio's
-_ASCII_DIGIT = re.compile(r"[0-9]")
-_ALL_BUT_LAST_FOUR_DIGITS = re.compile(r"[0-9](?=(?:[^0-9]*[0-9]){4})")
-_WORD = r"[a-z][a-z_-]*"
-_SHAPES: dict[str, tuple[int, re.Pattern[str] | None]] = {
-    name: (limit, re.compile(shape) if shape else None)
-    for name, limit, shape in (
-        ("Digits", 40, r"[0-9*#]+"),
-        ("FinishedOnKey", 1, r"[0-9*#]"),
-        ("SpeechResult", 200, None),
-        ("Confidence", 12, r"0(?:\.[0-9]{1,10})?|1(?:\.0{1,10})?|\.[0-9]{1,10}"),
-        ("CallStatus", 16, _WORD),
-        ("QueueResult", 32, _WORD),
-        ("QueuePosition", 5, r"[0-9]+"),
-        ("QueueTime", 8, r"[0-9]+"),
-        ("RecordingStatus", 16, _WORD),
-        ("RecordingUrl", 300, r"https?://[!-~]+"),
-        ("RecordingDuration", 8, r"-?[0-9]+"),
-        ("RecordingChannels", 1, r"[12]"),
-        ("RecordingStartTime", 40, r"[A-Za-z0-9 ,:+-]+"),
-        ("RecordingSource", 32, r"[A-Za-z]+"),
-        ("RecordingTrack", 16, _WORD),
-        ("Result", 40, _WORD),
-        # A gateway's code, whatever its length or content: cut, never refused, since the
-        # card was charged and the payment must post (a masked card number in it stays
-        # masked; the payment's key is the <Pay> token, not the code).
-        ("PaymentConfirmationCode", 200, None),
-        ("PaymentCardType", 20, r"(?i)[a-z][a-z -]*"),
-        # Twilio's masked number ('xxxx-xxxxxx-x4001'); digits but the last four are masked.
-        ("PaymentCardNumber", 30, r"[0-9xX*#. -]+"),
-        ("PaymentError", 200, None),
-        ("PayErrorCode", 8, r"[0-9]+"),
-    )
-}
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
@@ -124,7 +61,7 @@ class Line:
     config: service.LineConfig
     catalogs: dict[str, Catalog]
     renderer: Renderer
-    validator: RequestValidator
+    signer: Signer
     clock: Callable[[], dt.datetime]
 
     def url(self, path: str) -> str:
@@ -165,7 +102,9 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         renderer=Renderer(
             catalogs, voices_from(settings.voice_en, settings.voice_zh), settings.payment_connector
         ),
-        validator=RequestValidator(settings.twilio_auth_token),
+        signer=Signer.of(
+            settings.twilio_auth_token, settings.public_base_url, settings.twilio_account_sid
+        ),
         clock=utcnow,
     )
     app.register_blueprint(bp, url_prefix="/ivr")
@@ -176,99 +115,19 @@ def line() -> Line:
     return result
 
 
-def twiml(xml: str) -> Response:
-    # The renderer writes only XML-safe text; this also covers replays of TwiML stored
-    # before it did, so no path sends a document Twilio cannot parse (error 12100).
-    return Response(xml_safe(xml), mimetype="text/xml")
-
-
-def twilio_request(view: View) -> View:
-    """Refuse any request not signed by Twilio (or the simulator) with our auth token."""
-
-    @functools.wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        current = line()
-        # Sign what Twilio requested: the public URL, not request.url (a proxy may differ),
-        # with the path as it was sent (Flask hands it over percent-decoded).
-        query = request.query_string.decode("latin-1")
-        url = current.url(quote(request.path, safe=_PATH_SAFE) + (f"?{query}" if query else ""))
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if not signature or not current.validator.validate(url, request.form, signature):
-            log.warning(
-                "refused unsigned webhook %s from %s (signature %s)",
-                request.path,
-                request.remote_addr,
-                "wrong" if signature else "missing",
-            )
-            return Response("Forbidden\n", status=403, mimetype="text/plain")
-        account_sid = request.form.get("AccountSid", "")
-        if account_sid != current.runtime.settings.twilio_account_sid:
-            # Signed with our token yet not for our account: a captured request re-cut
-            # (or a misconfigured number). Nothing in it is trusted, as if unsigned.
-            log.warning(
-                "refused webhook %s from %s (AccountSid %s)",
-                request.path,
-                request.remote_addr,
-                "wrong" if account_sid else "missing",
-            )
-            return Response("Forbidden\n", status=403, mimetype="text/plain")
-        # From here on every reader (this module's routes and helpers) sees only the
-        # checked values: werkzeug's cached `form` is replaced for this request.
-        request.form = _read_params(request.form)  # type: ignore[misc]
-        return view(*args, **kwargs)
-
-    return guarded  # type: ignore[return-value]
-
-
-def _read_params(form: Any) -> ImmutableMultiDict[str, str]:
-    """The request's parameters as the routes may use them: one value per name, cleaned
-    of control, invisible and XML-forbidden characters, card numbers masked to their last
-    four (so nothing downstream can store or speak one), cut to a bound, and checked for
-    shape: a value that does not fit is empty, which every route reads as no input."""
-    return ImmutableMultiDict(
-        {name: read_param(name, form.get(name) or "") for name in form if _NAME.fullmatch(name)}
-    )
-
-
-def read_param(name: str, raw: str) -> str:
-    """One parameter's value as the routes may use it ('' for no input); see _read_params."""
-    value = clean_input(raw).strip()
-    if name not in _UNMASKED:
-        value = mask_card_numbers(value)
-    prefix = _SIDS.get(name)
-    if prefix is not None:
-        return value if value[:2] == prefix and _SID_HEX.fullmatch(value[2:]) else ""
-    if name in _NUMBERS:
-        return number_from_carrier(value) or ""
-    limit, shape = _SHAPES.get(name, (_DEFAULT_LIMIT, None))
-    if shape is None:
-        return value[:limit].strip()
-    if len(value) > limit or not shape.fullmatch(value):
-        return ""
-    if name == "PaymentCardNumber":
-        # Whatever a connector reveals, only the last four digits go on; fewer than four
-        # is no card number (payment.card_last4 holds four digits or nothing).
-        if 0 < len(_ASCII_DIGIT.findall(value)) < 4:
-            return ""
-        return _ALL_BUT_LAST_FOUR_DIGITS.sub("*", value)
-    return value
-
-
-def _field(name: str, limit: int) -> str:
-    """A request parameter as _read_params left it (checked, masked), cut to `limit`."""
-    return (request.form.get(name) or "")[:limit]
+signed = twilio_request(lambda: line().signer)
 
 
 def _params() -> tuple[str, str]:
-    return _field("CallSid", 34), _field("From", 64)
+    return field("CallSid", 34), field("From", 64)
 
 
 def _heard(step: str, language: str) -> Heard:
     """What the caller keyed or said at `step`, read safely; speech mapped to a key."""
     digits = _KEYS.sub("", request.form.get("Digits") or "")[:32]
-    speech = " ".join(_field("SpeechResult", 200).split())
+    speech = " ".join(field("SpeechResult", 200).split())
     try:
-        confidence: float | None = float(_field("Confidence", 20))
+        confidence: float | None = float(field("Confidence", 20))
     except ValueError:
         confidence = None
     key = None
@@ -307,7 +166,7 @@ def _respond(run: Callable[[Any, dt.datetime], service.Reply]) -> Response:
 
 
 @bp.post("/voice")
-@twilio_request
+@signed
 def voice() -> ResponseReturnValue:
     """A call to the hotline: identify the caller, or ask for language and account."""
     call_sid, caller = _params()
@@ -322,7 +181,7 @@ def voice() -> ResponseReturnValue:
 
 
 @bp.post("/step/<step>")
-@twilio_request
+@signed
 def step(step: str) -> ResponseReturnValue:
     """The caller's answer to the prompt of `step`."""
     call_sid, caller = _params()
@@ -346,7 +205,7 @@ def step(step: str) -> ResponseReturnValue:
 
 
 @bp.post("/pay")
-@twilio_request
+@signed
 def pay() -> ResponseReturnValue:
     """<Pay> is over: Result, confirmation code and masked card data only."""
     call_sid, caller = _params()
@@ -354,7 +213,7 @@ def pay() -> ResponseReturnValue:
         return _apology("en")
     current = line()
     form = {
-        name: _field(name, 200)
+        name: field(name, 200)
         for name in (
             "Result",
             "PaymentConfirmationCode",
@@ -379,11 +238,11 @@ def pay() -> ResponseReturnValue:
 
 
 @bp.post("/recording")
-@twilio_request
+@signed
 def recording() -> ResponseReturnValue:
     """A recording's status callback: keep where the recording is, once per status."""
-    call_sid = _field("CallSid", 34)
-    recording_sid = _field("RecordingSid", 34)
+    call_sid = field("CallSid", 34)
+    recording_sid = field("RecordingSid", 34)
     if call_sid and recording_sid:
         current = line()
         with current.runtime.Session.begin() as session:
@@ -391,9 +250,9 @@ def recording() -> ResponseReturnValue:
                 session,
                 call_sid=call_sid,
                 recording_sid=recording_sid,
-                status=_field("RecordingStatus", 16),
+                status=field("RecordingStatus", 16),
                 details={
-                    name: _field(name, 300)
+                    name: field(name, 300)
                     for name in (
                         "RecordingUrl",
                         "RecordingDuration",
@@ -408,16 +267,16 @@ def recording() -> ResponseReturnValue:
 
 
 @bp.post("/hold")
-@twilio_request
+@signed
 def hold() -> ResponseReturnValue:
     """The queue's wait document: the caller's place in line, then a pause."""
-    position = str(int(_field("QueuePosition", 5) or "1"))  # ASCII digits, or none
+    position = str(int(field("QueuePosition", 5) or "1"))  # ASCII digits, or none
     turn = Turn((Say("queue_hold", {"position": position}),), Wait(HOLD_PAUSE_SECONDS))
     return _render(turn, _call_language(_params()[0]))
 
 
 @bp.post("/queued")
-@twilio_request
+@signed
 def queued() -> ResponseReturnValue:
     """The caller left the queue (talked to an agent, or the queue failed)."""
     if request.form.get("QueueResult") in ("bridged", "hangup"):

@@ -10,7 +10,7 @@ LINES = ("ivr", "dialer", "desk")
 
 # Web modules: the only ones that may import flask.
 WEB_MODULES = {"hotline/web.py", "hotline/cli.py"}
-WEB_PREFIXES = ("ivr/web", "desk/", "simulator/web")
+WEB_PREFIXES = ("ivr/web", "desk/", "simulator/web", "telephony/webhook")
 # Pure domain modules: no web, telephony SDK, database session or clock.
 PURE_MODULES = {
     "hotline/money.py",

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline.redact import clean_input, mask_card_numbers
-from ivr.web import read_param
+from telephony.webhook import read_param
 
 SID = "CA" + "0123456789abcdef" * 2
 NAMES = [
