@@ -101,7 +101,7 @@ def transfer_or_goodbye(
             state.to(Step.QUEUED),
             (*effects, TransferToAgent(state.intent)),
         )
-    if offer_callback and state.account_id is not None and state.verified:
+    if offer_callback and state.account_id is not None and state.verified and facts.caller_known:
         return ask(
             state.to(Step.CALLBACK),
             (*says, Say("agents_closed"), Say("callback_offer")),

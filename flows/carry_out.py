@@ -162,9 +162,10 @@ def carry_out(
                     done.case_id = case_row.id
                     done.references["reference"] = " ".join(f"{case_row.id:06d}")
             case OptOut():
-                contacts.opt_out(session, call.number, origin=call.origin, now=now)
+                if call.number:  # a withheld caller id is nobody's number
+                    contacts.opt_out(session, call.number, origin=call.origin, now=now)
             case RequestCallback():
-                if row is not None:
+                if row is not None and call.number:
                     due = call.agent_hours.next_opening(now, call.timezone) or now
                     contacts.request_callback(
                         session,

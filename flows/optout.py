@@ -9,7 +9,10 @@ from hotline.enums import Intent, Step
 from telephony.voice import Say
 
 
-def offer(state: CallState, facts: Facts) -> Outcome:
+def offer(state: CallState, facts: Facts, home: Home) -> Outcome:
+    if not facts.caller_known:
+        # A withheld number cannot be told apart from anyone else's: an agent does it.
+        return home(state.to(Step.MENU), facts, (Say("optout_no_number"),))
     return ask(
         state.to(Step.OPTOUT, intent=Intent.OPT_OUT),
         (Say("optout_confirm", {"last4": facts.caller_last4}),),

@@ -102,6 +102,9 @@ class Facts:
     limits: Limits = field(default_factory=Limits)
     # On a verified call after the first: the profile asks to say it is a debt collector.
     later_disclosure: bool = False
+    # The caller id is a real number (not withheld): only then can calls to it be stopped
+    # or a callback be placed to it.
+    caller_known: bool = True
 
 
 @dataclass(frozen=True)

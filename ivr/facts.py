@@ -77,6 +77,7 @@ def build_facts(
             account.address_region if account else None,
         ),
         caller_last4=("".join(ch for ch in caller if ch.isdigit())[-4:] or "----"),
+        caller_known=caller.startswith("+"),
         speak_money=speak_money,
         speak_date=speak_date,
         account=account_facts(config.limits, account, speak_money, zone) if account else None,

@@ -155,7 +155,7 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     if chosen == "4":
         return ask(state.to(Step.CASES, intent=Intent.CASE), (Say("cases_menu"),), Step.CASES)
     if chosen == "9":
-        return optout.offer(state, facts)
+        return optout.offer(state, facts, menu)
     return retry(state, heard, facts, (Say("menu"),), speech_menu="menu")
 
 

@@ -394,3 +394,12 @@ def test_the_opt_out_question_hints_its_own_words_and_low_confidence_speech_is_n
     unsure = Heard(speech="something", confidence=None, speech_key=None)
     asked = flow.advance(replace(VERIFIED, step=Step.MENU), unsure, FACTS)
     assert "low_confidence" not in keys(asked) and "not_understood" in keys(asked)
+
+
+def test_a_withheld_caller_id_is_offered_no_opt_out_and_no_callback():
+    withheld = replace(FACTS, caller_known=False, caller_last4="----")
+    outcome = flow.advance(replace(VERIFIED, step=Step.MENU), Heard(digits="9"), withheld)
+    assert keys(outcome) == ["optout_no_number", "menu"]
+    closed = replace(withheld, agents_open=False)
+    outcome = flow.advance(replace(VERIFIED, step=Step.MENU), Heard(digits="0"), closed)
+    assert "callback_offer" not in keys(outcome) and outcome.turn.then == Hangup()
