@@ -248,6 +248,9 @@ def make_engine(
     """
     timeouts = timeouts or Timeouts()
     url = make_url(database_url)
+    # An error's text never carries the statement's parameters: they hold names, numbers
+    # and whatever a caller keyed, and tracebacks go to the logs (which mask them as well).
+    kwargs.setdefault("hide_parameters", True)
     if pool_size is not None:
         kwargs.setdefault("pool_size", pool_size)
     kwargs.setdefault("pool_timeout", pool_timeout_s)
