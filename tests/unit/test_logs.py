@@ -36,3 +36,19 @@ def test_a_record_with_a_traceback_is_one_masked_line():
     assert "\n" not in line
     assert "+14155552671" not in line and "+8613800138000" not in line
     assert line.startswith("ERROR failed for +1******2671")
+
+
+def test_the_twilio_sdks_request_lines_stay_out_of_the_info_log():
+    from hotline.logs import configure
+
+    sdk = logging.getLogger("twilio.http_client")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        configure("INFO")
+        assert not sdk.isEnabledFor(logging.INFO)
+        assert sdk.isEnabledFor(logging.WARNING)
+        configure("DEBUG")  # asked for: every request
+        assert sdk.isEnabledFor(logging.DEBUG)
+    finally:
+        configure(logging.getLevelName(level))
