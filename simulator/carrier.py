@@ -357,6 +357,8 @@ class Carrier:
                 if status == "canceled" and call.status not in ("queued", "ringing"):
                     return call  # Twilio ignores a cancel once the call is answered
                 call.hangup_requested = True
+                if isinstance(call.party, InteractiveParty):
+                    call.party.give(Step())  # a softphone waiting for keys: stop waiting
                 self._note(call, "api", {"action": f"Status={status}"})
                 if call.status == "queued":
                     # Canceled before leaving the CPS queue: no callbacks at all.

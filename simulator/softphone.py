@@ -180,8 +180,9 @@ def follow(
             return state
         if read_keys is not None and state["awaiting_input"]:
             keys = read_keys()
-            if keys is None:  # end of input: hang up
-                client.hang_up(sid)
+            if keys is None:  # end of input: hang up, and read no more (a terminal's
+                client.hang_up(sid)  # end of input comes once; the next read would block)
+                read_keys = None
             else:
                 client.press(sid, keys)
             continue

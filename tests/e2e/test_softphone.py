@@ -8,6 +8,7 @@ import itertools
 import logging
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,21 @@ def test_a_call_without_keys_off_a_terminal_plays_the_demo_callers_balance_call(
     assert result.exit_code == 0, result.output
     assert "KEYS  100086#" in result.stdout
     assert any("您当前的欠款余额为" in line for line in result.stdout.splitlines())
+
+
+def test_end_of_input_hangs_up_once_and_the_call_ends_without_waiting(simulator, peer):
+    """Ctrl-D at `keys>`: a terminal's end of input comes once, a second read would block."""
+    simulator.carrier.voice_url = peer[1] + "/menu"
+    client = SimulatorClient(simulator.base_url, DEV_ACCOUNT_SID, AUTH_TOKEN)
+    reads: list[float] = []
+
+    def read_keys() -> str | None:
+        assert not reads, "asked for keys again after the end of input"
+        reads.append(time.monotonic())
+        return None
+
+    sid = client.ring("+14155550100", interactive=True)
+    state = follow(client, sid, io.StringIO(), read_keys=read_keys)
+    assert state["status"] == "completed"
+    # The menu's gather waits 5 s for keys; the hang-up does not wait for it to time out.
+    assert time.monotonic() - reads[0] < 2.0
