@@ -141,14 +141,18 @@ def recheck_and_pay(state: CallState, account: AccountFacts, facts: Facts, home:
     if account.balance.minor <= 0:
         return home(state.to(Step.MENU, pending={}), facts, (Say("pay_nothing_owed"),))
     if choice == "other":
-        if quoted > account.balance.minor:
-            return ask(
-                state.to(Step.PAY_AMOUNT, pending={}),
+        if not 0 < quoted <= account.balance.minor:
+            too_large = (
                 (
                     Say("pay_amount_changed"),
                     Say("pay_amount_too_large", {"balance": account.balance.spoken}),
-                    Say("pay_enter_amount"),
-                ),
+                )
+                if quoted > account.balance.minor
+                else ()
+            )
+            return ask(
+                state.to(Step.PAY_AMOUNT, pending={}),
+                (*too_large, Say("pay_enter_amount")),
                 Step.PAY_AMOUNT,
                 max_digits=None,
                 finish_on_key="#",

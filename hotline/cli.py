@@ -17,13 +17,14 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hotline import audit, db, verification
-from hotline.csvrows import HeaderError
+from hotline import audit, db, logs, verification
+from hotline.cli_errors import FileUnusable, check_port_free, describe
+from hotline.csvrows import HeaderError, decode
 from hotline.demo import (
     DEMO_SIZE,
     KNOWN_CALLERS,
@@ -56,7 +57,42 @@ def _create_app() -> Flask:
     return app
 
 
-cli = FlaskGroup(
+class HotlineGroup(FlaskGroup):
+    """Flask's CLI group, with every command's operational errors said in one line.
+
+    The one place that turns what a user can cause (database down or missing, an unknown
+    revision, a busy port, no simulator; see hotline.cli_errors) into `Error: ...` on stderr
+    and exit status 1, for every command mounted here, including the simulator's.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:
+            message = describe(exc, _database_url(ctx))
+            if message is None:
+                raise
+            log.debug("command failed", exc_info=True)
+            raise click.ClickException(message) from None
+
+
+def _database_url(ctx: click.Context) -> str | None:
+    """The database the command was using, to name it in the message (password hidden)."""
+    info = ctx.find_object(ScriptInfo)
+    app = getattr(info, "_loaded_app", None) if info is not None else None
+    if app is not None:
+        return str(app.extensions["hotline"].settings.database_url)
+    from hotline.bootstrap import settings_from_environment
+
+    try:
+        return settings_from_environment().database_url
+    except SettingsError:
+        return None
+
+
+cli = HotlineGroup(
     name="hotline",
     help="Hotline: the collections phone line of a card issuer.",
     create_app=_create_app,
@@ -102,6 +138,17 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
         raise click.ClickException(f"configuration: {exc}") from None
     if workers is None:
         workers = 1 if settings.database_url.startswith("sqlite") else 2
+    check_port_free(host, port, "server")
+    # The schema, once, before any worker: as every other command does (an empty database
+    # or the SQLite file is brought to head), and never by workers racing each other.
+    logs.configure(settings.log_level)
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.ensure_schema(engine)
+    except db.SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
     run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
@@ -161,13 +208,30 @@ cli.add_command(import_group)
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected field to this CSV (line, column, reason).",
 )
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="The file's character encoding, e.g. gb18030; a byte not in it refuses the file.",
+)
 @click.pass_context
-def import_accounts_command(ctx: click.Context, path: Path, report_path: Path | None) -> None:
-    """Upsert accounts from a CSV file; exit 1 if any row was rejected."""
-    current = _ready_runtime()
+def import_accounts_command(
+    ctx: click.Context, path: Path, report_path: Path | None, encoding: str
+) -> None:
+    """Upsert accounts from a CSV file; exit 1 if any row was rejected, 2 if the file is
+    unusable."""
     raw = path.read_bytes()
-    source = {"name": path.name, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
-    text = raw.decode("utf-8-sig", errors="replace")
+    try:
+        text = decode(raw, encoding)
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    current = _ready_runtime()
+    source = {
+        "name": path.name,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "bytes": len(raw),
+        "encoding": encoding,
+    }
     stream = io.StringIO(text, newline="")
     lines = text.count("\n")
     try:
@@ -182,7 +246,7 @@ def import_accounts_command(ctx: click.Context, path: Path, report_path: Path | 
                 on_progress=advance,
             )
     except HeaderError as exc:
-        raise click.UsageError(f"{path.name}: {exc}") from None
+        raise FileUnusable(f"{path.name}: {exc}") from None
     _print_import_report(path.name, report, report_path)
     if report.rejected:
         ctx.exit(1)

@@ -6,6 +6,7 @@ line number, the column and the reason, so one bad field does not hide another.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,6 +44,13 @@ FLAGS = ("dnc", "bankruptcy", "deceased", "attorney", "dispute", "cease", "hards
 YES = frozenset({"yes", "y", "true", "1"})
 NO = frozenset({"no", "n", "false", "0"})
 MAX_DAYS_PAST_DUE = 3650
+# A quoted field may hold line breaks, but no field of this format needs many: a record
+# running over more lines than this is a quote left open.
+MAX_LINES_PER_RECORD = 5
+UNCLOSED_QUOTE = (
+    "a quote opened on this line is never closed; the row is skipped and reading resumes "
+    "on the next line"
+)
 
 
 @dataclass(frozen=True)
@@ -105,34 +113,141 @@ def check_header(fieldnames: Sequence[str] | None) -> None:
         raise HeaderError("; ".join(problems))
 
 
+def decode(raw: bytes, encoding: str = "utf-8") -> str:
+    """The file's text; HeaderError naming the line of the first byte not in `encoding`.
+
+    Never decoded with replacement characters: a name or a number read as "\ufffd" would be
+    imported as if the bank had sent it.
+    """
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise HeaderError(f"{encoding!r} is not an encoding Python knows") from None
+    # A UTF-8 file from a spreadsheet often starts with a byte-order mark: not data.
+    name = "utf-8-sig" if codec.name == "utf-8" else codec.name
+    try:
+        return raw.decode(name)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise HeaderError(
+            f"line {line} is not {codec.name} (byte 0x{raw[exc.start]:02x}): save the file as "
+            "UTF-8, or name its encoding with --encoding (for example gb18030)"
+        ) from None
+
+
+class _PhysicalLines:
+    """The stream's lines, counted, with a way to read some of them again.
+
+    csv.reader pulls one physical line at a time and no further than the end of its
+    record, so `taken` is exactly the last line of the record just read.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = iter(stream)
+        self._again: list[str] = []
+        self.taken = 0
+        self.record: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self._again.pop() if self._again else next(self._stream)
+        self.taken += 1
+        self.record.append(line)
+        return line
+
+    def start_record(self) -> int:
+        """Begin a record; the number of its first line."""
+        self.record = []
+        return self.taken + 1
+
+    def resume_after(self, line: int) -> None:
+        """Forget the record that began on `line`; read again from the line after it."""
+        self._again.extend(reversed(self.record[1:]))
+        self.record = []
+        self.taken = line
+
+
+def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
+    """(first physical line, fields) per record, or (line, why) for one that is not a row.
+
+    Python's csv module reads a quote that is never closed into one field running to the
+    end of the file, taking every row after it. A record is treated as such when the csv
+    module refuses it (strict: end of data inside a quote, text after a closing quote), or
+    when it runs over more than MAX_LINES_PER_RECORD lines, or when a field with a line
+    break holds as many commas as a whole row. It is reported on the line where the quote
+    opened (the record's first: it would have ended there otherwise), and reading resumes
+    on the line after it, so the rows it swallowed are read as the rows they are.
+    """
+    lines = _PhysicalLines(stream)
+    reader = csv.reader(lines, strict=True)
+    while True:
+        start = lines.start_record()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            spanned = lines.taken > start
+            lines.resume_after(start)
+            reader = csv.reader(lines, strict=True)
+            if spanned or "end of data" in str(exc) or "field limit" in str(exc):
+                yield start, UNCLOSED_QUOTE
+            else:
+                yield start, f'cannot be read as CSV ({exc}; a quote inside a field is written "")'
+            continue
+        if lines.taken > start and _runs_on(fields, lines.taken - start + 1):
+            lines.resume_after(start)
+            reader = csv.reader(lines, strict=True)
+            yield start, UNCLOSED_QUOTE
+            continue
+        yield start, fields
+
+
+def _runs_on(fields: Sequence[str], physical_lines: int) -> bool:
+    if physical_lines > MAX_LINES_PER_RECORD:
+        return True
+    return any(
+        ("\n" in field or "\r" in field) and field.count(",") >= len(COLUMNS) - 1
+        for field in fields
+    )
+
+
 def read_rows(
     stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
 ) -> Iterator[AccountRow | list[RowError]]:
-    """Yield each data row parsed, or its errors; HeaderError if the header is wrong."""
-    reader = csv.DictReader(stream, restval=None, restkey="__extra__")
-    check_header(reader.fieldnames)
-    reader.fieldnames = [name.strip() for name in reader.fieldnames or ()]
+    """Yield each data row parsed, or its errors; HeaderError if the header is wrong.
+
+    Line numbers are physical lines of the file (1 is the header), where the row begins.
+    Blank lines are skipped and are not rows.
+    """
+    records = _records(stream)
+    first = next(records, None)
+    if first is not None and isinstance(first[1], str):
+        raise HeaderError(f"line {first[0]}: {first[1]}")
+    fieldnames = [name.strip() for name in first[1]] if first is not None else None
+    check_header(fieldnames)
+    assert fieldnames is not None
+    width = len(fieldnames)
     seen: dict[str, int] = {}
-    for raw in reader:
-        line = reader.line_num - _line_breaks_inside(raw)
-        if not any((value or "").strip() for key, value in raw.items() if key != "__extra__"):
+    for line, fields in records:
+        if isinstance(fields, str):
+            yield [RowError(line, "(row)", fields)]
+            continue
+        if not any(value.strip() for value in fields):
             continue  # blank line
+        raw: dict[str, object] = dict(zip(fieldnames, fields, strict=False))
+        if len(fields) > width:
+            raw["__extra__"] = fields[width:]
         result = parse_row(line, raw, us_subdivisions=us_subdivisions)
         if isinstance(result, AccountRow):
-            first = seen.setdefault(result.account_number, line)
-            if first != line:
-                result = [RowError(line, "account_number", f"repeats the account on line {first}")]
+            first_line = seen.setdefault(result.account_number, line)
+            if first_line != line:
+                result = [
+                    RowError(line, "account_number", f"repeats the account on line {first_line}")
+                ]
         yield result
-
-
-def _line_breaks_inside(raw: Mapping[str, object]) -> int:
-    # line_num is where the record ends; quoted fields may span lines, and DictReader skips
-    # blank lines without saying so, so the start is counted back from the end.
-    values = [v for v in raw.values() if isinstance(v, str)]
-    extra = raw.get("__extra__")
-    if isinstance(extra, list):
-        values.extend(v for v in extra if isinstance(v, str))
-    return sum(v.count("\n") + v.replace("\r\n", "").count("\r") for v in values)
 
 
 def parse_row(

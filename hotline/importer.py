@@ -57,10 +57,9 @@ class ImportReport:
     rejected: list[RowError] = field(default_factory=list)
     # Rows imported, but with something the file asked for not applied (and why).
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def rejected_rows(self) -> int:
-        return len({error.line for error in self.rejected})
+    # Counted per row as it is read, not from the errors' line numbers: every row read is
+    # exactly one of created, updated, unchanged or rejected, and the summary adds up.
+    rejected_rows: int = 0
 
     def summary(self) -> dict[str, int]:
         return {
@@ -102,6 +101,7 @@ def import_accounts(
             chunk.append(result)
         else:
             report.rejected.extend(result)
+            report.rejected_rows += 1
         if len(chunk) >= chunk_size:
             _upsert(context, chunk)
             chunk = []

@@ -50,14 +50,15 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 def configure(level: str = "INFO") -> None:
     """Route the root logger to stderr through the masking formatter (idempotent)."""
     root = logging.getLogger()
-    for handler in root.handlers:
-        if getattr(handler, "_hotline", False):
-            root.setLevel(level)
-            return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineMaskingFormatter(FORMAT))
-    handler._hotline = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
+    if not any(getattr(handler, "_hotline", False) for handler in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(OneLineMaskingFormatter(FORMAT))
+        handler._hotline = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     root.setLevel(level)
     # Alembic narrates every migration context at INFO; hotline.db logs the upgrade itself.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # The twilio SDK logs every REST request, headers included, at INFO: kept for DEBUG.
+    logging.getLogger("twilio.http_client").setLevel(
+        logging.WARNING if root.level > logging.DEBUG else logging.DEBUG
+    )

@@ -153,6 +153,8 @@ class SimCall:
     transcript: list[Entry] = field(default_factory=list)
     # Call time in seconds since the call was created; advanced by Carrier.pace.
     t: float = 0.0
+    # Order of creation: breaks ties between calls created at the same instant.
+    seq: int = 0
     callback_sequence: int = 0
     requests_made: int = 0
     pending_update: _Redirected | None = None
@@ -298,6 +300,7 @@ class Carrier:
                 updated_at=now,
                 queued_until=slot,
                 queue_time_ms=int(wait * 1000),
+                seq=next(self._order),
             )
             call.party = Party(self.script_for(to))
             self.calls[call.sid] = call
@@ -332,6 +335,7 @@ class Carrier:
             created_at=now,
             updated_at=now,
             party=party or Party(Script()),
+            seq=next(self._order),
         )
         with self._lock:
             self.calls[call.sid] = call
@@ -353,6 +357,8 @@ class Carrier:
                 if status == "canceled" and call.status not in ("queued", "ringing"):
                     return call  # Twilio ignores a cancel once the call is answered
                 call.hangup_requested = True
+                if isinstance(call.party, InteractiveParty):
+                    call.party.give(Step())  # a softphone waiting for keys: stop waiting
                 self._note(call, "api", {"action": f"Status={status}"})
                 if call.status == "queued":
                     # Canceled before leaving the CPS queue: no callbacks at all.
@@ -490,7 +496,7 @@ class Carrier:
 
     def list_calls(self) -> list[SimCall]:
         with self._lock:
-            return sorted(self.calls.values(), key=lambda c: c.created_at, reverse=True)
+            return sorted(self.calls.values(), key=lambda c: (c.created_at, c.seq), reverse=True)
 
     def send_message(self, form: Mapping[str, list[str]]) -> Message:
         to, from_ = (form.get("To") or [""])[0], (form.get("From") or [""])[0]
@@ -654,6 +660,7 @@ class Carrier:
             started = call.answered_offset
             call.duration = math.ceil(call.t - started) if started is not None else 0
             call.updated_at = call.end_time
+        self.clock.reached(call.end_time)
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})
         for recording in call.recordings:

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from hotline.demo import KNOWN_CALLERS
+from hotline.cli_errors import check_port_free
+from hotline.demo import KNOWN_CALLERS, DemoCaller
 from hotline.logs import configure as configure_logging
 from hotline.settings import Settings, SettingsError, from_env
 from simulator.callees import CalleeMix
@@ -62,6 +63,7 @@ def simulator(
         return
     settings = _settings()
     configure_logging(settings.log_level)
+    check_port_free(host, port, "simulator")
     carrier = carrier_from_settings(
         settings, virtual=virtual, calls_per_second=cps, voice_url=voice_url
     )
@@ -120,7 +122,10 @@ def show(sid: str, simulator_url: str | None, as_json: bool) -> None:
 )
 @click.option("--lang", type=click.Choice(["en", "zh-CN"]), default="en", show_default=True)
 @click.option(
-    "--keys", default=None, help='Keys for successive prompts, e.g. "1234#,1" (non-interactive).'
+    "--keys",
+    default=None,
+    help='Keys for successive prompts, e.g. "94107#,1" (non-interactive). Default: typed at '
+    "the terminal; off a terminal, the demo caller's digits and 1 (the balance).",
 )
 @click.option("--speak", is_flag=True, help="Speak prompts with espeak-ng if installed.")
 @click.option("--simulator-url", default=None, help="Default: TWILIO_API_BASE_URL.")
@@ -130,8 +135,10 @@ def call(
     """Ring the hotline through the simulator and follow the call."""
     settings = _settings()
     client = _client(settings, simulator_url)
-    if caller is None:
-        caller = next(c.phone for c in KNOWN_CALLERS if c.language == lang)
+    demo = next(c for c in KNOWN_CALLERS if c.language == lang)
+    caller = caller or demo.phone
+    if keys is None and caller == demo.phone:
+        keys = _demo_keys(demo, interactive=sys.stdin.isatty())
     voice = speaker(lang) if speak else None
     if speak and voice is None:
         click.echo("espeak-ng is not installed; printing only", err=True)
@@ -139,12 +146,28 @@ def call(
         sid = client.ring(caller, keys=keys, interactive=keys is None)
         read_keys = None if keys is not None else _terminal_keys
         state = follow(client, sid, sys.stdout, read_keys=read_keys, speak=voice)
-    except (SimulatorUnavailable, OSError) as exc:
-        raise click.ClickException(
-            f"{exc} (is `hotline simulator` running at {client.base_url}?)"
-        ) from None
+    except (SimulatorUnavailable, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from None
     if state.get("error_code"):
         raise click.exceptions.Exit(1)
+
+
+def _demo_keys(demo: DemoCaller, *, interactive: bool) -> str | None:
+    """What the demo caller keys when --keys is not given.
+
+    The line knows the demo caller by caller id and asks for the verification digits
+    first: a guess such as "1" is a failed verification, and five in a day lock the account.
+    On a terminal the person types, told the digits; off one (a script, CI) the call plays
+    the verified balance call instead of hanging up at the first prompt.
+    """
+    if interactive:
+        click.echo(
+            f"demo caller {demo.phone}: key {demo.verify_digits}# to verify, then 1 for the "
+            "balance (Ctrl-D hangs up)",
+            err=True,
+        )
+        return None
+    return f"{demo.verify_digits}#,1"
 
 
 def _terminal_keys() -> str | None:

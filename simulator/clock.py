@@ -28,6 +28,9 @@ class Clock:
         if seconds > 0:
             time.sleep(seconds / self.speed)
 
+    def reached(self, moment: dt.datetime) -> None:
+        """A call's own time got to `moment` (it ended then); real time needs no telling."""
+
 
 class VirtualClock(Clock):
     """A clock that only moves when told to; calls pace without sleeping."""
@@ -53,3 +56,15 @@ class VirtualClock(Clock):
 
     def pace(self, seconds: float) -> None:
         return None
+
+    def reached(self, moment: dt.datetime) -> None:
+        """Move forward to `moment` if it is later: never back.
+
+        Calls keep their own time while they run and the clock would otherwise stay where
+        it started, so the next call would be created at the same instant as the last one
+        (`date_created`, and newest-first lists, would be wrong). Moving to each call's end
+        makes calls placed one after another follow each other in time, as they did.
+        """
+        with self._lock:
+            if moment > self._now:
+                self._now = moment

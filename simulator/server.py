@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from hotline.settings import Settings
 from simulator.carrier import Carrier
@@ -39,13 +40,31 @@ def carrier_from_settings(
     )
 
 
+class _QuietPollingHandler(WSGIRequestHandler):
+    """Werkzeug's request log, without the softphone's polling at INFO.
+
+    `hotline call` asks for its call's new transcript lines five times a second; at INFO
+    those GETs would bury everything else the simulator's terminal shows. They still log
+    at DEBUG.
+    """
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.command == "GET" and self.path.startswith("/sim/"):
+            if logging.getLogger("werkzeug").isEnabledFor(logging.DEBUG):
+                self.log("debug", '"%s" %s %s', self.requestline, code, size)
+            return
+        super().log_request(code, size)
+
+
 class BackgroundServer:
     """A WSGI app served on a background thread (port 0: any free port)."""
 
     def __init__(
         self, app: WSGIApplication, host: str = "127.0.0.1", port: int = 0, name: str = "wsgi"
     ) -> None:
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=_QuietPollingHandler
+        )
         # A short poll interval, so stopping takes milliseconds rather than half a second.
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True

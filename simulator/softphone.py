@@ -8,6 +8,7 @@ in another process as well as one inside a test.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -39,7 +40,13 @@ class SimulatorClient:
         self.http.auth = (account_sid, auth_token)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, self.base_url + path, timeout=10, **kwargs)
+        try:
+            response = self.http.request(method, self.base_url + path, timeout=10, **kwargs)
+        except requests.RequestException as exc:
+            raise SimulatorUnavailable(
+                f"no simulator answering at {self.base_url} ({_reason(exc)}): start one with "
+                "`hotline simulator`, or point --simulator-url at it"
+            ) from None
         if response.status_code >= 400:
             try:
                 message = response.json().get("message", response.text)
@@ -74,6 +81,14 @@ class SimulatorClient:
 
 class SimulatorUnavailable(RuntimeError):
     pass
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The socket's own words ("Connection refused") out of urllib3's nested message."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer within 10 s"
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return found[-1].strip() if found else type(exc).__name__
 
 
 def describe(entry: Mapping[str, Any]) -> str | None:
@@ -165,8 +180,9 @@ def follow(
             return state
         if read_keys is not None and state["awaiting_input"]:
             keys = read_keys()
-            if keys is None:  # end of input: hang up
-                client.hang_up(sid)
+            if keys is None:  # end of input: hang up, and read no more (a terminal's
+                client.hang_up(sid)  # end of input comes once; the next read would block)
+                read_keys = None
             else:
                 client.press(sid, keys)
             continue

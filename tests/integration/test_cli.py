@@ -1,10 +1,19 @@
 """The real `hotline` command against the test database."""
 
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from hotline.csvrows import COLUMNS
-from hotline.models import CardAccount
-from tests.conftest import backend
+from hotline.models import CardAccount, Cardholder
+from tests.conftest import TEST_DATABASE_URL, TEST_SECRET_KEY, backend
 from tests.integration.test_import import ALICE, WANG
 
 HEADER = ",".join(COLUMNS)
@@ -122,3 +131,262 @@ def test_serve_names_a_bad_setting_before_starting_any_worker(hotline):
     result = hotline("serve", "--workers", "1", env={"HOTLINE_PROFILE": "nowhere"})
     assert result.exit_code == 1
     assert "configuration: HOTLINE_PROFILE: 'nowhere' is not one of" in result.stderr
+
+
+# --- errors a user can cause: one line on stderr, a non-zero exit, never a traceback -----
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then let go)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port another program is listening on, for as long as the test runs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def _missing_postgres_database() -> str:
+    """A database on the test server that does not exist (the test's own name + _missing)."""
+    url = make_url(TEST_DATABASE_URL)
+    return url.set(database=f"{url.database}_missing").render_as_string(hide_password=False)
+
+
+def run_hotline(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed command in a process of its own, as a person at a terminal runs it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    clean.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", *args],
+        env={**clean, "HOTLINE_ENV": "test", "HOTLINE_SECRET_KEY": TEST_SECRET_KEY, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_one_line_error(stderr: str, exit_code: int, *fragments: str) -> None:
+    assert exit_code != 0
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+DATABASE_COMMANDS = [
+    ("demo",),
+    ("seed-demo",),
+    ("db", "upgrade"),
+    ("db", "current"),
+    ("db", "downgrade", "base"),
+    ("audit", "verify"),
+    ("import", "accounts", "__CSV__"),
+]
+
+
+def _args(command: tuple[str, ...], tmp_path: Path) -> list[str]:
+    csv_path = write_csv(tmp_path / "a.csv", ALICE)
+    return [csv_path if part == "__CSV__" else part for part in command]
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+def test_every_database_command_says_a_closed_postgresql_port_in_one_line(
+    hotline, tmp_path, command
+):
+    url = f"postgresql+psycopg://postgres:pw@127.0.0.1:{_closed_port()}/hotline"
+    result = hotline(*_args(command, tmp_path), env={"DATABASE_URL": url})
+    assert_one_line_error(
+        result.stderr,
+        result.exit_code,
+        "cannot use the database postgresql+psycopg://postgres:***@127.0.0.1:",
+        "Connection refused",
+    )
+    assert "pw@" not in result.stderr  # the password is never printed
+
+
+@pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
+def test_every_database_command_names_a_sqlite_folder_that_does_not_exist(
+    hotline, tmp_path, command
+):
+    missing = tmp_path / "no-such-folder" / "hotline.db"
+    result = hotline(*_args(command, tmp_path), env={"DATABASE_URL": f"sqlite:///{missing}"})
+    assert_one_line_error(
+        result.stderr,
+        result.exit_code,
+        "unable to open database file",
+        f"the folder {missing.parent} does not exist",
+    )
+    assert not missing.parent.exists()
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="needs a PostgreSQL server to ask")
+def test_a_missing_postgresql_database_is_named_with_how_to_create_it(tmp_path):
+    url = _missing_postgres_database()
+    result = run_hotline("demo", env={"DATABASE_URL": url}, cwd=tmp_path)
+    name = make_url(url).database
+    assert_one_line_error(
+        result.stderr, result.returncode, f'database "{name}" does not exist', f"createdb {name}"
+    )
+
+
+@pytest.mark.parametrize("kind", ["postgresql down", "sqlite folder missing"])
+def test_serve_checks_the_database_before_starting_any_worker(tmp_path, kind):
+    # In a process of its own, with a timeout: a serve that did not check would run on.
+    if kind == "postgresql down":
+        url, fragment = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x", "refused"
+    else:
+        url, fragment = f"sqlite:///{tmp_path}/nowhere/hotline.db", "does not exist"
+    port = str(_closed_port())
+    result = run_hotline("serve", "--port", port, env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(result.stderr, result.returncode, fragment)
+    assert "gunicorn" not in result.stdout + result.stderr
+
+
+def test_postgresql_down_is_one_line_from_the_real_process(tmp_path):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/hotline"
+    result = run_hotline("db", "current", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(result.stderr, result.returncode, "Connection refused")
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_one_line_from_the_real_process(tmp_path):
+    url = f"sqlite:///{tmp_path}/nowhere/hotline.db"
+    result = run_hotline("demo", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(result.stderr, result.returncode, f"{tmp_path}/nowhere does not exist")
+
+
+def test_downgrading_to_an_unknown_revision_names_the_known_ones(hotline, engine):
+    from hotline import db
+
+    head = db.head_revision(engine)
+    known = ", ".join(f"{n:04d}" for n in range(1, int(head) + 1))
+    result = hotline("db", "downgrade", "0999")
+    assert_one_line_error(
+        result.stderr,
+        result.exit_code,
+        "Can't locate revision identified by '0999'",
+        f"known revisions: {known}, base, head",
+    )
+    assert f"database: {head}" in hotline("db", "current").stdout  # nothing was touched
+
+
+def test_downgrading_upwards_is_refused_in_one_line(hotline):
+    hotline("db", "downgrade", "0001")
+    try:
+        result = hotline("db", "downgrade", "0002")
+    finally:
+        hotline("db", "upgrade")  # the next test expects the schema at head
+    assert_one_line_error(result.stderr, result.exit_code, "migration refused")
+
+
+@pytest.mark.parametrize(("command", "what"), [("serve", "server"), ("simulator", "simulator")])
+def test_a_busy_port_is_named_with_the_way_out(database_url, tmp_path, held_port, command, what):
+    result = run_hotline(
+        command, "--port", str(held_port), env={"DATABASE_URL": database_url}, cwd=tmp_path
+    )
+    assert_one_line_error(
+        result.stderr,
+        result.returncode,
+        f"port {held_port} on 127.0.0.1 is already in use (is another {what} running?)",
+        "--port",
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [("call",), ("call", "--keys", "94107#,1"), ("simulator", "calls")], ids=" ".join
+)
+def test_the_softphone_without_a_simulator_says_how_to_start_one(tmp_path, command):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = run_hotline(*command, env={"TWILIO_API_BASE_URL": url}, cwd=tmp_path)
+    assert_one_line_error(
+        result.stderr,
+        result.returncode,
+        f"no simulator answering at {url} (Connection refused)",
+        "`hotline simulator`",
+    )
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line(hotline, tmp_path, Session):
+    text = "\n".join([HEADER] + [",".join(f'"{r[c]}"' for c in COLUMNS) for r in (ALICE, WANG)])
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(text.encode("gb18030"))  # 王芳 on line 3 is not UTF-8
+    result = hotline("import", "accounts", str(path))
+    assert result.exit_code == 2
+    assert_one_line_error(
+        result.stderr, result.exit_code, "gbk.csv: line 3 is not utf-8", "--encoding"
+    )
+    with Session() as session:
+        assert session.scalar(select(func.count()).select_from(CardAccount)) == 0
+
+
+def test_a_gb18030_file_imports_with_its_encoding_named(hotline, tmp_path, Session):
+    text = "\n".join([HEADER] + [",".join(f'"{r[c]}"' for c in COLUMNS) for r in (ALICE, WANG)])
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(text.encode("gb18030"))
+    result = hotline("import", "accounts", str(path), "--encoding", "gb18030")
+    assert result.exit_code == 0, result.output
+    with Session() as session:
+        names = set(session.scalars(select(Cardholder.name)))
+    assert names == {"Alice Example", "王芳"}
+
+
+def test_an_unknown_encoding_is_one_line(hotline, tmp_path):
+    result = hotline("import", "accounts", write_csv(tmp_path / "a.csv"), "--encoding", "klingon")
+    assert_one_line_error(result.stderr, result.exit_code, "'klingon' is not an encoding")
+
+
+def test_an_unclosed_quote_is_reported_on_its_line_and_the_rows_after_it_import(
+    hotline, tmp_path, Session
+):
+    rows = [{**ALICE, "account_number": f"40000000000001{i:02d}"} for i in range(4)]
+    lines = [HEADER] + [",".join(r[c] for c in COLUMNS) for r in rows]
+    lines[2] = lines[2].replace("Alice Example", '"Alice Example')  # line 3: never closed
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = hotline("import", "accounts", str(path))
+    assert result.exit_code == 1
+    assert "a.csv: 4 rows read, 3 created, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert result.stderr.splitlines() == [
+        "rejected: line 3, column (row): a quote opened on this line is never closed; "
+        "the row is skipped and reading resumes on the next line"
+    ]
+    with Session() as session:
+        numbers = set(session.scalars(select(CardAccount.account_number)))
+    assert numbers == {
+        rows[0]["account_number"],
+        rows[2]["account_number"],
+        rows[3]["account_number"],
+    }
+
+
+def test_env_file_settings_are_used(tmp_path):
+    database = tmp_path / "from-env-file.db"
+    env_file = tmp_path / "hotline.env"
+    env_file.write_text(f"DATABASE_URL=sqlite:///{database}\nHOTLINE_LOG_LEVEL=WARNING\n")
+    result = run_hotline("--env-file", str(env_file), "db", "upgrade", env={}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("database at revision 00")
+    assert database.exists() and not (tmp_path / "hotline.db").exists()
+
+
+def test_the_environment_wins_over_the_env_file(tmp_path):
+    env_file = tmp_path / "hotline.env"
+    env_file.write_text(f"DATABASE_URL=sqlite:///{tmp_path}/file.db\n")
+    result = run_hotline(
+        "--env-file",
+        str(env_file),
+        "db",
+        "upgrade",
+        env={"DATABASE_URL": f"sqlite:///{tmp_path}/shell.db"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "shell.db").exists() and not (tmp_path / "file.db").exists()

@@ -240,3 +240,43 @@ def test_chunking_does_not_change_the_result(Session, chunk_size):
     with Session() as session:
         assert session.scalar(select(func.count()).select_from(Cardholder)) == 7
         assert session.scalar(select(func.count()).select_from(Phone)) == 14
+
+
+def test_the_summary_adds_up_to_the_data_rows_of_the_file(Session):
+    """Every data row is exactly one of created, updated, unchanged or rejected."""
+    run_import(Session, ALICE, WANG)
+    changed_wang = {**WANG, "balance": "9000.00"}
+    new = {**ALICE, "account_number": "4000000000000010"}
+    bad = {**ALICE, "account_number": "4000000000000011", "phone": "12", "balance": "x"}
+    lines = [",".join(COLUMNS)] + [
+        ",".join(f'"{r[c]}"' for c in COLUMNS) for r in (ALICE, changed_wang, new, bad, new)
+    ]
+    unclosed = ",".join(ALICE[c] for c in COLUMNS).replace("4000000000000001", "4000000000000012")
+    lines.insert(3, unclosed.replace("Alice Example", '"Alice Example'))
+    lines.insert(5, "")  # a blank line is not a row
+    text = "\n".join(lines) + "\n"
+    with Session.begin() as session:
+        report = import_accounts(
+            session,
+            io.StringIO(text, newline=""),
+            secret_key=TEST_SECRET_KEY,
+            now=NOW,
+            actor="test",
+            source={},
+        )
+    summary = report.summary()
+    assert summary == {
+        "rows_read": 6,
+        "created": 1,
+        "updated": 1,
+        "unchanged": 1,
+        "rejected": 3,  # the unclosed quote, the bad row (two fields), the repeat
+    }
+    parts = summary["created"] + summary["updated"] + summary["unchanged"] + summary["rejected"]
+    assert parts == summary["rows_read"]
+    assert sorted({(e.line, e.column) for e in report.rejected}) == [
+        (4, "(row)"),
+        (7, "balance"),
+        (7, "phone"),
+        (8, "account_number"),
+    ]

@@ -9,12 +9,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 
-from tests.conftest import TEST_SECRET_KEY, backend
+from hotline import db
+from hotline.demo import KNOWN_CALLERS
+from hotline.models import CardAccount
+from hotline.money import format_money
+from hotline.settings import from_env
+from simulator.server import carrier_from_settings, start
+from tests.conftest import TEST_DATABASE_URL, TEST_SECRET_KEY, HotlineCli, backend
 
 THREADS = 12
 
@@ -82,3 +91,105 @@ def test_a_busy_server_keeps_one_connection_per_thread_open(database_url, engine
     assert statuses == [200] * (THREADS * 40)
     # At most one connection per thread (the pool warms up under load), plus ours for counting.
     assert opened <= THREADS + 1
+
+
+# --- a first run: `hotline serve` on a database nobody has touched, then a call -----------
+
+
+@pytest.fixture
+def untouched_database(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """(DATABASE_URL, working folder) for a database with no schema at all.
+
+    SQLite: the embedded default, `hotline.db` in a new folder (the URL is left unset, as a
+    newcomer leaves it). PostgreSQL: a new, empty database beside the test database.
+    """
+    folder = tmp_path / "new-folder"
+    folder.mkdir()
+    if backend() != "postgresql":
+        yield "", folder
+        return
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_fresh"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False), folder
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _wait_until_serving(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            pytest.fail(f"hotline serve exited {server.returncode}: {log.read_text()}")
+        try:
+            if _get(port, "/healthz") == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"hotline serve did not start: {log.read_text()}")
+
+
+def test_serve_creates_the_schema_and_a_call_through_it_hears_the_verified_balance(
+    untouched_database,
+):
+    database_url, folder = untouched_database
+    port = _free_port()
+    environ = {
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "HOTLINE_SECRET_KEY": TEST_SECRET_KEY,
+        "HOTLINE_ENV": "test",
+        **({"DATABASE_URL": database_url} if database_url else {}),
+    }
+    settings = from_env(environ)
+    simulator = start(carrier_from_settings(settings, virtual=True))
+    environ["TWILIO_API_BASE_URL"] = simulator.base_url
+    log = folder / "serve.log"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    inherited.pop("DATABASE_URL", None)
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "serve", "--port", str(port)],
+            env={**inherited, **environ},
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_serving(port, server, log)
+        # The schema is there before anything else touched the database: serve made it.
+        url = database_url or f"sqlite:///{folder / 'hotline.db'}"
+        engine = db.make_engine(url)
+        try:
+            assert db.current_revision(engine) == db.head_revision(engine)
+            assert "ivr_call" in inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+
+        cli = HotlineCli(url)
+        assert cli("seed-demo", "--size", "12").exit_code == 0
+        engine = db.make_engine(url)
+        try:
+            with db.make_sessionmaker(engine)() as session:
+                alice = session.scalars(
+                    select(CardAccount).where(
+                        CardAccount.account_number == KNOWN_CALLERS[0].account_number
+                    )
+                ).one()
+        finally:
+            engine.dispose()
+
+        result = cli("call", "--keys", "94107#,1", "--simulator-url", simulator.base_url)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+        simulator.stop()
+    assert result.exit_code == 0, result.output
+    balance = format_money(alice.balance_minor, "USD", "en_US")
+    assert f'SAY   "Your current balance is {balance}.' in result.stdout, result.stdout
+    assert "something went wrong" not in result.stdout

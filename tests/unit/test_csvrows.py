@@ -2,8 +2,10 @@ import datetime as dt
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hotline.csvrows import COLUMNS, AccountRow, HeaderError, read_rows
+from hotline.csvrows import COLUMNS, AccountRow, HeaderError, decode, read_rows
 
 HEADER = ",".join(COLUMNS)
 GOOD = {
@@ -131,3 +133,119 @@ def test_unknown_and_missing_columns_fail_the_whole_file_naming_them():
 def test_an_empty_file_needs_a_header():
     with pytest.raises(HeaderError, match="header"):
         list(read_rows(io.StringIO("")))
+
+
+# --- what the csv module would get wrong: unclosed quotes, and bytes that are not text ---
+
+PLAIN = ",".join(GOOD[c] for c in COLUMNS if c != "flags") + ",hardship"
+
+
+def plain_row(number: int) -> str:
+    """A row written without quotes, as spreadsheets export it (account number varies)."""
+    return PLAIN.replace(GOOD["account_number"], f"40000000000{number:05d}", 1).replace(
+        "+1 212 555 0101", ""
+    )
+
+
+def lines_and_results(lines: list[str]) -> list:
+    return list(read_rows(io.StringIO("\n".join([HEADER, *lines]) + "\n", newline="")))
+
+
+def outcome(result) -> tuple[int, str]:
+    if isinstance(result, AccountRow):
+        return result.line, "ok"
+    return result[0].line, result[0].column
+
+
+@pytest.mark.parametrize("column", ["name", "postal_code", "flags"])
+def test_an_unclosed_quote_is_reported_where_it_opened_and_the_next_rows_still_read(column):
+    rows = [plain_row(n) for n in range(5)]
+    fields = rows[1].split(",")
+    index = COLUMNS.index(column)
+    fields[index] = '"' + fields[index]
+    rows[1] = ",".join(fields)
+    results = lines_and_results(rows)
+    assert [outcome(r) for r in results] == [
+        (2, "ok"),
+        (3, "(row)"),
+        (4, "ok"),
+        (5, "ok"),
+        (6, "ok"),
+    ]
+    assert "quote opened on this line is never closed" in results[1][0].reason
+
+
+def test_a_quote_closed_rows_later_is_an_unclosed_quote_not_one_long_field():
+    rows = [plain_row(n) for n in range(4)]
+    rows[0] = rows[0].replace("Alice Example", '"Alice Example')
+    # The next quote in the file, two rows on, closes it: a valid-looking 3-line record.
+    rows[2] = rows[2].replace("Alice Example", 'Alice Example"')
+    assert [outcome(r) for r in lines_and_results(rows)] == [
+        (2, "(row)"),
+        (3, "ok"),
+        (4, "ok"),  # a quote inside an unquoted field is a character, as in csv
+        (5, "ok"),
+    ]
+
+
+def test_a_field_with_a_few_line_breaks_is_still_one_row():
+    row = ",".join(f'"{GOOD[c]}"' if c != "name" else '"Alice\nB.\nExample"' for c in COLUMNS)
+    [result, after] = lines_and_results([row, plain_row(7)])
+    assert isinstance(result, AccountRow) and result.name == "Alice\nB.\nExample"
+    assert outcome(after) == (5, "ok")
+
+
+def test_an_unclosed_quote_in_the_header_fails_the_file_naming_line_1():
+    text = io.StringIO('"account_number,name\n' + plain_row(1) + "\n", newline="")
+    with pytest.raises(HeaderError, match="line 1: a quote opened on this line is never closed"):
+        list(read_rows(text))
+
+
+@given(
+    st.lists(
+        st.sampled_from(["good", "bad", "blank", "unclosed", "multiline"]), min_size=1, max_size=12
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_every_data_row_is_one_result_on_its_own_first_line(kinds):
+    """Whatever mix of rows, each non-blank row gives one result, at the line it starts on."""
+    lines: list[str] = []
+    expected: list[tuple[int, str]] = []
+    for n, kind in enumerate(kinds):
+        first = len(lines) + 2
+        if kind == "blank":
+            lines.append("")
+            continue
+        row = plain_row(n)
+        if kind == "bad":
+            row = row.replace("1234.56", "12x4", 1)
+            expected.append((first, "balance"))
+        elif kind == "unclosed":
+            row = row.replace("Alice Example", '"Alice Example', 1)
+            expected.append((first, "(row)"))
+        elif kind == "multiline":
+            row = row.replace("Alice Example", '"Alice\nExample"', 1)
+            expected.append((first, "ok"))
+        else:
+            expected.append((first, "ok"))
+        lines.extend(row.split("\n"))
+    assert [outcome(r) for r in lines_and_results(lines)] == expected
+
+
+def test_decode_refuses_bytes_that_are_not_utf8_naming_the_line():
+    raw = (HEADER + "\n" + plain_row(1) + "\n" + "王芳\n").encode("gb18030")
+    with pytest.raises(HeaderError, match="line 3 is not utf-8 \\(byte 0xcd\\)"):
+        decode(raw)
+    assert decode(raw, "gb18030").endswith("王芳\n")
+
+
+def test_decode_drops_a_utf8_byte_order_mark_and_keeps_every_character():
+    assert decode("\ufeffaccount_number,名\n".encode()) == "account_number,名\n"
+    assert "\ufffd" not in decode("王芳".encode())
+
+
+def test_text_after_a_closing_quote_is_reported_and_the_row_skipped():
+    rows = [plain_row(1).replace("Alice Example", '"Alice" Example', 1), plain_row(2)]
+    first, second = lines_and_results(rows)
+    assert outcome(first) == (2, "(row)") and "cannot be read as CSV" in first[0].reason
+    assert outcome(second) == (3, "ok")

@@ -178,3 +178,19 @@ def test_any_valid_number_in_any_format_keeps_only_its_last_four_digits(found, b
 )
 def test_times_addresses_ids_and_amounts_are_not_taken_for_phone_numbers(text):
     assert mask_pii(text) == text
+
+
+def test_the_twilio_sdks_request_lines_stay_out_of_the_info_log():
+    from hotline.logs import configure
+
+    sdk = logging.getLogger("twilio.http_client")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        configure("INFO")
+        assert not sdk.isEnabledFor(logging.INFO)
+        assert sdk.isEnabledFor(logging.WARNING)
+        configure("DEBUG")  # asked for: every request
+        assert sdk.isEnabledFor(logging.DEBUG)
+    finally:
+        configure(logging.getLevelName(level))
