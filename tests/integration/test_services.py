@@ -359,6 +359,26 @@ def test_a_plan_splits_the_balance_monthly_and_pauses_reminders_to_its_end(
     assert data(event)["plan_id"] == plan.id
 
 
+def test_a_plans_last_instalment_takes_whatever_the_others_leave(Session, alice):
+    # An instalment agreed below the even split (as an agent may): the last one is the rest,
+    # so the plan still adds up to the balance.
+    set_amounts(Session, alice, balance=10_000, minimum=3_000, past_due=2_000)
+    with Session.begin() as session:
+        arrangements.save_plan(
+            session,
+            session.get_one(CardAccount, alice),
+            count=3,
+            instalment_minor=2_000,
+            start=dt.date(2027, 1, 10),
+            origin=AGENT,
+            now=NOW,
+        )
+    [plan] = rows(Session, RepaymentPlan)
+    instalments = rows(Session, PlanInstalment, PlanInstalment.plan_id == plan.id)
+    assert [i.amount_minor for i in instalments] == [2_000, 2_000, 6_000]
+    assert plan.total_minor == 10_000 and plan.source == Source.AGENT
+
+
 # --- cases --------------------------------------------------------------------------------
 
 
@@ -809,4 +829,17 @@ def test_the_recording_is_paused_for_pay_and_resumed_by_its_result(Session, fake
     # A replayed result posts nothing and does not resume a second time.
     line.pay_result("1")
     assert line.gateway.resumed == [CALL]
+    assert len(rows(Session, Payment)) == 1
+
+
+def test_a_recording_that_will_not_resume_does_not_undo_the_payment(Session, fake_line):
+    line = fake_line(record_calls=True)
+    assert len(list(line.to_pay().iter("Pay"))) == 1
+    line.gateway.fail("resume_recording")
+    done = line.pay_result("1")
+    # The card was charged: the caller hears so and the payment stands; the refusal is the
+    # carrier's, logged, and the call goes on to the menu.
+    assert "was accepted" in says(done)
+    assert done.find("Gather").get("action").endswith("/menu")
+    assert line.gateway.refused == [("resume_recording", CALL)]
     assert len(rows(Session, Payment)) == 1
