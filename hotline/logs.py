@@ -56,6 +56,7 @@ def configure(level: str = "INFO") -> None:
             return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(OneLineMaskingFormatter(FORMAT))
+    # A mark on our own handler, so a second configure() finds it (read with getattr).
     handler._hotline = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
