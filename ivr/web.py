@@ -24,8 +24,9 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
@@ -45,7 +46,8 @@ from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
 
-SPEECH_MENUS = {
+# Keyed by the step a request names (a str); Step's members are those strs.
+SPEECH_MENUS: dict[str, str] = {
     Step.LANGUAGE: "language",
     Step.MENU: "menu",
     Step.PAY_CONFIRM: "confirm",
@@ -214,13 +216,14 @@ def twilio_request(view: View) -> View:
             return Response("Forbidden\n", status=403, mimetype="text/plain")
         # From here on every reader (this module's routes and helpers) sees only the
         # checked values: werkzeug's cached `form` is replaced for this request.
-        request.form = _read_params(request.form)  # type: ignore[misc]
+        request.form = _read_params(request.form)
         return view(*args, **kwargs)
 
+    # functools.wraps gave `guarded` view's signature; mypy cannot say so of a TypeVar.
     return guarded  # type: ignore[return-value]
 
 
-def _read_params(form: Any) -> ImmutableMultiDict[str, str]:
+def _read_params(form: MultiDict[str, str]) -> ImmutableMultiDict[str, str]:
     """The request's parameters as the routes may use them: one value per name, cleaned
     of control, invisible and XML-forbidden characters, card numbers masked to their last
     four (so nothing downstream can store or speak one), cut to a bound, and checked for
@@ -330,7 +333,7 @@ def step(step: str) -> ResponseReturnValue:
         return _apology("en")
     current = line()
 
-    def run(session: Any, now: dt.datetime) -> service.Reply:
+    def run(session: Session, now: dt.datetime) -> service.Reply:
         return service.answer(
             session,
             current.config,
