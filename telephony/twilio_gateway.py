@@ -7,7 +7,8 @@ auth and headers as the SDK made them. With the default base URL it changes noth
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.base.exceptions import TwilioRestException
@@ -21,6 +22,7 @@ from telephony.gateway import CallGateway, CallInfo, CallRequest, GatewayError, 
 TWILIO_API = "https://api.twilio.com"
 # The SDK waits forever by default; a hung carrier must not hang a dialer tick.
 REQUEST_TIMEOUT_SECONDS = 10.0
+_T = TypeVar("_T")
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -92,7 +94,10 @@ class TwilioGateway(CallGateway):
         message = self._do(
             "create", lambda: self.client.messages.create(to=to, from_=from_, body=body)
         )
-        return MessageInfo(sid=message.sid, status=message.status, to=to, from_=from_, body=body)
+        # Read as _call_info reads a call: twilio types every field of a response Optional.
+        return MessageInfo(
+            sid=message.sid or "", status=str(message.status), to=to, from_=from_, body=body
+        )
 
     def pause_recording(self, sid: str) -> str:
         return self._set_recording(sid, "paused")
@@ -113,7 +118,7 @@ class TwilioGateway(CallGateway):
         return str(recording.status)
 
     @staticmethod
-    def _do(action: str, call: Any) -> Any:
+    def _do(action: str, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except TwilioRestException as exc:
