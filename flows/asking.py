@@ -32,8 +32,11 @@ class Home(Protocol):
     ) -> Outcome: ...
 
 
-# A step shared by both lines: a Handler once the line says where home is.
-SharedHandler = Callable[[CallState, Heard, Facts, Home], Outcome]
+class SharedHandler(Protocol):
+    """A step shared by both lines: a Handler once the line says where home is (a line
+    binds `home` by name, so the protocol names it)."""
+
+    def __call__(self, state: CallState, heard: Heard, facts: Facts, home: Home) -> Outcome: ...
 
 
 def asking(says: Sequence[Say], step: Step, **options: Any) -> Turn:

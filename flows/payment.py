@@ -27,7 +27,8 @@ def offer(state: CallState, facts: Facts, home: Home) -> Outcome:
 PAY_CHOICES = {"1": "minimum", "2": "past-due", "3": "balance"}
 
 
-PAY_FAILURE_PROMPTS = {
+# Keyed by Twilio's Result as it came (a str); PayOutcome's members are those strs.
+PAY_FAILURE_PROMPTS: dict[str, str] = {
     PayOutcome.CONNECTOR_ERROR: "pay_connector_error",
     PayOutcome.TOO_MANY_FAILED_ATTEMPTS: "pay_too_many_attempts",
     PayOutcome.CALLER_INTERRUPTED: "pay_interrupted",

@@ -148,7 +148,9 @@ class CallState:
     def from_dict(cls, data: Mapping[str, Any]) -> CallState:
         step = data.get("step")
         return cls(
-            step=Step(step) if step in Step.__members__.values() else Step.LANGUAGE,
+            step=Step(step)
+            if isinstance(step, str) and step in Step.__members__.values()
+            else Step.LANGUAGE,
             language=str(data["language"]) if data.get("language") in ("en", "zh-CN") else "en",
             account_id=data.get("account_id") if isinstance(data.get("account_id"), int) else None,
             verified=data.get("verified") is True,

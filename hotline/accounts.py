@@ -7,11 +7,10 @@ one costs more than running it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, RowMapping, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from hotline.enums import PaymentStatus, PlanStatus
@@ -200,7 +199,7 @@ def numbers_on_file(session: Session, cardholder_id: int) -> list[str]:
     return list(core(session).scalars(HOLDER_NUMBERS, {"cardholder_id": cardholder_id}))
 
 
-def account_row(row: Mapping[str, Any]) -> AccountRow:
+def account_row(row: RowMapping) -> AccountRow:
     """An AccountRow from a row of account_columns()."""
     last_payment_at = row["last_payment_at"]
     if isinstance(last_payment_at, str):  # SQLite returns a subquery's timestamp as text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline import audit
@@ -67,8 +68,19 @@ def save_plan(
 ) -> str:
     """Record a plan of `count` monthly instalments over the balance; its reference.
 
-    Each instalment is `instalment_minor` but the last, which takes what is left.
+    Each instalment is `instalment_minor` but the last, which takes what is left; the first
+    is due on `start`, the others monthly (kept to the 28th). If a plan is already running
+    (two calls agreeing one at once), that plan stands and its reference is returned.
     """
+    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    assert locked is account
+    running = session.scalar(
+        select(RepaymentPlan.id).where(
+            RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE
+        )
+    )
+    if running is not None:
+        return f"L{running:06d}"
     plan = RepaymentPlan(
         account_id=account.id,
         instalment_count=count,
@@ -87,7 +99,7 @@ def save_plan(
         plan.instalments.append(
             PlanInstalment(
                 sequence=sequence,
-                due_date=add_months(start, sequence - 1),
+                due_date=start if sequence == 1 else add_months(start, sequence - 1),
                 amount_minor=amount,
                 status=InstalmentStatus.DUE,
             )

@@ -25,6 +25,10 @@ def open_case(
     origin: Origin,
     now: dt.datetime,
 ) -> Case:
+    # The account's row, locked and read afresh first: two disputes opened at once (two
+    # lines, or a caller and an agent) would each see no flag and both insert one.
+    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    assert locked is account
     case_row = Case(
         account_id=account.id,
         kind=kind,

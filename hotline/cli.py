@@ -12,8 +12,9 @@ import hashlib
 import io
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
@@ -39,6 +40,11 @@ from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
 from simulator.cli import call as call_command
 from simulator.cli import simulator as simulator_group
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
+    from hotline.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +158,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
-def _ready_runtime() -> Any:
+def _ready_runtime() -> Runtime:
     """The runtime, with the schema brought to head where safe (see db.ensure_schema)."""
     current = runtime()
     try:
@@ -260,7 +266,7 @@ class _progress:
         self.total = max(total_lines - 1, 0)
         self.bar: Progress | None = None
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Callable[[int], None] | None:
         if not self.enabled:
             return None
         self.bar = Progress(
@@ -346,15 +352,16 @@ def demo() -> None:
     with current.Session.begin() as session:
         lines = portfolio_by_tier(session)
     table = Table(title="Hotline demo portfolio by delinquency tier")
-    for heading, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("tier", "left"),
         ("days past due", "right"),
         ("currency", "left"),
         ("accounts", "right"),
         ("balance", "right"),
         ("past due", "right"),
-    ):
-        table.add_column(heading, justify=justify)  # type: ignore[arg-type]
+    )
+    for heading, justify in columns:
+        table.add_column(heading, justify=justify)
     for line in lines:
         locale = "zh_CN" if line.currency == "CNY" else "en_US"
         if line.tier is None:

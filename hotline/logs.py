@@ -53,6 +53,7 @@ def configure(level: str = "INFO") -> None:
     if not any(getattr(handler, "_hotline", False) for handler in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(OneLineMaskingFormatter(FORMAT))
+        # A mark on our own handler, so a second configure() finds it (read with getattr).
         handler._hotline = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)

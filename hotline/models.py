@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -88,6 +89,16 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table, for Core statements. SQLAlchemy types `__table__` as any
+    FromClause (a class may be mapped to a join or a select); every model here declares a
+    __tablename__, so declarative made it a Table."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

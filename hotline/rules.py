@@ -19,10 +19,15 @@ NO_PLAN_FLAGS = BLOCKING_FLAGS | {AccountFlag.FRAUD}
 
 
 class _LimitSettings(Protocol):
-    min_payment_minor: int
-    promise_window_days: int
-    plan_min_balance_minor: int
-    plan_months: tuple[int, ...]
+    # Read-only members, so a frozen Settings satisfies the protocol.
+    @property
+    def min_payment_minor(self) -> int: ...
+    @property
+    def promise_window_days(self) -> int: ...
+    @property
+    def plan_min_balance_minor(self) -> int: ...
+    @property
+    def plan_months(self) -> tuple[int, ...]: ...
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from hotline import audit
 from hotline.accounts import core
-from hotline.models import CardAccount, VerificationAttempt
+from hotline.models import CardAccount, VerificationAttempt, table_of
 from hotline.origin import Origin
 
-_INSERT_ATTEMPT = insert(VerificationAttempt.__table__)
+_INSERT_ATTEMPT = insert(table_of(VerificationAttempt))
 
 
 class UnknownAccount(LookupError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -13,6 +13,9 @@ from hotline import db
 from hotline.bootstrap import Runtime, bootstrap
 from hotline.db import database_reachable
 from hotline.settings import from_env
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 health = Blueprint("health", __name__)
 
@@ -27,7 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key, HOTLINE_ENV=settings.env)
     app.extensions["hotline"] = runtime
     # All database work of a request shares one budget (hotline.db.deadline), so that a sick
-    # database makes a webhook apologise in time instead of hanging.
+    # database makes a webhook apologise in time instead of hanging. (Flask's documented way
+    # to wrap it, though mypy sees assigning to a method.)
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
     from ivr.web import init_app as init_ivr
@@ -39,11 +43,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 class _DatabaseBudget:
     """WSGI middleware: run each request inside a database deadline."""
 
-    def __init__(self, wsgi_app: Any, seconds: float) -> None:
+    def __init__(self, wsgi_app: WSGIApplication, seconds: float) -> None:
         self.wsgi_app = wsgi_app
         self.seconds = seconds
 
-    def __call__(self, environ: Any, start_response: Any) -> Any:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with db.deadline(self.seconds):
             return self.wsgi_app(environ, start_response)
 

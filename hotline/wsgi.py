@@ -9,7 +9,7 @@ from gunicorn.app.base import BaseApplication
 from hotline.settings import Settings
 
 
-class HotlineServer(BaseApplication):  # type: ignore[misc]
+class HotlineServer(BaseApplication):
     def __init__(
         self, options: dict[str, Any], app_overrides: dict[str, Any] | None = None
     ) -> None:

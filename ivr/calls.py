@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from flows.state import CallState
 from hotline.accounts import AccountRow, account_columns, account_row, core, window_start
 from hotline.enums import AttemptStatus, Direction
-from hotline.models import CardAccount, Cardholder, ContactAttempt, IvrCall
+from hotline.models import CardAccount, Cardholder, ContactAttempt, IvrCall, table_of
 from hotline.rules import Limits
 
-_CALLS = IvrCall.__table__
+_CALLS = table_of(IvrCall)
 # Core UPDATE with no .values(): the SET clause is the parameters' column names.
 _UPDATE_CALL = update(_CALLS).where(_CALLS.c.call_sid == bindparam("where_call_sid"))
-_INSERT_ATTEMPT = insert(ContactAttempt.__table__)
+_INSERT_ATTEMPT = insert(table_of(ContactAttempt))
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _claim_statements(dialect: str) -> tuple[Any, Any | None]:
     )
     if dialect != "postgresql":
         return claim, None
-    attempts = ContactAttempt.__table__
+    attempts = table_of(ContactAttempt)
     claimed = claim.cte("claimed")
     columns = [attempts.c[name] for name in _ATTEMPT_VALUES]
     both = (

@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
@@ -39,7 +40,8 @@ from telephony.webhook import Signer, field, twilio_request, twiml
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
 
-SPEECH_MENUS = {
+# Keyed by the step a request names (a str); Step's members are those strs.
+SPEECH_MENUS: dict[str, str] = {
     Step.LANGUAGE: "language",
     Step.MENU: "menu",
     Step.PAY_CONFIRM: "confirm",
@@ -189,7 +191,7 @@ def step(step: str) -> ResponseReturnValue:
         return _apology("en")
     current = line()
 
-    def run(session: Any, now: dt.datetime) -> service.Reply:
+    def run(session: Session, now: dt.datetime) -> service.Reply:
         return service.answer(
             session,
             current.config,

@@ -825,9 +825,12 @@ class Carrier:
         for index, verb in enumerate(document.verbs):
             self._check_live(call)
             handler = getattr(self, f"_verb_{verb.tag.lower()}")
-            result = handler(call, verb, doc_url, first and index == 0)
+            # Every _verb_* method returns this (the lookup by name leaves it untyped).
+            result: tuple[str | None, str, str | None, Mapping[str, str]] | None = handler(
+                call, verb, doc_url, first and index == 0
+            )
             if result is not None:
-                return result  # type: ignore[no-any-return]
+                return result
         return None
 
     def _check_live(self, call: SimCall) -> None:

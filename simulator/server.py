@@ -74,6 +74,8 @@ class BackgroundServer:
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
+        # An AF_INET/AF_INET6 socket's address; only AF_UNIX ones are bytes.
+        assert isinstance(host, str)
         return f"http://{host}:{port}"
 
     def stop(self) -> None:

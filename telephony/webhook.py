@@ -22,7 +22,7 @@ from urllib.parse import quote
 from flask import Response, request
 from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from hotline.phones import number_from_carrier
 from hotline.redact import clean_input, mask_card_numbers, xml_safe
@@ -155,11 +155,11 @@ def _guarded(current: Signer, view: View, *args: Any, **kwargs: Any) -> Response
         return Response("Forbidden\n", status=403, mimetype="text/plain")
     # From here on every reader (this module's routes and helpers) sees only the
     # checked values: werkzeug's cached `form` is replaced for this request.
-    request.form = read_params(request.form)  # type: ignore[misc]
+    request.form = read_params(request.form)
     return view(*args, **kwargs)
 
 
-def read_params(form: Any) -> ImmutableMultiDict[str, str]:
+def read_params(form: MultiDict[str, str]) -> ImmutableMultiDict[str, str]:
     """The request's parameters as the routes may use them: one value per name, cleaned
     of control, invisible and XML-forbidden characters, card numbers masked to their last
     four (so nothing downstream can store or speak one), cut to a bound, and checked for

@@ -1,7 +1,6 @@
-"""Service bugs these tests found; each fails until the fix its docstring names is made.
-
-Kept apart from test_services.py so the suite's own tests stay green while the fixes are
-decided (they are not marked xfail: a fix must make them pass, and they must not be lost).
+"""Service rules found by attacking the services: racing disputes and plans on one account,
+and a plan starting after the 28th. Each failed before its fix (the account's row lock in
+open_case and save_plan; the first instalment due on the plan's own start day).
 """
 
 from __future__ import annotations
@@ -92,3 +91,26 @@ def test_a_plan_starting_after_the_28th_is_not_due_before_it_starts(
     assert plan.start_date == start
     assert dues[0] >= plan.start_date
     assert dues == [start, dt.date(2027, 2, 28), dt.date(2027, 3, 28)]
+
+
+@postgresql_only
+def test_two_plans_agreed_at_once_leave_one_running(Session: sessionmaker, alice: int) -> None:
+    """Two calls confirming a plan at the same instant: one plan runs, both get its
+    reference (neither hears an apology, no second plan doubles the instalments)."""
+
+    def agree(index: int) -> str:
+        with Session.begin() as session:
+            return arrangements.save_plan(
+                session,
+                session.get_one(CardAccount, alice),
+                count=3,
+                instalment_minor=10_000,
+                start=dt.date(2027, 1, 5),
+                origin=IVR,
+                now=NOW,
+            )
+
+    references, errors = together(THREADS, agree)
+    assert errors == []
+    assert len(rows(Session, RepaymentPlan)) == 1
+    assert len(set(references)) == 1
