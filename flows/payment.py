@@ -10,7 +10,7 @@ from dataclasses import replace
 from flows.asking import ENTRY_TIMEOUT, Home, ask, key, require_account, retry, whole_number
 from flows.effects import PauseRecording, ResumeRecording
 from flows.state import AccountFacts, CallState, Facts, Heard, Money, Outcome
-from hotline.enums import Intent, PayOutcome, Step
+from hotline.enums import Intent, PayChoice, PayOutcome, Step
 from hotline.money import to_major
 from telephony.voice import Hangup, Pay, Say, Turn
 
@@ -24,7 +24,7 @@ def offer(state: CallState, facts: Facts, home: Home) -> Outcome:
 
 
 # The pay menu's keys; another amount is 4.
-PAY_CHOICES = {"1": "minimum", "2": "past-due", "3": "balance"}
+PAY_CHOICES = {"1": PayChoice.MINIMUM, "2": PayChoice.PAST_DUE, "3": PayChoice.BALANCE}
 
 
 # Keyed by Twilio's Result as it came (a str); PayOutcome's members are those strs.
@@ -57,9 +57,9 @@ def pay_choice(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
     return retry(state, heard, facts, pay_menu_says(account))
 
 
-def amount_for(choice: str, account: AccountFacts) -> Money:
+def amount_for(choice: PayChoice, account: AccountFacts) -> Money:
     """What a pay-menu choice comes to on the account as it is now."""
-    amounts = {"minimum": account.minimum_due, "past-due": account.past_due}
+    amounts = {PayChoice.MINIMUM: account.minimum_due, PayChoice.PAST_DUE: account.past_due}
     amount = amounts.get(choice, account.balance)
     # Never more than is owed, whatever the file said about the minimum or past due.
     return amount if amount.minor <= account.balance.minor else account.balance
@@ -103,11 +103,11 @@ def pay_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
             finish_on_key="#",
             timeout=ENTRY_TIMEOUT,
         )
-    return confirm_payment(state, Money(cents, facts.speak_money), "other")
+    return confirm_payment(state, Money(cents, facts.speak_money), PayChoice.OTHER)
 
 
 def confirm_payment(
-    state: CallState, amount: Money, choice: str, before: Sequence[Say] = ()
+    state: CallState, amount: Money, choice: PayChoice, before: Sequence[Say] = ()
 ) -> Outcome:
     pending = {"amount_minor": amount.minor, "amount_spoken": amount.spoken, "choice": choice}
     return ask(
@@ -138,10 +138,10 @@ def recheck_and_pay(state: CallState, account: AccountFacts, facts: Facts, home:
     """The caller confirmed: check the amount against the account as it is now, not as it
     was when quoted (another call, or the bank's file, may have changed it meanwhile)."""
     quoted = int(state.pending.get("amount_minor") or 0)
-    choice = str(state.pending.get("choice") or "other")
+    choice = PayChoice.of(state.pending.get("choice"))
     if account.balance.minor <= 0:
         return home(state.to(Step.MENU, pending={}), facts, (Say("pay_nothing_owed"),))
-    if choice == "other":
+    if choice == PayChoice.OTHER:
         if not 0 < quoted <= account.balance.minor:
             too_large = (
                 (

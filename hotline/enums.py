@@ -165,6 +165,23 @@ class Intent(enum.StrEnum):
     OPT_OUT = "opt-out"
 
 
+class PayChoice(enum.StrEnum):
+    """What a caller chose to pay at the pay menu, kept with the amount being confirmed
+    (so the amount can be worked out again from the account when it is confirmed)."""
+
+    MINIMUM = "minimum"
+    PAST_DUE = "past-due"
+    BALANCE = "balance"
+    OTHER = "other"  # an amount the caller keyed
+
+    @classmethod
+    def of(cls, value: object) -> PayChoice:
+        """The choice a call's stored state names; anything else is a keyed amount."""
+        return (
+            cls(value) if isinstance(value, str) and value in cls._value2member_map_ else cls.OTHER
+        )
+
+
 class PayOutcome(enum.StrEnum):
     """Twilio's <Pay> `Result` values."""
 
