@@ -41,14 +41,7 @@ def pay_choice(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
     if pressed == "*":
         return home(state.to(Step.MENU), facts)
     if pressed == "4":
-        return ask(
-            state.to(Step.PAY_AMOUNT),
-            (Say("pay_enter_amount"),),
-            Step.PAY_AMOUNT,
-            max_digits=None,
-            finish_on_key="#",
-            timeout=ENTRY_TIMEOUT,
-        )
+        return _ask_amount(state.to(Step.PAY_AMOUNT))
     if pressed in PAY_CHOICES:
         amount = amount_for(PAY_CHOICES[pressed], account)
         if amount.minor <= 0:
@@ -79,31 +72,26 @@ def pay_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
             timeout=ENTRY_TIMEOUT,
         )
     minimum = facts.limits.smallest_payment(account.balance.minor)
+    again = state.to(Step.PAY_AMOUNT, retries=state.retries)
     if cents < minimum:
-        return ask(
-            state.to(Step.PAY_AMOUNT, retries=state.retries),
-            (
-                Say("pay_amount_too_small", {"minimum": facts.speak_money(minimum)}),
-                Say("pay_enter_amount"),
-            ),
-            Step.PAY_AMOUNT,
-            max_digits=None,
-            finish_on_key="#",
-            timeout=ENTRY_TIMEOUT,
+        return _ask_amount(
+            again, Say("pay_amount_too_small", {"minimum": facts.speak_money(minimum)})
         )
     if cents > account.balance.minor:
-        return ask(
-            state.to(Step.PAY_AMOUNT, retries=state.retries),
-            (
-                Say("pay_amount_too_large", {"balance": account.balance.spoken}),
-                Say("pay_enter_amount"),
-            ),
-            Step.PAY_AMOUNT,
-            max_digits=None,
-            finish_on_key="#",
-            timeout=ENTRY_TIMEOUT,
-        )
+        return _ask_amount(again, Say("pay_amount_too_large", {"balance": account.balance.spoken}))
     return confirm_payment(state, Money(cents, facts.speak_money), PayChoice.OTHER)
+
+
+def _ask_amount(state: CallState, *before: Say) -> Outcome:
+    """Ask for another amount, in cents, after saying why (too small, too large...)."""
+    return ask(
+        state,
+        (*before, Say("pay_enter_amount")),
+        Step.PAY_AMOUNT,
+        max_digits=None,
+        finish_on_key="#",
+        timeout=ENTRY_TIMEOUT,
+    )
 
 
 def confirm_payment(
@@ -142,23 +130,14 @@ def recheck_and_pay(state: CallState, account: AccountFacts, facts: Facts, home:
     if account.balance.minor <= 0:
         return home(state.to(Step.MENU, pending={}), facts, (Say("pay_nothing_owed"),))
     if choice == PayChoice.OTHER:
-        if not 0 < quoted <= account.balance.minor:
-            too_large = (
-                (
-                    Say("pay_amount_changed"),
-                    Say("pay_amount_too_large", {"balance": account.balance.spoken}),
-                )
-                if quoted > account.balance.minor
-                else ()
-            )
-            return ask(
+        if quoted > account.balance.minor:
+            return _ask_amount(
                 state.to(Step.PAY_AMOUNT, pending={}),
-                (*too_large, Say("pay_enter_amount")),
-                Step.PAY_AMOUNT,
-                max_digits=None,
-                finish_on_key="#",
-                timeout=ENTRY_TIMEOUT,
+                Say("pay_amount_changed"),
+                Say("pay_amount_too_large", {"balance": account.balance.spoken}),
             )
+        if quoted <= 0:
+            return _ask_amount(state.to(Step.PAY_AMOUNT, pending={}))
         return pay(state, account)
     current = amount_for(choice, account)
     if current.minor <= 0:
