@@ -227,6 +227,14 @@ def account_row(row: RowMapping) -> AccountRow:
     )
 
 
+def lock(session: Session, account: CardAccount) -> None:
+    """Lock the account's row and read it afresh, before a change that depends on it (the
+    balance a payment lowers, the flags a case sets, the plan already running): two calls
+    acting on one account at once then act one after the other."""
+    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    assert locked is account, "the account was loaded in this same session"
+
+
 def entity(session: Session, account: AccountRow) -> CardAccount:
     """The ORM object, for the effects that change an account (rare next to reading one)."""
     found = session.get(CardAccount, account.id)

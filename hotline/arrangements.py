@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hotline import audit
+from hotline import accounts, audit
 from hotline.enums import InstalmentStatus, PlanStatus, PromiseStatus
 from hotline.models import CardAccount, PlanInstalment, PromiseToPay, RepaymentPlan
 from hotline.origin import Origin
@@ -72,8 +72,7 @@ def save_plan(
     is due on `start`, the others monthly (kept to the 28th). If a plan is already running
     (two calls agreeing one at once), that plan stands and its reference is returned.
     """
-    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
-    assert locked is account
+    accounts.lock(session, account)
     running = session.scalar(
         select(RepaymentPlan.id).where(
             RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE

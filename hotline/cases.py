@@ -10,7 +10,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from hotline import audit
+from hotline import accounts, audit
 from hotline.enums import AccountFlag, CaseKind, CaseStatus
 from hotline.models import AccountFlagRow, CardAccount, Case
 from hotline.origin import Origin
@@ -27,8 +27,7 @@ def open_case(
 ) -> Case:
     # The account's row, locked and read afresh first: two disputes opened at once (two
     # lines, or a caller and an agent) would each see no flag and both insert one.
-    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
-    assert locked is account
+    accounts.lock(session, account)
     case_row = Case(
         account_id=account.id,
         kind=kind,

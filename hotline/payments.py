@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hotline import audit
+from hotline import accounts, audit
 from hotline.enums import PaymentStatus
 from hotline.models import CardAccount, Payment
 from hotline.origin import Origin
@@ -57,8 +57,7 @@ def post_card_payment(
     # The account's row, locked and read afresh before anything else (inserting the payment
     # first would take a key-share lock that two racing payments would deadlock on): the
     # balance another payment may just have lowered decides what is credit.
-    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
-    assert locked is account
+    accounts.lock(session, account)
     try:
         with session.begin_nested():
             payment = Payment(

@@ -135,28 +135,28 @@ def _guarded(current: Signer, view: View, *args: Any, **kwargs: Any) -> Response
     url = current.url(quote(request.path, safe=_PATH_SAFE) + (f"?{query}" if query else ""))
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature or not current.validator.validate(url, request.form, signature):
-        log.warning(
-            "refused unsigned webhook %s from %s (signature %s)",
-            request.path,
-            request.remote_addr,
-            "wrong" if signature else "missing",
-        )
-        return Response("Forbidden\n", status=403, mimetype="text/plain")
+        return _refused("unsigned webhook", "signature", signature)
     account_sid = request.form.get("AccountSid", "")
     if account_sid != current.account_sid:
         # Signed with our token yet not for our account: a captured request re-cut
         # (or a misconfigured number). Nothing in it is trusted, as if unsigned.
-        log.warning(
-            "refused webhook %s from %s (AccountSid %s)",
-            request.path,
-            request.remote_addr,
-            "wrong" if account_sid else "missing",
-        )
-        return Response("Forbidden\n", status=403, mimetype="text/plain")
+        return _refused("webhook", "AccountSid", account_sid)
     # From here on every reader (this module's routes and helpers) sees only the
     # checked values: werkzeug's cached `form` is replaced for this request.
     request.form = read_params(request.form)
     return view(*args, **kwargs)
+
+
+def _refused(what: str, field_name: str, given: str) -> Response:
+    log.warning(
+        "refused %s %s from %s (%s %s)",
+        what,
+        request.path,
+        request.remote_addr,
+        field_name,
+        "wrong" if given else "missing",
+    )
+    return Response("Forbidden\n", status=403, mimetype="text/plain")
 
 
 def read_params(form: MultiDict[str, str]) -> ImmutableMultiDict[str, str]:
