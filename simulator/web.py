@@ -85,6 +85,18 @@ def api_error(exc: ApiError) -> ResponseReturnValue:
     return error(exc.status, exc.code, exc.message)
 
 
+@bp.app_errorhandler(404)
+def not_served(_exc: Exception) -> ResponseReturnValue:
+    """A path the simulator does not serve answers as Twilio answers an unknown resource
+    (JSON, code 20404), so the SDK raises TwilioRestException, not a parsing error."""
+    return error(404, 20404, f"The requested resource {request.path} was not found")
+
+
+@bp.app_errorhandler(405)
+def method_not_allowed(_exc: Exception) -> ResponseReturnValue:
+    return error(405, 20004, f"Method not allowed on {request.path}")
+
+
 @bp.before_request
 def authenticate() -> ResponseReturnValue | None:
     """HTTP Basic with the account SID and auth token, on every path, like Twilio."""

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from twilio.base.exceptions import TwilioRestException
+from requests import RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -125,6 +126,15 @@ class TwilioGateway(CallGateway):
             raise GatewayError(
                 f"carrier refused to {action}: {exc.msg}", code=exc.code, status=exc.status
             ) from None
+        except (TwilioException, RequestException, OSError, ValueError) as exc:
+            # Not an answer in Twilio's error shape: the carrier unreachable, a body that is
+            # not JSON (a proxy's HTML page), a timeout. The port promises GatewayError for
+            # every refusal, so callers need to know nothing of the SDK's exceptions.
+            raise GatewayError(
+                f"carrier did not answer the request to {action}: {type(exc).__name__}",
+                code=None,
+                status=None,
+            ) from exc
 
 
 def _call_info(call: CallInstance) -> CallInfo:
