@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hotline import audit, db, logs, verification
+from hotline import audit, db, logs, payments, verification
 from hotline.cli_errors import FileUnusable, check_port_free, describe
 from hotline.csvrows import HeaderError, decode
 from hotline.demo import (
@@ -241,7 +241,10 @@ def import_accounts_command(
     stream = io.StringIO(text, newline="")
     lines = text.count("\n")
     try:
-        with current.Session.begin() as session, _progress(lines) as advance:
+        # Committed chunk by chunk (the import is idempotent, so a run cut short is run
+        # again): a single transaction would hold the audit chain's lock for the whole file,
+        # and every payment, lock and promise on the line would wait on it.
+        with current.Session() as session, _progress(lines) as advance:
             report = import_accounts(
                 session,
                 stream,
@@ -250,7 +253,9 @@ def import_accounts_command(
                 actor="cli:import",
                 source=source,
                 on_progress=advance,
+                after_chunk=session.commit,
             )
+            session.commit()
     except HeaderError as exc:
         raise FileUnusable(f"{path.name}: {exc}") from None
     _print_import_report(path.name, report, report_path)
@@ -418,6 +423,24 @@ def accounts_unlock(account_number: str, actor: str) -> None:
         if was_locked
         else f"account {account_number} was not locked; its failure count starts afresh"
     )
+
+
+# --- payments ---------------------------------------------------------------------------
+
+payments_group = AppGroup("payments", help="Card payments taken by phone.")
+cli.add_command(payments_group)
+
+
+@payments_group.command("reconcile")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
+def payments_reconcile(days: int) -> None:
+    """Post every charged <Pay> result kept in the last DAYS days that no payment records
+    (its turn failed, e.g. the database was locked); safe to run as often as wished."""
+    current = _ready_runtime()
+    now = utcnow()
+    with current.Session.begin() as session:
+        posted, already = payments.reconcile(session, since=now - dt.timedelta(days=days), now=now)
+    click.echo(f"posted {posted} payment(s) from kept results; {already} were posted already")
 
 
 # --- audit --------------------------------------------------------------------------------

@@ -90,8 +90,12 @@ def import_accounts(
     source: dict[str, Any],
     on_progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    after_chunk: Callable[[], None] | None = None,
 ) -> ImportReport:
-    """Upsert every good row of an accounts CSV; HeaderError if the file is not one."""
+    """Upsert every good row of an accounts CSV; HeaderError if the file is not one.
+
+    `after_chunk` runs after each chunk of rows is written: the entry point may commit
+    there, so no lock (the audit chain's above all) is held for a whole large file."""
     report = ImportReport()
     context = _Context(session, secret_key, now, actor, report)
     chunk: list[AccountRow] = []
@@ -105,6 +109,8 @@ def import_accounts(
         if len(chunk) >= chunk_size:
             _upsert(context, chunk)
             chunk = []
+            if after_chunk is not None:
+                after_chunk()
         if on_progress is not None:
             on_progress(1)
     if chunk:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hotline import accounts, audit
-from hotline.enums import PaymentStatus
-from hotline.models import CardAccount, Payment
+from hotline import accounts, audit, contacts
+from hotline.enums import PaymentStatus, Source
+from hotline.models import CallEvent, CardAccount, Payment
 from hotline.origin import Origin
 from hotline.redact import card_last4
 
@@ -106,3 +108,97 @@ def post_card_payment(
         now=now,
     )
     return True
+
+
+# --- results kept before they are posted -----------------------------------------------------
+
+RESULT_EVENT = "pay-result"
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """What a <Pay> reported, as kept before posting: enough to post it again later."""
+
+    call_sid: str
+    pay_token: str
+    account_id: int | None
+    amount_minor: int
+    result: str
+    confirmation: str
+    brand: str
+    masked: str
+
+    @property
+    def charged(self) -> bool:
+        return self.result == "success" and bool(self.confirmation) and self.amount_minor > 0
+
+    @property
+    def key(self) -> str:
+        return pay_key(self.call_sid, self.pay_token, self.confirmation)
+
+
+def keep_result(session: Session, result: CardResult, *, now: dt.datetime) -> bool:
+    """Keep a <Pay> result as it arrived, in a short transaction of its own before the turn
+    that posts it: the turn may fail (a database slow or locked), and a charged card must
+    not then be forgotten. True if it is new (a replay keeps nothing)."""
+    sequence = f"pay:{result.pay_token}" if result.pay_token else f"code:{result.key[-40:]}"
+    return contacts.record_call_event(
+        session,
+        call_sid=result.call_sid,
+        kind=RESULT_EVENT,
+        sequence=sequence[:64],
+        payload={k: str(v) for k, v in asdict(result).items()},
+        now=now,
+    )
+
+
+def reconcile(session: Session, *, since: dt.datetime, now: dt.datetime) -> tuple[int, int]:
+    """Post every charged result kept since `since` that no payment records yet (its turn
+    failed); (posted now, already posted). Safe to run any time, as often as wished."""
+    posted = already = 0
+    events = session.scalars(
+        select(CallEvent)
+        .where(CallEvent.kind == RESULT_EVENT, CallEvent.received_at >= since)
+        .order_by(CallEvent.id)
+    ).all()
+    for event in events:
+        result = _result_of(event)
+        if result is None or not result.charged or result.account_id is None:
+            continue
+        account = session.get(CardAccount, result.account_id)
+        if account is None:
+            continue
+        if post_card_payment(
+            session,
+            account,
+            amount_minor=result.amount_minor,
+            key=result.key,
+            confirmation=result.confirmation,
+            brand=result.brand,
+            masked=result.masked,
+            origin=Origin(Source.IVR, "reconcile", result.call_sid),
+            now=now,
+        ):
+            posted += 1
+        else:
+            already += 1
+    return posted, already
+
+
+def _result_of(event: CallEvent) -> CardResult | None:
+    try:
+        data = json.loads(event.payload)
+        return CardResult(
+            call_sid=event.call_sid,
+            pay_token=str(data.get("pay_token", "")),
+            account_id=int(data["account_id"])
+            if str(data.get("account_id", "")).isdigit()
+            else None,
+            amount_minor=int(data.get("amount_minor") or 0),
+            result=str(data.get("result", "")),
+            confirmation=str(data.get("confirmation", "")),
+            brand=str(data.get("brand", "")),
+            masked=str(data.get("masked", "")),
+        )
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -125,10 +125,7 @@ def load(session: Session, call_sid: str, now: dt.datetime, limits: Limits) -> C
     )
     if row is None:
         return None
-    try:
-        data = json.loads(row.state or "{}")
-    except ValueError:
-        data = {}
+    data = _state_of(row.state)
     return CallRecord(
         call_sid=call_sid,
         from_number=row.from_number,
@@ -139,6 +136,37 @@ def load(session: Session, call_sid: str, now: dt.datetime, limits: Limits) -> C
         exists=True,
         account=account_row(row._mapping) if row.id is not None else None,
     )
+
+
+_PEEK = select(_CALLS.c.from_number, _CALLS.c.state, _CALLS.c.case_id, _CALLS.c.started_at).where(
+    _CALLS.c.call_sid == bindparam("call_sid")
+)
+
+
+def peek(session: Session, call_sid: str) -> CallRecord | None:
+    """The call's state as last committed, read without a lock and without its account
+    (for keeping a callback before the turn that acts on it takes the row)."""
+    row = core(session).execute(_PEEK, {"call_sid": call_sid}).one_or_none()
+    if row is None:
+        return None
+    data = _state_of(row.state)
+    return CallRecord(
+        call_sid=call_sid,
+        from_number=row.from_number,
+        state=CallState.from_dict(data),
+        last_twiml=data.get("last_twiml"),
+        case_id=row.case_id,
+        started_at=row.started_at,
+        exists=True,
+    )
+
+
+def _state_of(text: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def remember(

@@ -25,9 +25,10 @@ from hotline.accounts import AccountRow, core
 from hotline.enums import PayOutcome, Step
 from hotline.models import CardAccount
 from hotline.origin import Origin
+from hotline.payments import CardResult
 from hotline.secrets import verify_digits_match
 from ivr import flow
-from ivr.calls import CallRecord, load, remember
+from ivr.calls import CallRecord, load, peek, remember
 from ivr.facts import LineConfig, build_facts
 from prompts.spoken import spelled
 from telephony.gateway import CallGateway, GatewayError
@@ -145,40 +146,79 @@ def pay_result(
     if call is None:
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state = call.state
-    amount_minor = state.pays.get(token, 0)
-    current = state.step == Step.PAY_RESULT and state.pending.get("pay") == token
-    if not token and state.step == Step.PAY_RESULT and "pay" not in state.pending:
-        # A <Pay> sent before results carried tokens (a call in progress across an upgrade).
-        amount_minor, current = int(state.pending.get("amount_minor") or 0), True
+    current, paid = _pay_answered(state, call_sid, token, form, call.account)
     account = call.account
-    result_name = form.get("Result", "")
-    code = form.get("PaymentConfirmationCode", "")
-    charged = result_name == PayOutcome.SUCCESS and bool(code) and amount_minor > 0
-    if charged and account is not None:
+    code = paid.confirmation
+    if paid.charged and account is not None:
         payments.post_card_payment(
             session,
             accounts.entity(session, account),
-            amount_minor=amount_minor,
-            key=payments.pay_key(call_sid, token, code),
+            amount_minor=paid.amount_minor,
+            key=paid.key,
             confirmation=code,
-            brand=form.get("PaymentCardType"),
-            masked=form.get("PaymentCardNumber"),
+            brand=paid.brand,
+            masked=paid.masked,
             origin=Origin.ivr(call_sid),
             now=now,
         )
     if not current and call.last_twiml is not None:
         return Reply(call, state.language, replay=call.last_twiml)
     facts = build_facts(session, config, now, caller, account, language=state.language)
-    result = PayResult(result=result_name, error=form.get("PaymentError", ""))
-    if charged:
+    result = PayResult(result=paid.result, error=form.get("PaymentError", ""))
+    if paid.charged:
         spoken = spelled(code[-6:])
-        result = PayResult(PayOutcome.SUCCESS, Money(amount_minor, facts.speak_money), spoken)
-    elif result_name == PayOutcome.SUCCESS:
+        result = PayResult(PayOutcome.SUCCESS, Money(paid.amount_minor, facts.speak_money), spoken)
+    elif paid.result == PayOutcome.SUCCESS:
         result = PayResult(PayOutcome.CONNECTOR_ERROR, error="no confirmation code")
     outcome = flow.pay_result(state, replace(facts, pay_result=result))
     if any(isinstance(e, ResumeRecording) for e in outcome.effects):
         _set_recording(gateway, call_sid, paused=False)
     return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def keep_pay_result(
+    session: Session,
+    config: LineConfig,
+    *,
+    call_sid: str,
+    form: Mapping[str, str],
+    token: str,
+    now: dt.datetime,
+) -> CardResult | None:
+    """Keep <Pay>'s result before the turn that posts it (its own short transaction, taking
+    no account or audit lock): if that turn fails, `hotline payments reconcile` posts it."""
+    call = peek(session, call_sid)
+    if call is None:
+        return None
+    _, paid = _pay_answered(call.state, call_sid, token, form, call.account)
+    payments.keep_result(session, paid, now=now)
+    return paid
+
+
+def _pay_answered(
+    state: CallState,
+    call_sid: str,
+    token: str,
+    form: Mapping[str, str],
+    account: AccountRow | None,
+) -> tuple[bool, CardResult]:
+    """Whether a result answers the <Pay> the call is waiting on, and the result with the
+    amount of the <Pay> it answers (its token's)."""
+    amount_minor = state.pays.get(token, 0)
+    current = state.step == Step.PAY_RESULT and state.pending.get("pay") == token
+    if not token and state.step == Step.PAY_RESULT and "pay" not in state.pending:
+        # A <Pay> sent before results carried tokens (a call in progress across an upgrade).
+        amount_minor, current = int(state.pending.get("amount_minor") or 0), True
+    return current, CardResult(
+        call_sid=call_sid,
+        pay_token=token,
+        account_id=account.id if account is not None else state.account_id,
+        amount_minor=amount_minor,
+        result=form.get("Result", ""),
+        confirmation=form.get("PaymentConfirmationCode", ""),
+        brand=form.get("PaymentCardType", ""),
+        masked=form.get("PaymentCardNumber", ""),
+    )
 
 
 def record_recording(

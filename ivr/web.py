@@ -224,19 +224,40 @@ def pay() -> ResponseReturnValue:
             "PaymentError",
         )
     }
-    return _respond(
-        lambda session, now: service.pay_result(
-            session,
-            current.config,
-            current.runtime.gateway,
-            call_sid=call_sid,
-            caller=caller,
-            form=form,
-            # Which <Pay> this result answers: the token in the action URL we gave it.
-            token=(request.args.get("pay") or "")[:8],
-            now=now,
+    # Which <Pay> this result answers: the token in the action URL we gave it (digits).
+    raw_token = (request.args.get("pay") or "")[:8]
+    token = raw_token if raw_token.isascii() and raw_token.isdigit() else ""
+    # The result is kept first, in a transaction of its own that waits on no account or
+    # audit lock: if the turn below fails, a charged card is still on record and
+    # `hotline payments reconcile` posts it.
+    with current.runtime.Session.begin() as session:
+        kept = service.keep_pay_result(
+            session, current.config, call_sid=call_sid, form=form, token=token, now=current.clock()
         )
-    )
+    try:
+        return _respond(
+            lambda session, now: service.pay_result(
+                session,
+                current.config,
+                current.runtime.gateway,
+                call_sid=call_sid,
+                caller=caller,
+                form=form,
+                token=token,
+                now=now,
+            )
+        )
+    except Exception:
+        if kept is not None and kept.charged:
+            log.error(
+                "charged <Pay> %s of call %s (%s minor units, confirmation ...%s) not posted;"
+                " kept for `hotline payments reconcile`",
+                token or "-",
+                call_sid,
+                kept.amount_minor,
+                kept.confirmation[-4:],
+            )
+        raise
 
 
 @bp.post("/recording")

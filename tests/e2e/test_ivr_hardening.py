@@ -480,3 +480,49 @@ def test_today_is_the_callers_local_day(hotline_app):
     assert heard(call, "Your promise to pay is recorded.")
     [promise] = rows(hotline_app, PromiseToPay)
     assert promise.promised_date == dt.date(2026, 12, 1)
+
+
+# --- a charged result is never lost to a sick database ------------------------------------
+
+
+@postgresql_only
+def test_a_charged_result_whose_turn_fails_is_kept_and_reconciled_once(
+    hotline_app, hotline, caplog
+):
+    """The audit chain's lock held elsewhere (a long import, say) fails the turn that
+    would post the payment: the caller hears the apology, but the result was kept first,
+    and `hotline payments reconcile` posts it, once."""
+    from sqlalchemy import text
+
+    from hotline.audit import _CHAIN_LOCK_KEY
+
+    balance = account(hotline_app).balance_minor
+    call = Turns(hotline_app).verified()
+    pay = call.at_pay("1")
+    engine = hotline_app.app.extensions["hotline"].engine
+    with engine.connect() as blocker:
+        blocker.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+        path = pay.attrib["action"].split("/ivr", 1)[1]
+        form = {
+            "CallSid": call.sid,
+            "AccountSid": DEV_ACCOUNT_SID,
+            "From": call.caller,
+            "To": HOTLINE_NUMBER,
+            "CallStatus": "in-progress",
+            **success("ch_kept000001"),
+        }
+        answer = _signed_post(hotline_app, "/ivr" + path, form)
+        blocker.rollback()
+    assert answer.status_code == 200 and "something went wrong" in answer.text
+    assert rows(hotline_app, Payment) == []
+    assert any("kept for `hotline payments reconcile`" in r.getMessage() for r in caplog.records)
+    first = hotline("payments", "reconcile")
+    again = hotline("payments", "reconcile")
+    assert "posted 1 payment(s)" in first.stdout and "posted 0 payment(s)" in again.stdout
+    [payment] = rows(hotline_app, Payment)
+    minimum = int(pay.attrib["chargeAmount"].replace(".", ""))
+    assert payment.amount_minor == minimum
+    assert account(hotline_app).balance_minor == balance - minimum
+    # Twilio replays the result once the database is well: still one payment.
+    call.pay_result(pay, **success("ch_kept000001"))
+    assert len(rows(hotline_app, Payment)) == 1
