@@ -47,6 +47,7 @@ __all__ = [
     "PhoneFacts",
     "Reason",
     "address_zones",
+    "callable_numbers",
     "candidate_zones",
     "decide",
 ]
@@ -312,29 +313,11 @@ def decide(
 ) -> Decision:
     """May the account be called (voice, automated) at `now`, on which numbers; if not,
     why not and when next. `history` holds every contact with the cardholder."""
-    if now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
+    prepared = _prepare(account, phones, history, profile, now)
+    if isinstance(prepared, Decision):
+        return prepared
+    rules, excluded = prepared
     now = now.astimezone(dt.UTC)
-    for flag, reason in HARD_BLOCKS:
-        if flag in account.flags:
-            return _never(reason)
-    if account.open_dispute:
-        return _never(Reason.OPEN_DISPUTE)
-    if account.past_due_minor <= 0 or account.days_past_due <= 0:
-        return _never(Reason.NOTHING_DUE)
-
-    on_file = [p for p in phones if not p.removed]
-    excluded = tuple((p.e164, r) for p in on_file if (r := _number_block(p)) is not None)
-    diallable = [p for p in on_file if _number_block(p) is None]
-    if not diallable:
-        reasons = {r for _, r in excluded}
-        reason = reasons.pop() if len(reasons) == 1 else Reason.NO_NUMBER
-        return _never(reason, excluded)
-    zones = candidate_zones(account, on_file)
-    if not zones:
-        return _never(Reason.NO_TIME_ZONE, excluded)
-
-    rules = _Rules(account, diallable, list(history), profile, zones, now)
     callable_now, reason, rule, time_excluded = rules.verdict(now)
     if callable_now:
         return Decision(
@@ -368,6 +351,52 @@ def decide(
         rule,
         excluded + time_excluded,
     )
+
+
+def callable_numbers(
+    account: AccountFacts,
+    phones: Sequence[PhoneFacts],
+    history: Iterable[Attempt],
+    profile: ContactProfile,
+    now: dt.datetime,
+) -> tuple[str, ...]:
+    """The numbers `decide` would allow now, without looking for a next eligible time:
+    what a dialer asks again just before it places a call."""
+    prepared = _prepare(account, phones, history, profile, now)
+    if isinstance(prepared, Decision):
+        return ()
+    return prepared[0].verdict(now.astimezone(dt.UTC))[0]
+
+
+def _prepare(
+    account: AccountFacts,
+    phones: Sequence[PhoneFacts],
+    history: Iterable[Attempt],
+    profile: ContactProfile,
+    now: dt.datetime,
+) -> Decision | tuple[_Rules, tuple[tuple[str, Reason], ...]]:
+    """A denial that time will not lift, or the account's time rules ready to be asked."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    for flag, reason in HARD_BLOCKS:
+        if flag in account.flags:
+            return _never(reason)
+    if account.open_dispute:
+        return _never(Reason.OPEN_DISPUTE)
+    if account.past_due_minor <= 0 or account.days_past_due <= 0:
+        return _never(Reason.NOTHING_DUE)
+    on_file = [p for p in phones if not p.removed]
+    excluded = tuple((p.e164, r) for p in on_file if (r := _number_block(p)) is not None)
+    diallable = [p for p in on_file if _number_block(p) is None]
+    if not diallable:
+        reasons = {r for _, r in excluded}
+        reason = reasons.pop() if len(reasons) == 1 else Reason.NO_NUMBER
+        return _never(reason, excluded)
+    zones = candidate_zones(account, on_file)
+    if not zones:
+        return _never(Reason.NO_TIME_ZONE, excluded)
+    rules = _Rules(account, diallable, list(history), profile, zones, now.astimezone(dt.UTC))
+    return rules, excluded
 
 
 def _never(reason: Reason, excluded: tuple[tuple[str, Reason], ...] = ()) -> Decision:
