@@ -247,6 +247,16 @@ def test_a_conversation_pauses_calls_for_seven_days_counting_its_day_as_day_one(
     assert decide_us(at(CHICAGO, 2026, 11, 9, 8, 0), [talk]).allowed
 
 
+def test_a_conversation_about_another_debt_does_not_pause_this_one():
+    talk = call(
+        at(CHICAGO, 2026, 11, 2, 10, 0),
+        outcome=Outcome.CONNECTED,
+        conversation=True,
+        accounts=("A2",),
+    )
+    assert decide_us(at(CHICAGO, 2026, 11, 3, 10, 0), [talk]).allowed
+
+
 def test_a_conversation_on_an_inbound_call_pauses_calls_too():
     talk = call(
         at(CHICAGO, 2026, 11, 2, 10, 0),
@@ -646,11 +656,14 @@ def cases(draw):
     )
     history = []
     dialled = [p.e164 for p in numbers] or [NY_HOME]
+    # Histories spread over nine days, or bunched into the last day or hours, where the
+    # daily caps bite.
+    spread = draw(st.sampled_from([9 * 24 * 60, 24 * 60, 6 * 60]))
     for _ in range(draw(st.integers(0, 20))):
         outcome = draw(st.sampled_from(list(Outcome)))
         history.append(
             Attempt(
-                now - dt.timedelta(minutes=draw(st.integers(0, 9 * 24 * 60))),
+                now - dt.timedelta(minutes=draw(st.integers(0, spread))),
                 draw(st.sampled_from(dialled)),
                 outcome,
                 frozenset(draw(st.sampled_from([{A1}, {"A2"}, {A1, "A2"}]))),
@@ -668,6 +681,21 @@ def cases(draw):
 @functools.lru_cache
 def listed_holidays(country, subdivision, year):
     return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def is_holiday(calendar, day):
+    listed = listed_holidays(calendar.country, calendar.subdivision, day.year)
+    if day in listed:
+        return True
+    if not calendar.bridge_weekends or day.weekday() < 5:
+        return False
+    # A weekend inside a break: the working days on either side are both holidays.
+    before = day - dt.timedelta(days=day.weekday() - 4)
+    after = day + dt.timedelta(days=7 - day.weekday())
+    return all(
+        d in listed_holidays(calendar.country, calendar.subdivision, d.year)
+        for d in (before, after)
+    )
 
 
 @functools.lru_cache
@@ -713,8 +741,7 @@ def broken_rules(facts, numbers, history, profile, t, allowed_numbers):
         day = local.date()
         if not start <= local.time() < end:
             broken.append(f"outside window in {zone}")
-        calendar = profile.holidays
-        if calendar and day in listed_holidays(calendar.country, calendar.subdivision, day.year):
+        if profile.holidays and is_holiday(profile.holidays, day):
             broken.append(f"holiday in {zone}")
         if facts.reminders_paused_until and day <= facts.reminders_paused_until:
             broken.append("paused")
@@ -767,6 +794,20 @@ def test_an_allowed_call_breaks_no_rule(case):
     else:
         assert decision.phones == ()
         assert decision.reason is not None
+
+
+@PROPERTY_SETTINGS
+@given(cases())
+def test_every_number_that_breaks_no_rule_is_allowed(case):
+    """The policy is no stricter than the rules either: exactly the numbers a call to which
+    breaks none of them may be dialled."""
+    facts, numbers, history, profile, now = case
+    fine = tuple(
+        p.e164
+        for p in numbers
+        if not p.removed and not broken_rules(facts, numbers, history, profile, now, [p.e164])
+    )
+    assert decide(facts, numbers, history, profile, now).phones == fine
 
 
 @PROPERTY_SETTINGS
