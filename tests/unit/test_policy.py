@@ -589,7 +589,7 @@ BLOCKING = {
     AccountFlag.FRAUD,
     AccountFlag.DNC,
 }
-START = dt.datetime(2026, 1, 1, tzinfo=UTC)
+START = dt.datetime(2026, 1, 6, 15, 0, tzinfo=UTC)  # a working Tuesday: the simplest case
 # Instants near the DST changes of the zones above, so the properties meet them often.
 DST_DAYS = [dt.datetime(2026, 3, 8, tzinfo=UTC), dt.datetime(2026, 11, 1, tzinfo=UTC)]
 
@@ -657,21 +657,25 @@ def cases(draw):
     history = []
     dialled = [p.e164 for p in numbers] or [NY_HOME]
     # Histories spread over nine days, or bunched into the last day or hours, where the
-    # daily caps bite.
+    # daily caps bite; half of them with a burst of calls to one number, about one debt.
     spread = draw(st.sampled_from([9 * 24 * 60, 24 * 60, 6 * 60]))
-    for _ in range(draw(st.integers(0, 20))):
+    loose = draw(st.integers(0, 12))
+    burst = draw(st.integers(4, 9)) if draw(st.booleans()) else 0
+    burst_number = draw(st.sampled_from(dialled))
+    for k in range(loose + burst):
         outcome = draw(st.sampled_from(list(Outcome)))
+        accounts = {A1} if k >= loose else draw(st.sampled_from([{A1}, {"A2"}, {A1, "A2"}]))
         history.append(
             Attempt(
                 now - dt.timedelta(minutes=draw(st.integers(0, spread))),
-                draw(st.sampled_from(dialled)),
+                burst_number if k >= loose else draw(st.sampled_from(dialled)),
                 outcome,
-                frozenset(draw(st.sampled_from([{A1}, {"A2"}, {A1, "A2"}]))),
-                conversation=outcome is Outcome.CONNECTED and draw(st.booleans()),
-                direction=draw(st.sampled_from([Direction.OUTBOUND] * 4 + [Direction.INBOUND])),
-                channel=Channel.VOICE
-                if outcome is Outcome.CONNECTED or draw(st.booleans())
-                else Channel.SMS,
+                frozenset(accounts),
+                conversation=outcome is Outcome.CONNECTED and draw(sometimes(3)),
+                direction=Direction.INBOUND if draw(sometimes(5)) else Direction.OUTBOUND,
+                channel=Channel.SMS
+                if outcome is not Outcome.CONNECTED and draw(sometimes(4))
+                else Channel.VOICE,
             )
         )
     profile = PROFILES[draw(st.sampled_from(sorted(PROFILES)))]
