@@ -662,20 +662,34 @@ def cases(draw):
     loose = draw(st.integers(0, 12))
     burst = draw(st.integers(4, 9)) if draw(st.booleans()) else 0
     burst_number = draw(st.sampled_from(dialled))
-    for k in range(loose + burst):
+    for _ in range(loose):
         outcome = draw(st.sampled_from(list(Outcome)))
-        accounts = {A1} if k >= loose else draw(st.sampled_from([{A1}, {"A2"}, {A1, "A2"}]))
         history.append(
             Attempt(
                 now - dt.timedelta(minutes=draw(st.integers(0, spread))),
-                burst_number if k >= loose else draw(st.sampled_from(dialled)),
+                draw(st.sampled_from(dialled)),
                 outcome,
-                frozenset(accounts),
+                frozenset(draw(st.sampled_from([{A1}, {"A2"}, {A1, "A2"}]))),
                 conversation=outcome is Outcome.CONNECTED and draw(sometimes(3)),
                 direction=Direction.INBOUND if draw(sometimes(5)) else Direction.OUTBOUND,
                 channel=Channel.SMS
                 if outcome is not Outcome.CONNECTED and draw(sometimes(4))
                 else Channel.VOICE,
+            )
+        )
+    # The dialer's own calls, one after another on one number within the day.
+    for _ in range(burst):
+        history.append(
+            Attempt(
+                now - dt.timedelta(minutes=draw(st.integers(0, 24 * 60))),
+                burst_number,
+                draw(
+                    st.sampled_from(
+                        [Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL] * 2
+                        + [Outcome.CONNECTED]
+                    )
+                ),
+                frozenset({A1}),
             )
         )
     profile = PROFILES[draw(st.sampled_from(sorted(PROFILES)))]
