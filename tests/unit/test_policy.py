@@ -1,9 +1,11 @@
 """The dialer's contact policy: examples for each rule and profile, and properties that
 must hold for every history, time, zone and profile (hypothesis)."""
 
+import ast
 import dataclasses
 import datetime as dt
 import functools
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import timezone as pn_timezone
 
+import dialer.policy
 from dialer.policy import (
     AccountFacts,
     Attempt,
@@ -867,3 +870,16 @@ def test_at_any_later_instant_a_call_allowed_breaks_no_rule_whatever_the_history
     assert decide(facts, numbers, list(reversed(history)), profile, later) == decision
     if decision.allowed:
         assert broken_rules(facts, numbers, history, profile, later, decision.phones) == []
+
+
+def test_the_policy_reads_no_clock():
+    """`now` is an argument: nothing in the module asks the system for the time."""
+    source = Path(dialer.policy.__file__).read_text()
+    clocks = {"now", "utcnow", "today", "time_ns", "monotonic", "perf_counter"}
+    calls = [
+        node.func.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    ]
+    assert sorted(set(calls) & clocks) == []
+    assert "import time" not in source
