@@ -69,6 +69,8 @@ class CallContext:
     agent_hours: Hours
     timezone: str
     texts: Texts
+    # The verification attempt recorded before the turn, to settle rather than insert.
+    reserved_attempt: int | None = None
 
 
 @dataclass
@@ -89,6 +91,8 @@ def carry_out(
         match effect:
             case PauseRecording() | ResumeRecording():
                 pass  # done through the gateway around <Pay>, before the answer is sent
+            case RecordVerification(succeeded=succeeded) if call.reserved_attempt is not None:
+                verification.settle(session, call.reserved_attempt, succeeded=succeeded)
             case RecordVerification(succeeded=succeeded):
                 if row is not None:
                     verification.record_attempt(

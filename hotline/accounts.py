@@ -142,7 +142,11 @@ ACCOUNTS_FOR_NUMBER = (
 # Verification attempts on one account queue up behind this lock, so however many calls
 # key digits at once, each counts the failures committed before it.
 LOCK_ACCOUNT = (
-    select(CardAccount.id).where(CardAccount.id == bindparam("account_id")).with_for_update()
+    select(CardAccount.id)
+    .where(CardAccount.id == bindparam("account_id"))
+    # FOR NO KEY UPDATE: a new call's row referencing the account (a key share) need not
+    # wait for it, as it would for FOR UPDATE.
+    .with_for_update(key_share=True)
 )
 HOLDER_NUMBERS = (
     select(Phone.e164).where(Phone.cardholder_id == bindparam("cardholder_id")).order_by(Phone.id)
@@ -231,7 +235,9 @@ def lock(session: Session, account: CardAccount) -> None:
     """Lock the account's row and read it afresh, before a change that depends on it (the
     balance a payment lowers, the flags a case sets, the plan already running): two calls
     acting on one account at once then act one after the other."""
-    locked = session.get(CardAccount, account.id, with_for_update=True, populate_existing=True)
+    locked = session.get(
+        CardAccount, account.id, with_for_update={"key_share": True}, populate_existing=True
+    )
     assert locked is account, "the account was loaded in this same session"
 
 

@@ -8,8 +8,9 @@ caller's session, never committed here.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hotline import audit
@@ -37,6 +38,64 @@ def record_attempt(
             "attempted_at": now,
         },
     )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A keying of digits, recorded as a failure before they are checked."""
+
+    attempt_id: int
+    prior_failures: int  # failures in the window before this one (since the last unlock)
+    locked: bool
+
+
+def reserve(
+    session: Session, account_id: int, *, call_sid: str, since: dt.datetime, now: dt.datetime
+) -> Reservation | None:
+    """Record an attempt as failed before its digits are checked, counting the failures
+    before it under the account's row lock; the entry point commits it at once.
+
+    So however a burst of calls arrives, and whatever happens to the turn that checks the
+    digits afterwards (a lock it cannot get, a database that hangs), every guess is counted
+    and its place in the count is exact: at most the limit are ever checked. None if the
+    account is gone.
+    """
+    row = (
+        core(session)
+        .execute(
+            select(CardAccount.self_service_locked_at, CardAccount.verification_reset_at)
+            .where(CardAccount.id == account_id)
+            .with_for_update(key_share=True)
+        )
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    start = max(since, row.verification_reset_at) if row.verification_reset_at else since
+    prior = core(session).scalar(
+        select(func.count()).where(
+            VerificationAttempt.account_id == account_id,
+            VerificationAttempt.succeeded.is_(False),
+            VerificationAttempt.attempted_at > start,
+        )
+    )
+    attempt_id = core(session).scalar(
+        insert(VerificationAttempt)
+        .values(account_id=account_id, call_sid=call_sid, succeeded=False, attempted_at=now)
+        .returning(VerificationAttempt.id)
+    )
+    assert attempt_id is not None
+    return Reservation(attempt_id, int(prior or 0), row.self_service_locked_at is not None)
+
+
+def settle(session: Session, attempt_id: int, *, succeeded: bool) -> None:
+    """The reserved attempt's digits matched: it is no failure after all."""
+    if succeeded:
+        core(session).execute(
+            update(VerificationAttempt)
+            .where(VerificationAttempt.id == attempt_id)
+            .values(succeeded=True)
+        )
 
 
 def lock(session: Session, account: CardAccount, *, origin: Origin, now: dt.datetime) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from flows.carry_out import CallContext, Sms, Texts, carry_out, fill_references
 from flows.effects import PauseRecording, ResumeRecording
 from flows.state import CallState, Heard, Money, Outcome, PayResult
-from hotline import accounts, contacts, payments
+from hotline import accounts, contacts, payments, verification
 from hotline.accounts import AccountRow, core
 from hotline.enums import PayOutcome, Step
 from hotline.models import CardAccount
@@ -86,8 +86,13 @@ def answer(
     step: str,
     listen: Callable[[str, str], Heard],
     now: dt.datetime,
+    reservation: verification.Reservation | None = None,
 ) -> Reply:
-    """The caller answered a prompt (a <Gather> action); `listen(step, language)` reads it."""
+    """The caller answered a prompt (a <Gather> action); `listen(step, language)` reads it.
+
+    `reservation`: at the verify step, the attempt reserve_verification() recorded (and the
+    entry point committed) before this turn; without one the failures are counted here,
+    under the account's lock."""
     call = load(session, call_sid, now, config.limits)
     if call is None:  # unknown or expired call: start it afresh rather than fail
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
@@ -101,9 +106,18 @@ def answer(
         found = core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
         account = accounts.by_id(session, found, now, config.limits)
     if state.step == Step.VERIFY and account is not None and heard.digits:
-        # Count the failures under the account's lock: a burst of calls guessing at once
-        # is checked one after another, and none after the limit.
-        account = accounts.locked_for_verification(session, account.id, now, config.limits)
+        if reservation is not None:
+            # The failures before this attempt were counted when it was reserved.
+            fresh = accounts.by_id(session, account.id, now, config.limits)
+            account = fresh and replace(
+                fresh,
+                failures_last_24h=reservation.prior_failures,
+                locked=fresh.locked or reservation.locked,
+            )
+        else:
+            # Count the failures under the account's lock: a burst of calls guessing at
+            # once is checked one after another, and none after the limit.
+            account = accounts.locked_for_verification(session, account.id, now, config.limits)
         if account is not None and config.limits.checkable(
             locked=account.locked, failures=account.failures_last_24h
         ):
@@ -122,7 +136,8 @@ def answer(
         outcome = replace(
             flow.pay_result(outcome.state, replace(facts, pay_result=unavailable)), effects=()
         )
-    return _carried_out(session, config, call, outcome, account, caller, now)
+    attempt = reservation.attempt_id if reservation is not None else None
+    return _carried_out(session, config, call, outcome, account, caller, now, attempt)
 
 
 def pay_result(
@@ -174,6 +189,27 @@ def pay_result(
     if any(isinstance(e, ResumeRecording) for e in outcome.effects):
         _set_recording(gateway, call_sid, paused=False)
     return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def reserve_verification(
+    session: Session, config: LineConfig, *, call_sid: str, digits: str, now: dt.datetime
+) -> verification.Reservation | None:
+    """Before a verify turn: record the keying as a failed attempt and count the failures
+    before it (the entry point commits this at once; the turn settles it if the digits
+    match). None when the call is not at the verify step of an account."""
+    call = peek(session, call_sid)
+    if call is None or call.state.step != Step.VERIFY or not digits:
+        return None
+    account_id = call.state.account_id
+    if account_id is None:
+        return None  # an unknown account number: failures are counted per call
+    return verification.reserve(
+        session,
+        account_id,
+        call_sid=call_sid,
+        since=accounts.window_start(now, config.limits),
+        now=now,
+    )
 
 
 def keep_pay_result(
@@ -249,6 +285,7 @@ def _carried_out(
     account: AccountRow | None,
     caller: str,
     now: dt.datetime,
+    reserved_attempt: int | None,
 ) -> Reply:
     """Carry out the turn's effects; the reply, with any reference and texts they made."""
     language = outcome.state.language
@@ -265,6 +302,7 @@ def _carried_out(
             agent_hours=config.agent_hours,
             timezone=config.timezone,
             texts=Texts(config.sms_confirmations, config.caller_id, config.bank_for(language)),
+            reserved_attempt=reserved_attempt,
         ),
         now,
     )

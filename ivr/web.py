@@ -190,6 +190,15 @@ def step(step: str) -> ResponseReturnValue:
     if not call_sid:
         return _apology("en")
     current = line()
+    reservation = None
+    if step == Step.VERIFY:
+        # The keying is recorded as a failure and committed before the digits are checked,
+        # so nothing that befalls the turn (a lock it cannot get) lets a guess go uncounted.
+        digits = "".join(ch for ch in field("Digits", 40) if ch in "0123456789")
+        with current.runtime.Session.begin() as session:
+            reservation = service.reserve_verification(
+                session, current.config, call_sid=call_sid, digits=digits, now=current.clock()
+            )
 
     def run(session: Session, now: dt.datetime) -> service.Reply:
         return service.answer(
@@ -201,6 +210,7 @@ def step(step: str) -> ResponseReturnValue:
             step=step,
             listen=_heard,
             now=now,
+            reservation=reservation,
         )
 
     return _respond(run)

@@ -347,20 +347,22 @@ def test_a_burst_of_wrong_guesses_checks_at_most_five_and_none_after(hotline_app
         thread.start()
     for thread in threads:
         thread.join()
+    # Every keying is counted (recorded as failed before its digits are checked, in the
+    # order the account's lock let them through); only the first five can be checked.
     attempts = sorted(rows(hotline_app, VerificationAttempt), key=lambda a: a.id)
-    failures = [a for a in attempts if not a.succeeded]
-    assert len(failures) <= 5
+    assert len(attempts) == len(calls)
     assert account(hotline_app).self_service_locked_at is not None
+    reached_menu = [sid for sid, answer in answers.items() if "For your balance" in answer]
+    assert reached_menu in ([], [right.sid])
     successes = [a for a in attempts if a.succeeded]
+    assert len(successes) == len(reached_menu)
     if successes:  # checked before the limit: then, and only then, it may reach the menu
-        assert sum(1 for f in failures if f.id < successes[0].id) < 5
-    else:
-        assert "For your balance" not in answers[right.sid]
+        assert sum(1 for a in attempts if a.id < successes[0].id and not a.succeeded) < 5
     # After the burst not even the right digits are checked.
     late = Turns(hotline_app)
     late.answer()
     assert says(late.key("verify", ALICE_DIGITS))[0] == VERIFY_FAILED
-    assert len([a for a in rows(hotline_app, VerificationAttempt) if not a.succeeded]) <= 5
+    assert sum(1 for a in rows(hotline_app, VerificationAttempt) if a.succeeded) == len(successes)
 
 
 def test_an_unlock_lets_the_cardholder_in_and_starts_the_count_afresh(hotline_app, hotline):
@@ -526,3 +528,49 @@ def test_a_charged_result_whose_turn_fails_is_kept_and_reconciled_once(
     # Twilio replays the result once the database is well: still one payment.
     call.pay_result(pay, **success("ch_kept000001"))
     assert len(rows(hotline_app, Payment)) == 1
+
+
+@postgresql_only
+def test_guesses_whose_turn_fails_are_still_counted_and_lock_holds(hotline_app):
+    """An attacker keys guesses while the audit chain's lock is held elsewhere (the turn
+    that would lock the account cannot finish): every guess is still counted, so the
+    right digits afterwards do not reach the menu."""
+    from sqlalchemy import text
+
+    from hotline.audit import _CHAIN_LOCK_KEY
+
+    for wrong in ("11111", "22222"):  # two failures on record first
+        call = Turns(hotline_app)
+        call.answer()
+        call.key("verify", wrong)
+    engine = hotline_app.app.extensions["hotline"].engine
+    calls = [Turns(hotline_app) for _ in range(8)]
+    for call in calls:
+        call.answer()
+    with engine.connect() as blocker:
+        blocker.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+        barrier = threading.Barrier(len(calls))
+
+        def guess(call: Turns) -> None:
+            barrier.wait()
+            form = {
+                "CallSid": call.sid,
+                "AccountSid": DEV_ACCOUNT_SID,
+                "From": call.caller,
+                "To": HOTLINE_NUMBER,
+                "CallStatus": "in-progress",
+                "Digits": "33333",
+            }
+            assert _signed_post(hotline_app, "/ivr/step/verify", form).status_code == 200
+
+        threads = [threading.Thread(target=guess, args=(call,)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        blocker.rollback()
+    failures = [a for a in rows(hotline_app, VerificationAttempt) if not a.succeeded]
+    assert len(failures) == 2 + len(calls)  # every guess counted, whatever its turn did
+    late = Turns(hotline_app)
+    late.answer()
+    assert says(late.key("verify", ALICE_DIGITS))[0] == VERIFY_FAILED
