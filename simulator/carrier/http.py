@@ -16,20 +16,13 @@ from urllib.parse import urlencode
 import phonenumbers
 import requests
 
-from simulator.carrier.records import (
-    API_VERSION,
-    Entry,
-    SimCall,
-    _CallOver,
-)
+from simulator.carrier.records import API_VERSION, Entry, SimCall, _CallOver
 from simulator.carrier.state import CarrierState
 from simulator.signing import signature
 
 log = logging.getLogger(__name__)
 
-
 WEBHOOK_TIMEOUT_SECONDS = 15.0
-
 
 # A call that keeps requesting TwiML this often is looping; Twilio would bill it for hours.
 MAX_REQUESTS_PER_CALL = 400

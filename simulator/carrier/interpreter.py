@@ -12,22 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from simulator import twiml
-from simulator.carrier.records import (
-    SimCall,
-    _CallOver,
-    _Redirected,
-    _resolve,
-    new_sid,
-)
+from simulator.carrier.records import SimCall, _CallOver, _Redirected, _resolve, new_sid
 from simulator.carrier.rest import RestApi
 
 # What a caller hears when the app fails and there is no fallback URL.
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
-
+# How long speech takes (speech_seconds): words, or Chinese characters, per second.
 WORDS_PER_SECOND = 2.5
-
-
 CJK_CHARS_PER_SECOND = 4.0
 
 

@@ -27,7 +27,6 @@ from simulator.carrier.records import (
 
 log = logging.getLogger(__name__)
 
-
 SIP_CODES = {"completed": 200, "busy": 486, "no-answer": 487, "failed": 404, "canceled": 487}
 
 

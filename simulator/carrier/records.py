@@ -17,11 +17,7 @@ from urllib.parse import urljoin
 from simulator.callees import Party
 
 API_VERSION = "2010-04-01"
-
-
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-
-
 LIVE = frozenset({"ringing", "in-progress"})
 
 

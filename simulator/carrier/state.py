@@ -11,27 +11,25 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from simulator.callees import CalleeMix, Script
-from simulator.carrier.records import (
-    Message,
-    QueueState,
-    SimCall,
-)
+from simulator.carrier.records import Message, QueueState, SimCall
 from simulator.clock import Clock
 
 
 class CarrierState:
     """The attributes of a Carrier, set in one place.
 
-    Who uses what (the parts are the classes of simulator.carrier, see its docstring):
+    Who uses what (the parts are the modules of simulator.carrier, see its docstring):
     - account_sid, numbers, voice_url, inbound_status_callback, calls_per_second,
-      _next_slot, _order, _pool: rest (creating calls; _pool also runs them and shuts down).
+      _next_slot, _order, _pool: rest (creating and starting calls, shutting down).
     - auth_token, http: http (signing and sending webhooks).
-    - clock: lifecycle (pacing, reaching the end), rest (timestamps, the CPS queue).
-    - calls, queues, messages: rest (the API's view), lifecycle and verbs_queue (queues).
-    - scripts, mix: rest.script_for (who answers, and how).
+    - clock: lifecycle (pacing, a call's end), rest (timestamps, the CPS queue).
+    - calls, messages, scripts, mix: rest (the API's view; who answers, and how).
+    - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
+      verbs_queue (<Enqueue>).
     - payment_connectors: verbs_pay.
-    - _lock: one RLock over calls, queues, messages, call status and transcripts, taken by
-      every part; each method takes it exactly where the single-module carrier did.
+    - _lock: one RLock over calls, queues, messages, call status and transcripts, taken
+      in http, lifecycle, rest, interpreter and verbs_queue, around exactly the statements
+      the single-module carrier took it around.
     """
 
     def __init__(

@@ -13,11 +13,7 @@ from collections.abc import Mapping
 from simulator import twiml
 from simulator.callees import Card
 from simulator.carrier.interpreter import Interpreter
-from simulator.carrier.records import (
-    SimCall,
-    _CallOver,
-    _resolve,
-)
+from simulator.carrier.records import SimCall, _CallOver, _resolve
 
 
 class PayVerbs(Interpreter):

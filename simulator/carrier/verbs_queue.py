@@ -6,14 +6,7 @@ import xml.etree.ElementTree as ET
 
 from simulator import twiml
 from simulator.carrier.interpreter import Interpreter
-from simulator.carrier.records import (
-    QueueState,
-    SimCall,
-    _CallOver,
-    _Dequeued,
-    _resolve,
-    new_sid,
-)
+from simulator.carrier.records import QueueState, SimCall, _CallOver, _Dequeued, _resolve, new_sid
 
 
 class QueueVerbs(Interpreter):
