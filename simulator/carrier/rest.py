@@ -1,0 +1,335 @@
+"""What the REST API (and the softphone) does to the carrier's state.
+
+Creating, updating and listing calls, recordings, messages and queues, with Twilio's
+validation and error codes (ApiError); simulator/web.py maps HTTP onto these methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+from collections.abc import Iterable, Mapping
+
+import phonenumbers
+
+from simulator.callees import InteractiveParty, Party, Script, Step
+from simulator.carrier.lifecycle import Lifecycle
+from simulator.carrier.records import (
+    TERMINAL,
+    ApiError,
+    Message,
+    QueueState,
+    SimCall,
+    SimRecording,
+    _Redirected,
+    _resolve,
+    new_sid,
+)
+
+
+class RestApi(Lifecycle):
+    """The carrier as the REST API, the softphone and the tests see it."""
+
+    def create_call(self, form: Mapping[str, list[str]]) -> SimCall:
+        """POST Calls.json: validate like Twilio, queue at the account's CPS, start."""
+        one = functools.partial(_first, form)
+        to, from_ = one("To"), one("From")
+        if not to:
+            raise ApiError(400, 21201, "No 'To' number is specified")
+        if not _dialable(to):
+            raise ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if not from_ or from_ not in self.numbers:
+            raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_ or ''}")
+        url, inline = one("Url"), one("Twiml")
+        if not url and not inline:
+            raise ApiError(400, 21205, "Url or Twiml is required")
+        if url:
+            inline = None  # Twilio ignores Twiml when both are given on create
+        if url and not url.startswith(("http://", "https://")):
+            raise ApiError(400, 21205, f"Url is not a valid URL: {url}")
+        events = frozenset(
+            e for value in form.get("StatusCallbackEvent", []) for e in value.split()
+        )
+        now = self.clock.now()
+        with self._lock:
+            slot = max(now, self._next_slot or now)
+            wait = (slot - now).total_seconds()
+            if wait > 86400:
+                raise ApiError(400, 22005, "Call queue is full (more than 24 h of calls at CPS)")
+            self._next_slot = slot + dt.timedelta(seconds=1 / self.calls_per_second)
+            call = SimCall(
+                sid=new_sid("CA"),
+                account_sid=self.account_sid,
+                to=to,
+                from_=from_,
+                direction="outbound-api",
+                url=url,
+                method=(one("Method") or "POST").upper(),
+                twiml=inline,
+                fallback_url=one("FallbackUrl"),
+                fallback_method=(one("FallbackMethod") or "POST").upper(),
+                status_callback=one("StatusCallback"),
+                status_callback_method=(one("StatusCallbackMethod") or "POST").upper(),
+                status_events=events or frozenset({"completed"}),
+                timeout=min(_int(one("Timeout"), 60), 600),
+                time_limit=_int(one("TimeLimit"), 14400),
+                machine_detection=one("MachineDetection"),
+                machine_detection_timeout=_int(one("MachineDetectionTimeout"), 30),
+                async_amd=(one("AsyncAmd") or "false").lower() == "true",
+                async_amd_callback=one("AsyncAmdStatusCallback"),
+                async_amd_method=(one("AsyncAmdStatusCallbackMethod") or "POST").upper(),
+                record=(one("Record") or "false").lower() == "true",
+                created_at=now,
+                updated_at=now,
+                queued_until=slot,
+                queue_time_ms=int(wait * 1000),
+                seq=next(self._order),
+            )
+            call.party = Party(self.script_for(to))
+            self.calls[call.sid] = call
+        self._note(
+            call,
+            "created",
+            {
+                "to": to,
+                "from": from_,
+                "url": url or "(inline TwiML)",
+                "queue_time_ms": call.queue_time_ms,
+            },
+        )
+        self._pool.submit(self._guarded, self._run_outbound, call)
+        return call
+
+    def start_inbound(
+        self, from_: str, to: str | None = None, party: Party | None = None
+    ) -> SimCall:
+        """A person rings the hotline: the number's voice URL is requested."""
+        now = self.clock.now()
+        call = SimCall(
+            sid=new_sid("CA"),
+            account_sid=self.account_sid,
+            to=to or sorted(self.numbers)[0],
+            from_=from_,
+            direction="inbound",
+            url=self.voice_url,
+            status="ringing",
+            status_callback=self.inbound_status_callback,
+            status_events=frozenset({"initiated", "ringing", "answered", "completed"}),
+            created_at=now,
+            updated_at=now,
+            party=party or Party(Script()),
+            seq=next(self._order),
+        )
+        with self._lock:
+            self.calls[call.sid] = call
+        self._note(call, "created", {"to": call.to, "from": from_, "url": self.voice_url})
+        self._pool.submit(self._guarded, self._run_inbound, call)
+        return call
+
+    def update_call(self, sid: str, form: Mapping[str, list[str]]) -> SimCall:
+        """POST Calls/{sid}.json: end, cancel or redirect a call."""
+        call = self.get(sid)
+        one = functools.partial(_first, form)
+        status, url, inline = one("Status"), one("Url"), one("Twiml")
+        if url and inline:
+            raise ApiError(400, 21205, "Url and Twiml are mutually exclusive on update")
+        with self._lock:
+            if status in ("canceled", "completed"):
+                if call.status in TERMINAL:
+                    return call
+                if status == "canceled" and call.status not in ("queued", "ringing"):
+                    return call  # Twilio ignores a cancel once the call is answered
+                call.hangup_requested = True
+                if isinstance(call.party, InteractiveParty):
+                    call.party.give(Step())  # a softphone waiting for keys: stop waiting
+                self._note(call, "api", {"action": f"Status={status}"})
+                if call.status == "queued":
+                    # Canceled before leaving the CPS queue: no callbacks at all.
+                    call.status = "canceled"
+                    call.end_time = self.clock.now()
+                return call
+            if url or inline:
+                if call.status != "in-progress":
+                    raise ApiError(400, 21220, "Call is not in-progress. Cannot redirect.")
+                call.pending_update = _Redirected(url, (one("Method") or "POST").upper(), inline)
+                self._note(call, "api", {"action": "redirect", "url": url or "(inline TwiML)"})
+            if one("StatusCallback"):
+                call.status_callback = one("StatusCallback")
+        return call
+
+    def start_recording(self, sid: str, form: Mapping[str, list[str]]) -> SimRecording:
+        """POST Calls/{sid}/Recordings.json: record a call in progress from now on."""
+        call = self.get(sid)
+        one = functools.partial(_first, form)
+        with self._lock:
+            if call.status != "in-progress":
+                raise ApiError(400, 21220, "Call is not in-progress. Cannot record.")
+            return self._start_recording(
+                call,
+                "StartCallRecordingAPI",
+                channels=one("RecordingChannels"),
+                track=one("RecordingTrack"),
+                callback=one("RecordingStatusCallback"),
+                callback_method=one("RecordingStatusCallbackMethod"),
+                events=form.get("RecordingStatusCallbackEvent"),
+            )
+
+    def update_recording(
+        self, sid: str, recording_sid: str, form: Mapping[str, list[str]]
+    ) -> SimRecording:
+        """POST Calls/{sid}/Recordings/{RE...|Twilio.CURRENT}.json: pause, resume or stop."""
+        call = self.get(sid)
+        status = _first(form, "Status") or ""
+        if status not in ("paused", "in-progress", "stopped"):
+            raise ApiError(400, 21201, f"Invalid Status {status!r} for a recording")
+        with self._lock:
+            if recording_sid == "Twilio.CURRENT":
+                live = [r for r in call.recordings if r.status in ("in-progress", "paused")]
+                recording = live[-1] if live else None
+            else:
+                recording = next((r for r in call.recordings if r.sid == recording_sid), None)
+            if recording is None:
+                raise ApiError(
+                    404,
+                    20404,
+                    f"The requested resource /Calls/{sid}/Recordings/{recording_sid}.json "
+                    "was not found",
+                )
+            if recording.status in ("stopped", "completed") or call.status in TERMINAL:
+                raise ApiError(400, 21220, "Recording is not in progress. Cannot update.")
+            if status != recording.status:
+                if recording.active:
+                    recording.spans[-1][1] = call.t
+                elif status == "in-progress":
+                    recording.spans.append([call.t, call.t])
+                recording.status = status
+                recording.updated_at = call.at()
+                self._note(call, "recording", {"sid": recording.sid, "status": status})
+                if status == "stopped":
+                    self._recording_done(call, recording)
+            return recording
+
+    def _start_recording(
+        self,
+        call: SimCall,
+        source: str,
+        *,
+        channels: str | None,
+        track: str | None,
+        callback: str | None,
+        callback_method: str | None,
+        events: Iterable[str] | None,
+        base_url: str | None = None,
+    ) -> SimRecording:
+        recording = SimRecording(
+            sid=new_sid("RE"),
+            call_sid=call.sid,
+            source=source,
+            started_at=call.at(),
+            channels=2 if channels == "dual" else 1,
+            track=track or "both",
+            status_callback=_resolve(base_url, callback) if callback else None,
+            status_callback_method=(callback_method or "POST").upper(),
+            status_events=frozenset(" ".join(events).split())
+            if events
+            else frozenset({"completed"}),
+            spans=[[call.t, call.t]],
+            updated_at=call.at(),
+        )
+        call.recordings.append(recording)
+        self._note(
+            call, "recording", {"sid": recording.sid, "status": "in-progress", "source": source}
+        )
+        return recording
+
+    def get(self, sid: str) -> SimCall:
+        call = self.calls.get(sid)
+        if call is None:
+            raise ApiError(404, 20404, f"The requested resource /Calls/{sid}.json was not found")
+        return call
+
+    def list_calls(self) -> list[SimCall]:
+        with self._lock:
+            return sorted(self.calls.values(), key=lambda c: (c.created_at, c.seq), reverse=True)
+
+    def send_message(self, form: Mapping[str, list[str]]) -> Message:
+        to, from_ = (form.get("To") or [""])[0], (form.get("From") or [""])[0]
+        body = (form.get("Body") or [""])[0]
+        if not _dialable(to):
+            raise ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if from_ not in self.numbers:
+            raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_}")
+        if not body:
+            raise ApiError(400, 21602, "Message body is required")
+        message = Message(new_sid("SM"), to, from_, body, self.clock.now())
+        with self._lock:
+            self.messages.append(message)
+        return message
+
+    def script_for(self, number: str) -> Script:
+        if number in self.scripts:
+            return self.scripts[number]
+        if self.mix is not None:
+            return self.mix.script_for(number)
+        return Script()
+
+    def configure_queue(self, name: str, agent_answers_after: float | None) -> QueueState:
+        with self._lock:
+            state = self.queues.setdefault(name, QueueState(new_sid("QU"), name))
+            state.agent_answers_after = agent_answers_after
+            return state
+
+    def dequeue(self, queue_name: str, agent: str = "client:agent") -> SimCall | None:
+        """An agent takes the first caller waiting in a queue (as <Dial><Queue> would)."""
+        with self._lock:
+            state = self.queues.get(queue_name)
+            if state is None or not state.waiting:
+                return None
+            caller = self.calls[state.waiting.pop(0)]
+            caller.bridged_with = agent
+            # How long they talk is the served caller's to say (their script's talk_seconds).
+            caller.bridge_seconds = caller.party.script.talk_seconds if caller.party else 30.0
+            return caller
+
+    def wait(self, sid: str, timeout: float = 30.0) -> SimCall:
+        call = self.get(sid)
+        if not call.done.wait(timeout):
+            raise TimeoutError(f"call {sid} still {call.status} after {timeout} s")
+        return call
+
+    def wait_all(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        for call in list(self.calls.values()):
+            if not call.done.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"call {call.sid} still {call.status}")
+
+    def shutdown(self) -> None:
+        for call in list(self.calls.values()):
+            call.hangup_requested = True
+            if isinstance(call.party, InteractiveParty):
+                call.party.give(Step())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _first(form: Mapping[str, list[str]], name: str, default: str | None = None) -> str | None:
+    """A REST form's first value for `name` (Twilio takes the first of repeated keys)."""
+    values = form.get(name)
+    return values[0] if values else default
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def _dialable(number: str) -> bool:
+    if number.startswith(("client:", "sip:")):
+        return True
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_possible_number(parsed))

@@ -1,0 +1,67 @@
+"""The carrier's shared state: what every part of the Carrier reads and writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from simulator.callees import CalleeMix, Script
+from simulator.carrier.records import Message, QueueState, SimCall
+from simulator.clock import Clock
+
+
+class CarrierState:
+    """The attributes of a Carrier, set in one place.
+
+    Who uses what (the parts are the modules of simulator.carrier, see its docstring):
+    - account_sid, numbers, voice_url, inbound_status_callback, calls_per_second,
+      _next_slot, _order, _pool: rest (creating and starting calls, shutting down).
+    - auth_token, http: http (signing and sending webhooks).
+    - clock: lifecycle (pacing, a call's end), rest (timestamps, the CPS queue).
+    - calls, messages, scripts, mix: rest (the API's view; who answers, and how).
+    - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
+      verbs_queue (<Enqueue>).
+    - payment_connectors: verbs_pay.
+    - _lock: one RLock over calls, queues, messages, call status and transcripts, taken
+      in http, lifecycle, rest, interpreter and verbs_queue, around exactly the statements
+      the single-module carrier took it around.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        numbers: Iterable[str],
+        voice_url: str,
+        clock: Clock | None = None,
+        calls_per_second: float = 1.0,
+        payment_connectors: Iterable[str] = ("Default",),
+        inbound_status_callback: str | None = None,
+        mix: CalleeMix | None = None,
+        http: requests.Session | None = None,
+        max_workers: int = 64,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.numbers = frozenset(numbers)
+        self.voice_url = voice_url
+        self.clock = clock or Clock()
+        self.calls_per_second = calls_per_second
+        self.payment_connectors = frozenset(payment_connectors)
+        self.inbound_status_callback = inbound_status_callback
+        self.mix = mix
+        self.http = http or requests.Session()
+        self.calls: dict[str, SimCall] = {}
+        self.scripts: dict[str, Script] = {}
+        self.queues: dict[str, QueueState] = {}
+        self.messages: list[Message] = []
+        self._lock = threading.RLock()
+        self._next_slot: dt.datetime | None = None
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="call")
+        self._order = itertools.count()
