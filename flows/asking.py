@@ -120,9 +120,10 @@ def key(heard: Heard, facts: Facts) -> str | None:
     """The key pressed, or the key the caller's words stand for (if heard clearly)."""
     if heard.digits:
         return heard.digits[:1] if len(heard.digits) == 1 else None
-    if heard.speech and (
-        heard.confidence is None or heard.confidence >= facts.limits.low_confidence
-    ):
+    # Speech without a confidence (none sent, or one that did not read as a number) is not
+    # taken as heard clearly: a read-back must not confirm on words it cannot vouch for.
+    confident = heard.confidence is not None and heard.confidence >= facts.limits.low_confidence
+    if heard.speech and confident:
         return heard.speech_key
     return None
 

@@ -26,11 +26,11 @@ _UNSAFE_INPUT = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}\ud800-\
 _LOG_UNSAFE = _UNSAFE_INPUT
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-# A run of digits that may be grouped: up to three separators (spaces, dashes, dots, and the
-# invisible characters above, so they cannot be used to hide a number) between digits.
+# A run of digits that may be grouped: up to four separators (spaces, dashes, dots, commas,
+# slashes, underscores and the invisible characters above, so none can hide a number).
 # \d is any Unicode decimal digit: a card number in full-width digits is still one.
-_SEPARATOR = f"[\\s.\\-\u00a0\u2010-\u2015\x00-\x1f\x7f-\x9f{_INVISIBLE}]"
-_DIGIT_RUN = re.compile(f"\\d(?:{_SEPARATOR}{{0,3}}\\d)*")
+_SEPARATOR = f"[\\s.,/_\\-\u00a0\u2010-\u2015\x00-\x1f\x7f-\x9f{_INVISIBLE}]"
+_DIGIT_RUN = re.compile(f"\\d(?:{_SEPARATOR}{{0,4}}\\d)*")
 PAN_MIN, PAN_MAX = 13, 19  # ISO/IEC 7812 lengths (Maestro's 12 is left to the log rules)
 _ASCII_DIGITS = re.compile("[0-9]")
 

@@ -50,8 +50,9 @@ _SID_HEX = re.compile(r"[0-9a-fA-F]{32}")
 _NUMBERS = ("From", "To", "Caller", "Called", "ForwardedFrom")
 # Values read verbatim (then shape-checked): a card-number-shaped Digits is how a caller
 # keys an account number that passes Luhn (one in ten of the issuer's 16-digit numbers),
-# and is never stored; SIDs and E.164 numbers have exact shapes that are not card data.
-_UNMASKED = frozenset({"Digits", "FinishedOnKey", "AccountSid", *_SIDS, *_NUMBERS})
+# and is never stored; SIDs and E.164 numbers have exact shapes that are not card data; a
+# Confidence is a number read as one (seventeen decimals of a float32 can pass Luhn).
+_UNMASKED = frozenset({"Digits", "FinishedOnKey", "Confidence", "AccountSid", *_SIDS, *_NUMBERS})
 _DEFAULT_LIMIT = 200
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # other names are no parameter of Twilio's
 _ASCII_DIGIT = re.compile(r"[0-9]")
@@ -63,7 +64,8 @@ _SHAPES: dict[str, tuple[int, re.Pattern[str] | None]] = {
         ("Digits", 40, r"[0-9*#]+"),
         ("FinishedOnKey", 1, r"[0-9*#]"),
         ("SpeechResult", 200, None),
-        ("Confidence", 12, r"0(?:\.[0-9]{1,10})?|1(?:\.0{1,10})?|\.[0-9]{1,10}"),
+        # Any number of decimals: a float32 printed as a double has seventeen.
+        ("Confidence", 32, r"0(?:\.[0-9]{1,30})?|1(?:\.0{1,30})?|\.[0-9]{1,30}"),
         ("CallStatus", 16, _WORD),
         ("QueueResult", 32, _WORD),
         ("QueuePosition", 5, r"[0-9]+"),

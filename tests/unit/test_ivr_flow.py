@@ -403,3 +403,13 @@ def test_a_withheld_caller_id_is_offered_no_opt_out_and_no_callback():
     closed = replace(withheld, agents_open=False)
     outcome = flow.advance(replace(VERIFIED, step=Step.MENU), Heard(digits="0"), closed)
     assert "callback_offer" not in keys(outcome) and outcome.turn.then == Hangup()
+
+
+def test_speech_without_a_confidence_never_confirms_a_read_back():
+    state = replace(
+        VERIFIED,
+        step=Step.PAY_CONFIRM,
+        pending={"amount_minor": 5005, "amount_spoken": "$50.05", "choice": "other"},
+    )
+    outcome = flow.advance(state, Heard(speech="yes", confidence=None, speech_key="1"), FACTS)
+    assert not isinstance(outcome.turn.then, Pay)

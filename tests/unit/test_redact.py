@@ -213,3 +213,18 @@ def test_card_last4_is_exactly_four_ascii_digits_or_none(masked, last4):
 def test_card_last4_never_returns_anything_but_four_ascii_digits(masked):
     result = card_last4(masked)
     assert result is None or (len(result) == 4 and all(c in "0123456789" for c in result))
+
+
+@pytest.mark.parametrize(
+    "shaped",
+    [
+        "4111/1111/1111/1111",
+        "4111_1111_1111_1111",
+        "4111,1111,1111,1111",
+        "4111 -- 1111 -- 1111 -- 1111",
+    ],
+)
+def test_a_card_number_grouped_by_any_separator_is_masked(shaped):
+    masked = mask_card_numbers(f"ch_{shaped}")
+    assert "4111" not in masked.replace("1111", "", 1)[:-4] and masked.endswith("1111")
+    assert sum(ch.isdigit() for ch in masked) == 4

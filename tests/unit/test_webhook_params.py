@@ -93,3 +93,7 @@ def test_any_value_reads_as_clean_bounded_text_without_a_card_number(name, raw):
     assert len(value) <= 300
     if name != "Digits":
         assert mask_card_numbers(value) == value
+
+
+def test_a_confidence_printed_with_many_decimals_is_still_a_confidence():
+    assert read_param("Confidence", "0.10000000149011612") == "0.10000000149011612"
