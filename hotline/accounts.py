@@ -191,10 +191,12 @@ def for_number(
     return account_row(rows[0]._mapping) if len(rows) == 1 else None
 
 
-def locked_for_verification(
+def locked_fresh(
     session: Session, account_id: int, now: dt.datetime, limits: Limits
 ) -> AccountRow | None:
-    """The account read afresh under its row lock, for counting verification failures."""
+    """The account read afresh under its row lock: for a turn whose decision must hold
+    until it commits (counting verification failures, confirming a plan or a promise
+    against the balance)."""
     core(session).execute(LOCK_ACCOUNT, {"account_id": account_id})
     return by_id(session, account_id, now, limits)
 

@@ -37,6 +37,8 @@ __all__ = ["LineConfig", "Reply", "answer", "begin", "pay_result", "record_recor
 
 log = logging.getLogger(__name__)
 
+# Steps whose confirmation saves an arrangement computed from the balance.
+CONFIRMED_AGAINST_BALANCE = frozenset({Step.PLAN_CONFIRM, Step.PROMISE_CONFIRM})
 _ACCOUNT_BY_NUMBER = select(CardAccount.id).where(
     CardAccount.account_number == bindparam("account_number")
 )
@@ -102,6 +104,10 @@ def answer(
     heard = listen(state.step, state.language)
     account = call.account
     digits_match = None
+    if state.step in CONFIRMED_AGAINST_BALANCE and account is not None:
+        # The read-back is checked against the balance, and the plan or promise saved from
+        # it, in this one turn: hold the account so the balance cannot change in between.
+        account = accounts.locked_fresh(session, account.id, now, config.limits)
     if state.step == Step.ACCOUNT and heard.digits:
         found = core(session).scalar(_ACCOUNT_BY_NUMBER, {"account_number": heard.digits})
         account = accounts.by_id(session, found, now, config.limits)
@@ -117,7 +123,7 @@ def answer(
         else:
             # Count the failures under the account's lock: a burst of calls guessing at
             # once is checked one after another, and none after the limit.
-            account = accounts.locked_for_verification(session, account.id, now, config.limits)
+            account = accounts.locked_fresh(session, account.id, now, config.limits)
         if account is not None and config.limits.checkable(
             locked=account.locked, failures=account.failures_last_24h
         ):

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import secrets
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from hotline.models import (
     IvrCall,
     Payment,
     PromiseToPay,
+    RepaymentPlan,
     VerificationAttempt,
 )
 from hotline.settings import DEV_ACCOUNT_SID
@@ -574,3 +576,31 @@ def test_guesses_whose_turn_fails_are_still_counted_and_lock_holds(hotline_app):
     late = Turns(hotline_app)
     late.answer()
     assert says(late.key("verify", ALICE_DIGITS))[0] == VERIFY_FAILED
+
+
+@postgresql_only
+def test_a_plan_confirmed_while_the_balance_changes_is_read_back_again(hotline_app):
+    """The balance changes (another transaction, holding the account) just as the caller
+    confirms a plan: the turn waits, reads the new balance, and reads the plan back again
+    instead of saving instalments that no longer add up to what it said."""
+    set_account(hotline_app, balance_minor=90_000, minimum_due_minor=5_000, past_due_minor=0)
+    call = Turns(hotline_app).verified()
+    call.key("menu", "3")
+    call.key("arrangement", "2")
+    assert "You chose 3 monthly payments of $300.00" in spoken(call.key("plan-choice", "1"))
+    engine = hotline_app.app.extensions["hotline"].engine
+    answers: list[str] = []
+    with engine.connect() as other:
+        other.execute(
+            update(CardAccount)
+            .where(CardAccount.account_number == ALICE_ACCOUNT)
+            .values(balance_minor=150_000)
+        )  # the row stays locked until `other` commits
+        confirming = threading.Thread(target=lambda: answers.append(call.key("plan-confirm", "1")))
+        confirming.start()
+        time.sleep(0.5)  # the turn is waiting on the account's row
+        other.commit()
+    confirming.join()
+    assert "has changed" in spoken(answers[0])
+    assert "You chose 3 monthly payments of $500.00" in spoken(answers[0])
+    assert rows(hotline_app, RepaymentPlan) == []

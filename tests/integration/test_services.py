@@ -638,7 +638,7 @@ def test_a_burst_of_guesses_records_no_more_failures_than_the_lock_allows(Sessio
         # What ivr.service.answer does with wrong digits: count under the account's lock,
         # record only a guess that may be checked, lock on the last one allowed.
         with Session.begin() as session:
-            row = accounts.locked_for_verification(session, alice, NOW, limits)
+            row = accounts.locked_fresh(session, alice, NOW, limits)
             assert row is not None
             if not limits.checkable(locked=row.locked, failures=row.failures_last_24h):
                 return False
