@@ -369,7 +369,11 @@ def failed(exc: Exception) -> ResponseReturnValue:
     else:
         log.error("IVR webhook %s failed", request.path, exc_info=exc)
     try:
-        return _apology("en")
+        # In the call's language when the database can still say it; a database that is
+        # the trouble is not asked again (its budget is spent), and the caller hears English.
+        call_sid = field("CallSid", 34)
+        language = "en" if isinstance(exc, _UNAVAILABLE) or not call_sid else None
+        return _apology(language or _call_language(call_sid))
     except Exception:  # even the apology failed (e.g. no catalogue): still valid TwiML
         log.exception("IVR apology failed")
         return twiml('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>')

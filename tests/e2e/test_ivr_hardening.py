@@ -604,3 +604,26 @@ def test_a_plan_confirmed_while_the_balance_changes_is_read_back_again(hotline_a
     assert "has changed" in spoken(answers[0])
     assert "You chose 3 monthly payments of $500.00" in spoken(answers[0])
     assert rows(hotline_app, RepaymentPlan) == []
+
+
+@postgresql_only  # on SQLite a missing table is an OperationalError: the database's fault
+def test_the_apology_is_in_the_callers_language(hotline_app):
+    call = Turns(hotline_app, caller=WANG)
+    call.answer()
+    engine = hotline_app.app.extensions["hotline"].engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE verification_attempt RENAME TO gone_away")
+    try:
+        form = {
+            "CallSid": call.sid,
+            "AccountSid": DEV_ACCOUNT_SID,
+            "From": WANG,
+            "To": HOTLINE_NUMBER,
+            "Digits": WANG_DIGITS,
+        }
+        response = _signed_post(hotline_app, "/ivr/step/verify", form)
+    finally:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE gone_away RENAME TO verification_attempt")
+    assert response.status_code == 200
+    assert says(response.text)[0] == "抱歉，我们的系统出现了问题。"
