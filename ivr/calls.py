@@ -45,6 +45,13 @@ class CallRecord:
     started_at: dt.datetime
     exists: bool
     account: AccountRow | None = None  # the account the call is about, read with the call
+    # The carrier's idempotency token of the request last answered, and of this one: a
+    # request delivered twice (a retry) is answered as before and changes nothing.
+    last_request: str | None = None
+    request: str | None = None
+
+    def repeats_last_request(self) -> bool:
+        return bool(self.request) and self.request == self.last_request and bool(self.last_twiml)
 
 
 # The call's row, locked for the request, with the account it is about: one round trip for
@@ -131,6 +138,7 @@ def load(session: Session, call_sid: str, now: dt.datetime, limits: Limits) -> C
         from_number=row.from_number,
         state=CallState.from_dict(data),
         last_twiml=data.get("last_twiml"),
+        last_request=data.get("last_request"),
         case_id=row.case_id,
         started_at=row.started_at,
         exists=True,
@@ -155,6 +163,7 @@ def peek(session: Session, call_sid: str) -> CallRecord | None:
         from_number=row.from_number,
         state=CallState.from_dict(data),
         last_twiml=data.get("last_twiml"),
+        last_request=data.get("last_request"),
         case_id=row.case_id,
         started_at=row.started_at,
         exists=True,
@@ -186,7 +195,10 @@ def remember(
         "verified": state.verified,
         "intent": state.intent,
         "case_id": call.case_id,
-        "state": json.dumps({**state.as_dict(), "last_twiml": twiml}, ensure_ascii=False),
+        "state": json.dumps(
+            {**state.as_dict(), "last_twiml": twiml, "last_request": call.request},
+            ensure_ascii=False,
+        ),
         "updated_at": now,
     }
     if call.exists:

@@ -89,6 +89,7 @@ def answer(
     listen: Callable[[str, str], Heard],
     now: dt.datetime,
     reservation: verification.Reservation | None = None,
+    request: str = "",
 ) -> Reply:
     """The caller answered a prompt (a <Gather> action); `listen(step, language)` reads it.
 
@@ -99,7 +100,8 @@ def answer(
     if call is None:  # unknown or expired call: start it afresh rather than fail
         return begin(session, config, call_sid=call_sid, caller=caller, now=now)
     state = call.state
-    if step != state.step and call.last_twiml is not None:
+    call.request = request or None
+    if (step != state.step or call.repeats_last_request()) and call.last_twiml is not None:
         return Reply(call, state.language, replay=call.last_twiml)
     heard = listen(state.step, state.language)
     account = call.account
@@ -198,7 +200,13 @@ def pay_result(
 
 
 def reserve_verification(
-    session: Session, config: LineConfig, *, call_sid: str, digits: str, now: dt.datetime
+    session: Session,
+    config: LineConfig,
+    *,
+    call_sid: str,
+    digits: str,
+    now: dt.datetime,
+    request: str = "",
 ) -> verification.Reservation | None:
     """Before a verify turn: record the keying as a failed attempt and count the failures
     before it (the entry point commits this at once; the turn settles it if the digits
@@ -206,6 +214,9 @@ def reserve_verification(
     call = peek(session, call_sid)
     if call is None or call.state.step != Step.VERIFY or not digits:
         return None
+    call.request = request or None
+    if call.repeats_last_request():
+        return None  # a retry of the keying already counted: the turn answers as before
     account_id = call.state.account_id
     if account_id is None:
         return None  # an unknown account number: failures are counted per call

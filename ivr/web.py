@@ -197,7 +197,12 @@ def step(step: str) -> ResponseReturnValue:
         digits = "".join(ch for ch in field("Digits", 40) if ch in "0123456789")
         with current.runtime.Session.begin() as session:
             reservation = service.reserve_verification(
-                session, current.config, call_sid=call_sid, digits=digits, now=current.clock()
+                session,
+                current.config,
+                call_sid=call_sid,
+                digits=digits,
+                now=current.clock(),
+                request=_request_token(),
             )
 
     def run(session: Session, now: dt.datetime) -> service.Reply:
@@ -211,6 +216,7 @@ def step(step: str) -> ResponseReturnValue:
             listen=_heard,
             now=now,
             reservation=reservation,
+            request=_request_token(),
         )
 
     return _respond(run)
@@ -317,6 +323,12 @@ def queued() -> ResponseReturnValue:
     else:
         says = (Say("error_apology"), Say("goodbye"))
     return _render(Turn(says, Hangup()), _call_language(_params()[0]))
+
+
+def _request_token() -> str:
+    """Twilio's I-Twilio-Idempotency-Token: the same on every retry of one request."""
+    raw = request.headers.get("I-Twilio-Idempotency-Token", "")[:64]
+    return raw if raw.isascii() and raw.isprintable() else ""
 
 
 def _call_language(call_sid: str) -> str:

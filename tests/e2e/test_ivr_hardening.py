@@ -627,3 +627,32 @@ def test_the_apology_is_in_the_callers_language(hotline_app):
             connection.exec_driver_sql("ALTER TABLE gone_away RENAME TO verification_attempt")
     assert response.status_code == 200
     assert says(response.text)[0] == "抱歉，我们的系统出现了问题。"
+
+
+def test_a_request_delivered_twice_is_answered_once(hotline_app):
+    """Twilio retries a request with the same I-Twilio-Idempotency-Token: a wrong keying
+    delivered three times counts once, and the call goes on as after one."""
+    import requests
+
+    from simulator.signing import signature
+    from tests.e2e.conftest import AUTH_TOKEN
+
+    call = Turns(hotline_app)
+    call.answer()
+    url = hotline_app.base_url + "/ivr/step/verify"
+    form = {
+        "CallSid": call.sid,
+        "AccountSid": DEV_ACCOUNT_SID,
+        "From": call.caller,
+        "To": HOTLINE_NUMBER,
+        "Digits": "11111",
+    }
+    headers = {
+        "X-Twilio-Signature": signature(AUTH_TOKEN, url, form.items()),
+        "I-Twilio-Idempotency-Token": "retry-" + secrets.token_hex(8),
+    }
+    answers = [requests.post(url, data=form, headers=headers, timeout=30).text for _ in range(3)]
+    assert len(set(answers)) == 1 and says(answers[0])[0] == VERIFY_FAILED
+    assert len(rows(hotline_app, VerificationAttempt)) == 1
+    # The next, new keying is the second failure, not the fourth: the call goes on.
+    assert says(call.key("verify", "22222"))[0] == VERIFY_FAILED
