@@ -29,10 +29,12 @@ def arrangement(state: CallState, heard: Heard, facts: Facts, home: Home) -> Out
     pressed = heard.digits[:1]
     if pressed == "*":
         return home(state.to(Step.MENU), facts)
+    if pressed in ("1", "2") and account.balance.minor <= 0:
+        return home(state.to(Step.MENU), facts, (Say("pay_nothing_owed"),))
     if pressed == "1":
         return ask(
             state.to(Step.PROMISE_AMOUNT, intent=Intent.PROMISE),
-            (Say("promise_amount", {"minimum_due": account.minimum_due.spoken}),),
+            (_promise_amount_say(account, facts),),
             Step.PROMISE_AMOUNT,
             max_digits=None,
             finish_on_key="#",
@@ -47,10 +49,25 @@ def arrangement(state: CallState, heard: Heard, facts: Facts, home: Home) -> Out
     return retry(state, heard, facts, (Say("arrangement_menu"),))
 
 
+def _promise_floor(account: AccountFacts, facts: Facts) -> int:
+    """The least a promise may be for: the minimum due, else the smallest payment."""
+    return account.minimum_due.minor or facts.limits.smallest_payment(account.balance.minor)
+
+
+def _promise_amount_say(account: AccountFacts, facts: Facts) -> Say:
+    """Ask for the amount, saying its floor: the minimum due, or (none due) the smallest
+    payment, never "your minimum due of $0.00"."""
+    if account.minimum_due.minor > 0:
+        return Say("promise_amount", {"minimum_due": account.minimum_due.spoken})
+    return Say(
+        "promise_amount_no_minimum", {"minimum": facts.speak_money(_promise_floor(account, facts))}
+    )
+
+
 def promise_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outcome:
     account = require_account(facts)
     cents = whole_number(heard.digits)
-    floor = account.minimum_due.minor or facts.limits.smallest_payment(account.balance.minor)
+    floor = _promise_floor(account, facts)
     if cents is None or cents < floor or cents > account.balance.minor or cents <= 0:
         reason = (
             ()
@@ -58,14 +75,14 @@ def promise_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> 
             else (
                 (Say("pay_amount_too_large", {"balance": account.balance.spoken}),)
                 if cents > account.balance.minor
-                else (Say("pay_amount_too_small", {"minimum": account.minimum_due.spoken}),)
+                else (Say("pay_amount_too_small", {"minimum": facts.speak_money(floor)}),)
             )
         )
         return retry(
             state,
             heard,
             facts,
-            (*reason, Say("promise_amount", {"minimum_due": account.minimum_due.spoken})),
+            (*reason, _promise_amount_say(account, facts)),
             max_digits=None,
             finish_on_key="#",
             timeout=ENTRY_TIMEOUT,
@@ -131,7 +148,7 @@ def promise_confirm(state: CallState, heard: Heard, facts: Facts, home: Home) ->
                 (
                     Say("pay_amount_changed"),
                     Say("pay_amount_too_large", {"balance": account.balance.spoken}),
-                    Say("promise_amount", {"minimum_due": account.minimum_due.spoken}),
+                    _promise_amount_say(account, facts),
                 ),
                 Step.PROMISE_AMOUNT,
                 max_digits=None,
@@ -145,7 +162,7 @@ def promise_confirm(state: CallState, heard: Heard, facts: Facts, home: Home) ->
     if answer == "2":
         return ask(
             state.to(Step.PROMISE_AMOUNT, pending={}),
-            (Say("promise_amount", {"minimum_due": account.minimum_due.spoken}),),
+            (_promise_amount_say(account, facts),),
             Step.PROMISE_AMOUNT,
             max_digits=None,
             finish_on_key="#",

@@ -413,3 +413,16 @@ def test_speech_without_a_confidence_never_confirms_a_read_back():
     )
     outcome = flow.advance(state, Heard(speech="yes", confidence=None, speech_key="1"), FACTS)
     assert not isinstance(outcome.turn.then, Pay)
+
+
+def test_a_promise_with_no_minimum_due_names_the_real_floor_and_nothing_owed_offers_none():
+    none_due = replace(FACTS, account=replace(ACCOUNT, minimum_due=money(0)))
+    asked = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits="1"), none_due)
+    assert keys(asked) == ["promise_amount_no_minimum"]
+    assert asked.turn.says[0].params == {"minimum": "$1.00"}
+    small = flow.advance(asked.state, Heard(digits="50"), none_due)
+    assert small.turn.says[0].params == {"minimum": "$1.00"}
+    paid_up = replace(FACTS, account=replace(ACCOUNT, balance=money(0), minimum_due=money(0)))
+    for key in ("1", "2"):
+        outcome = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits=key), paid_up)
+        assert keys(outcome) == ["pay_nothing_owed", "menu"]
