@@ -39,8 +39,19 @@ class RestApi(Lifecycle):
             raise ApiError(400, 21201, "No 'To' number is specified")
         if not _dialable(to):
             raise ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
-        if not from_ or from_ not in self.numbers:
-            raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_ or ''}")
+        if not from_:
+            raise ApiError(400, 21213, "No 'From' number is specified")
+        if not _dialable(from_):
+            raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_}")
+        if from_ not in self.numbers:
+            # A well-formed number the account neither owns nor has verified, as Twilio says.
+            raise ApiError(
+                400,
+                21210,
+                f"The source phone number provided, {from_}, is not yet verified for your "
+                "account. You may only make calls from phone numbers that you've verified or "
+                "purchased from Twilio.",
+            )
         url, inline = one("Url"), one("Twiml")
         if not url and not inline:
             raise ApiError(400, 21205, "Url or Twiml is required")

@@ -124,9 +124,15 @@ def test_invalid_numbers_are_refused_with_twilios_codes(gateway, peer):
     with pytest.raises(GatewayError) as bad_to:
         gateway.place_call(CallRequest(to="12", from_=HOTLINE_NUMBER, url=peer_url + "/answer"))
     assert (bad_to.value.code, bad_to.value.status) == (21211, 400)
-    with pytest.raises(GatewayError) as bad_from:
+    with pytest.raises(GatewayError) as not_ours:
         gateway.place_call(CallRequest(to=CALLEE, from_="+14155550199", url=peer_url + "/a"))
+    assert (not_ours.value.code, not_ours.value.status) == (21210, 400)  # well formed, not ours
+    with pytest.raises(GatewayError) as bad_from:
+        gateway.place_call(CallRequest(to=CALLEE, from_="12", url=peer_url + "/a"))
     assert bad_from.value.code == 21212
+    with pytest.raises(GatewayError) as no_from:
+        gateway.place_call(CallRequest(to=CALLEE, from_="", url=peer_url + "/a"))
+    assert no_from.value.code == 21213
 
 
 def test_calls_beyond_one_per_second_wait_in_the_queue(gateway, simulator, peer):
