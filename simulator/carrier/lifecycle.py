@@ -192,7 +192,8 @@ class Lifecycle(Webhooks):
             call.status = status
             call.end_time = call.at()
             started = call.answered_offset
-            call.duration = math.ceil(call.t - started) if started is not None else 0
+            # Never answered: no duration at all (Twilio leaves it empty), not 0 s.
+            call.duration = math.ceil(call.t - started) if started is not None else None
             call.updated_at = call.end_time
         self.clock.reached(call.end_time)
         self._remove_from_queues(call)
