@@ -205,6 +205,8 @@ ZH_CONFIRM = {
     "好了": None,  # "that's enough" as often as "done"
     "对了": None,  # "by the way"
     "是吧": None,  # "right?"
+    "没错吧": None,  # "that's right, isn't it?"
+    "对呀": "1",
     "等会再说": None,
     "稍后": None,
     "能不能再说一遍": None,  # A不A is a question, not a negation
@@ -243,6 +245,8 @@ EN_OPTOUT = {
     "I don't know": None,
     "sure, I will think about it": None,
     "keep calling, I mean stop": None,
+    "no keep calling": None,  # "no, keep calling" or "no: keep calling"? Either: ask
+    "no, keep calling": "2",
 }
 
 ZH_OPTOUT = {
@@ -270,7 +274,7 @@ ZH_OPTOUT = {
     "不要打电话": "1",
     "不要打电话了": "1",
     "不想接电话": "1",
-    "继续打吧": "2",  # "go on calling then"
+    "继续打吧": None,  # 吧 may make it a question ("keep calling, then?")
     "好贵": None,
     "我想想": None,  # "let me think"
 }
