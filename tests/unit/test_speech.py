@@ -241,6 +241,7 @@ EN_OPTOUT = {
     "don't call": "1",
     "I do not want calls": "1",
     "never call me again": "1",
+    "don't ever call me again": "1",
     "keep the calls": "2",
     "I don't know": None,
     "sure, I will think about it": None,
