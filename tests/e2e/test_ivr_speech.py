@@ -171,6 +171,89 @@ def test_a_spoken_no_at_the_plan_read_back_sets_up_no_plan(hotline_app, language
     assert account(hotline_app, CALLERS[language][1]).reminders_paused_until is None
 
 
+def _times_heard(texts: list[str], catalog, prompt: str) -> int:
+    start = catalog.prompts[prompt].split("{")[0]
+    return sum(1 for t in texts if t.startswith(start))
+
+
+# Issue 10 (F3): words with a yes inside them that are not a yes. The read-back is asked
+# again (heard twice) and nothing is saved or paid.
+NOT_A_YES = {
+    "plan": [("zh-CN", "好贵"), ("zh-CN", "好多钱"), ("en", "okay pay it later")],
+    "pay": [("en", "okay stop"), ("zh-CN", "是多少"), ("en", "yes but only half")],
+    "promise": [("en", "sure, I will think about it"), ("zh-CN", "好，我先挂了")],
+}
+
+
+@pytest.mark.parametrize(("language", "words"), NOT_A_YES["plan"])
+def test_words_that_are_not_a_yes_set_up_no_plan(hotline_app, language, words):
+    _, texts, catalog = speak(hotline_app, language, "3,2,2", words)
+    assert rows(hotline_app, RepaymentPlan) == []
+    assert catalog.render("plan_saved") not in texts
+    assert _times_heard(texts, catalog, "plan_confirm") == 2
+    assert account(hotline_app, CALLERS[language][1]).reminders_paused_until is None
+
+
+@pytest.mark.parametrize(("language", "words"), NOT_A_YES["pay"])
+def test_words_that_are_not_a_yes_never_reach_pay(hotline_app, language, words):
+    call, texts, catalog = speak(hotline_app, language, "2,1", words)
+    assert pay_sessions(call) == 0
+    assert rows(hotline_app, Payment) == []
+    assert catalog.render("pay_instructions") not in texts
+    assert _times_heard(texts, catalog, "pay_confirm") == 2
+
+
+@pytest.mark.parametrize(("language", "words"), NOT_A_YES["promise"])
+def test_words_that_are_not_a_yes_save_no_promise(hotline_app, language, words):
+    _, number, _ = CALLERS[language]
+    row = account(hotline_app, number)
+    promised = dt.date.today() + dt.timedelta(days=10)
+    amount = max(row.minimum_due_minor, 100)
+    _, texts, catalog = speak(hotline_app, language, f"3,1,{amount}#,{promised:%Y%m%d}#", words)
+    assert rows(hotline_app, PromiseToPay) == []
+    assert catalog.render("promise_saved") not in texts
+    assert _times_heard(texts, catalog, "promise_confirm") == 2
+
+
+# Issue 10 (F4): at the opt-out read-back, not wanting the calls kept is a stop.
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "don't keep calling me"),
+        ("en", "I don't want to keep receiving calls"),
+        ("zh-CN", "不要继续打了"),
+        ("zh-CN", "别打电话了"),
+    ],
+)
+def test_a_negated_keep_at_the_opt_out_read_back_stops_the_calls(hotline_app, language, words):
+    caller = CALLERS[language][0]
+    _, texts, catalog = speak(hotline_app, language, "9", words)
+    [phone] = rows(hotline_app, Phone, Phone.e164 == caller)
+    assert phone.opted_out_at is not None and phone.opted_out_source == "ivr"
+    assert catalog.render("optout_saved", {"last4": caller[-4:]}) in texts
+
+
+# Issue 10 (F13): an option under a negation is asked again, not chosen.
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "I do not want to talk to a person"),
+        ("en", "I don't want to pay"),
+        ("zh-CN", "不要转人工"),
+    ],
+)
+def test_a_negated_menu_option_is_asked_again(hotline_app, language, words):
+    caller, _, digits = CALLERS[language]
+    steps = (Step(press=f"{digits}#"), Step(say=words, confidence=0.9))
+    call = hotline_app.carrier.start_inbound(caller, party=Party(Script(steps=steps)))
+    texts = said(hotline_app.carrier.wait(call.sid, timeout=60))
+    catalog = load(language)
+    assert _times_heard(texts, catalog, "menu") >= 2
+    for prompt in ("pay_option_minimum", "arrangement_menu", "transfer_notice", "agents_closed"):
+        if prompt in catalog.prompts:
+            assert _times_heard(texts, catalog, prompt) == 0, prompt
+
+
 @pytest.mark.parametrize(
     ("words", "language"), [("English please", "en"), ("Mandarin", "zh-CN"), ("中文", "zh-CN")]
 )

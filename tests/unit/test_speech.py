@@ -98,6 +98,23 @@ EN_CONFIRM = {
     "could you repeat that": None,
     "how much was it": None,
     "I think so": None,
+    # Issue 10 (F3): a yes word inside a sentence that is not a yes asks again
+    "okay stop": None,
+    "sure, I will think about it": None,
+    "absolutely nothing": None,
+    "okay pay it later": None,
+    "yes but only half": None,
+    "ok bye": None,
+    "yes, later": None,
+    "sure, call me tomorrow": None,
+    "okay I'm hanging up": None,
+    "fine whatever": None,
+    "yes that is correct thank you": "1",
+    "yes it is": "1",
+    "okay, thanks": "1",
+    "I don't think it's right, no": "2",
+    "no?": "2",  # a negation anywhere is a no, even asked
+    "yes please, thank you": "1",
 }
 
 ZH_CONFIRM = {
@@ -175,6 +192,29 @@ ZH_CONFIRM = {
     "喂": None,
     "不好意思": None,  # "excuse me", not a no
     "嗯？": None,
+    # Issue 10 (F3): 好/是/对 inside another word is not a yes
+    "好贵": None,  # "so expensive!"
+    "好多钱": None,  # "that's a lot of money"
+    "是多少": None,  # "how much is it?"
+    "是谁": None,  # "who is it?"
+    "对于这个金额我有疑问": None,  # "about this amount, I have a question"
+    "对你们很失望": None,  # "I'm very disappointed in you"
+    "我是来投诉的": None,  # "I'm here to complain"
+    "好，我先挂了": None,  # "okay, I'll hang up now"
+    "可以分期": None,  # "can it be in instalments"
+    "好了": None,  # "that's enough" as often as "done"
+    "对了": None,  # "by the way"
+    "是吧": None,  # "right?"
+    "没错吧": None,  # "that's right, isn't it?"
+    "对呀": "1",
+    "等会再说": None,
+    "稍后": None,
+    "能不能再说一遍": None,  # A不A is a question, not a negation
+    "是我": None,  # "it's me"
+    "好的，谢谢": "1",
+    "对对对": "1",
+    "可以，确认": "1",
+    "是的，没错": "1",
 }
 
 EN_OPTOUT = {
@@ -192,6 +232,22 @@ EN_OPTOUT = {
     "please don't stop calling": "2",  # "not" negates "stop calling": keep the calls
     "I'm not sure": None,
     "what": None,
+    # Issue 10 (F4): a negated keep is a stop; never a keep by default
+    "I don't want to keep receiving calls": "1",
+    "don't keep calling me": "1",
+    "do not keep calling": "1",
+    "no calls": "1",
+    "no calls please": "1",
+    "don't call": "1",
+    "I do not want calls": "1",
+    "never call me again": "1",
+    "don't ever call me again": "1",
+    "keep the calls": "2",
+    "I don't know": None,
+    "sure, I will think about it": None,
+    "keep calling, I mean stop": None,
+    "no keep calling": None,  # "no, keep calling" or "no: keep calling"? Either: ask
+    "no, keep calling": "2",
 }
 
 ZH_OPTOUT = {
@@ -209,6 +265,19 @@ ZH_OPTOUT = {
     "不要停止": None,  # 不要 (don't) and 停止 (stop): both, so ask
     "别停止": "2",  # 别 negates 停止: keep the calls
     "什么": None,
+    # Issue 10 (F4)
+    "不要继续打了": "1",
+    "别继续打了": "1",
+    "不要继续打电话": "1",
+    "别打电话了": "1",
+    "以后别打": "1",
+    "以后别打了": "1",
+    "不要打电话": "1",
+    "不要打电话了": "1",
+    "不想接电话": "1",
+    "继续打吧": None,  # 吧 may make it a question ("keep calling, then?")
+    "好贵": None,
+    "我想想": None,  # "let me think"
 }
 
 EN_MENU = {
@@ -246,6 +315,13 @@ EN_MENU = {
     "personally": None,  # not "person"
     "agent or payment": None,  # two options: ask, don't guess
     "pay my balance with a plan": None,
+    # Issue 10 (F13): an option under a negation is not chosen
+    "I do not want to talk to a person": None,
+    "I don't want to pay": None,
+    "I don't want a payment plan": None,
+    "no agent": None,
+    "never mind the balance": None,
+    "no, I want to pay": "2",  # the no is a clause of its own
 }
 
 ZH_MENU = {
@@ -271,6 +347,13 @@ ZH_MENU = {
     "你好": None,
     "听不懂": None,
     "我要还款，还要投诉": None,
+    # Issue 10 (F13)
+    "不要转人工": None,
+    "我不想还款": None,
+    "别转人工": None,
+    "没有投诉": None,
+    "不，我要还款": "2",
+    "能不能转人工": "0",  # 能不能 asks; it negates nothing
 }
 
 LANGUAGE = {
@@ -283,6 +366,9 @@ LANGUAGE = {
     "普通话": "2",
     "我要中文服务": "2",
 }
+
+# Issue 10 (F13): a language under a negation is not chosen, in either catalogue
+LANGUAGE_NOT = ["I don't speak Chinese", "no chinese", "not English", "不要中文", "我不会说英语"]
 
 
 def _rows(table: dict[str, str | None]) -> list[tuple[str, str | None]]:
@@ -322,6 +408,11 @@ def test_chinese_menu_intents(said, key):
 @pytest.mark.parametrize(("said", "key"), _rows(LANGUAGE))
 def test_the_language_menu_hears_either_language_in_either_catalogue(said, key):
     assert {c.choice_for_speech("language", said) for c in CATALOGS.values()} - {None} == {key}
+
+
+@pytest.mark.parametrize("said", LANGUAGE_NOT)
+def test_a_negated_language_is_not_chosen(said):
+    assert {c.choice_for_speech("language", said) for c in CATALOGS.values()} == {None}
 
 
 @pytest.mark.parametrize(
@@ -478,3 +569,46 @@ def test_case_width_and_spacing_do_not_change_the_answer(parts):
     assert EN.choice_for_speech("confirm", said.upper()) == key
     assert EN.choice_for_speech("confirm", "  " + said.replace(" ", "   ") + " ") == key
     assert EN.choice_for_speech("confirm", wide) == key
+
+
+# Written here: yeses and the small words around them (please, thanks, I, that is ...).
+EN_PLAIN = ["yes", "yeah", "sure", "ok", "okay", "correct", "please", "thank you", "i", "that is"]
+ZH_PLAIN = ["是的", "对", "好的", "确认", "可以", "没错", "嗯", "请", "谢谢", "我"]
+
+
+def _outside(catalog: Catalog, menu: str, word: str) -> bool:
+    """`word` is in none of the menu's yes or filler phrases (so it cannot complete one)."""
+    lexicon = catalog.lexicons[menu]
+    return all(word not in phrase for phrase, key in lexicon.phrases.items() if key in {"1", "_"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plain=st.lists(st.sampled_from(EN_PLAIN), min_size=1, max_size=5),
+    word=st.from_regex(r"[a-z]{1,12}", fullmatch=True),
+    at=st.integers(min_value=0, max_value=5),
+    glue=st.sampled_from([" ", ", ", ". "]),
+)
+def test_an_english_word_outside_the_yes_and_filler_lists_never_confirms(plain, word, at, glue):
+    """Issue 10: a read-back confirms only on the whole utterance being a yes; one word the
+    lists do not hold ("stop", "later", "think", "nothing") asks again or is a no."""
+    said = glue.join([*plain[:at], word, *plain[at:]])
+    for menu in ("confirm", "optout"):
+        if words(word) == (word,) and _outside(EN, menu, word):
+            assert EN.choice_for_speech(menu, said) != "1", (menu, said)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    plain=st.lists(st.sampled_from(ZH_PLAIN), min_size=1, max_size=5),
+    char=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+    at=st.integers(min_value=0, max_value=5),
+    glue=st.sampled_from(["", "，", " "]),
+)
+def test_a_chinese_character_outside_the_yes_and_filler_lists_never_confirms(plain, char, at, glue):
+    """Issue 10: 好贵, 是多少, 是谁: a character that is no yes and no filler, next to 好/是/对
+    or anywhere else, never lets a read-back confirm."""
+    said = glue.join([*plain[:at], char, *plain[at:]])
+    for menu in ("confirm", "optout"):
+        if _outside(ZH, menu, char):
+            assert ZH.choice_for_speech(menu, said) != "1", (menu, said)
