@@ -38,6 +38,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             "worker_class": "gthread",
             "accesslog": None,
             "timeout": 30,
+            # gunicorn 27's control socket lives in ~/.gunicorn, shared by every server the
+            # user runs (the second to stop removes the first's): not wanted here.
+            "control_socket_disable": True,
         },
         # A connection for every thread of a worker, kept open between requests.
         app_overrides={"db_pool_size": max(settings.db_pool_size, threads)},

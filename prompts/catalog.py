@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from prompts.speech import AGAIN, BASES, NO, READ_BACKS, YES, Lexicon, PhraseError
+from prompts.speech import AGAIN, BASES, FILLER, NO, READ_BACKS, YES, Lexicon, PhraseError
 
 LANGUAGES = ("en", "zh-CN")
 MAX_HINTS = 500  # Twilio's limit on <Gather hints> entries
@@ -66,7 +66,13 @@ class Catalog:
 
     def hints(self, menu: str) -> str:
         """The menu's phrases for <Gather hints>: what the caller is likely to say."""
-        listed = (p for t in self._tables(menu) for k, ps in t.items() if k != AGAIN for p in ps)
+        listed = (
+            p
+            for t in self._tables(menu)
+            for k, ps in t.items()
+            if k not in (AGAIN, FILLER)
+            for p in ps
+        )
         return ", ".join(list(dict.fromkeys(listed))[:MAX_HINTS])
 
     def _tables(self, menu: str) -> list[Mapping[str, tuple[str, ...]]]:
