@@ -1,6 +1,10 @@
 """The dialer's contact policy: may this account be called now, on which of the cardholder's
 numbers, and if not, why not and when next.
 
+(Over 500 lines on purpose: the rules and the search for the next eligible moment read one
+another at every step, and compliance reads them as one text; the figures are data in
+hotline/profiles.py.)
+
 Pure: plain frozen facts in, a `Decision` out; no Flask, Twilio, session or clock (`now` is
 an argument). The rules' figures are the profile's (`hotline/profiles.py`); this module
 only applies them:
