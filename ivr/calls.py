@@ -132,18 +132,7 @@ def load(session: Session, call_sid: str, now: dt.datetime, limits: Limits) -> C
     )
     if row is None:
         return None
-    data = _state_of(row.state)
-    return CallRecord(
-        call_sid=call_sid,
-        from_number=row.from_number,
-        state=CallState.from_dict(data),
-        last_twiml=data.get("last_twiml"),
-        last_request=data.get("last_request"),
-        case_id=row.case_id,
-        started_at=row.started_at,
-        exists=True,
-        account=account_row(row._mapping) if row.id is not None else None,
-    )
+    return _record(call_sid, row, account_row(row._mapping) if row.id is not None else None)
 
 
 _PEEK = select(_CALLS.c.from_number, _CALLS.c.state, _CALLS.c.case_id, _CALLS.c.started_at).where(
@@ -155,8 +144,11 @@ def peek(session: Session, call_sid: str) -> CallRecord | None:
     """The call's state as last committed, read without a lock and without its account
     (for keeping a callback before the turn that acts on it takes the row)."""
     row = core(session).execute(_PEEK, {"call_sid": call_sid}).one_or_none()
-    if row is None:
-        return None
+    return _record(call_sid, row, None) if row is not None else None
+
+
+def _record(call_sid: str, row: Any, account: AccountRow | None) -> CallRecord:
+    """A CallRecord from a row of the call's columns (from_number, state, case, start)."""
     data = _state_of(row.state)
     return CallRecord(
         call_sid=call_sid,
@@ -167,6 +159,7 @@ def peek(session: Session, call_sid: str) -> CallRecord | None:
         case_id=row.case_id,
         started_at=row.started_at,
         exists=True,
+        account=account,
     )
 
 
