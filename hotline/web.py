@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from hotline import db
 from hotline.bootstrap import Runtime, bootstrap
 from hotline.db import database_reachable
 from hotline.settings import from_env
+from hotline.wsgi import RECEIVED_AT
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,7 +50,13 @@ class _DatabaseBudget:
         self.seconds = seconds
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        with db.deadline(self.seconds):
+        # Under `hotline serve` the budget counts from the request's arrival, so that time
+        # spent queued for a free thread is not given again (hotline.wsgi.RECEIVED_AT).
+        received_at = environ.get(RECEIVED_AT)
+        seconds = self.seconds
+        if received_at is not None:
+            seconds -= time.monotonic() - received_at
+        with db.deadline(seconds):
             return self.wsgi_app(environ, start_response)
 
 

@@ -2,11 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from hotline.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+# The environ key under which a request carries when it reached the server (time.monotonic()).
+RECEIVED_AT = "hotline.received_at"
+
+
+class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
+    """gunicorn's gthread worker, telling the app when each request arrived.
+
+    A request waits in the worker's queue while every thread is busy (a burst of turns on
+    one locked account holds them all). That wait is part of the 5 s Twilio allows a
+    webhook, so the app's database budget counts from the arrival (`RECEIVED_AT`), not from
+    when a thread took the request: one that waited out its budget in the queue apologises
+    at once instead of waiting its full budget again.
+    """
+
+    def enqueue_req(self, conn: Any) -> None:
+        # Called when a connection is accepted or a kept-alive one has a request to read.
+        conn.hotline_received_at = time.monotonic()
+        super().enqueue_req(conn)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        _arrival.received_at = getattr(conn, "hotline_received_at", None)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            _arrival.received_at = None
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi = _stamp(self.wsgi)
+
+
+class _Arrival(threading.local):
+    received_at: float | None = None
+
+
+_arrival = _Arrival()
+
+
+def _stamp(app: WSGIApplication) -> WSGIApplication:
+    def stamped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if _arrival.received_at is not None:
+            environ[RECEIVED_AT] = _arrival.received_at
+        return app(environ, start_response)
+
+    return stamped
 
 
 class HotlineServer(BaseApplication):
@@ -35,7 +89,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, threads: in
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": "hotline.wsgi.StampedThreadWorker",
             "accesslog": None,
             "timeout": 30,
             # gunicorn 27's control socket lives in ~/.gunicorn, shared by every server the
