@@ -14,13 +14,13 @@ from hotline.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 # The environ key under which a request carries when it reached the server (time.monotonic()).
 RECEIVED_AT = "hotline.received_at"
 
 
-class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no types
+class StampedThreadWorker(ThreadWorker):
     """gunicorn's gthread worker, telling the app when each request arrived.
 
     A request waits in the worker's queue while every thread is busy (a burst of turns on
@@ -54,7 +54,7 @@ class _Arrival(threading.local):
 _arrival = _Arrival()
 
 
-def _stamp(app: WSGIApplication) -> WSGIApplication:
+def _stamp(app: Any) -> Any:  # gunicorn's and typeshed's WSGI types differ
     def stamped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if _arrival.received_at is not None:
             environ[RECEIVED_AT] = _arrival.received_at
