@@ -58,7 +58,8 @@ def _stamp(app: Any) -> Any:  # gunicorn's and typeshed's WSGI types differ
     def stamped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if _arrival.received_at is not None:
             environ[RECEIVED_AT] = _arrival.received_at
-        return app(environ, start_response)
+        answer: Iterable[bytes] = app(environ, start_response)
+        return answer
 
     return stamped
 
