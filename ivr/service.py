@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -31,9 +32,17 @@ from ivr import flow
 from ivr.calls import CallRecord, load, peek, remember
 from ivr.facts import LineConfig, build_facts
 from prompts.spoken import spelled
-from telephony.gateway import CallGateway, GatewayError
 
-__all__ = ["LineConfig", "Reply", "answer", "begin", "pay_result", "record_recording", "remember"]
+__all__ = [
+    "LineConfig",
+    "Reply",
+    "answer",
+    "begin",
+    "pay_result",
+    "pay_unavailable",
+    "record_recording",
+    "remember",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ class Reply:
     outcome: Outcome | None = None
     replay: str | None = None
     outbox: list[Sms] = field(default_factory=list)
+    # What the carrier must do to the call's recording before the answer is sent: done by
+    # the entry point after the commit (ivr.turns), never while the transaction holds locks.
+    recording: Literal["pause", "resume"] | None = None
 
 
 def begin(
@@ -81,7 +93,6 @@ def begin(
 def answer(
     session: Session,
     config: LineConfig,
-    gateway: CallGateway,
     *,
     call_sid: str,
     caller: str,
@@ -136,22 +147,33 @@ def answer(
         session, config, now, caller, account, language=state.language, digits_match=digits_match
     )
     outcome = flow.advance(state, heard, facts)
-    pausing = any(isinstance(e, PauseRecording) for e in outcome.effects)
-    if pausing and not _set_recording(gateway, call_sid, paused=True):
-        # No <Pay> while a recording may be running: the caller hears that payment is
-        # unavailable and may try again or ask for a person.
-        unavailable = PayResult(PayOutcome.CONNECTOR_ERROR, error="recording not paused")
-        outcome = replace(
-            flow.pay_result(outcome.state, replace(facts, pay_result=unavailable)), effects=()
-        )
     attempt = reservation.attempt_id if reservation is not None else None
-    return _carried_out(session, config, call, outcome, account, caller, now, attempt)
+    reply = _carried_out(session, config, call, outcome, account, caller, now, attempt)
+    if any(isinstance(e, PauseRecording) for e in outcome.effects):
+        reply.recording = "pause"
+    return reply
+
+
+def pay_unavailable(
+    session: Session, config: LineConfig, *, call_sid: str, caller: str, now: dt.datetime
+) -> Reply | None:
+    """The recording would not pause for the <Pay> just sent (and not yet heard): no <Pay>
+    while a recording may be running, so the caller hears instead that payment is
+    unavailable and may try again or ask for a person. None if the call has moved on."""
+    call = load(session, call_sid, now, config.limits)
+    if call is None or call.state.step != Step.PAY_RESULT:
+        return None
+    facts = build_facts(session, config, now, caller, call.account, language=call.state.language)
+    unavailable = PayResult(PayOutcome.CONNECTOR_ERROR, error="recording not paused")
+    outcome = replace(
+        flow.pay_result(call.state, replace(facts, pay_result=unavailable)), effects=()
+    )
+    return Reply(call, outcome.state.language, outcome=outcome)
 
 
 def pay_result(
     session: Session,
     config: LineConfig,
-    gateway: CallGateway,
     *,
     call_sid: str,
     caller: str,
@@ -194,9 +216,10 @@ def pay_result(
     elif paid.result == PayOutcome.SUCCESS:
         result = PayResult(PayOutcome.CONNECTOR_ERROR, error="no confirmation code")
     outcome = flow.pay_result(state, replace(facts, pay_result=result))
-    if any(isinstance(e, ResumeRecording) for e in outcome.effects):
-        _set_recording(gateway, call_sid, paused=False)
-    return Reply(call, outcome.state.language, outcome=outcome)
+    resume = any(isinstance(e, ResumeRecording) for e in outcome.effects)
+    return Reply(
+        call, outcome.state.language, outcome=outcome, recording="resume" if resume else None
+    )
 
 
 def reserve_verification(
@@ -328,21 +351,3 @@ def _carried_out(
     return Reply(
         call, language, outcome=fill_references(outcome, done.references), outbox=done.outbox
     )
-
-
-def _set_recording(gateway: CallGateway, call_sid: str, *, paused: bool) -> bool:
-    """Pause or resume the call's recording; False (and a log line) if the carrier refused."""
-    try:
-        if paused:
-            gateway.pause_recording(call_sid)
-        else:
-            gateway.resume_recording(call_sid)
-    except (GatewayError, OSError):
-        log.warning(
-            "could not %s the recording of call %s",
-            "pause" if paused else "resume",
-            call_sid,
-            exc_info=True,
-        )
-        return False
-    return True

@@ -10,6 +10,7 @@ would hear Twilio's "application error" instead.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -27,12 +28,11 @@ from hotline.bootstrap import Runtime
 from hotline.enums import Step
 from hotline.hours import parse_hours
 from hotline.models import IvrCall, utcnow
-from hotline.phones import mask_phone
 from hotline.profiles import PROFILES
 from hotline.rules import Limits
 from ivr import service
+from ivr.turns import Turns
 from prompts.catalog import Catalog, load_all
-from telephony.gateway import GatewayError
 from telephony.twiml import Links, Renderer, voices_from
 from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
 from telephony.webhook import Signer, field, twilio_request, twiml
@@ -68,6 +68,17 @@ class Line:
 
     def url(self, path: str) -> str:
         return self.runtime.settings.public_base_url.rstrip("/") + path
+
+    @functools.cached_property
+    def turns(self) -> Turns:
+        return Turns(
+            sessions=self.runtime.Session,
+            config=self.config,
+            renderer=self.renderer,
+            links=self.links,
+            gateway=self.runtime.gateway,
+            catalogs=self.catalogs,
+        )
 
     @property
     def links(self) -> Links:
@@ -145,26 +156,13 @@ def _heard(step: str, language: str) -> Heard:
 
 
 def _respond(run: Callable[[Any, dt.datetime], service.Reply]) -> Response:
-    """Run one IVR turn in a transaction; render and remember it; send SMS after commit."""
+    """Run one IVR turn (ivr.turns: its transaction, the recording around <Pay>, texts)."""
     current = line()
-    now = current.clock()
-    with current.runtime.Session.begin() as session:
-        reply = run(session, now)
-        if reply.replay is not None:
-            xml = reply.replay
-        else:
-            assert reply.outcome is not None
-            xml = current.renderer.render(reply.outcome.turn, reply.language, current.links)
-            xml = service.remember(
-                session, reply.call, reply.outcome.state, xml, now, current.config.limits
-            )
-    for sms in reply.outbox:
-        body = current.catalogs[sms.language].render(sms.key, sms.params)
-        try:
-            current.runtime.gateway.send_sms(sms.to, sms.from_, body)
-        except (GatewayError, OSError):
-            log.warning("confirmation SMS to %s not sent", mask_phone(sms.to), exc_info=True)
-    return twiml(xml)
+    call_sid, caller = _params()
+    answer = current.turns.run(run, current.clock(), call_sid=call_sid, caller=caller)
+    response = twiml(answer.xml)
+    response.call_on_close(answer.afterwards)
+    return response
 
 
 @bp.post("/voice")
@@ -209,7 +207,6 @@ def step(step: str) -> ResponseReturnValue:
         return service.answer(
             session,
             current.config,
-            current.runtime.gateway,
             call_sid=call_sid,
             caller=caller,
             step=step,
@@ -255,7 +252,6 @@ def pay() -> ResponseReturnValue:
             lambda session, now: service.pay_result(
                 session,
                 current.config,
-                current.runtime.gateway,
                 call_sid=call_sid,
                 caller=caller,
                 form=form,

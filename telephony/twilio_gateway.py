@@ -44,8 +44,13 @@ class BaseUrlHttpClient(TwilioHttpClient):
         return super().request(method, rewritten, *args, **kwargs)
 
 
-def make_client(account_sid: str, auth_token: str, base_url: str = TWILIO_API) -> Client:
-    http_client = BaseUrlHttpClient(base_url)
+def make_client(
+    account_sid: str,
+    auth_token: str,
+    base_url: str = TWILIO_API,
+    timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> Client:
+    http_client = BaseUrlHttpClient(base_url, timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
@@ -54,8 +59,15 @@ class TwilioGateway(CallGateway):
         self.client = client
 
     @classmethod
-    def from_settings(cls, account_sid: str, auth_token: str, base_url: str) -> TwilioGateway:
-        return cls(make_client(account_sid, auth_token, base_url))
+    def from_settings(
+        cls,
+        account_sid: str,
+        auth_token: str,
+        base_url: str,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> TwilioGateway:
+        """`timeout`: seconds to connect, and again to read the answer, per request."""
+        return cls(make_client(account_sid, auth_token, base_url, timeout))
 
     def place_call(self, request: CallRequest) -> CallInfo:
         options: dict[str, Any] = {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, exc, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
@@ -59,6 +59,7 @@ from hotline.rules import Limits
 from hotline.settings import Settings
 from ivr import service
 from ivr.facts import LineConfig
+from ivr.turns import Turns
 from prompts.catalog import load_all
 from telephony.twiml import Links, Renderer, voices_from
 from tests.conftest import TEST_SECRET_KEY, backend, seed_demo
@@ -681,18 +682,12 @@ class FakeLine:
     caller: str = ALICE.phone
 
     def turn(self, run: Callable[[OrmSession, dt.datetime], service.Reply]) -> ET.Element:
+        # As the webhooks run a turn (ivr.turns), with the fake carrier.
+        turns = Turns(self.Session, self.config, self.renderer, LINKS, self.gateway, load_all())
         now = dt.datetime.now(dt.UTC)
-        with self.Session.begin() as session:
-            reply = run(session, now)
-            if reply.replay is not None:
-                xml = reply.replay
-            else:
-                assert reply.outcome is not None
-                xml = self.renderer.render(reply.outcome.turn, reply.language, LINKS)
-                xml = service.remember(
-                    session, reply.call, reply.outcome.state, xml, now, self.config.limits
-                )
-        return ET.fromstring(xml)
+        answer = turns.run(run, now, call_sid=self.call_sid, caller=self.caller)
+        answer.afterwards()
+        return ET.fromstring(answer.xml)
 
     def begin(self) -> ET.Element:
         return self.turn(
@@ -706,7 +701,6 @@ class FakeLine:
             lambda session, now: service.answer(
                 session,
                 self.config,
-                self.gateway,
                 call_sid=self.call_sid,
                 caller=self.caller,
                 step=step,
@@ -726,7 +720,6 @@ class FakeLine:
             lambda session, now: service.pay_result(
                 session,
                 self.config,
-                self.gateway,
                 call_sid=self.call_sid,
                 caller=self.caller,
                 form=form,
@@ -843,3 +836,39 @@ def test_a_recording_that_will_not_resume_does_not_undo_the_payment(Session, fak
     assert done.find("Gather").get("action").endswith("/menu")
     assert line.gateway.refused == [("resume_recording", CALL)]
     assert len(rows(Session, Payment)) == 1
+
+
+def test_the_carrier_is_asked_to_pause_only_after_the_turn_has_committed(
+    Session, fake_line, database_url
+):
+    """Twilio may take seconds to answer a REST call: asked inside the transaction, the
+    turn would hold the call's row, the account's lock and (SQLite) the one write lock."""
+    line = fake_line(record_calls=True)
+    held: list[bool] = []
+    other = create_engine(database_url)
+
+    def pause_recording(sid: str) -> str:
+        # Another connection takes, without waiting, what the turn's transaction wrote.
+        with other.connect() as connection:
+            try:
+                if other.dialect.name == "sqlite":
+                    connection.exec_driver_sql("PRAGMA busy_timeout = 0")
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    connection.execute(
+                        text("SELECT 1 FROM ivr_call WHERE call_sid = :sid FOR UPDATE NOWAIT"),
+                        {"sid": sid},
+                    )
+                held.append(False)
+            except exc.OperationalError:
+                held.append(True)
+            connection.rollback()
+        return FakeCallGateway.pause_recording(line.gateway, sid)
+
+    line.gateway.pause_recording = pause_recording  # type: ignore[method-assign]
+    try:
+        assert len(list(line.to_pay().iter("Pay"))) == 1
+    finally:
+        other.dispose()
+    assert held == [False]
+    assert line.gateway.paused == [CALL]

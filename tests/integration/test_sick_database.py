@@ -408,3 +408,33 @@ def test_sqlite_writer_stuck_in_the_same_process_gets_the_apology_within_5_s(ser
     report("sqlite queued", [waited])
     assert_apology_in_time(waited)
     assert answered_normally(line.ring())
+
+
+# --- a carrier that does not answer -------------------------------------------------------
+
+
+def test_a_carrier_that_never_answers_the_pause_for_pay_costs_a_turn_two_seconds(serve):
+    """Pausing the recording for <Pay> is the one REST call a turn waits for: against a
+    carrier that takes the connection and never answers, the caller hears that payment is
+    unavailable within the webhook's limit (the SDK would otherwise wait 10 s)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing ever reads them
+    try:
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        line = serve(twilio_api_base_url=base, record_calls=True)
+        seed_demo(line.runtime.Session, size=3)
+        call = new_sid()
+        assert answered_normally(line.ring(call))
+        for path, digits in [("verify", "94107"), ("menu", "2"), ("pay-choice", "1")]:
+            assert answered_normally(
+                line.post(f"/ivr/step/{path}", CallSid=call, From=ALICE, Digits=digits)
+            )
+        confirmed = line.post("/ivr/step/pay-confirm", CallSid=call, From=ALICE, Digits="1")
+    finally:
+        silent.close()
+    report("carrier silent", [confirmed])
+    assert confirmed.status == 200
+    assert confirmed.seconds < WEBHOOK_LIMIT_S
+    assert "Pay" not in confirmed.xml
+    assert "We could not reach the payment service." in " ".join(confirmed.says)
