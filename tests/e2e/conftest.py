@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.settings import DEV_ACCOUNT_SID
-from simulator.carrier import Carrier
+from simulator.carrier import Carrier, Message
 from simulator.clock import Clock, VirtualClock
 from simulator.server import BackgroundServer, RunningSimulator, start
 from telephony.twilio_gateway import TwilioGateway
@@ -240,6 +241,15 @@ class LineUnderTest:
     @property
     def carrier(self) -> Carrier:
         return self.simulator.carrier
+
+    def texts(self, count: int, timeout: float = 5.0) -> list[Message]:
+        """The texts the carrier was asked to send, once there are `count` of them: the app
+        sends them after the answer has gone out (ivr.turns), so they may trail the call."""
+        give_up = time.monotonic() + timeout
+        while len(self.carrier.messages) < count and time.monotonic() < give_up:
+            time.sleep(0.02)
+        time.sleep(0.05)  # and no more than that
+        return list(self.carrier.messages)
 
     def call(self, keys: str = "", caller: str = "+14155550100", **script: object):
         """Ring the hotline as `caller`, keying `keys` ("94107#,1": one item per prompt)."""

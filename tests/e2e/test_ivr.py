@@ -432,7 +432,7 @@ def test_a_promise_to_pay_is_saved_pauses_reminders_and_is_confirmed_by_sms(hotl
         "pending",
     )
     assert account(hotline_app).reminders_paused_until == promised
-    [sms] = hotline_app.carrier.messages
+    [sms] = hotline_app.texts(1)
     assert sms.to == ALICE and promised.isoformat() in sms.body
 
 
@@ -459,7 +459,7 @@ def test_an_instalment_plan_is_offered_read_back_and_saved(hotline_app, language
     row = account(hotline_app, number)
     assert plan.total_minor == row.balance_minor
     assert row.reminders_paused_until is not None
-    assert len(hotline_app.carrier.messages) == 1
+    assert len(hotline_app.texts(1)) == 1
 
 
 # --- cases, opt-out, agents ---------------------------------------------------------------

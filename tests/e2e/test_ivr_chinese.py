@@ -94,7 +94,7 @@ def test_a_promise_to_pay_is_saved_and_confirmed_by_sms_in_chinese(hotline_app):
     [promise] = rows(hotline_app, PromiseToPay)
     assert (promise.amount_minor, promise.promised_date) == (amount, promised)
     assert wang_account(hotline_app).reminders_paused_until == promised
-    [sms] = hotline_app.carrier.messages
+    [sms] = hotline_app.texts(1)
     assert sms.to == WANG and "您承诺于" in sms.body and promised.isoformat() in sms.body
 
 
