@@ -10,6 +10,7 @@ from typing import Any
 from flows.asking import (
     ENTRY_TIMEOUT,
     Home,
+    amount_example,
     ask,
     key,
     require_account,
@@ -57,11 +58,11 @@ def _promise_floor(account: AccountFacts, facts: Facts) -> int:
 def _promise_amount_say(account: AccountFacts, facts: Facts) -> Say:
     """Ask for the amount, saying its floor: the minimum due, or (none due) the smallest
     payment, never "your minimum due of $0.00"."""
+    example = amount_example(account, facts)
     if account.minimum_due.minor > 0:
-        return Say("promise_amount", {"minimum_due": account.minimum_due.spoken})
-    return Say(
-        "promise_amount_no_minimum", {"minimum": facts.speak_money(_promise_floor(account, facts))}
-    )
+        return Say("promise_amount", {"minimum_due": account.minimum_due.spoken, **example})
+    floor = facts.speak_money(_promise_floor(account, facts))
+    return Say("promise_amount_no_minimum", {"minimum": floor, **example})
 
 
 def promise_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outcome:

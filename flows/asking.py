@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from flows.effects import Effect, TransferToAgent
 from flows.state import AGENT_QUEUE, AccountFacts, CallState, Facts, Heard, Outcome
 from hotline.enums import Step
+from hotline.money import precision
 from telephony.voice import Ask, Enqueue, Hangup, Say, Turn
 
 # Seconds a <Gather> waits: for one key, and for an amount or a date keyed digit by digit
@@ -145,3 +146,11 @@ def yyyymmdd(digits: str) -> dt.date | None:
         return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         return None
+
+
+def amount_example(account: AccountFacts, facts: Facts) -> dict[str, str]:
+    """How to key an amount in the account's currency, as an example: its digits without a
+    decimal point ("for $25.00, enter 2 5 0 0"; "for ¥2,500, enter 2 5 0 0"; three places
+    for a dinar). The `example` and `keys` parameters of every prompt that asks for one."""
+    minor = 25 * 10 ** precision(account.currency) if precision(account.currency) else 2500
+    return {"example": facts.speak_money(minor), "keys": " ".join(str(minor))}

@@ -7,7 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from flows.asking import ENTRY_TIMEOUT, Home, ask, key, require_account, retry, whole_number
+from flows.asking import (
+    ENTRY_TIMEOUT,
+    Home,
+    amount_example,
+    ask,
+    key,
+    require_account,
+    retry,
+    whole_number,
+)
 from flows.effects import PauseRecording, ResumeRecording
 from flows.state import AccountFacts, CallState, Facts, Heard, Money, Outcome
 from hotline.enums import Intent, PayChoice, PayOutcome, Step
@@ -41,7 +50,7 @@ def pay_choice(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
     if pressed == "*":
         return home(state.to(Step.MENU), facts)
     if pressed == "4":
-        return _ask_amount(state.to(Step.PAY_AMOUNT))
+        return _ask_amount(state.to(Step.PAY_AMOUNT), account, facts)
     if pressed in PAY_CHOICES:
         amount = amount_for(PAY_CHOICES[pressed], account)
         if amount.minor <= 0:
@@ -66,7 +75,7 @@ def pay_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
             state,
             heard,
             facts,
-            (Say("pay_enter_amount"),),
+            (Say("pay_enter_amount", amount_example(account, facts)),),
             max_digits=None,
             finish_on_key="#",
             timeout=ENTRY_TIMEOUT,
@@ -74,19 +83,19 @@ def pay_amount(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outc
     minimum = facts.limits.smallest_payment(account.balance.minor)
     again = state.to(Step.PAY_AMOUNT, retries=state.retries)
     if cents < minimum:
-        return _ask_amount(
-            again, Say("pay_amount_too_small", {"minimum": facts.speak_money(minimum)})
-        )
+        too_small = Say("pay_amount_too_small", {"minimum": facts.speak_money(minimum)})
+        return _ask_amount(again, account, facts, too_small)
     if cents > account.balance.minor:
-        return _ask_amount(again, Say("pay_amount_too_large", {"balance": account.balance.spoken}))
+        too_large = Say("pay_amount_too_large", {"balance": account.balance.spoken})
+        return _ask_amount(again, account, facts, too_large)
     return confirm_payment(state, Money(cents, facts.speak_money), PayChoice.OTHER)
 
 
-def _ask_amount(state: CallState, *before: Say) -> Outcome:
-    """Ask for another amount, in cents, after saying why (too small, too large...)."""
+def _ask_amount(state: CallState, account: AccountFacts, facts: Facts, *before: Say) -> Outcome:
+    """Ask for an amount (its digits, no decimal point), after saying why if asking again."""
     return ask(
         state,
-        (*before, Say("pay_enter_amount")),
+        (*before, Say("pay_enter_amount", amount_example(account, facts))),
         Step.PAY_AMOUNT,
         max_digits=None,
         finish_on_key="#",
@@ -133,11 +142,13 @@ def recheck_and_pay(state: CallState, account: AccountFacts, facts: Facts, home:
         if quoted > account.balance.minor:
             return _ask_amount(
                 state.to(Step.PAY_AMOUNT, pending={}),
+                account,
+                facts,
                 Say("pay_amount_changed"),
                 Say("pay_amount_too_large", {"balance": account.balance.spoken}),
             )
         if quoted <= 0:
-            return _ask_amount(state.to(Step.PAY_AMOUNT, pending={}))
+            return _ask_amount(state.to(Step.PAY_AMOUNT, pending={}), account, facts)
         return pay(state, account)
     current = amount_for(choice, account)
     if current.minor <= 0:

@@ -13,6 +13,7 @@ from hotline.enums import Step
 from hotline.rules import plan_instalments
 from ivr import flow
 from ivr.flow import AccountFacts, CallState, Facts, Heard, Money, PayResult, PlanOption
+from prompts.catalog import load as load_catalog
 from telephony.voice import Ask, Enqueue, Hangup, Pay
 
 TODAY = dt.date(2026, 11, 23)
@@ -294,6 +295,24 @@ def test_pay_charges_in_the_currencys_own_precision(currency, minor, major):
     assert outcome.turn.then == Pay(minor, currency, major, token="1")
 
 
+@pytest.mark.parametrize(
+    ("currency", "keys_"), [("USD", "2 5 0 0"), ("JPY", "2 5 0 0"), ("KWD", "2 5 0 0 0")]
+)
+def test_an_amount_is_asked_for_as_the_currencys_own_digits(currency, keys_):
+    """Keyed amounts are minor units: 'in cents' is wrong for yen (none) and dinars (three
+    places), so every prompt that asks for one shows the keys for an example amount."""
+    facts = replace(FACTS, account=replace(ACCOUNT, currency=currency, balance=money(10**7)))
+    other = flow.advance(replace(VERIFIED, step=Step.PAY_CHOICE), Heard(digits="4"), facts)
+    promise = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits="1"), facts)
+    for outcome in (other, promise):
+        [asked] = [say for say in outcome.turn.says if "keys" in say.params]
+        assert asked.params["keys"] == keys_
+        assert asked.params["example"] == facts.speak_money(int(keys_.replace(" ", "")))
+    for language in ("en", "zh-CN"):
+        text = load_catalog(language).render("pay_enter_amount", {"example": "X", "keys": keys_})
+        assert keys_ in text and "cents" not in text and "分为单位" not in text
+
+
 def _menu_pay_amounts(account) -> list[int]:
     state = replace(VERIFIED, step=Step.MENU)
     outcome = flow.advance(state, Heard(digits="2"), replace(FACTS, account=account))
@@ -419,9 +438,9 @@ def test_a_promise_with_no_minimum_due_names_the_real_floor_and_nothing_owed_off
     none_due = replace(FACTS, account=replace(ACCOUNT, minimum_due=money(0)))
     asked = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits="1"), none_due)
     assert keys(asked) == ["promise_amount_no_minimum"]
-    assert asked.turn.says[0].params == {"minimum": "$1.00"}
+    assert asked.turn.says[0].params["minimum"] == "$1.00"
     small = flow.advance(asked.state, Heard(digits="50"), none_due)
-    assert small.turn.says[0].params == {"minimum": "$1.00"}
+    assert small.turn.says[0].params["minimum"] == "$1.00"
     paid_up = replace(FACTS, account=replace(ACCOUNT, balance=money(0), minimum_due=money(0)))
     for key in ("1", "2"):
         outcome = flow.advance(replace(VERIFIED, step=Step.ARRANGEMENT), Heard(digits=key), paid_up)
