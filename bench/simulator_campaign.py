@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import logging
 import resource
 import time
 
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    # The figures, not thousands of request lines from the two servers' threads.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     public = [""]
     served = BackgroundServer(voice_app(public), name="bench-app")

@@ -74,6 +74,8 @@ class HotlineGroup(FlaskGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc.format_message(), exc.ctx) from None
         except click.exceptions.ClickException:
             raise
         except Exception as exc:
@@ -82,6 +84,15 @@ class HotlineGroup(FlaskGroup):
                 raise
             log.debug("command failed", exc_info=True)
             raise click.ClickException(message) from None
+
+
+class _OneLineUsage(click.UsageError):
+    """A command used wrongly, in one line with where to read more (exit status 2), rather
+    than click's usage block, hint and error on three."""
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see `{self.ctx.command_path} --help`)" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{where}", err=True, file=file)
 
 
 def _database_url(ctx: click.Context) -> str | None:
@@ -405,9 +416,24 @@ accounts_group = AppGroup("accounts", help="Work on single accounts.")
 cli.add_command(accounts_group)
 
 
+def _actor(value: str) -> str:
+    """Who did it, for the audit chain: a name that says someone, never empty or unprintable."""
+    name = value.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise click.BadParameter("give who acts, e.g. --by j.smith (1 to 64 printable characters)")
+    return name
+
+
 @accounts_group.command("unlock")
 @click.argument("account_number")
-@click.option("--by", "actor", default="cli", show_default=True, help="Who unlocks (audited).")
+@click.option(
+    "--by",
+    "actor",
+    default="cli",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _actor(value),
+    help="Who unlocks (audited): a name or staff id.",
+)
 def accounts_unlock(account_number: str, actor: str) -> None:
     """Let a cardholder locked out after failed verifications use phone self-service again."""
     current = _ready_runtime()

@@ -7,6 +7,7 @@ fails at start with a message that names the variable, never later in a call.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -172,9 +173,15 @@ def from_env(environ: Mapping[str, str]) -> Settings:
         and name not in _OTHER_HOTLINE_VARIABLES
     )
     if unknown:
+        known = [n for n in VARIABLES if n.startswith("HOTLINE_")]
+        guesses = [
+            f"{name} (did you mean {close[0]}?)"
+            if (close := difflib.get_close_matches(name, known, n=1, cutoff=0.8))
+            else name
+            for name in unknown
+        ]
         raise SettingsError(
-            f"{', '.join(unknown)}: unknown setting (known: "
-            f"{', '.join(n for n in VARIABLES if n.startswith('HOTLINE_'))})"
+            f"{', '.join(guesses)}: unknown setting; the README's Configuration lists them all"
         )
     values: dict[str, Any] = {}
     for name, (attribute, parse) in VARIABLES.items():

@@ -107,7 +107,13 @@ def show(sid: str, simulator_url: str | None, as_json: bool) -> None:
     client = _client(_settings(), simulator_url)
     try:
         state = client.call(sid)
-    except (SimulatorUnavailable, OSError) as exc:
+    except SimulatorUnavailable as exc:
+        if exc.status == 404:
+            raise click.ClickException(
+                f"no call {sid} in this simulator (`hotline simulator calls` lists its calls)"
+            ) from None
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(state, indent=2, ensure_ascii=False))
@@ -148,8 +154,18 @@ def call(
         state = follow(client, sid, sys.stdout, read_keys=read_keys, speak=voice)
     except (SimulatorUnavailable, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from None
+    if state.get("error_code") == NO_ANSWER_FROM_APP:
+        raise click.ClickException(
+            "the line did not answer the carrier (11200): is `hotline serve` running where"
+            " the simulator sends calls (its --voice-url, by default PUBLIC_BASE_URL), with"
+            " the same TWILIO_AUTH_TOKEN?"
+        )
     if state.get("error_code"):
         raise click.exceptions.Exit(1)
+
+
+# Twilio's "HTTP retrieval failure": the app's URL gave no answer (nothing listening, a timeout).
+NO_ANSWER_FROM_APP = 11200
 
 
 def _demo_keys(demo: DemoCaller, *, interactive: bool) -> str | None:

@@ -52,7 +52,10 @@ class SimulatorClient:
                 message = response.json().get("message", response.text)
             except ValueError:
                 message = response.text
-            raise SimulatorUnavailable(f"simulator answered {response.status_code}: {message}")
+            raise SimulatorUnavailable(
+                f"simulator answered {response.status_code}: {message}",
+                status=response.status_code,
+            )
         return response.json() if response.content else None
 
     def ring(self, caller: str, *, keys: str | None = None, interactive: bool = False) -> str:
@@ -80,7 +83,11 @@ class SimulatorClient:
 
 
 class SimulatorUnavailable(RuntimeError):
-    pass
+    """The simulator is not there, or refused (`status`: its HTTP status, if it answered)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _reason(exc: requests.RequestException) -> str:

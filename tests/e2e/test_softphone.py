@@ -53,6 +53,10 @@ def test_an_application_error_is_shown_and_fails_the_command(simulator, peer):
     assert result.exit_code == 1
     assert "ERROR 11200 HTTP retrieval failure: status 404" in result.stdout
     assert 'SAY   "We are sorry, an application error has occurred. Goodbye."' in result.stdout
+    # And the likely cause, in one line, for someone who rang before starting the line.
+    [hint] = result.stderr.splitlines()
+    assert hint.startswith("Error: the line did not answer the carrier (11200)")
+    assert "`hotline serve`" in hint
 
 
 def test_calls_and_show_read_back_what_happened(simulator, peer):
@@ -63,6 +67,12 @@ def test_calls_and_show_read_back_what_happened(simulator, peer):
     assert sid in listing.stdout and "completed" in listing.stdout
     shown = run(simulator, "simulator", "show", sid)
     assert "KEYS  3" in shown.stdout
+    unknown = "CA" + "f" * 32
+    missing = run(simulator, "simulator", "show", unknown)
+    assert missing.exit_code == 1
+    assert missing.stderr.splitlines() == [
+        f"Error: no call {unknown} in this simulator (`hotline simulator calls` lists its calls)"
+    ]
 
 
 def test_a_softphone_without_a_simulator_says_so(simulator):

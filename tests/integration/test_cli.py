@@ -390,3 +390,16 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "shell.db").exists() and not (tmp_path / "file.db").exists()
+
+
+def test_a_command_used_wrongly_says_so_in_one_line_with_exit_status_2(hotline):
+    for args, said in [
+        (("accounts", "unlock"), "Missing argument 'ACCOUNT_NUMBER'."),
+        (("no-such-command",), "No such command 'no-such-command'."),
+        (("accounts", "unlock", "4000123412341234", "--by", "  "), "Invalid value for '--by'"),
+    ]:
+        result = hotline(*args)
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.stderr.splitlines()
+        assert line.startswith("Error: ") and said in line, line
+        assert "--help`)" in line

@@ -63,8 +63,13 @@ def test_a_malformed_value_fails_with_a_message_naming_the_variable(variable, va
 
 
 def test_a_misspelt_hotline_variable_is_an_error_not_silently_ignored():
-    with pytest.raises(SettingsError, match=r"^HOTLINE_PROFLE: unknown setting"):
-        from_env({"HOTLINE_PROFLE": "us-ma"})
+    with pytest.raises(SettingsError) as refused:
+        from_env({"HOTLINE_PROFLE": "us-ma", "HOTLINE_WHATEVER": "1"})
+    # One short line: the likely meaning where there is one, not the list of every name.
+    assert str(refused.value) == (
+        "HOTLINE_PROFLE (did you mean HOTLINE_PROFILE?), HOTLINE_WHATEVER: unknown setting;"
+        " the README's Configuration lists them all"
+    )
 
 
 def test_production_uses_twilio_and_refuses_development_secrets():
