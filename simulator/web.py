@@ -223,9 +223,7 @@ def create_call(account_sid: str) -> ResponseReturnValue:
 def list_calls(account_sid: str) -> ResponseReturnValue:
     """List calls, newest first, with Twilio's filters, page tokens and envelope."""
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Calls.json"
-    return jsonify(
-        page_envelope(carrier().listed_calls(), request.args.to_dict(), uri, call_json)
-    )
+    return jsonify(page_envelope(carrier().listed_calls(), request.args.to_dict(), uri, call_json))
 
 
 @bp.get(f"{ACCOUNT}/Calls/<sid>.json")

@@ -24,7 +24,12 @@ from urllib.parse import urlencode
 
 from simulator.carrier.records import ApiError, SimCall
 
-EXACT = (("To", "to"), ("From", "from_"), ("Status", "status"), ("ParentCallSid", "parent_call_sid"))
+EXACT = (
+    ("To", "to"),
+    ("From", "from_"),
+    ("Status", "status"),
+    ("ParentCallSid", "parent_call_sid"),
+)
 DAY_FILTERS = tuple(f"{name}{op}" for name in ("StartTime", "EndTime") for op in ("", "<", ">"))
 FILTERS = tuple(name for name, _ in EXACT) + DAY_FILTERS
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
