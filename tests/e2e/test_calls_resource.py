@@ -13,13 +13,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from click.testing import CliRunner
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from hotline.settings import DEV_ACCOUNT_SID
+from hotline.cli import cli
+from hotline.settings import DEV_ACCOUNT_SID, from_env
 from simulator.callees import Script
 from simulator.carrier import Carrier, SimCall, new_sid
 from simulator.clock import Clock
-from simulator.server import RunningSimulator, start
+from simulator.server import RunningSimulator, carrier_from_settings, start
 from telephony.twilio_gateway import make_client
 from tests.e2e.conftest import AUTH_TOKEN, HOTLINE_NUMBER
 
@@ -329,3 +331,9 @@ def _child_leg(carrier: Carrier, parent_sid: str, to: str) -> str:
     child.done.set()
     carrier.calls[child.sid] = child
     return child.sid
+
+
+def test_the_command_line_sets_the_lag_and_refuses_a_negative_one() -> None:
+    assert carrier_from_settings(from_env({}), list_lag_seconds=2).list_lag_seconds == 2
+    result = CliRunner().invoke(cli, ["simulator", "--list-lag", "-1"])
+    assert result.exit_code == 2 and "--list-lag" in result.output
