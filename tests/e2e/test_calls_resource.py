@@ -268,6 +268,14 @@ def test_with_lag_a_new_call_is_fetchable_but_not_yet_listed(client, simulator, 
     simulator.carrier.wait_all()
     sim_api(simulator, "POST", "/sim/clock", advance=600)
     assert [c.sid for c in client.calls.list()] == [fresh, before]
+    negative = requests.put(
+        simulator.base_url + "/sim/config",
+        json={"list_lag_seconds": -1},
+        auth=(DEV_ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+    assert negative.status_code == 400
+    assert sim_api(simulator, "GET", "/sim/config") == {"list_lag_seconds": 600.0}
 
 
 # --- a queued call, on the real clock ------------------------------------------------------
