@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
+# Destinations Twilio refuses at POST Calls.json, before any call exists: outside the
+# account's voice geographic permissions (21215), or blocked by Twilio itself (21216).
+REFUSALS = ("geo-permissions", "blocked")
 CARD_OUTCOMES = (
     "success",
     "declined",
@@ -68,6 +71,7 @@ class Script:
     hold_patience: float = 300.0  # seconds a caller waits in a queue before hanging up
     record_seconds: float = 5.0
     talk_seconds: float = 30.0  # when this number is dialed as an agent or transfer target
+    refuse: str | None = None  # one of REFUSALS: Twilio refuses to create a call to it
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Script:
@@ -78,6 +82,8 @@ class Script:
         values = {k: v for k, v in data.items() if k in known}
         if values.get("answer", "human") not in ANSWERS:
             raise ScriptError(f"answer: {values['answer']!r} is not one of {', '.join(ANSWERS)}")
+        if values.get("refuse") is not None and values["refuse"] not in REFUSALS:
+            raise ScriptError(f"refuse: {values['refuse']!r} is not one of {', '.join(REFUSALS)}")
         try:
             steps = [
                 Step(**s) if isinstance(s, Mapping) else Step(press=str(s))

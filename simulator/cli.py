@@ -48,6 +48,13 @@ def _client(settings: Settings, simulator_url: str | None) -> SimulatorClient:
     default=None,
     help="Give unscripted numbers a seeded mix of behaviours (busy, machine, ...).",
 )
+@click.option(
+    "--list-lag",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds before a new call shows in GET Calls.json (Twilio's list lags).",
+)
 @click.pass_context
 def simulator(
     ctx: click.Context,
@@ -57,6 +64,7 @@ def simulator(
     cps: float,
     voice_url: str | None,
     mix_seed: int | None,
+    list_lag: float,
 ) -> None:
     """Run the local Twilio-compatible carrier (serves until interrupted)."""
     if ctx.invoked_subcommand is not None:
@@ -65,7 +73,11 @@ def simulator(
     configure_logging(settings.log_level)
     check_port_free(host, port, "simulator")
     carrier = carrier_from_settings(
-        settings, virtual=virtual, calls_per_second=cps, voice_url=voice_url
+        settings,
+        virtual=virtual,
+        calls_per_second=cps,
+        voice_url=voice_url,
+        list_lag_seconds=list_lag,
     )
     if mix_seed is not None:
         carrier.mix = CalleeMix(seed=mix_seed)

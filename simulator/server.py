@@ -28,6 +28,7 @@ def carrier_from_settings(
     virtual: bool = False,
     calls_per_second: float = 1.0,
     voice_url: str | None = None,
+    list_lag_seconds: float = 0.0,
 ) -> Carrier:
     """A carrier with the app's own credentials and numbers, pointed at the app's voice URL."""
     return Carrier(
@@ -37,6 +38,7 @@ def carrier_from_settings(
         voice_url=voice_url or settings.public_base_url.rstrip("/") + "/ivr/voice",
         clock=VirtualClock() if virtual else Clock(),
         calls_per_second=calls_per_second,
+        list_lag_seconds=list_lag_seconds,
     )
 
 

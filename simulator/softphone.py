@@ -110,6 +110,8 @@ def describe(entry: Mapping[str, Any]) -> str | None:
         text = f'SAY   "{entry.get("text")}"'
     elif kind == "play":
         text = f"PLAY  {entry.get('url') or entry.get('digits')}"
+    elif kind == "send_digits":
+        text = f"DTMF  {entry.get('digits')}  (SendDigits, {entry.get('seconds')} s)"
     elif kind == "gather":
         text = f"WAIT  for {entry.get('input')} (timeout {entry.get('timeout')} s)"
     elif kind == "input":

@@ -30,6 +30,7 @@ from simulator.carrier import (
     SimRecording,
     rfc2822,
 )
+from simulator.carrier.call_list import page_envelope
 from simulator.clock import VirtualClock
 
 bp = Blueprint("simulator", __name__)
@@ -220,30 +221,9 @@ def create_call(account_sid: str) -> ResponseReturnValue:
 
 @bp.get(f"{ACCOUNT}/Calls.json")
 def list_calls(account_sid: str) -> ResponseReturnValue:
-    """List calls, newest first, with Twilio's filters and page envelope."""
-    calls = carrier().list_calls()
-    for name, attribute in (("To", "to"), ("From", "from_"), ("Status", "status")):
-        wanted = request.args.get(name)
-        if wanted:
-            calls = [c for c in calls if getattr(c, attribute) == wanted]
-    page_size = min(max(int(request.args.get("PageSize", "50") or 50), 1), 1000)
-    page = max(int(request.args.get("Page", "0") or 0), 0)
-    chunk = calls[page * page_size : (page + 1) * page_size]
+    """List calls, newest first, with Twilio's filters, page tokens and envelope."""
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Calls.json"
-    has_next = (page + 1) * page_size < len(calls)
-    return jsonify(
-        {
-            "calls": [call_json(c) for c in chunk],
-            "page": page,
-            "page_size": page_size,
-            "start": page * page_size,
-            "end": page * page_size + max(len(chunk) - 1, 0),
-            "uri": f"{uri}?PageSize={page_size}&Page={page}",
-            "first_page_uri": f"{uri}?PageSize={page_size}&Page=0",
-            "next_page_uri": f"{uri}?PageSize={page_size}&Page={page + 1}" if has_next else None,
-            "previous_page_uri": f"{uri}?PageSize={page_size}&Page={page - 1}" if page else None,
-        }
-    )
+    return jsonify(page_envelope(carrier().listed_calls(), request.args.to_dict(), uri, call_json))
 
 
 @bp.get(f"{ACCOUNT}/Calls/<sid>.json")
@@ -398,6 +378,28 @@ def dequeue(name: str) -> ResponseReturnValue:
 def messages() -> ResponseReturnValue:
     sim = carrier()
     return jsonify(messages=[message_json(sim.account_sid, m) for m in sim.messages])
+
+
+@bp.get("/sim/config")
+def get_config() -> ResponseReturnValue:
+    """The carrier's settings that the /sim API can change."""
+    return jsonify(list_lag_seconds=carrier().list_lag_seconds)
+
+
+@bp.put("/sim/config")
+def put_config() -> ResponseReturnValue:
+    """{"list_lag_seconds": 2}: new calls join GET Calls.json only that long after creation."""
+    body = request.get_json(silent=True) or {}
+    sim = carrier()
+    if "list_lag_seconds" in body:
+        try:
+            lag = float(body["list_lag_seconds"])
+        except (TypeError, ValueError):
+            lag = -1.0
+        if not lag >= 0:  # also refuses NaN
+            raise ApiError(400, 21200, "list_lag_seconds: a number of seconds, 0 or more")
+        sim.list_lag_seconds = lag
+    return get_config()
 
 
 @bp.get("/sim/clock")

@@ -9,6 +9,8 @@ that "lasts" ten minutes finishes at once with its durations intact.
 Where to look:
 - records.py: SimCall, SimRecording, QueueState, Message, Entry, ApiError, the exceptions
   that steer a running call, and the sid/date/URL helpers;
+- call_params.py, call_list.py: pure rules of POST Calls.json (its parameters, refused
+  destinations, SendDigits' timing) and GET Calls.json (filters, pages);
 - state.py: CarrierState, every attribute the parts share, and which part uses which;
 - http.py: the signed webhook requests and the transcript notes;
 - lifecycle.py: running a call (CPS queue, ringing, answer, AMD, call time, the end) and

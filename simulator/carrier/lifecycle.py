@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 
 from simulator.callees import Script
+from simulator.carrier.call_params import digit_timing
 from simulator.carrier.http import Webhooks
 from simulator.carrier.records import (
     API_VERSION,
@@ -70,6 +71,11 @@ class Lifecycle(Webhooks):
             self._finish(call, "no-answer")
             return
         self._answer(call)
+        try:
+            self._send_digits(call)
+        except _CallOver:  # the callee hung up while the digits were being keyed
+            self._finish(call, "completed")
+            return
         self._detect_machine(call)
         with contextlib.suppress(_CallOver):
             self._execute(call, call.url, call.method, call.twiml)
@@ -151,6 +157,22 @@ class Lifecycle(Webhooks):
                 kind="callback",
                 label="amd",
             )
+
+    def _send_digits(self, call: SimCall) -> None:
+        """SendDigits: the carrier keys them into the answered line before the TwiML runs.
+
+        Each key is a tone of KEY_SECONDS; `w` and `W` are pauses of half and one second.
+        """
+        if not call.send_digits:
+            return
+        timing = digit_timing(call.send_digits)
+        self._note(
+            call,
+            "send_digits",
+            {"digits": call.send_digits, "seconds": round(sum(s for _, s in timing), 2)},
+        )
+        for _key, seconds in timing:
+            self._pace(call, seconds)
 
     def _pace(self, call: SimCall, seconds: float) -> None:
         """Let call time pass, in small steps so hangups and API updates land on time."""

@@ -108,6 +108,7 @@ class SimCall:
     async_amd_callback: str | None = None
     async_amd_method: str = "POST"
     record: bool = False
+    send_digits: str | None = None  # SendDigits: keyed by the carrier once answered
     parent_call_sid: str | None = None
     status: str = "queued"
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))

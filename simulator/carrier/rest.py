@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import phonenumbers
 
 from simulator.callees import InteractiveParty, Party, Script, Step
+from simulator.carrier.call_params import call_options, refusal
 from simulator.carrier.lifecycle import Lifecycle
 from simulator.carrier.records import (
     TERMINAL,
@@ -59,9 +60,11 @@ class RestApi(Lifecycle):
             inline = None  # Twilio ignores Twiml when both are given on create
         if url and not url.startswith(("http://", "https://")):
             raise ApiError(400, 21205, f"Url is not a valid URL: {url}")
-        events = frozenset(
-            e for value in form.get("StatusCallbackEvent", []) for e in value.split()
-        )
+        options = call_options(form)
+        script = self.script_for(to)
+        refused = refusal(to, script)
+        if refused is not None:
+            raise refused
         now = self.clock.now()
         with self._lock:
             slot = max(now, self._next_slot or now)
@@ -76,28 +79,29 @@ class RestApi(Lifecycle):
                 from_=from_,
                 direction="outbound-api",
                 url=url,
-                method=(one("Method") or "POST").upper(),
+                method=options.method,
                 twiml=inline,
                 fallback_url=one("FallbackUrl"),
-                fallback_method=(one("FallbackMethod") or "POST").upper(),
+                fallback_method=options.fallback_method,
                 status_callback=one("StatusCallback"),
-                status_callback_method=(one("StatusCallbackMethod") or "POST").upper(),
-                status_events=events or frozenset({"completed"}),
-                timeout=min(_int(one("Timeout"), 60), 600),
-                time_limit=_int(one("TimeLimit"), 14400),
-                machine_detection=one("MachineDetection"),
-                machine_detection_timeout=_int(one("MachineDetectionTimeout"), 30),
+                status_callback_method=options.status_callback_method,
+                status_events=options.status_events,
+                timeout=options.timeout,
+                time_limit=options.time_limit,
+                machine_detection=options.machine_detection,
+                machine_detection_timeout=options.machine_detection_timeout,
                 async_amd=(one("AsyncAmd") or "false").lower() == "true",
                 async_amd_callback=one("AsyncAmdStatusCallback"),
-                async_amd_method=(one("AsyncAmdStatusCallbackMethod") or "POST").upper(),
+                async_amd_method=options.async_amd_method,
                 record=(one("Record") or "false").lower() == "true",
+                send_digits=options.send_digits,
                 created_at=now,
                 updated_at=now,
                 queued_until=slot,
                 queue_time_ms=int(wait * 1000),
                 seq=next(self._order),
             )
-            call.party = Party(self.script_for(to))
+            call.party = Party(script)
             self.calls[call.sid] = call
         self._note(
             call,
@@ -261,8 +265,17 @@ class RestApi(Lifecycle):
         return call
 
     def list_calls(self) -> list[SimCall]:
+        """Every call, newest first (the simulator's own view, never lagging)."""
         with self._lock:
             return sorted(self.calls.values(), key=lambda c: (c.created_at, c.seq), reverse=True)
+
+    def listed_calls(self) -> list[SimCall]:
+        """The calls GET Calls.json shows, newest first: those created at least
+        `list_lag_seconds` ago on the carrier's clock (Twilio's list lags behind)."""
+        if self.list_lag_seconds <= 0:
+            return self.list_calls()
+        cutoff = self.clock.now() - dt.timedelta(seconds=self.list_lag_seconds)
+        return [c for c in self.list_calls() if c.created_at <= cutoff]
 
     def send_message(self, form: Mapping[str, list[str]]) -> Message:
         to, from_ = (form.get("To") or [""])[0], (form.get("From") or [""])[0]
@@ -327,13 +340,6 @@ def _first(form: Mapping[str, list[str]], name: str, default: str | None = None)
     """A REST form's first value for `name` (Twilio takes the first of repeated keys)."""
     values = form.get(name)
     return values[0] if values else default
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value else default
-    except ValueError:
-        return default
 
 
 def _dialable(number: str) -> bool:

@@ -24,6 +24,7 @@ class CarrierState:
     - auth_token, http: http (signing and sending webhooks).
     - clock: lifecycle (pacing, a call's end), rest (timestamps, the CPS queue).
     - calls, messages, scripts, mix: rest (the API's view; who answers, and how).
+    - list_lag_seconds: rest (how long a new call stays out of GET Calls.json).
     - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
       verbs_queue (<Enqueue>).
     - payment_connectors: verbs_pay.
@@ -46,6 +47,7 @@ class CarrierState:
         mix: CalleeMix | None = None,
         http: requests.Session | None = None,
         max_workers: int = 64,
+        list_lag_seconds: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -56,6 +58,9 @@ class CarrierState:
         self.payment_connectors = frozenset(payment_connectors)
         self.inbound_status_callback = inbound_status_callback
         self.mix = mix
+        # Twilio's call list is eventually consistent: a call just created can be fetched
+        # by SID but is missing from the list for a while. 0: listed at once.
+        self.list_lag_seconds = list_lag_seconds
         self.http = http or requests.Session()
         self.calls: dict[str, SimCall] = {}
         self.scripts: dict[str, Script] = {}
