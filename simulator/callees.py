@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
+SMS_OUTCOMES = ("delivered", "undelivered", "failed")
+LINE_TYPES = ("mobile", "landline")
 CARD_OUTCOMES = (
     "success",
     "declined",
@@ -68,6 +70,12 @@ class Script:
     hold_patience: float = 300.0  # seconds a caller waits in a queue before hanging up
     record_seconds: float = 5.0
     talk_seconds: float = 30.0  # when this number is dialed as an agent or transfer target
+    # Texts to this number: how they end, whether the number takes SMS at all, its line
+    # type, and what the person texts back, one reply per message delivered to them.
+    sms: str = "delivered"
+    sms_capable: bool = True
+    line: str = "mobile"
+    sms_replies: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Script:
@@ -78,6 +86,14 @@ class Script:
         values = {k: v for k, v in data.items() if k in known}
         if values.get("answer", "human") not in ANSWERS:
             raise ScriptError(f"answer: {values['answer']!r} is not one of {', '.join(ANSWERS)}")
+        if values.get("sms", "delivered") not in SMS_OUTCOMES:
+            raise ScriptError(f"sms: {values['sms']!r} is not one of {', '.join(SMS_OUTCOMES)}")
+        if values.get("line", "mobile") not in LINE_TYPES:
+            raise ScriptError(f"line: {values['line']!r} is not one of {', '.join(LINE_TYPES)}")
+        replies = values.pop("sms_replies", ())
+        if isinstance(replies, str) or not all(isinstance(r, str) for r in replies):
+            raise ScriptError("sms_replies: a list of texts")
+        values["sms_replies"] = tuple(replies)
         try:
             steps = [
                 Step(**s) if isinstance(s, Mapping) else Step(press=str(s))
