@@ -176,11 +176,10 @@ def sms(texter: str, line: str | None, simulator_url: str | None, body: str) -> 
 
 
 def _message_line(message: dict[str, object]) -> str:
-    arrow = "<-" if message["direction"] == "inbound" else "->"
     error = f" ({message['error_code']})" if message.get("error_code") else ""
     return (
-        f"{message['sid']}  {message['from']:>15} {arrow} {message['to']:<15} "
-        f"{message['status']}{error}: {message['body']}"
+        f"{message['sid']}  {message['direction']:<14} {message['from']:>15} -> "
+        f"{message['to']:<15} {message['status']}{error}: {message['body']}"
     )
 
 

@@ -199,8 +199,9 @@ class Messaging(RestApi):
         params = sms_rules.inbound_params(inbound, self.account_sid)
         response = self._post_message_webhook(inbound, self.sms_url, params, kind="webhook")
         if response is None or response.status_code >= 400:
+            why = f"status {response.status_code}" if response is not None else "no answer"
             self._message_event(
-                inbound, "error", {"code": 11200, "message": "HTTP retrieval failure"}
+                inbound, "error", {"code": 11200, "message": f"HTTP retrieval failure: {why}"}
             )
             return []
         try:

@@ -417,3 +417,49 @@ def test_virtual_time_dates_messages_on_the_carrier_clock(line):
     answer = text(line, CALLEE, "Hello")
     created = email.utils.parsedate_to_datetime(answer["message"]["date_created"])
     assert created == line.carrier.clock.now()
+
+
+# --- `hotline sms` and `hotline simulator messages` -------------------------------------
+
+
+def hotline(simulator: RunningSimulator, *args: str):
+    from click.testing import CliRunner
+
+    from hotline.cli import cli
+
+    env = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE_URL": simulator.base_url}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_hotline_sms_texts_the_line_and_prints_the_replies(line, receiver):
+    result = hotline(line, "sms", "--from", CALLEE, "STOP")
+    assert result.exit_code == 0, result.output
+    texted, auto, apps = result.stdout.splitlines()
+    assert texted.split()[1:4] == ["inbound", CALLEE, "->"] and texted.endswith(
+        "received: STOP"
+    )
+    assert auto.endswith(f"{OPT_OUT_REPLY}") and f"{HOTLINE_NUMBER} -> {CALLEE}" in auto
+    assert "failed (21610): Sorry to see you go." in apps
+    assert [f["Body"] for f in receiver.forms("/sms/inbound")] == ["STOP"]
+
+    line.carrier.wait_messages()
+    listing = hotline(line, "simulator", "messages").stdout.splitlines()
+    assert [row.rsplit(": ", 1)[1] for row in listing] == [
+        "STOP",
+        OPT_OUT_REPLY,
+        "Sorry to see you go.",
+    ]
+    assert "delivered" in listing[1]
+
+
+def test_hotline_sms_fails_when_the_app_does(line, receiver):
+    line.carrier.sms_url = receiver.base_url + "/sms/broken"
+    result = hotline(line, "sms", "--from", CALLEE, "Hello")
+    assert result.exit_code == 1
+    assert "app error 11200: HTTP retrieval failure: status 500" in result.stderr
+
+
+def test_hotline_sms_says_when_no_simulator_answers(line):
+    result = hotline(line, "sms", "--from", CALLEE, "--simulator-url", "http://127.0.0.1:9", "hi")
+    assert result.exit_code == 1
+    assert "no simulator answering at http://127.0.0.1:9" in result.stderr
