@@ -93,9 +93,16 @@ class Messaging(RestApi):
                 )
         if not body:
             raise ApiError(400, 21602, "Message body is required.")
+        if len(body) > sms_rules.MAX_BODY:
+            raise ApiError(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        callback = one("StatusCallback")
+        if callback is not None and not sms_rules.callback_url(callback):
+            raise ApiError(400, 21609, f"The StatusCallback URL {callback} is not a valid URL.")
         sender = from_ or sorted(self.numbers)[0]  # the service's pool: the account's numbers
         script = self.script_for(to)
-        if (self._sender_scope(sender), to) in self.opted_out:
+        if self._opted_out(sender, to):
             raise ApiError(400, 21610, sms_rules.ERROR_MESSAGES[21610])
         if not script.sms_capable:
             raise ApiError(400, 21614, "'To' number is not a valid mobile number")
@@ -107,7 +114,7 @@ class Messaging(RestApi):
             body,
             direction="outbound-api",
             service=service,
-            status_callback=one("StatusCallback"),
+            status_callback=callback,
         )
         created = dataclasses.replace(message, events=list(message.events))
         self._pool.submit(self._deliver_message_guarded, message)
@@ -227,7 +234,7 @@ class Messaging(RestApi):
         )
         # Twilio's confirmation of a STOP still goes out; nothing else reaches a texter who
         # has opted out of this sender.
-        if not by_twilio and (self._sender_scope(sender), to) in self.opted_out:
+        if not by_twilio and self._opted_out(sender, to):
             self._set_message_status(message, "failed", 21610)
             message.done.set()
         else:
@@ -333,6 +340,10 @@ class Messaging(RestApi):
 
     def _sender_scope(self, number: str) -> str:
         return self.messaging_service_sid or number
+
+    def _opted_out(self, sender: str, recipient: str) -> bool:
+        with self._lock:
+            return (self._sender_scope(sender), recipient) in self.opted_out
 
     # --- signed requests, and the message's log --------------------------------------
 

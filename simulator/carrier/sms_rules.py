@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -50,6 +51,10 @@ ERROR_MESSAGES = {
 
 _MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-f]{32}")
 
+# The longest body the Messages API takes (21617 beyond), and the longest StatusCallback.
+MAX_BODY = 1600
+MAX_CALLBACK_URL = 4000
+
 # GSM 03.38: the basic set, and the extension characters that take two septets.
 _GSM_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -88,6 +93,18 @@ def segments(body: str) -> int:
 
 def well_formed_service_sid(sid: str) -> bool:
     return _MESSAGING_SERVICE_SID.fullmatch(sid) is not None
+
+
+def callback_url(url: str) -> bool:
+    """A StatusCallback Twilio accepts: a full http(s) URL with a host, 4000 characters at
+    most, no underscore in the host name (21609 otherwise)."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "_" not in (parts.hostname or "")
+        and len(url) <= MAX_CALLBACK_URL
+    )
 
 
 def country(number: str) -> str:

@@ -259,6 +259,9 @@ def test_the_list_pages_newest_first(line):
         ({"body": ""}, {}, 21602),
         ({}, {"sms_capable": False}, 21614),
         ({"to": "+493012345678"}, {"line": "landline"}, 21635),
+        ({"body": "a" * 1601}, {}, 21617),
+        ({"status_callback": "/sms/status"}, {}, 21609),
+        ({"status_callback": "ftp://example.com/status"}, {}, 21609),
         ({"from_": "", "messaging_service_sid": "MG123"}, {}, 21705),
         ({"from_": "", "messaging_service_sid": "MG" + "f" * 32}, {}, 21701),
     ],
@@ -319,6 +322,19 @@ def test_stop_blocks_the_sender_confirms_and_still_reaches_the_app(line, receive
     assert (error.status, error.code) == (400, 21610)
     # Another number may still be texted.
     sdk(line).messages.create(to="+14155550124", from_=HOTLINE_NUMBER, body="Hello")
+
+
+def test_a_stop_blocks_only_the_number_texted_without_a_messaging_service(clock, receiver):
+    other = "+18005550101"
+    running = start(sms_carrier(clock, receiver, numbers=[HOTLINE_NUMBER, other]))
+    try:
+        text(running, CALLEE, "STOP")
+        client = sdk(running)
+        assert client.messages.create(to=CALLEE, from_=other, body="Hello").status == "queued"
+        error = refused(lambda: client.messages.create(to=CALLEE, from_=HOTLINE_NUMBER, body="x"))
+        assert error.code == 21610
+    finally:
+        running.stop()
 
 
 def test_the_apps_own_reply_to_a_stop_is_not_delivered(line):
@@ -435,9 +451,7 @@ def test_hotline_sms_texts_the_line_and_prints_the_replies(line, receiver):
     result = hotline(line, "sms", "--from", CALLEE, "STOP")
     assert result.exit_code == 0, result.output
     texted, auto, apps = result.stdout.splitlines()
-    assert texted.split()[1:4] == ["inbound", CALLEE, "->"] and texted.endswith(
-        "received: STOP"
-    )
+    assert texted.split()[1:4] == ["inbound", CALLEE, "->"] and texted.endswith("received: STOP")
     assert auto.endswith(f"{OPT_OUT_REPLY}") and f"{HOTLINE_NUMBER} -> {CALLEE}" in auto
     assert "failed (21610): Sorry to see you go." in apps
     assert [f["Body"] for f in receiver.forms("/sms/inbound")] == ["STOP"]
