@@ -25,10 +25,10 @@ part at once (a <Pay> stage paces call time, which checks for a hangup, which en
 and sends its callbacks), and every part takes the same lock over the same records. Split
 into objects, each would hold a reference to all the others and the lock; as layers, each
 part is a class that builds only on the ones below it (records <- state <- http <-
-lifecycle <- rest <- interpreter <- verbs_queue, verbs_pay <- Carrier; rest <- messaging
-<- Carrier, messaging using no call machinery), so a reader finds a
-method in the part named for what it does, and the lock scopes stay exactly where the
-single-module carrier had them. The one call upward, lifecycle's `_execute`, is declared
+lifecycle <- rest <- interpreter <- verbs_queue, verbs_pay <- Carrier; and rest <-
+messaging <- Carrier, SMS using none of the call machinery), so a reader finds a method in
+the part named for what it does, and the lock scopes stay exactly where the single-module
+carrier had them. The one call upward, lifecycle's `_execute`, is declared
 there and provided by the interpreter.
 """
 
