@@ -40,6 +40,7 @@ from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
 from simulator.cli import call as call_command
 from simulator.cli import simulator as simulator_group
+from simulator.cli import sms as sms_command
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -120,6 +121,7 @@ cli = HotlineGroup(
 
 cli.add_command(simulator_group)
 cli.add_command(call_command)
+cli.add_command(sms_command)
 
 
 def main() -> None:

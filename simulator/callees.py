@@ -19,6 +19,8 @@ ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
 # Destinations Twilio refuses at POST Calls.json, before any call exists: outside the
 # account's voice geographic permissions (21215), or blocked by Twilio itself (21216).
 REFUSALS = ("geo-permissions", "blocked")
+SMS_OUTCOMES = ("delivered", "undelivered", "failed")
+LINE_TYPES = ("mobile", "landline")
 CARD_OUTCOMES = (
     "success",
     "declined",
@@ -72,6 +74,12 @@ class Script:
     record_seconds: float = 5.0
     talk_seconds: float = 30.0  # when this number is dialed as an agent or transfer target
     refuse: str | None = None  # one of REFUSALS: Twilio refuses to create a call to it
+    # Texts to this number: how they end, whether the number takes SMS at all, its line
+    # type, and what the person texts back, one reply per message delivered to them.
+    sms: str = "delivered"
+    sms_capable: bool = True
+    line: str = "mobile"
+    sms_replies: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Script:
@@ -84,6 +92,14 @@ class Script:
             raise ScriptError(f"answer: {values['answer']!r} is not one of {', '.join(ANSWERS)}")
         if values.get("refuse") is not None and values["refuse"] not in REFUSALS:
             raise ScriptError(f"refuse: {values['refuse']!r} is not one of {', '.join(REFUSALS)}")
+        if values.get("sms", "delivered") not in SMS_OUTCOMES:
+            raise ScriptError(f"sms: {values['sms']!r} is not one of {', '.join(SMS_OUTCOMES)}")
+        if values.get("line", "mobile") not in LINE_TYPES:
+            raise ScriptError(f"line: {values['line']!r} is not one of {', '.join(LINE_TYPES)}")
+        replies = values.pop("sms_replies", ())
+        if isinstance(replies, str) or not all(isinstance(r, str) for r in replies):
+            raise ScriptError("sms_replies: a list of texts")
+        values["sms_replies"] = tuple(replies)
         try:
             steps = [
                 Step(**s) if isinstance(s, Mapping) else Step(press=str(s))

@@ -1,4 +1,5 @@
-"""`hotline simulator ...` and `hotline call`: the local carrier and its softphone."""
+"""`hotline simulator ...`, `hotline call` and `hotline sms`: the local carrier, its
+softphone, and texting the line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hotline.demo import KNOWN_CALLERS, DemoCaller
 from hotline.logs import configure as configure_logging
 from hotline.settings import Settings, SettingsError, from_env
 from simulator.callees import CalleeMix
+from simulator.carrier.sms_rules import well_formed_service_sid
 from simulator.server import DEFAULT_PORT, carrier_from_settings, start
 from simulator.softphone import SimulatorClient, SimulatorUnavailable, follow, render, speaker
 
@@ -43,6 +45,17 @@ def _client(settings: Settings, simulator_url: str | None) -> SimulatorClient:
     help="Where inbound calls go (default: PUBLIC_BASE_URL + /ivr/voice).",
 )
 @click.option(
+    "--sms-url",
+    default=None,
+    help="Where texts to the line go (default: PUBLIC_BASE_URL + /sms/inbound).",
+)
+@click.option(
+    "--messaging-service",
+    default=None,
+    help="The account's Messaging Service SID (MG...): accepted as MessagingServiceSid; "
+    "texts to the line carry it and OptOutType.",
+)
+@click.option(
     "--mix-seed",
     type=int,
     default=None,
@@ -63,6 +76,8 @@ def simulator(
     virtual: bool,
     cps: float,
     voice_url: str | None,
+    sms_url: str | None,
+    messaging_service: str | None,
     mix_seed: int | None,
     list_lag: float,
 ) -> None:
@@ -72,19 +87,23 @@ def simulator(
     settings = _settings()
     configure_logging(settings.log_level)
     check_port_free(host, port, "simulator")
+    if messaging_service and not well_formed_service_sid(messaging_service):
+        raise click.BadParameter("MG followed by 32 hex digits", param_hint="--messaging-service")
     carrier = carrier_from_settings(
         settings,
         virtual=virtual,
         calls_per_second=cps,
         voice_url=voice_url,
         list_lag_seconds=list_lag,
+        sms_url=sms_url,
+        messaging_service_sid=messaging_service,
     )
     if mix_seed is not None:
         carrier.mix = CalleeMix(seed=mix_seed)
     running = start(carrier, host, port)
     click.echo(
         f"simulator on {running.base_url} ({'virtual' if virtual else 'real'} time); "
-        f"inbound calls go to {carrier.voice_url}; Ctrl-C stops it"
+        f"inbound calls go to {carrier.voice_url}, texts to {carrier.sms_url}; Ctrl-C stops it"
     )
     try:
         running.thread.join()
@@ -132,6 +151,51 @@ def show(sid: str, simulator_url: str | None, as_json: bool) -> None:
         return
     for line in render(state["transcript"]):
         click.echo(line)
+
+
+@simulator.command("messages")
+@click.option("--simulator-url", default=None, help="Default: TWILIO_API_BASE_URL.")
+def messages(simulator_url: str | None) -> None:
+    """List the simulator's text messages, oldest first."""
+    client = _client(_settings(), simulator_url)
+    try:
+        listing = client.messages()
+    except (SimulatorUnavailable, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for message in listing:
+        click.echo(_message_line(message))
+
+
+@click.command("sms")
+@click.option("--from", "texter", required=True, help="The texting number (E.164).")
+@click.option("--to", "line", default=None, help="The line's number (default: its first).")
+@click.option("--simulator-url", default=None, help="Default: TWILIO_API_BASE_URL.")
+@click.argument("body")
+def sms(texter: str, line: str | None, simulator_url: str | None, body: str) -> None:
+    """Text the hotline through the simulator, and print the replies."""
+    client = _client(_settings(), simulator_url)
+    try:
+        answer = client.text(texter, body, line)
+    except SimulatorUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(_message_line(answer["message"]))
+    failed = False
+    for event in answer["events"]:
+        if event["kind"] == "error":
+            click.echo(f"  app error {event['code']}: {event['message']}", err=True)
+            failed = True
+    for reply in answer["replies"]:
+        click.echo(_message_line(reply))
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _message_line(message: dict[str, object]) -> str:
+    error = f" ({message['error_code']})" if message.get("error_code") else ""
+    return (
+        f"{message['sid']}  {message['direction']:<14} {message['from']:>15} -> "
+        f"{message['to']:<15} {message['status']}{error}: {message['body']}"
+    )
 
 
 @click.command("call")

@@ -29,13 +29,19 @@ def carrier_from_settings(
     calls_per_second: float = 1.0,
     voice_url: str | None = None,
     list_lag_seconds: float = 0.0,
+    sms_url: str | None = None,
+    messaging_service_sid: str | None = None,
 ) -> Carrier:
-    """A carrier with the app's own credentials and numbers, pointed at the app's voice URL."""
+    """A carrier with the app's own credentials and numbers, pointed at the app's voice and
+    SMS URLs."""
+    base = settings.public_base_url.rstrip("/")
     return Carrier(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,
         numbers=settings.caller_ids,
-        voice_url=voice_url or settings.public_base_url.rstrip("/") + "/ivr/voice",
+        voice_url=voice_url or base + "/ivr/voice",
+        sms_url=sms_url or base + "/sms/inbound",
+        messaging_service_sid=messaging_service_sid,
         clock=VirtualClock() if virtual else Clock(),
         calls_per_second=calls_per_second,
         list_lag_seconds=list_lag_seconds,

@@ -64,6 +64,17 @@ class SimulatorClient:
             body["keys"] = keys
         return str(self._json("POST", "/sim/inbound", json=body)["sid"])
 
+    def text(self, texter: str, body: str, to: str | None = None) -> dict[str, Any]:
+        """Text the line; the answer holds the text and the replies it got."""
+        payload: dict[str, Any] = {"from": texter, "body": body}
+        if to:
+            payload["to"] = to
+        result: dict[str, Any] = self._json("POST", "/sim/sms", json=payload)
+        return result
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/sim/messages")["messages"])
+
     def call(self, sid: str, since: int = 0) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/sim/calls/{sid}?since={since}")
         return result

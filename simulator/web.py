@@ -25,7 +25,6 @@ from simulator.carrier import (
     API_VERSION,
     ApiError,
     Carrier,
-    Message,
     SimCall,
     SimRecording,
     rfc2822,
@@ -63,6 +62,10 @@ def create_simulator_app(
     app.extensions["carrier"] = carrier
     app.extensions["rate_limiter"] = RateLimiter(requests_per_second, burst)
     app.register_blueprint(bp)
+    # Imported here: the SMS paths build on this module's authentication and errors.
+    from simulator import web_messaging
+
+    app.register_blueprint(web_messaging.bp)
     return app
 
 
@@ -186,28 +189,6 @@ def recording_json(recording: SimRecording) -> dict[str, Any]:
     }
 
 
-def message_json(account_sid: str, message: Message) -> dict[str, Any]:
-    return {
-        "sid": message.sid,
-        "account_sid": account_sid,
-        "to": message.to,
-        "from": message.from_,
-        "body": message.body,
-        "status": message.status,
-        "direction": "outbound-api",
-        "api_version": API_VERSION,
-        "num_segments": "1",
-        "date_created": rfc2822(message.created_at),
-        "date_updated": rfc2822(message.created_at),
-        "date_sent": rfc2822(message.created_at),
-        "price": None,
-        "price_unit": "USD",
-        "error_code": None,
-        "error_message": None,
-        "uri": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{message.sid}.json",
-    }
-
-
 # --- Twilio's REST API --------------------------------------------------------------------
 
 ACCOUNT = f"/{API_VERSION}/Accounts/<account_sid>"
@@ -248,13 +229,6 @@ def start_recording(account_sid: str, sid: str) -> ResponseReturnValue:
 def update_recording(account_sid: str, sid: str, recording_sid: str) -> ResponseReturnValue:
     """Pause, resume or stop a call's recording (`Twilio.CURRENT`: the one running)."""
     return jsonify(recording_json(carrier().update_recording(sid, recording_sid, _form())))
-
-
-@bp.post(f"{ACCOUNT}/Messages.json")
-def create_message(account_sid: str) -> ResponseReturnValue:
-    """Record an SMS (never sent anywhere)."""
-    sim = carrier()
-    return jsonify(message_json(sim.account_sid, sim.send_message(_form()))), 201
 
 
 # --- the simulator's own API --------------------------------------------------------------
@@ -372,12 +346,6 @@ def dequeue(name: str) -> ResponseReturnValue:
     if call is None:
         raise ApiError(404, 20404, f"no caller waiting in queue {name!r}")
     return jsonify(_summary(call))
-
-
-@bp.get("/sim/messages")
-def messages() -> ResponseReturnValue:
-    sim = carrier()
-    return jsonify(messages=[message_json(sim.account_sid, m) for m in sim.messages])
 
 
 @bp.get("/sim/config")

@@ -18,6 +18,8 @@ Where to look:
 - rest.py: what the REST API does to the carrier's state, with Twilio's error codes;
 - interpreter.py: fetching and executing TwiML documents, the simple verbs and <Gather>;
 - verbs_queue.py: <Dial> and <Enqueue>; verbs_pay.py: <Pay>;
+- messaging.py: SMS (the Messages API, delivery and status callbacks, texts to the line,
+  Twilio's STOP/START/HELP handling), with its pure rules in sms_rules.py;
 - this module: the Carrier, which assembles the parts and holds the VERBS table.
 
 Why one class made of layers rather than collaborators: a call's thread moves through every
@@ -25,9 +27,10 @@ part at once (a <Pay> stage paces call time, which checks for a hangup, which en
 and sends its callbacks), and every part takes the same lock over the same records. Split
 into objects, each would hold a reference to all the others and the lock; as layers, each
 part is a class that builds only on the ones below it (records <- state <- http <-
-lifecycle <- rest <- interpreter <- verbs_queue, verbs_pay <- Carrier), so a reader finds a
-method in the part named for what it does, and the lock scopes stay exactly where the
-single-module carrier had them. The one call upward, lifecycle's `_execute`, is declared
+lifecycle <- rest <- interpreter <- verbs_queue, verbs_pay <- Carrier; and rest <-
+messaging <- Carrier, SMS using none of the call machinery), so a reader finds a method in
+the part named for what it does, and the lock scopes stay exactly where the single-module
+carrier had them. The one call upward, lifecycle's `_execute`, is declared
 there and provided by the interpreter.
 """
 
@@ -45,6 +48,7 @@ from simulator.carrier.interpreter import (
     _collect_digits,
     speech_seconds,
 )
+from simulator.carrier.messaging import Messaging
 from simulator.carrier.records import (
     API_VERSION,
     LIVE,
@@ -82,7 +86,7 @@ __all__ = [
 ]
 
 
-class Carrier(QueueVerbs, PayVerbs, Interpreter):
+class Carrier(QueueVerbs, PayVerbs, Interpreter, Messaging):
     """The simulated carrier behind the REST API and the softphone."""
 
     # Every verb the parser passes on (twiml.SUPPORTED), and the method that runs it.

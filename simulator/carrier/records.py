@@ -166,12 +166,33 @@ class QueueState:
 
 @dataclass
 class Message:
+    """An SMS: sent through the API or as the app's TwiML reply, or texted to the line.
+
+    `t` is the message's own time in seconds since it was created, as a call's is: the
+    carrier clock paces each step, so `date_sent` and `date_updated` hold in virtual time.
+    """
+
     sid: str
     to: str
     from_: str
     body: str
     created_at: dt.datetime
-    status: str = "sent"
+    status: str = "queued"
+    direction: str = "outbound-api"  # outbound-reply, inbound
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    num_segments: int = 1
+    error_code: int | None = None
+    error_message: str | None = None
+    sent_offset: float | None = None
+    t: float = 0.0
+    # What happened to it, in order: status changes and webhook requests (GET /sim/messages).
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def at(self, offset: float | None = None) -> dt.datetime:
+        return self.created_at + dt.timedelta(seconds=self.t if offset is None else offset)
 
 
 def _resolve(doc_url: str | None, target: str | None) -> str:

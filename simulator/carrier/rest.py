@@ -1,7 +1,8 @@
 """What the REST API (and the softphone) does to the carrier's state.
 
-Creating, updating and listing calls, recordings, messages and queues, with Twilio's
+Creating, updating and listing calls, recordings and queues, with Twilio's
 validation and error codes (ApiError); simulator/web.py maps HTTP onto these methods.
+Messages are messaging.py's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from simulator.carrier.lifecycle import Lifecycle
 from simulator.carrier.records import (
     TERMINAL,
     ApiError,
-    Message,
     QueueState,
     SimCall,
     SimRecording,
@@ -276,20 +276,6 @@ class RestApi(Lifecycle):
             return self.list_calls()
         cutoff = self.clock.now() - dt.timedelta(seconds=self.list_lag_seconds)
         return [c for c in self.list_calls() if c.created_at <= cutoff]
-
-    def send_message(self, form: Mapping[str, list[str]]) -> Message:
-        to, from_ = (form.get("To") or [""])[0], (form.get("From") or [""])[0]
-        body = (form.get("Body") or [""])[0]
-        if not _dialable(to):
-            raise ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
-        if from_ not in self.numbers:
-            raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_}")
-        if not body:
-            raise ApiError(400, 21602, "Message body is required")
-        message = Message(new_sid("SM"), to, from_, body, self.clock.now())
-        with self._lock:
-            self.messages.append(message)
-        return message
 
     def script_for(self, number: str) -> Script:
         if number in self.scripts:

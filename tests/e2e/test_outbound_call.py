@@ -198,10 +198,19 @@ def test_the_sdk_redirects_a_live_call_to_new_twiml(gateway, simulator, peer):
     assert any(e.kind == "api" and e.detail.get("action") == "redirect" for e in call.transcript)
 
 
-def test_sms_is_recorded_not_sent(gateway, simulator):
+def test_sms_through_the_gateway_is_queued_then_delivered(gateway, simulator):
     message = gateway.send_sms(CALLEE, HOTLINE_NUMBER, "Your promise to pay is confirmed.")
-    assert message.sid.startswith("SM")
-    assert [m.body for m in simulator.carrier.messages] == ["Your promise to pay is confirmed."]
+    assert message.sid.startswith("SM") and message.status == "queued"
+    simulator.carrier.wait_messages()
+    [sent] = simulator.carrier.messages
+    assert (sent.body, sent.status) == ("Your promise to pay is confirmed.", "delivered")
+
+
+def test_sms_the_carrier_refuses_is_a_gateway_error_with_twilios_code(gateway, simulator):
+    simulator.carrier.scripts[CALLEE] = Script.from_dict({"sms_capable": False})
+    with pytest.raises(GatewayError) as refused:
+        gateway.send_sms(CALLEE, HOTLINE_NUMBER, "Your promise to pay is confirmed.")
+    assert (refused.value.code, refused.value.status) == (21614, 400)
 
 
 def test_record_true_reports_the_recording_on_the_completed_callback(gateway, simulator, peer):
