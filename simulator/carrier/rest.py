@@ -87,6 +87,13 @@ class RestApi(Lifecycle):
                 time_limit=_int(one("TimeLimit"), 14400),
                 machine_detection=one("MachineDetection"),
                 machine_detection_timeout=_int(one("MachineDetectionTimeout"), 30),
+                machine_detection_speech_threshold=_int(
+                    one("MachineDetectionSpeechThreshold"), 2400
+                ),
+                machine_detection_speech_end_threshold=_int(
+                    one("MachineDetectionSpeechEndThreshold"), 1200
+                ),
+                machine_detection_silence_timeout=_int(one("MachineDetectionSilenceTimeout"), 5000),
                 async_amd=(one("AsyncAmd") or "false").lower() == "true",
                 async_amd_callback=one("AsyncAmdStatusCallback"),
                 async_amd_method=(one("AsyncAmdStatusCallbackMethod") or "POST").upper(),
