@@ -160,13 +160,14 @@ class Lifecycle(Webhooks):
 
     def _async_amd_if_due(self, call: SimCall, *, call_ended: bool = False) -> None:
         """Deliver the async verdict once due; a call that ends first gets `unknown`."""
-        due_in = self._async_amd_due_in(call)
-        if due_in is None or (due_in > 1e-9 and not call_ended):
-            return
         verdict = call.async_amd_pending
-        assert verdict is not None
+        if verdict is None:
+            return
+        decided = verdict.seconds - self._since_answer(call) <= 1e-9
+        if not decided and not call_ended:
+            return
         call.async_amd_pending = None
-        if due_in > 1e-9:
+        if not decided:
             verdict = amd.cut_short(self._since_answer(call))
         self._amd_decided(call, verdict, "async")
         if call.async_amd_callback:
@@ -232,7 +233,8 @@ class Lifecycle(Webhooks):
             call.duration = math.ceil(call.t - started) if started is not None else None
             call.updated_at = call.end_time
         self.clock.reached(call.end_time)
-        self._async_amd_if_due(call, call_ended=True)
+        with contextlib.suppress(_CallOver):  # over the request limit: the call is over anyway
+            self._async_amd_if_due(call, call_ended=True)
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})
         for recording in call.recordings:
