@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from simulator.amd import BEEP, GREETING_ENDS, OTHER, SILENCE, Greeting
+
 ANSWERS = ("human", "machine", "fax", "busy", "no-answer", "failed", "invalid")
 # Destinations Twilio refuses at POST Calls.json, before any call exists: outside the
 # account's voice geographic permissions (21215), or blocked by Twilio itself (21216).
@@ -65,8 +67,12 @@ class Card:
 class Script:
     answer: str = "human"
     ring_seconds: float = 4.0
-    greeting_seconds: float = 8.0  # a machine's greeting before the beep
-    beep: bool = True
+    # How long the callee speaks on answering, before anything is played to them: a
+    # person's "Hello?" or a machine's greeting. None: DEFAULT_GREETING_SECONDS.
+    greeting_seconds: float | None = None
+    # How a machine's greeting ends: a beep, silence, or other sound (GREETING_ENDS).
+    greeting_end: str = BEEP
+    silent: bool = False  # answers and says nothing
     hangup_after: float | None = None  # seconds after answering
     steps: tuple[Step, ...] = ()
     card: Card = field(default_factory=Card)
@@ -84,7 +90,7 @@ class Script:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Script:
         known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known - {"keys"})
+        unknown = sorted(set(data) - known - {"keys", "beep"})
         if unknown:
             raise ScriptError(f"unknown field(s): {', '.join(unknown)}")
         values = {k: v for k, v in data.items() if k in known}
@@ -100,6 +106,11 @@ class Script:
         if isinstance(replies, str) or not all(isinstance(r, str) for r in replies):
             raise ScriptError("sms_replies: a list of texts")
         values["sms_replies"] = tuple(replies)
+        if "beep" in data:  # the older spelling: a greeting ends in a beep, or in silence
+            if "greeting_end" in data:
+                raise ScriptError("beep: give greeting_end or beep, not both")
+            values["greeting_end"] = BEEP if data["beep"] else SILENCE
+        _check_greeting(values)
         try:
             steps = [
                 Step(**s) if isinstance(s, Mapping) else Step(press=str(s))
@@ -121,6 +132,38 @@ class Script:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def spoken_seconds(self) -> float:
+        """How long the callee speaks on answering (0 when silent)."""
+        if self.silent:
+            return 0.0
+        if self.greeting_seconds is not None:
+            return self.greeting_seconds
+        return DEFAULT_GREETING_SECONDS.get(self.answer, DEFAULT_GREETING_SECONDS["human"])
+
+    def greeting(self) -> Greeting:
+        """What answering machine detection hears from this callee."""
+        if self.answer == "machine":
+            return Greeting(self.spoken_seconds, self.greeting_end)
+        # A person says their greeting, then waits in silence for the caller to speak.
+        return Greeting(self.spoken_seconds, SILENCE, fax=self.answer == "fax")
+
+
+# A person's "Hello?"; a voicemail greeting.
+DEFAULT_GREETING_SECONDS = {"human": 1.0, "machine": 8.0, "fax": 8.0}
+
+
+def _check_greeting(values: Mapping[str, Any]) -> None:
+    if values.get("greeting_end", BEEP) not in GREETING_ENDS:
+        raise ScriptError(
+            f"greeting_end: {values['greeting_end']!r} is not one of {', '.join(GREETING_ENDS)}"
+        )
+    seconds = values.get("greeting_seconds")
+    if seconds is not None and (not isinstance(seconds, int | float) or seconds < 0):
+        raise ScriptError(f"greeting_seconds: {seconds!r} is not a number of seconds >= 0")
+    if values.get("silent") and seconds:
+        raise ScriptError("silent: a silent callee has no greeting_seconds")
 
 
 def steps_from_keys(keys: str) -> list[Step]:
@@ -147,13 +190,49 @@ class CalleeMix:
         rng = random.Random(f"{self.seed}:{number}")
         answers = [a for a in self.weights if self.weights[a] > 0]
         answer = rng.choices(answers, weights=[self.weights[a] for a in answers])[0]
-        return Script(
-            answer=answer,
-            ring_seconds=round(rng.uniform(2, 20), 1),
-            greeting_seconds=round(rng.uniform(4, 15), 1),
-            beep=rng.random() < 0.8,
-            hangup_after=round(rng.uniform(15, 90), 1) if answer == "human" else None,
-        )
+        ring_seconds = round(rng.uniform(2, 20), 1)
+        if answer == "machine":
+            return Script(
+                answer=answer,
+                ring_seconds=ring_seconds,
+                greeting_seconds=_machine_greeting(rng),
+                greeting_end=rng.choices(
+                    list(MACHINE_GREETING_ENDS), weights=list(MACHINE_GREETING_ENDS.values())
+                )[0],
+            )
+        if answer == "human":
+            silent = rng.random() < SILENT_PEOPLE
+            return Script(
+                answer=answer,
+                ring_seconds=ring_seconds,
+                silent=silent,
+                greeting_seconds=None if silent else _human_greeting(rng),
+                hangup_after=round(rng.uniform(15, 90), 1),
+            )
+        return Script(answer=answer, ring_seconds=ring_seconds)
+
+
+# The mix's answering behaviours, so every AMD branch comes up in a campaign: how machine
+# greetings end (beep, silence, other), the share of people who answer and say nothing.
+MACHINE_GREETING_ENDS = {BEEP: 0.7, SILENCE: 0.2, OTHER: 0.1}
+SILENT_PEOPLE = 0.1
+
+
+def _machine_greeting(rng: random.Random) -> float:
+    """Mostly 4-20 s; a few short enough to pass for a person, a few past the 30 s timeout."""
+    roll = rng.random()
+    if roll < 0.05:
+        return round(rng.uniform(1.0, 2.2), 1)
+    if roll < 0.9:
+        return round(rng.uniform(4.0, 20.0), 1)
+    return round(rng.uniform(20.0, 35.0), 1)
+
+
+def _human_greeting(rng: random.Random) -> float:
+    """Mostly a short "Hello?"; one in nine a longer greeting AMD takes for a machine."""
+    if rng.random() < 1 / 9:
+        return round(rng.uniform(2.6, 4.0), 1)
+    return round(rng.uniform(0.5, 1.8), 1)
 
 
 class Party:

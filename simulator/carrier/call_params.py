@@ -24,6 +24,12 @@ SEND_DIGITS = re.compile(r"[0-9A-D*#wW]{1,32}")
 MAX_RING_SECONDS = 600  # Timeout beyond this is cut to it, as Twilio documents
 MAX_CALL_SECONDS = 86400  # TimeLimit: 4 h by default, 24 h the most any account may have
 MACHINE_DETECTION_TIMEOUT = range(3, 61)  # seconds
+# The AMD thresholds Twilio accepts (milliseconds) and their defaults.
+AMD_THRESHOLDS = {
+    "MachineDetectionSpeechThreshold": (range(1000, 6001), 2400),
+    "MachineDetectionSpeechEndThreshold": (range(500, 5001), 1200),
+    "MachineDetectionSilenceTimeout": (range(2000, 10001), 5000),
+}
 
 # How long each key of SendDigits takes on the line: a tone, or the pause it asks for.
 KEY_SECONDS = 0.2
@@ -43,6 +49,9 @@ class CallOptions:
     time_limit: int = 14400
     machine_detection: str | None = None
     machine_detection_timeout: int = 30
+    machine_detection_speech_threshold: int = 2400
+    machine_detection_speech_end_threshold: int = 1200
+    machine_detection_silence_timeout: int = 5000
     send_digits: str | None = None
 
 
@@ -79,6 +88,14 @@ def call_options(form: Mapping[str, list[str]]) -> CallOptions:
         raise ApiError(
             400, 21234, f"MachineDetectionTimeout {detection_timeout} is not between 3 and 60"
         )
+    thresholds = {}
+    for name, (allowed, default) in AMD_THRESHOLDS.items():
+        value = _whole(one(name), default, 21234, name, minimum=None)
+        if value not in allowed:
+            raise ApiError(
+                400, 21234, f"{name} {value} is not between {allowed.start} and {allowed.stop - 1}"
+            )
+        thresholds[name] = value
     send_digits = one("SendDigits") or None
     if send_digits is not None and not SEND_DIGITS.fullmatch(send_digits):
         raise ApiError(400, 21206, f"Invalid SendDigits: {send_digits}")
@@ -94,6 +111,9 @@ def call_options(form: Mapping[str, list[str]]) -> CallOptions:
         time_limit=time_limit,
         machine_detection=machine_detection,
         machine_detection_timeout=detection_timeout,
+        machine_detection_speech_threshold=thresholds["MachineDetectionSpeechThreshold"],
+        machine_detection_speech_end_threshold=thresholds["MachineDetectionSpeechEndThreshold"],
+        machine_detection_silence_timeout=thresholds["MachineDetectionSilenceTimeout"],
         send_digits=send_digits,
     )
 

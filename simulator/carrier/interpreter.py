@@ -225,9 +225,9 @@ class Interpreter(RestApi):
             },
         )
         party = call.party
-        is_machine = call.answered_by not in (None, "human") or (
-            party is not None and party.script.answer in ("machine", "fax")
-        )
+        # Who really answered, not what AMD guessed: a person taken for a machine (a long
+        # greeting) still keys a menu, and a machine taken for a person never does.
+        is_machine = party is not None and party.script.answer in ("machine", "fax")
         step = None if party is None or is_machine else party.respond(prompt, float(timeout))
         params: dict[str, str] = {}
         if step is not None and step.say and "speech" in modes:

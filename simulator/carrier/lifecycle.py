@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 
+from simulator import amd
 from simulator.callees import Script
 from simulator.carrier.call_params import digit_timing
 from simulator.carrier.http import Webhooks
@@ -22,6 +23,7 @@ from simulator.carrier.records import (
     SimRecording,
     _CallOver,
     _Dequeued,
+    _Redirected,
     new_sid,
     rfc2822,
 )
@@ -76,9 +78,17 @@ class Lifecycle(Webhooks):
         except _CallOver:  # the callee hung up while the digits were being keyed
             self._finish(call, "completed")
             return
-        self._detect_machine(call)
+        start = (call.url, call.method, call.twiml)
+        try:
+            self._detect_machine(call)
+        except _CallOver:  # hung up while sync AMD listened: the Url is never requested
+            self._finish(call, "completed")
+            return
+        except _Redirected as redirect:  # the API redirected the call while AMD listened
+            call.pending_update = None
+            start = (redirect.url, redirect.method, redirect.twiml_text)
         with contextlib.suppress(_CallOver):
-            self._execute(call, call.url, call.method, call.twiml)
+            self._execute(call, *start)
         self._finish(call, "completed")
 
     def _run_inbound(self, call: SimCall) -> None:
@@ -110,44 +120,68 @@ class Lifecycle(Webhooks):
             self._answer(call)
 
     def _detect_machine(self, call: SimCall) -> None:
+        """AMD from the answer: sync paces the call until the verdict, async schedules it.
+
+        Sync raises what ended or redirected the call while detection listened, after
+        recording AnsweredBy=unknown for it.
+        """
         if not call.machine_detection or call.party is None:
             return
-        script = call.party.script
-        detect_message_end = call.machine_detection == "DetectMessageEnd"
-        if script.answer == "human":
-            answered_by, seconds = "human", 2.5
-        elif script.answer == "fax":
-            answered_by, seconds = "fax", 3.0
-        elif detect_message_end:
-            seconds = script.greeting_seconds + (0.5 if script.beep else 2.0)
-            answered_by = "machine_end_beep" if script.beep else "machine_end_silence"
-        else:
-            answered_by, seconds = "machine_start", 3.5
-        if seconds > call.machine_detection_timeout:
-            answered_by, seconds = "unknown", float(call.machine_detection_timeout)
+        verdict = amd.detect(
+            call.party.script.greeting(),
+            call.machine_detection,
+            amd.Thresholds(
+                timeout_seconds=call.machine_detection_timeout,
+                speech_ms=call.machine_detection_speech_threshold,
+                speech_end_ms=call.machine_detection_speech_end_threshold,
+                silence_ms=call.machine_detection_silence_timeout,
+            ),
+        )
         if call.async_amd:
-            call.async_amd_due, call.async_amd_result = call.t + seconds, answered_by
+            call.async_amd_pending = verdict
             return
-        self._pace(call, seconds)
-        call.answered_by = answered_by
+        try:
+            self._pace(call, verdict.seconds)
+        except (_CallOver, _Redirected):
+            self._amd_decided(call, amd.cut_short(self._since_answer(call)), "sync")
+            raise
+        self._amd_decided(call, verdict, "sync")
+
+    def _amd_decided(self, call: SimCall, verdict: amd.Verdict, mode: str) -> None:
+        call.answered_by = verdict.answered_by
         self._note(
             call,
             "amd",
-            {"answered_by": answered_by, "mode": "sync", "detection_ms": int(seconds * 1000)},
+            {"answered_by": verdict.answered_by, "mode": mode, "detection_ms": verdict.duration_ms},
         )
 
-    def _async_amd_if_due(self, call: SimCall) -> None:
-        if call.async_amd_due is None or call.t < call.async_amd_due:
+    def _since_answer(self, call: SimCall) -> float:
+        return call.t - call.answered_offset if call.answered_offset is not None else 0.0
+
+    def _async_amd_due_in(self, call: SimCall) -> float | None:
+        """Call seconds until the pending async verdict is due (None: nothing pending)."""
+        if call.async_amd_pending is None:
+            return None
+        return call.async_amd_pending.seconds - self._since_answer(call)
+
+    def _async_amd_if_due(self, call: SimCall, *, call_ended: bool = False) -> None:
+        """Deliver the async verdict once due; a call that ends first gets `unknown`."""
+        verdict = call.async_amd_pending
+        if verdict is None:
             return
-        call.async_amd_due = None
-        call.answered_by = call.async_amd_result
-        self._note(call, "amd", {"answered_by": call.answered_by, "mode": "async"})
+        decided = verdict.seconds - self._since_answer(call) <= 1e-9
+        if not decided and not call_ended:
+            return
+        call.async_amd_pending = None
+        if not decided:
+            verdict = amd.cut_short(self._since_answer(call))
+        self._amd_decided(call, verdict, "async")
         if call.async_amd_callback:
             params = {
                 "CallSid": call.sid,
                 "AccountSid": call.account_sid,
-                "AnsweredBy": call.answered_by or "unknown",
-                "MachineDetectionDuration": str(int(call.t * 1000)),
+                "AnsweredBy": verdict.answered_by,
+                "MachineDetectionDuration": str(verdict.duration_ms),
             }
             self._request(
                 call,
@@ -179,6 +213,9 @@ class Lifecycle(Webhooks):
         remaining = seconds
         while remaining > 1e-9:
             chunk = min(0.5, remaining)
+            due_in = self._async_amd_due_in(call)
+            if due_in is not None and due_in > 1e-9:
+                chunk = min(chunk, due_in)  # land on the verdict, not up to 0.5 s after it
             self.clock.pace(chunk)
             call.t += chunk
             remaining -= chunk
@@ -218,6 +255,8 @@ class Lifecycle(Webhooks):
             call.duration = math.ceil(call.t - started) if started is not None else None
             call.updated_at = call.end_time
         self.clock.reached(call.end_time)
+        with contextlib.suppress(_CallOver):  # over the request limit: the call is over anyway
+            self._async_amd_if_due(call, call_ended=True)
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})
         for recording in call.recordings:
@@ -338,5 +377,5 @@ def _hangs_up_after(script: Script) -> float | None:
     if script.hangup_after is not None:
         return script.hangup_after
     if script.answer in ("machine", "fax"):
-        return script.greeting_seconds + VOICEMAIL_RECORDING_SECONDS
+        return script.spoken_seconds + VOICEMAIL_RECORDING_SECONDS
     return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
+from simulator.amd import Verdict
 from simulator.callees import Party
 
 API_VERSION = "2010-04-01"
@@ -104,6 +105,10 @@ class SimCall:
     time_limit: int = 14400
     machine_detection: str | None = None
     machine_detection_timeout: int = 30
+    # AMD's thresholds in milliseconds (simulator.amd.Thresholds), Twilio's defaults.
+    machine_detection_speech_threshold: int = 2400
+    machine_detection_speech_end_threshold: int = 1200
+    machine_detection_silence_timeout: int = 5000
     async_amd: bool = False
     async_amd_callback: str | None = None
     async_amd_method: str = "POST"
@@ -136,8 +141,8 @@ class SimCall:
     bridged_with: str | None = None
     bridge_seconds: float = 0.0
     in_queue: bool = False
-    async_amd_due: float | None = None
-    async_amd_result: str | None = None
+    # Async AMD still listening: its verdict, due at answered_offset + verdict.seconds.
+    async_amd_pending: Verdict | None = None
     recordings: list[SimRecording] = field(default_factory=list)
     # Set when a recording was running while the caller keyed card data into <Pay>.
     card_data_recorded: bool = False

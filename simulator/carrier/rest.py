@@ -90,6 +90,11 @@ class RestApi(Lifecycle):
                 time_limit=options.time_limit,
                 machine_detection=options.machine_detection,
                 machine_detection_timeout=options.machine_detection_timeout,
+                machine_detection_speech_threshold=options.machine_detection_speech_threshold,
+                machine_detection_speech_end_threshold=(
+                    options.machine_detection_speech_end_threshold
+                ),
+                machine_detection_silence_timeout=options.machine_detection_silence_timeout,
                 async_amd=(one("AsyncAmd") or "false").lower() == "true",
                 async_amd_callback=one("AsyncAmdStatusCallback"),
                 async_amd_method=options.async_amd_method,

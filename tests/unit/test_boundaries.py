@@ -25,6 +25,7 @@ PURE_MODULES = {
     "prompts/spoken.py",
     "ivr/flow.py",
     "dialer/policy.py",
+    "simulator/amd.py",
 } | {
     # Every call flow both lines speak, but the module that carries their effects out.
     f"flows/{path.name}"

@@ -120,3 +120,28 @@ def test_a_call_not_started_matches_no_start_filter():
     queued = _call(1, "+14155550001", "queued")
     assert CallQuery.from_args({}).matches(queued)
     assert not CallQuery.from_args({"StartTime>": "2000-01-01"}).matches(queued)
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high", "default"),
+    [
+        ("MachineDetectionSpeechThreshold", 1000, 6000, 2400),
+        ("MachineDetectionSpeechEndThreshold", 500, 5000, 1200),
+        ("MachineDetectionSilenceTimeout", 2000, 10000, 5000),
+    ],
+)
+def test_amd_thresholds_are_taken_within_twilios_ranges_and_refused_outside(
+    name, low, high, default
+):
+    attribute = {
+        "MachineDetectionSpeechThreshold": "machine_detection_speech_threshold",
+        "MachineDetectionSpeechEndThreshold": "machine_detection_speech_end_threshold",
+        "MachineDetectionSilenceTimeout": "machine_detection_silence_timeout",
+    }[name]
+    assert getattr(call_options({}), attribute) == default
+    for value in (low, high):
+        assert getattr(call_options({name: [str(value)]}), attribute) == value
+    for value in (low - 1, high + 1, "2.5", "soon"):
+        with pytest.raises(ApiError) as refused:
+            call_options({name: [str(value)]})
+        assert refused.value.code == 21234
