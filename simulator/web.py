@@ -30,6 +30,7 @@ from simulator.carrier import (
     SimRecording,
     rfc2822,
 )
+from simulator.carrier.delivery import CallbackDelivery
 from simulator.clock import VirtualClock
 
 bp = Blueprint("simulator", __name__)
@@ -398,6 +399,23 @@ def dequeue(name: str) -> ResponseReturnValue:
 def messages() -> ResponseReturnValue:
     sim = carrier()
     return jsonify(messages=[message_json(sim.account_sid, m) for m in sim.messages])
+
+
+@bp.get("/sim/config")
+def get_config() -> ResponseReturnValue:
+    return jsonify(callbacks=carrier().callback_delivery.as_dict())
+
+
+@bp.put("/sim/config")
+def put_config() -> ResponseReturnValue:
+    """{"callbacks": {"mode": "chaotic", "seed": 7, ...}}: how callbacks are delivered."""
+    body = request.get_json(silent=True) or {}
+    if "callbacks" in body:
+        try:
+            carrier().callback_delivery = CallbackDelivery.from_dict(body["callbacks"] or {})
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, 21205, f"callbacks: {exc}") from None
+    return get_config()
 
 
 @bp.get("/sim/clock")

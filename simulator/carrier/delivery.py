@@ -115,6 +115,8 @@ class CallbackScheduler:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="callback")
         self._calls_between: dict[tuple[str, str, str], int] = {}
         self._keys: dict[str, str] = {}
+        self._ended: set[str] = set()
+        self._delivering = threading.Lock()
 
     def call_key(self, sid: str, direction: str, from_: str, to: str) -> str:
         """A name for the call that replays: its numbers, direction, and which such call it is."""
@@ -138,10 +140,27 @@ class CallbackScheduler:
         future.add_done_callback(lambda done: self._forget(sid, done))
 
     def release(self, upto: dt.datetime, sid: str | None = None) -> None:
-        """Virtual clock: make the deliveries due by `upto` (only one call's, given its sid)."""
+        """Virtual clock: make the deliveries due by `upto`, earliest first.
+
+        Given a sid, that running call's own (its thread calls this as its time passes);
+        without, those of calls that have ended, so a call's deliveries are always made in
+        due order whichever thread makes them, and a seed replays each call exactly.
+        """
+        if sid is not None:
+            self._release(upto, lambda call: call == sid)
+            return
+        with self._delivering:  # one thread at a time over ended calls: due order holds
+            self._release(upto, self._ended.__contains__)
+
+    def ended(self, sid: str) -> None:
+        """The call's thread is done: its remaining deliveries are released with the rest."""
+        with self._lock:
+            self._ended.add(sid)
+
+    def _release(self, upto: dt.datetime, chosen: Callable[[str], bool]) -> None:
         while True:
             with self._lock:
-                ready = [item for item in self._due if item[0] <= upto and sid in (None, item[2])]
+                ready = [item for item in self._due if item[0] <= upto and chosen(item[2])]
                 if not ready:
                     return
                 first = min(ready, key=lambda item: item[:2])
@@ -160,7 +179,8 @@ class CallbackScheduler:
 
     def drain(self, timeout: float = 30.0, sid: str | None = None) -> None:
         """Make or wait for every delivery still to come (one call's, given its sid)."""
-        self.release(dt.datetime.max.replace(tzinfo=dt.UTC), sid)
+        with self._delivering:
+            self._release(dt.datetime.max.replace(tzinfo=dt.UTC), lambda call: sid in (None, call))
         with self._lock:
             futures = [
                 f for call, running in self._running.items() if sid in (None, call) for f in running

@@ -46,8 +46,10 @@ class Lifecycle(Webhooks):
             self._finish(call, "failed")
         finally:
             if self.clock.virtual:
-                # The call is over: what it held back that is due by its end has arrived.
+                # The call is over: what it held back that is due by its end has arrived;
+                # the rest goes out as the carrier's clock passes it (or on drain).
                 self._callbacks.release(call.at(), call.sid)
+                self._callbacks.ended(call.sid)
             call.done.set()
 
     def _run_outbound(self, call: SimCall) -> None:
