@@ -9,8 +9,11 @@ that "lasts" ten minutes finishes at once with its durations intact.
 Where to look:
 - records.py: SimCall, SimRecording, QueueState, Message, Entry, ApiError, the exceptions
   that steer a running call, and the sid/date/URL helpers;
+- connection.py: Twilio's URL-fragment connection overrides (timeouts, retries; pure);
+- delivery.py: how callbacks are delivered (in order, or seeded-chaotic) and the scheduler;
 - state.py: CarrierState, every attribute the parts share, and which part uses which;
-- http.py: the signed webhook requests and the transcript notes;
+- http.py: the signed webhook requests, their retries, callbacks sent now or scheduled,
+  and the transcript notes;
 - lifecycle.py: running a call (CPS queue, ringing, answer, AMD, call time, the end) and
   the status, recording and AMD callbacks;
 - rest.py: what the REST API does to the carrier's state, with Twilio's error codes;
