@@ -134,10 +134,24 @@ class CallbackScheduler:
             with self._lock:
                 self._due.append((due, next(self._order), sid, send))
             return
-        future = self._pool.submit(self._later, delay, send)
+        # A timer waits out the delay and only then takes a worker, so held-back deliveries
+        # never keep due ones waiting for a thread.
+        delivered: Future[None] = Future()
         with self._lock:
-            self._running.setdefault(sid, set()).add(future)
-        future.add_done_callback(lambda done: self._forget(sid, done))
+            self._running.setdefault(sid, set()).add(delivered)
+        delivered.add_done_callback(lambda done: self._forget(sid, done))
+
+        def hand_over() -> None:
+            try:
+                work = self._pool.submit(_run, send)
+            except RuntimeError:  # shut down meanwhile: nobody is listening any more
+                delivered.set_result(None)
+                return
+            work.add_done_callback(lambda _: delivered.set_result(None))
+
+        timer = threading.Timer(delay / self.clock.speed, hand_over)
+        timer.daemon = True
+        timer.start()
 
     def release(self, upto: dt.datetime, sid: str | None = None) -> None:
         """Virtual clock: make the deliveries due by `upto`, earliest first.
@@ -194,10 +208,6 @@ class CallbackScheduler:
             self.drain(timeout)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _later(self, delay: float, send: Callable[[], None]) -> None:
-        self.clock.pace(delay)
-        _run(send)
 
     def _forget(self, sid: str, done: Future[None]) -> None:
         with self._lock:
