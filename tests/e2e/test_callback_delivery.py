@@ -22,6 +22,7 @@ from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from hotline.models import CallEvent
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.callees import Script
 from simulator.carrier import Carrier
@@ -31,6 +32,7 @@ from simulator.server import BackgroundServer, RunningSimulator, start
 from telephony.gateway import CallRequest
 from telephony.twilio_gateway import TwilioGateway
 from tests.e2e.conftest import AUTH_TOKEN, HOTLINE_NUMBER
+from tests.e2e.test_ivr import ALICE_DIGITS, rows
 
 CHAOS = CallbackDelivery(
     mode="chaotic", seed=11, duplicate_rate=0.3, delay_rate=0.6, delay_max_seconds=8
@@ -375,3 +377,26 @@ def test_sim_config_turns_the_mode_on_and_refuses_a_bad_field():
         )
         assert bad.status_code == 400 and "mode" in bad.json()["message"]
         assert current.carrier.callback_delivery.mode == "chaotic"
+
+
+@pytest.fixture
+def callback_delivery() -> CallbackDelivery:
+    """For the Hotline line below: every callback held back, and every one delivered twice."""
+    return CallbackDelivery(
+        mode="chaotic", seed=4, duplicate_rate=1.0, delay_rate=1.0, delay_max_seconds=30
+    )
+
+
+def test_the_line_keeps_a_recording_once_when_its_callback_comes_late_and_twice(hotline_line):
+    line = hotline_line(record_calls=True)
+    call = line.call(f"{ALICE_DIGITS}#,1")
+    [recording] = call.recordings
+    deliveries = [
+        e.detail
+        for e in call.transcript
+        if e.kind == "callback" and e.detail.get("label") == "recording completed"
+    ]
+    assert [d["delivery"] for d in deliveries] == ["first", "duplicate"]
+    assert deliveries[0]["delay_s"] > 0 and all(d["status"] == 204 for d in deliveries)
+    [event] = rows(line, CallEvent, CallEvent.kind == "recording")
+    assert event.sequence == f"{recording.sid}:completed"
