@@ -127,3 +127,13 @@ def test_the_rates_show_over_many_callbacks():
 def test_a_bad_delivery_setting_is_refused_naming_the_field(data, field):
     with pytest.raises(ValueError, match=field):
         CallbackDelivery.from_dict(data)
+
+
+def test_the_transcript_shows_retries_and_late_or_second_deliveries():
+    from simulator.softphone import describe
+
+    retry = {"kind": "fetch", "t": 0, "method": "POST", "url": "http://app/v", "status": 200}
+    assert "(attempt 2)" in describe({**retry, "attempt": 2})
+    late = {"kind": "callback", "t": 9, "method": "POST", "url": "http://app/s", "status": 204}
+    line = describe({**late, "label": "ringing", "delivery": "duplicate", "delay_s": 3.5})
+    assert "[ringing] (duplicate, +3.5 s) -> 204" in line
