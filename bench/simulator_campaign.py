@@ -1,6 +1,6 @@
 """Benchmark: a campaign of outbound calls through the SDK and the simulator, virtual time.
 
-    python bench/simulator_campaign.py [--calls 500] [--seed 1]
+    python bench/simulator_campaign.py [--calls 500] [--seed 1] [--callbacks chaotic]
 
 Places CALLS outbound calls with the real `twilio` SDK (through Hotline's adapter) to
 numbers drawn from the seeded callee mix, against a small signed-webhook voice app, on a
@@ -23,6 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.callees import CalleeMix
 from simulator.carrier import Carrier
+from simulator.carrier.delivery import MODES, CallbackDelivery
 from simulator.clock import VirtualClock
 from simulator.server import BackgroundServer, start
 from telephony.gateway import CallRequest
@@ -30,6 +31,9 @@ from telephony.twilio_gateway import TwilioGateway
 
 TOKEN = "bench-auth-token-0123456789"
 CALLER_ID = "+18005550100"
+
+
+received = [0]  # status callbacks the app got, duplicates included
 
 
 def voice_app(public: list[str]) -> Flask:
@@ -51,6 +55,7 @@ def voice_app(public: list[str]) -> Flask:
 
     @app.post("/status")
     def status() -> Response:
+        received[0] += 1
         return Response(status=204)
 
     return app
@@ -60,6 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--callbacks", choices=MODES, default="in-order")
+    parser.add_argument("--callback-seed", type=int, default=0)
     args = parser.parse_args()
     # The figures, not thousands of request lines from the two servers' threads.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -76,6 +83,7 @@ def main() -> None:
         clock=clock,
         mix=CalleeMix(seed=args.seed),
         max_workers=16,
+        callback_delivery=CallbackDelivery(mode=args.callbacks, seed=args.callback_seed),
     )
     simulator = start(carrier)
     gateway = TwilioGateway.from_settings(DEV_ACCOUNT_SID, TOKEN, simulator.base_url)
@@ -109,6 +117,7 @@ def main() -> None:
         f"{talk} s of answered call time; simulated/real = "
         f"{simulated.total_seconds() / elapsed:.0f}x"
     )
+    print(f"status callbacks received: {received[0]} ({args.callbacks})")
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     simulator.stop()

@@ -14,6 +14,7 @@ from hotline.demo import KNOWN_CALLERS, DemoCaller
 from hotline.logs import configure as configure_logging
 from hotline.settings import Settings, SettingsError, from_env
 from simulator.callees import CalleeMix
+from simulator.carrier.delivery import MODES, CallbackDelivery
 from simulator.carrier.sms_rules import well_formed_service_sid
 from simulator.server import DEFAULT_PORT, carrier_from_settings, start
 from simulator.softphone import SimulatorClient, SimulatorUnavailable, follow, render, speaker
@@ -68,6 +69,16 @@ def _client(settings: Settings, simulator_url: str | None) -> SimulatorClient:
     show_default=True,
     help="Seconds before a new call shows in GET Calls.json (Twilio's list lags).",
 )
+@click.option(
+    "--callbacks",
+    type=click.Choice(MODES),
+    default="in-order",
+    show_default=True,
+    help="chaotic: status callbacks late, out of order, some twice (same token), as Twilio may.",
+)
+@click.option(
+    "--callback-seed", type=int, default=0, show_default=True, help="Seed of the chaotic schedule."
+)
 @click.pass_context
 def simulator(
     ctx: click.Context,
@@ -80,6 +91,8 @@ def simulator(
     messaging_service: str | None,
     mix_seed: int | None,
     list_lag: float,
+    callbacks: str,
+    callback_seed: int,
 ) -> None:
     """Run the local Twilio-compatible carrier (serves until interrupted)."""
     if ctx.invoked_subcommand is not None:
@@ -100,10 +113,12 @@ def simulator(
     )
     if mix_seed is not None:
         carrier.mix = CalleeMix(seed=mix_seed)
+    carrier.callback_delivery = CallbackDelivery(mode=callbacks, seed=callback_seed)
     running = start(carrier, host, port)
     click.echo(
         f"simulator on {running.base_url} ({'virtual' if virtual else 'real'} time); "
-        f"inbound calls go to {carrier.voice_url}, texts to {carrier.sms_url}; Ctrl-C stops it"
+        f"inbound calls go to {carrier.voice_url}, texts to {carrier.sms_url};"
+        f" callbacks {callbacks}; Ctrl-C stops it"
     )
     try:
         running.thread.join()

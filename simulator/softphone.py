@@ -135,6 +135,10 @@ def describe(entry: Mapping[str, Any]) -> str | None:
     elif kind in ("fetch", "callback"):
         outcome = entry.get("status", entry.get("error"))
         label = f" [{entry['label']}]" if entry.get("label") else ""
+        if entry.get("attempt"):
+            label += f" (attempt {entry['attempt']})"
+        if entry.get("delivery"):
+            label += f" ({entry['delivery']}, +{entry.get('delay_s', 0)} s)"
         params = entry.get("params") or {}
         shown = " ".join(f"{name}={params[name]}" for name in SHOWN_PARAMS if name in params)
         text = f"{entry.get('method')}  {entry.get('url')}{label} -> {outcome}  {shown}".rstrip()

@@ -30,6 +30,7 @@ from simulator.carrier import (
     rfc2822,
 )
 from simulator.carrier.call_list import page_envelope
+from simulator.carrier.delivery import CallbackDelivery
 from simulator.clock import VirtualClock
 
 bp = Blueprint("simulator", __name__)
@@ -351,14 +352,18 @@ def dequeue(name: str) -> ResponseReturnValue:
 @bp.get("/sim/config")
 def get_config() -> ResponseReturnValue:
     """The carrier's settings that the /sim API can change."""
-    return jsonify(list_lag_seconds=carrier().list_lag_seconds)
+    sim = carrier()
+    return jsonify(list_lag_seconds=sim.list_lag_seconds, callbacks=sim.callback_delivery.as_dict())
 
 
 @bp.put("/sim/config")
 def put_config() -> ResponseReturnValue:
-    """{"list_lag_seconds": 2}: new calls join GET Calls.json only that long after creation."""
+    """Change some settings; all or nothing:
+    {"list_lag_seconds": 2}: new calls join GET Calls.json only that long after creation;
+    {"callbacks": {"mode": "chaotic", "seed": 7, ...}}: how callbacks are delivered."""
     body = request.get_json(silent=True) or {}
     sim = carrier()
+    lag = sim.list_lag_seconds
     if "list_lag_seconds" in body:
         try:
             lag = float(body["list_lag_seconds"])
@@ -366,7 +371,13 @@ def put_config() -> ResponseReturnValue:
             lag = -1.0
         if not lag >= 0:  # also refuses NaN
             raise ApiError(400, 21200, "list_lag_seconds: a number of seconds, 0 or more")
-        sim.list_lag_seconds = lag
+    delivery = sim.callback_delivery
+    if "callbacks" in body:
+        try:
+            delivery = CallbackDelivery.from_dict(body["callbacks"] or {})
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, 21205, f"callbacks: {exc}") from None
+    sim.list_lag_seconds, sim.callback_delivery = lag, delivery
     return get_config()
 
 

@@ -36,6 +36,15 @@ _SETTING_VARIABLES = (
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Run the end-to-end suite with the simulator delivering callbacks as Twilio may
+    # (late, out of order, some twice): `pytest tests/e2e --sim-callbacks chaotic`.
+    parser.addoption(
+        "--sim-callbacks", choices=("in-order", "chaotic"), default="in-order", help="e2e only"
+    )
+    parser.addoption("--sim-callback-seed", type=int, default=0, help="e2e only")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):

@@ -11,8 +11,11 @@ Where to look:
   that steer a running call, and the sid/date/URL helpers;
 - call_params.py, call_list.py: pure rules of POST Calls.json (its parameters, refused
   destinations, SendDigits' timing) and GET Calls.json (filters, pages);
+- connection.py: Twilio's URL-fragment connection overrides (timeouts, retries; pure);
+- delivery.py: how callbacks are delivered (in order, or seeded-chaotic) and the scheduler;
 - state.py: CarrierState, every attribute the parts share, and which part uses which;
-- http.py: the signed webhook requests and the transcript notes;
+- http.py: the signed webhook requests, their retries, callbacks sent now or scheduled,
+  and the transcript notes;
 - lifecycle.py: running a call (CPS queue, ringing, answer, AMD, call time, the end) and
   the status, recording and AMD callbacks;
 - rest.py: what the REST API does to the carrier's state, with Twilio's error codes;

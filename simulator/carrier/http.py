@@ -1,28 +1,32 @@
 """Signed webhook requests to the app, made as Twilio makes them.
 
-Twilio's base parameters, the X-Twilio-Signature, the 15 s timeout, the per-call request
-budget (a TwiML loop ends at 400 requests), and the transcript note for each request.
+Twilio's base parameters, the X-Twilio-Signature, the I-Twilio-Idempotency-Token, the
+connection settings and retries of Twilio's URL-fragment overrides (connection.py; by
+default a 5 s connect and 15 s read timeout, one retry of a failed connection), the
+per-call request budget (a TwiML loop ends at 400 requests), and the transcript note for
+each attempt.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import phonenumbers
 import requests
 
+from simulator.carrier import connection, delivery
 from simulator.carrier.records import API_VERSION, Entry, SimCall, _CallOver
 from simulator.carrier.state import CarrierState
 from simulator.signing import signature
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_TIMEOUT_SECONDS = 15.0
 
 # A call that keeps requesting TwiML this often is looping; Twilio would bill it for hours.
 MAX_REQUESTS_PER_CALL = 400
@@ -64,6 +68,14 @@ class Webhooks(CarrierState):
         label: str | None = None,
     ) -> requests.Response | None:
         """One signed webhook request, as Twilio makes it; logged in the transcript."""
+        self._count_request(call)
+        if self.clock.virtual:
+            # Callbacks held back on the carrier's clock that are due by now have arrived.
+            self._callbacks.release(call.at(), call.sid)
+        return self._send(call, url, method, params, kind=kind, label=label, token=new_token())
+
+    def _count_request(self, call: SimCall) -> None:
+        """The per-call budget: a call making too many requests is looping, and is ended."""
         call.requests_made += 1
         if call.requests_made > MAX_REQUESTS_PER_CALL:
             self._note(
@@ -72,43 +84,146 @@ class Webhooks(CarrierState):
                 {"code": 12400, "message": "call made too many requests (a TwiML loop?)"},
             )
             raise _CallOver
+
+    def _send(
+        self,
+        call: SimCall,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        *,
+        kind: str,
+        label: str | None,
+        token: str,
+        delivery: Mapping[str, Any] | None = None,
+    ) -> requests.Response | None:
+        """Attempt one request under its connection settings; the answer of the last attempt.
+
+        The URL's fragment (Twilio's connection overrides) is read and left out of both the
+        request and the signature: a receiver can only check the signature against the URL
+        it was asked for. Every attempt carries the same signature and the same
+        I-Twilio-Idempotency-Token, so the app can tell a retry from a new event.
+        """
+        target, fragment = connection.split(url)
+        request_detail = {
+            "method": method,
+            "url": target,
+            "label": label,
+            "params": _shown(params),
+            "overrides": fragment or None,
+            **(delivery or {}),
+        }
+        try:
+            settings = connection.settings_for(fragment)
+        except connection.OverrideError as exc:
+            self._note(call, kind, {**request_detail, "error": f"{exc.code}"})
+            self._note(call, "error", {"code": exc.code, "message": str(exc)})
+            return None
         items = sorted(params.items())
         if method == "GET":
-            separator = "&" if "?" in url else "?"
-            signed_url = url + separator + urlencode(items)
+            separator = "&" if "?" in target else "?"
+            requested = target + separator + urlencode(items)
             sign_params: list[tuple[str, str]] = []
         else:
-            signed_url, sign_params = url, items
+            requested, sign_params = target, items
         headers = {
-            "X-Twilio-Signature": signature(self.auth_token, signed_url, sign_params),
-            "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
+            "X-Twilio-Signature": signature(self.auth_token, requested, sign_params),
+            "I-Twilio-Idempotency-Token": token,
             "User-Agent": "TwilioProxy/1.1",
             "Accept": "*/*",
         }
-        request_detail = {"method": method, "url": url, "label": label, "params": _shown(params)}
-        started = time.perf_counter()
-        try:
-            if method == "GET":
-                response = self.http.get(
-                    signed_url,
-                    headers=headers,
-                    timeout=WEBHOOK_TIMEOUT_SECONDS,
-                    allow_redirects=True,
-                )
+        deadline = time.monotonic() + settings.total_time_ms / 1000
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = max(0.001, deadline - time.monotonic())
+            timeout = (
+                min(settings.connect_timeout_ms / 1000, remaining),
+                min(settings.read_timeout_ms / 1000, remaining),
+            )
+            started = time.perf_counter()
+            response: requests.Response | None = None
+            failure: str | None
+            try:
+                if method == "GET":
+                    response = self.http.get(
+                        requested, headers=headers, timeout=timeout, allow_redirects=True
+                    )
+                else:
+                    response = self.http.post(
+                        requested,
+                        data=items,
+                        headers=headers,
+                        timeout=timeout,
+                        allow_redirects=True,
+                    )
+            except requests.RequestException as exc:
+                failure = connection.exception_failure(exc)
+                outcome: dict[str, Any] = {"error": type(exc).__name__}
             else:
-                response = self.http.post(
-                    url,
-                    data=items,
-                    headers=headers,
-                    timeout=WEBHOOK_TIMEOUT_SECONDS,
-                    allow_redirects=True,
-                )
-        except requests.RequestException as exc:
-            self._note(call, kind, {**request_detail, "error": type(exc).__name__})
-            return None
-        elapsed_ms = int((time.perf_counter() - started) * 1000)
-        self._note(call, kind, {**request_detail, "status": response.status_code, "ms": elapsed_ms})
-        return response
+                failure = connection.status_failure(response.status_code)
+                elapsed_ms = int((time.perf_counter() - started) * 1000)
+                outcome = {"status": response.status_code, "ms": elapsed_ms}
+            retry = (
+                settings.retries(failure)
+                and attempt <= settings.retry_count
+                and time.monotonic() < deadline
+            )
+            numbered = {"attempt": attempt} if attempt > 1 or retry else {}
+            self._note(call, kind, {**request_detail, **outcome, **numbered})
+            if not retry:
+                return response
+
+    def _callback(
+        self,
+        call: SimCall,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        *,
+        label: str,
+        key: str,
+        answered: Callable[[requests.Response | None], None] | None = None,
+    ) -> None:
+        """A callback the app answers nothing to: sent now, or scheduled as Twilio may send it.
+
+        In order (the default) it is sent before the call goes on. Chaotic: the seeded
+        schedule (delivery.schedule) says when each delivery is made, after the event, and
+        whether there is a second one; every delivery has the event's parameters and token.
+        """
+        config = self.callback_delivery
+        if not config.chaotic:
+            response = self._request(call, url, method, params, kind="callback", label=label)
+            if answered is not None:
+                answered(response)
+            return
+        self._count_request(call)
+        call_key = self._callbacks.call_key(call.sid, call.direction, call.from_, call.to)
+        delays = delivery.schedule(config, f"{call_key}/{key}")
+        token, fired_at = new_token(), call.at()
+        for n, delay in enumerate(delays):
+            note = {"delivery": "duplicate" if n else "first", "delay_s": round(delay, 3)}
+            send = functools.partial(
+                self._deliver, call, url, method, dict(params), label, token, note, answered
+            )
+            self._callbacks.submit(call.sid, fired_at + dt.timedelta(seconds=delay), delay, send)
+
+    def _deliver(
+        self,
+        call: SimCall,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        label: str,
+        token: str,
+        note: Mapping[str, object],
+        answered: Callable[[requests.Response | None], None] | None,
+    ) -> None:
+        response = self._send(
+            call, url, method, params, kind="callback", label=label, token=token, delivery=note
+        )
+        if answered is not None:
+            answered(response)
 
     def _note(self, call: SimCall, kind: str, detail: Mapping[str, Any]) -> None:
         at = call.at()
@@ -144,6 +259,11 @@ _BASE_NAMES = frozenset(
         "CallSid",
     }
 )
+
+
+def new_token() -> str:
+    """An I-Twilio-Idempotency-Token: one per event, repeated on its retries and duplicates."""
+    return str(uuid.uuid4())
 
 
 def _shown(params: Mapping[str, str]) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Running a call: CPS queue, ringing, answer, AMD, call time, the end, and callbacks.
 
 Status callbacks (initiated, ringing, answered, completed) and the recording and async-AMD
-callbacks are sent from here, in Twilio's order. What the call does once answered is the
-interpreter's (`_execute`).
+callbacks are sent from here, in Twilio's order; status and recording callbacks go through
+`_callback` (http.py), which under `CallbackDelivery(mode="chaotic")` hands them to the
+scheduler (delivery.py) to arrive late, out of order or twice. What the call does once answered is
+the interpreter's (`_execute`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Mapping
+
+import requests
 
 from simulator import amd
 from simulator.callees import Script
@@ -44,6 +48,11 @@ class Lifecycle(Webhooks):
             self._note(call, "error", {"code": 12400, "message": "simulator internal failure"})
             self._finish(call, "failed")
         finally:
+            if self.clock.virtual:
+                # The call is over: what it held back that is due by its end has arrived;
+                # the rest goes out as the carrier's clock passes it (or on drain).
+                self._callbacks.release(call.at(), call.sid)
+                self._callbacks.ended(call.sid)
             call.done.set()
 
     def _run_outbound(self, call: SimCall) -> None:
@@ -257,6 +266,8 @@ class Lifecycle(Webhooks):
         self.clock.reached(call.end_time)
         with contextlib.suppress(_CallOver):  # over the request limit: the call is over anyway
             self._async_amd_if_due(call, call_ended=True)
+        if self.clock.virtual:
+            self._callbacks.release(self.clock.now())
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})
         for recording in call.recordings:
@@ -305,20 +316,24 @@ class Lifecycle(Webhooks):
                     )
         if call.answered_by:
             params["AnsweredBy"] = call.answered_by
-        response = self._request(
+
+        def answered(response: requests.Response | None) -> None:
+            if response is not None and response.status_code >= 400:
+                self._note(
+                    call,
+                    "warning",
+                    {"code": 15003, "message": f"status callback got {response.status_code}"},
+                )
+
+        self._callback(
             call,
             call.status_callback,
             call.status_callback_method,
             params,
-            kind="callback",
             label=event,
+            key=f"status/{params['SequenceNumber']}",
+            answered=answered,
         )
-        if response is not None and response.status_code >= 400:
-            self._note(
-                call,
-                "warning",
-                {"code": 15003, "message": f"status callback got {response.status_code}"},
-            )
 
     def _recording_done(self, call: SimCall, recording: SimRecording) -> None:
         """The recording is over (stopped, or the call ended): its status callback."""
@@ -328,7 +343,7 @@ class Lifecycle(Webhooks):
             recording.status = "completed"
         if not recording.status_callback or "completed" not in recording.status_events:
             return
-        self._request(
+        self._callback(
             call,
             recording.status_callback,
             recording.status_callback_method,
@@ -345,8 +360,8 @@ class Lifecycle(Webhooks):
                 "RecordingSource": recording.source,
                 "RecordingTrack": recording.track,
             },
-            kind="callback",
             label="recording completed",
+            key=f"recording/{call.recordings.index(recording)}",
         )
 
     def _remove_from_queues(self, call: SimCall) -> None:

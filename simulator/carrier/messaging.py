@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from simulator.carrier import sms_rules
-from simulator.carrier.http import WEBHOOK_TIMEOUT_SECONDS
+from simulator.carrier.connection import DEFAULTS as CONNECTION_DEFAULTS
 from simulator.carrier.records import ApiError, Message, _resolve, new_sid
 from simulator.carrier.rest import RestApi, _dialable, _first
 from simulator.signing import signature
@@ -359,9 +359,13 @@ class Messaging(RestApi):
         }
         detail: dict[str, Any] = {"url": url, "status_sent": params.get("MessageStatus")}
         try:
-            response = self.http.post(
-                url, data=items, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
+            # Twilio's default connect and read timeouts (SMS webhooks take no URL
+            # overrides here: see docs/simulator.md).
+            timeouts = (
+                CONNECTION_DEFAULTS.connect_timeout_ms / 1000,
+                CONNECTION_DEFAULTS.read_timeout_ms / 1000,
             )
+            response = self.http.post(url, data=items, headers=headers, timeout=timeouts)
         except requests.RequestException as exc:
             self._message_event(message, kind, {**detail, "error": type(exc).__name__})
             return None

@@ -308,9 +308,12 @@ class RestApi(Lifecycle):
             return caller
 
     def wait(self, sid: str, timeout: float = 30.0) -> SimCall:
+        """The call once it has ended and every callback of it has been delivered."""
+        deadline = time.monotonic() + timeout
         call = self.get(sid)
         if not call.done.wait(timeout):
             raise TimeoutError(f"call {sid} still {call.status} after {timeout} s")
+        self._callbacks.drain(max(0.0, deadline - time.monotonic()), sid)
         return call
 
     def wait_all(self, timeout: float = 60.0) -> None:
@@ -318,6 +321,7 @@ class RestApi(Lifecycle):
         for call in list(self.calls.values()):
             if not call.done.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"call {call.sid} still {call.status}")
+        self._callbacks.drain(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
         for call in list(self.calls.values()):
@@ -325,6 +329,7 @@ class RestApi(Lifecycle):
             if isinstance(call.party, InteractiveParty):
                 call.party.give(Step())
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._callbacks.shutdown()
 
 
 def _first(form: Mapping[str, list[str]], name: str, default: str | None = None) -> str | None:

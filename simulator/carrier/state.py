@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from simulator.callees import CalleeMix, Script
+from simulator.carrier.delivery import CallbackDelivery, CallbackScheduler
 from simulator.carrier.records import Message, QueueState, SimCall
 from simulator.clock import Clock
 
@@ -28,6 +29,9 @@ class CarrierState:
     - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
       verbs_queue (<Enqueue>).
     - payment_connectors: verbs_pay.
+    - callback_delivery, _callbacks: lifecycle (sending callbacks in order or as Twilio
+      may), http (a call's held-back callbacks arrive before its next request), rest
+      (waiting for and shutting down deliveries).
     - _lock: one RLock over calls, queues, messages, call status and transcripts, taken
       in http, lifecycle, rest, interpreter and verbs_queue, around exactly the statements
       the single-module carrier took it around.
@@ -48,6 +52,7 @@ class CarrierState:
         http: requests.Session | None = None,
         max_workers: int = 64,
         list_lag_seconds: float = 0.0,
+        callback_delivery: CallbackDelivery | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -70,3 +75,5 @@ class CarrierState:
         self._next_slot: dt.datetime | None = None
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="call")
         self._order = itertools.count()
+        self.callback_delivery = callback_delivery or CallbackDelivery()
+        self._callbacks = CallbackScheduler(self.clock)

@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.carrier import Carrier, Message
+from simulator.carrier.delivery import CallbackDelivery
 from simulator.clock import Clock, VirtualClock
 from simulator.server import BackgroundServer, RunningSimulator, start
 from telephony.twilio_gateway import TwilioGateway
@@ -197,6 +198,15 @@ def clock(request: pytest.FixtureRequest) -> Clock:
 
 
 @pytest.fixture
+def callback_delivery(request: pytest.FixtureRequest) -> CallbackDelivery:
+    """In order, unless the run asked for `--sim-callbacks chaotic` (and a seed)."""
+    return CallbackDelivery(
+        mode=request.config.getoption("--sim-callbacks"),
+        seed=request.config.getoption("--sim-callback-seed"),
+    )
+
+
+@pytest.fixture
 def peer() -> Iterator[tuple[PeerApp, str]]:
     recorder = PeerApp()
     public = [""]
@@ -207,7 +217,9 @@ def peer() -> Iterator[tuple[PeerApp, str]]:
 
 
 @pytest.fixture
-def simulator(clock: Clock, peer: tuple[PeerApp, str]) -> Iterator[RunningSimulator]:
+def simulator(
+    clock: Clock, peer: tuple[PeerApp, str], callback_delivery: CallbackDelivery
+) -> Iterator[RunningSimulator]:
     carrier = Carrier(
         account_sid=DEV_ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
@@ -215,6 +227,7 @@ def simulator(clock: Clock, peer: tuple[PeerApp, str]) -> Iterator[RunningSimula
         voice_url=peer[1] + "/answer",
         clock=clock,
         calls_per_second=1.0,
+        callback_delivery=callback_delivery,
     )
     running = start(carrier)
     yield running
@@ -277,7 +290,9 @@ class _Deferred:
 
 
 @pytest.fixture
-def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., LineUnderTest]]:
+def hotline_line(
+    database_url: str, clock: Clock, callback_delivery: CallbackDelivery
+) -> Iterator[Callable[..., LineUnderTest]]:
     from hotline.web import create_app
     from tests.conftest import TEST_SECRET_KEY, seed_demo
 
@@ -292,6 +307,7 @@ def hotline_line(database_url: str, clock: Clock) -> Iterator[Callable[..., Line
             numbers=[HOTLINE_NUMBER],
             voice_url=served.base_url + "/ivr/voice",
             clock=clock,
+            callback_delivery=callback_delivery,
         )
         simulator = start(carrier)
         settings = {
