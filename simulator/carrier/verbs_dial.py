@@ -16,6 +16,7 @@ import contextlib
 import math
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from simulator import twiml
@@ -244,12 +245,12 @@ class DialVerbs(QueueVerbs):
     def _whisper(self, child: SimCall, url: str, method: str) -> None:
         """The callee's `url` document; running off its end bridges, <Hangup> does not."""
         next_url: str | None = url
+        extra: Mapping[str, str] = {}
         hops = 0
         while next_url is not None and hops < 10:
             current, next_url, hops = next_url, None, hops + 1
-            verbs = self._side_document(
-                child, current, method, self._base_params(child, "in-progress"), "whisper"
-            )
+            params = {**self._base_params(child, "in-progress"), **extra}
+            verbs = self._side_document(child, current, method, params, "whisper")
             if verbs is None:
                 raise _CallOver  # an unreadable whisper ends the child leg
             for element in verbs:
@@ -257,8 +258,8 @@ class DialVerbs(QueueVerbs):
                     self._note(child, "warning", {"message": f"<{element.tag}> skipped"})
                     continue
                 outcome = self.VERBS[element.tag](self, child, element, current, False)
-                if outcome is not None:
-                    next_url, method = outcome[0], outcome[1]
+                if outcome is not None:  # a Gather's action or a Redirect
+                    next_url, method, _, extra = outcome
                     break
 
     def _talk_to_leg(self, parent: SimCall, child: SimCall, verb: ET.Element) -> bool:
