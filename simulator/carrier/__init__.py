@@ -16,8 +16,10 @@ Where to look:
 - rest.py: what the REST API does to the carrier's state, with Twilio's error codes;
 - queues_rest.py: the Queues and Members REST API, and taking a caller from a queue;
 - interpreter.py: fetching and executing TwiML documents, the simple verbs and <Gather>;
-- verbs_queue.py: <Enqueue> and the bridge of a dequeued caller; verbs_dial.py: <Dial>
-  (child calls ringing at once, whispers, <Dial><Queue>); verbs_pay.py: <Pay>;
+- queue_bridge.py: taking a caller off hold (<Dial><Queue>, the <Queue url> document, the
+  conversation, the QueueResult), and documents run outside a call's flow (wait, whisper);
+- verbs_queue.py: <Enqueue> and its wait URL; verbs_dial.py: <Dial> (child calls ringing
+  at once, sendDigits, whispers); verbs_pay.py: <Pay>;
 - this module: the Carrier, which assembles the parts and holds the VERBS table.
 
 Why one class made of layers rather than collaborators: a call's thread moves through every
@@ -25,8 +27,8 @@ part at once (a <Pay> stage paces call time, which checks for a hangup, which en
 and sends its callbacks), and every part takes the same lock over the same records. Split
 into objects, each would hold a reference to all the others and the lock; as layers, each
 part is a class that builds only on the ones below it (records <- state <- http <-
-lifecycle <- rest <- queues_rest, interpreter <- verbs_queue <- verbs_dial, verbs_pay <-
-Carrier), so a reader finds a
+lifecycle <- rest <- queues_rest, interpreter <- queue_bridge <- verbs_queue <- verbs_dial,
+verbs_pay <- Carrier), so a reader finds a
 method in the part named for what it does, and the lock scopes stay exactly where the
 single-module carrier had them. The one call upward, lifecycle's `_execute`, is declared
 there and provided by the interpreter.

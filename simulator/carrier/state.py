@@ -24,12 +24,12 @@ class CarrierState:
     - auth_token, http: http (signing and sending webhooks).
     - clock: lifecycle (pacing, a call's end), rest (timestamps, the CPS queue).
     - calls, messages, scripts, mix: rest (the API's view; who answers, and how).
-    - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
-      verbs_queue (<Enqueue>).
+    - queues: queues_rest (the Queues API, configure, claim a caller), lifecycle (a call
+      that ends leaves them), verbs_queue (<Enqueue>), verbs_dial (<Dial><Queue>).
     - payment_connectors: verbs_pay.
     - _lock: one RLock over calls, queues, messages, call status and transcripts, taken
-      in http, lifecycle, rest, interpreter and verbs_queue, around exactly the statements
-      the single-module carrier took it around.
+      in http, lifecycle, rest, queues_rest, interpreter, verbs_queue and verbs_dial,
+      around the statements that read or change those records.
     """
 
     def __init__(

@@ -7,14 +7,12 @@ and the others are canceled, as Twilio rings them. The winner hears sendDigits a
 noun's `url` document (the whisper) before the bridge; a whisper that hangs up leaves the
 caller unbridged. Children have no thread of their own: the parent's thread paces them,
 so both sides' call time moves together. `<Dial><Queue>` takes a waiting caller instead
-(the caller's thread runs the bridge: verbs_queue).
+(queue_bridge).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,10 +20,8 @@ from dataclasses import dataclass
 from simulator import twiml
 from simulator.callees import Party
 from simulator.carrier.lifecycle import _hangs_up_after
-from simulator.carrier.queues_rest import MAX_QUEUE_NAME
 from simulator.carrier.records import (
     TERMINAL,
-    Dequeue,
     SimCall,
     _CallOver,
     _Redirected,
@@ -39,8 +35,6 @@ LEG_NOUNS = ("Number", "Client", "Sip")
 RING_STEP = 0.25
 # Seconds per DTMF tone of sendDigits, and per `w` (half a second's pause, as on Twilio).
 DIGIT_SECONDS, PAUSE_SECONDS = 0.2, 0.5
-# How long (wall seconds) a dequeuing call waits for the caller's thread to end the bridge.
-BRIDGE_WAIT_LIMIT = 4 * 3600.0
 
 
 @dataclass
@@ -65,18 +59,23 @@ class DialVerbs(QueueVerbs):
         action = _resolve(doc_url, verb.get("action")) if verb.get("action") else None
         method = verb.get("method", "POST").upper()
         queue = next((child for child in verb if child.tag == "Queue"), None)
+        # How the dial stands, kept up to date: what the action hears if the caller hangs up.
+        progress = {"DialCallStatus": "canceled", "DialBridged": "false"}
         try:
             if queue is not None:
                 params = self._dial_queue(call, queue, timeout, doc_url)
             else:
-                params = self._dial_legs(call, verb, timeout, doc_url)
+                params = self._dial_legs(call, verb, timeout, doc_url, progress)
         except _CallOver:
             if action:  # the caller hung up: Twilio still reports the dial; answer ignored
+                leg = self.calls.get(progress.get("DialCallSid", ""))
+                if leg is not None and leg.duration is not None:
+                    progress["DialCallDuration"] = str(leg.duration)
                 self._request(
                     call,
                     action,
                     method,
-                    {**self._base_params(call, "completed"), "DialCallStatus": "completed"},
+                    {**self._base_params(call, "completed"), **progress},
                     kind="fetch",
                     label="dial action (answer ignored)",
                 )
@@ -88,7 +87,12 @@ class DialVerbs(QueueVerbs):
     # --- numbers, clients, SIP ----------------------------------------------------------
 
     def _dial_legs(
-        self, call: SimCall, verb: ET.Element, timeout: int, doc_url: str | None
+        self,
+        call: SimCall,
+        verb: ET.Element,
+        timeout: int,
+        doc_url: str | None,
+        progress: dict[str, str],
     ) -> dict[str, str]:
         nouns: list[ET.Element | None] = [c for c in verb if c.tag in LEG_NOUNS]
         if not nouns and twiml.text_of(verb):
@@ -100,14 +104,17 @@ class DialVerbs(QueueVerbs):
         legs = [self._new_leg(call, verb, noun, caller_id, timeout, doc_url) for noun in nouns]
         self._note(call, "dial", {"to": [leg.call.to for leg in legs], "timeout": timeout})
         handed_off: set[str] = set()  # a child redirected by REST runs on by itself
+        progress["DialCallSid"] = legs[0].call.sid
         try:
             winner = self._ring(call, legs, timeout)
             if winner is None:
                 return _unanswered(legs)
+            progress.update(DialCallStatus="completed", DialCallSid=winner.call.sid)
             bridged = self._connect(call, winner, doc_url)
             if not bridged:
                 self._end_leg(call, winner.call, "completed")
                 return _dial_params(winner.call, bridged=False)
+            progress["DialBridged"] = "true"
             redirected = self._talk_to_leg(call, winner.call, verb)
             if redirected:
                 handed_off.add(winner.call.sid)
@@ -312,68 +319,6 @@ class DialVerbs(QueueVerbs):
         self._finish(child, status)
         self._note(parent, "dial result", {"sid": child.sid, "status": status})
         child.done.set()
-
-    # --- a queue ------------------------------------------------------------------------
-
-    def _dial_queue(
-        self, call: SimCall, noun: ET.Element, timeout: int, doc_url: str | None
-    ) -> dict[str, str]:
-        """Take the first caller waiting (waiting up to timeout for one to join); the
-        caller's thread plays the <Queue url> document and runs the bridge."""
-        name = twiml.text_of(noun)
-        failed = {"DialCallStatus": "failed", "DialCallDuration": "0", "DialBridged": "false"}
-        if not name or len(name) > MAX_QUEUE_NAME:
-            code = 14212 if not name else 14213
-            self._note(call, "error", {"code": code, "message": "Dial->Queue: bad queue name"})
-            return failed
-        with self._lock:
-            state = self.queues.get(name)
-        if state is None:
-            # Twilio: "If the queue does not exist, Dial will post an error status".
-            self._note(call, "error", {"message": f"Dial->Queue: no queue named {name!r}"})
-            return failed
-        url = _resolve(doc_url, noun.get("url")) if noun.get("url") else None
-        self._note(call, "dial", {"queue": name})
-        waited = 0.0
-        while waited <= timeout:
-            dequeue = Dequeue(
-                by=call.sid,
-                queue_sid=state.sid,
-                agent=call,
-                url=url,
-                method=(noun.get("method") or "POST").upper(),
-            )
-            caller = self._claim(state, dequeue)
-            if caller is not None:
-                self._note(call, "dequeued", {"caller": caller.sid})
-                _wait_for(dequeue.done)
-                call.t += dequeue.whisper_seconds + dequeue.talk_seconds
-                if not dequeue.bridged:
-                    continue  # they hung up before the bridge: take the next one
-                self._note(call, "unbridged", {"with": caller.sid, "by": dequeue.ended_by})
-                if dequeue.ended_by == "agent":
-                    self._note(call, "hangup", {"by": "api" if call.hangup_requested else "agent"})
-                    raise _CallOver
-                talk = str(math.ceil(dequeue.talk_seconds - 1e-9))
-                return {
-                    "DialCallStatus": "completed",
-                    "DialCallSid": caller.sid,
-                    "DialCallDuration": talk,
-                    "DialBridged": "true",
-                    "QueueSid": state.sid,
-                    "DequeueResult": "bridged",
-                    "DequeuedCallSid": caller.sid,
-                    "DequeuedCallQueueTime": str(dequeue.queue_time),
-                    "DequeuedCallDuration": talk,
-                }
-            self._pace(call, 1.0)
-            waited += 1.0
-        return {**failed, "DialCallStatus": "no-answer", "QueueSid": state.sid}
-
-
-def _wait_for(done: threading.Event) -> None:
-    if not done.wait(BRIDGE_WAIT_LIMIT):
-        raise _CallOver  # the caller's thread never came back: end rather than hang
 
 
 def _dial_params(child: SimCall, *, bridged: bool) -> dict[str, str]:
