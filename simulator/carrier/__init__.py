@@ -29,8 +29,8 @@ into objects, each would hold a reference to all the others and the lock; as lay
 part is a class that builds only on the ones below it (records <- state <- http <-
 lifecycle <- rest <- queues_rest, interpreter <- queue_bridge <- verbs_queue <- verbs_dial,
 verbs_pay <- Carrier), so a reader finds a method in the part named for what it does, and
-every part takes the one lock around the records it reads or changes. The one call upward, lifecycle's `_execute`, is declared
-there and provided by the interpreter.
+every part takes the one lock around the records it reads or changes. The one call upward,
+lifecycle's `_execute`, is declared there and provided by the interpreter.
 """
 
 from __future__ import annotations

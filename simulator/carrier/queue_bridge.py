@@ -34,6 +34,10 @@ QUEUE_URL_VERBS = frozenset({"Say", "Play", "Pause", "Redirect"})
 BRIDGE_WAIT_LIMIT = 4 * 3600.0
 
 
+class _AgentLeft(Exception):
+    """The dequeuing call ended before the bridge: the caller goes back to the front."""
+
+
 class QueueBridge(Interpreter, QueuesRest):
     """A dequeued caller's bridge, the dequeuer's side of it, and the <Enqueue> action."""
 
@@ -93,7 +97,7 @@ class QueueBridge(Interpreter, QueuesRest):
             agent = dequeue.agent
             if agent is not None and (agent.hangup_requested or agent.status != "in-progress"):
                 self._note(call, "warning", {"message": "the agent left before the bridge"})
-                return self._enqueue_action(call, verb, doc_url, state, "hangup", queued_for)
+                raise _AgentLeft
             dequeue.bridged = True
             self._note(call, "bridged", {"with": dequeue.by, "seconds": call.bridge_seconds})
             try:
@@ -231,6 +235,7 @@ class QueueBridge(Interpreter, QueuesRest):
         self._note(call, "dial", {"queue": name})
         waited = 0.0
         while waited <= timeout:
+            self._check_live(call)  # an agent hung up (or redirected) takes nobody
             dequeue = Dequeue(
                 by=call.sid,
                 queue_sid=state.sid,
@@ -241,7 +246,7 @@ class QueueBridge(Interpreter, QueuesRest):
             caller = self._claim(state, dequeue)
             if caller is not None:
                 self._note(call, "dequeued", {"caller": caller.sid})
-                _wait_for(dequeue.done)
+                _wait_for(dequeue.done, caller)
                 call.t += dequeue.whisper_seconds + dequeue.talk_seconds
                 if not dequeue.bridged:
                     continue  # they hung up before the bridge: take the next one
@@ -266,6 +271,14 @@ class QueueBridge(Interpreter, QueuesRest):
         return {**failed, "DialCallStatus": "no-answer", "QueueSid": state.sid}
 
 
-def _wait_for(done: threading.Event) -> None:
-    if not done.wait(BRIDGE_WAIT_LIMIT):
-        raise _CallOver  # the caller's thread never came back: end rather than hang
+def _wait_for(done: threading.Event, caller: SimCall) -> None:
+    """Until the caller's thread says the bridge is over (or their call has ended without
+    saying so, which only a simulator failure does): then the agent's call goes on."""
+    waited = 0.0
+    while not done.wait(0.5):
+        waited += 0.5
+        caller_gone = caller.done.is_set()  # read first: their thread sets `done` before it
+        if done.is_set():
+            return
+        if caller_gone or waited >= BRIDGE_WAIT_LIMIT:
+            raise _CallOver

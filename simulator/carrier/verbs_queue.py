@@ -9,12 +9,13 @@ action with Twilio's QueueResult (see `_verb_enqueue`).
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
 from simulator import twiml
 from simulator.carrier.interpreter import NextRequest
-from simulator.carrier.queue_bridge import QueueBridge
+from simulator.carrier.queue_bridge import QueueBridge, _AgentLeft
 from simulator.carrier.queues_rest import MAX_QUEUE_NAME
 from simulator.carrier.records import (
     Dequeue,
@@ -63,25 +64,40 @@ class QueueVerbs(QueueBridge):
             return self._enqueue_action(call, verb, doc_url, None, "queue-full", 0)
         entered = call.t
         self._note(call, "enqueue", {"queue": name, "position": len(state.waiting)})
-        try:
-            result = self._wait_in_queue(call, verb, doc_url, state, entered)
-        except _CallOver:
-            self._leave_queue(call)
-            self._enqueue_action(call, verb, doc_url, state, "hangup", call.t - entered, over=True)
-            raise
-        except _Redirected:
-            self._leave_queue(call)
-            self._enqueue_action(
-                call, verb, doc_url, state, "redirected", call.t - entered, over=True
-            )
-            raise
-        finally:
-            call.in_queue = False
-        self._leave_queue(call)
-        if result == "dequeued":
+        while True:
+            result = "hangup"
+            try:
+                result = self._wait_in_queue(call, verb, doc_url, state, entered)
+            except _CallOver:
+                self._leave_queue(call)
+                waited = call.t - entered
+                self._enqueue_action(call, verb, doc_url, state, "hangup", waited, over=True)
+                raise
+            except _Redirected:
+                self._leave_queue(call)
+                waited = call.t - entered
+                self._enqueue_action(call, verb, doc_url, state, "redirected", waited, over=True)
+                raise
+            finally:
+                # Out of the waiting list first: nobody can claim them after this.
+                self._leave_queue(call)
+                if call.dequeue is not None and result != "dequeued":
+                    call.dequeue.done.set()  # claimed as they left: the agent takes the next
+            if result != "dequeued":
+                return self._enqueue_action(call, verb, doc_url, state, result, call.t - entered)
             assert call.dequeue is not None
-            return self._bridge_queued(call, verb, doc_url, state, call.dequeue, entered)
-        return self._enqueue_action(call, verb, doc_url, state, result, call.t - entered)
+            try:
+                return self._bridge_queued(call, verb, doc_url, state, call.dequeue, entered)
+            except _AgentLeft:
+                self._rejoin_front(call, state, entered)
+
+    def _rejoin_front(self, call: SimCall, state: QueueState, entered: float) -> None:
+        """The agent left before the bridge: the caller is back where they were, first."""
+        with self._lock:
+            state.waiting.insert(0, call.sid)
+            state.entered[call.sid] = (entered, call.created_at + dt.timedelta(seconds=entered))
+            call.in_queue, call.dequeue, call.bridged_with = True, None, None
+        self._note(call, "enqueue", {"queue": state.name, "position": 1, "again": True})
 
     def _wait_in_queue(
         self,

@@ -258,3 +258,26 @@ def test_the_agent_hanging_up_ends_the_bridge_and_the_caller_hears_the_action(
     assert app.forms("/left")[0]["QueueResult"] == "bridged"
     assert "Thank you for calling." in said(caller)
     assert agent.status == "completed"
+
+
+@pytest.mark.realtime
+def test_an_agent_leaving_during_the_queue_url_puts_the_caller_back_in_front(
+    simulator, gateway, app
+):
+    app.docs["/voice"] = ENQUEUE
+    app.docs["/hold"] = HOLD
+    app.docs["/agent"] = '<Dial action="/agent-done"><Queue url="/notice">agents</Queue></Dial>'
+    app.docs["/notice"] = "<Say>This call may be recorded.</Say><Pause length='30'/>"
+    caller = ring(simulator, app, "/voice", CALLER)
+    queue = waiting(simulator)
+    agent = ring(simulator, app, "/agent", AGENT)
+    wait_until(lambda: app.forms("/notice"))
+    gateway.client.calls(agent.sid).update(status="completed")
+    simulator.carrier.wait(agent.sid, timeout=30)
+    wait_until(lambda: queue.waiting == [caller.sid], timeout=20)
+    members = gateway.client.queues(queue.sid).members.list()
+    assert [(m.call_sid, m.position) for m in members] == [(caller.sid, 1)]
+    assert app.forms("/left") == []  # still waiting: nothing reported yet
+    gateway.client.calls(caller.sid).update(status="completed")
+    simulator.carrier.wait(caller.sid, timeout=30)
+    assert app.forms("/left")[0]["QueueResult"] == "hangup"
