@@ -317,7 +317,7 @@ class DialVerbs(QueueVerbs):
 
     def _end_leg(self, parent: SimCall, child: SimCall, status: str) -> None:
         self._finish(child, status)
-        self._note(parent, "dial result", {"sid": child.sid, "status": status})
+        self._note(parent, "leg", {"sid": child.sid, "status": status})
         child.done.set()
 
 
