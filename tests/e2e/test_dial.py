@@ -185,3 +185,27 @@ def test_the_parent_fetches_as_before_and_lists_the_child_among_calls(simulator,
     [child] = children(simulator, parent)
     assert listed == {parent.sid: None, child.sid: parent.sid}
     assert gateway.client.calls(parent.sid).fetch().to == HOTLINE_NUMBER
+
+
+@pytest.mark.realtime
+def test_a_child_redirected_by_rest_leaves_the_bridge_and_runs_its_new_twiml(
+    simulator, gateway, app
+):
+    simulator.carrier.scripts[AGENT_A] = Script(ring_seconds=1, talk_seconds=300)
+    app.docs["/voice"] = f'<Dial action="/dialed"><Number>{AGENT_A}</Number></Dial>'
+    app.docs["/wrap-up"] = "<Say>Please record the outcome.</Say>"
+    parent = ring(simulator, app, "/voice", CALLER)
+    wait_until(
+        lambda: (
+            children(simulator, parent) and children(simulator, parent)[0].status == "in-progress"
+        )
+    )
+    [child] = children(simulator, parent)
+    gateway.client.calls(child.sid).update(url=app.url("/wrap-up"))
+    simulator.carrier.wait(parent.sid, timeout=30)
+    simulator.carrier.wait(child.sid, timeout=30)
+    [dialed] = app.forms("/dialed")
+    assert dialed["DialCallStatus"] == "completed" and "DialCallDuration" not in dialed
+    assert "Please record the outcome." in said(child)
+    assert app.forms("/wrap-up")[0]["CallSid"] == child.sid
+    assert gateway.client.calls(child.sid).fetch().status == "completed"
