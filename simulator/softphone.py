@@ -29,6 +29,24 @@ SHOWN_PARAMS = (
     "CallStatus",
 )
 
+# Transcript entries shown as their kind and details, one line each.
+_SUMMARISED = frozenset(
+    {
+        "enqueue",
+        "dequeued",
+        "bridged",
+        "unbridged",
+        "dial",
+        "answered",
+        "leg",
+        "amd",
+        "record",
+        "redirect",
+        "reject",
+        "leave",
+    }
+)
+
 
 class SimulatorClient:
     """The simulator's own API (/sim/...), authenticated like Twilio's."""
@@ -155,7 +173,7 @@ def describe(entry: Mapping[str, Any]) -> str | None:
         text = f"PAY   {entry.get('stage')}" + (
             f" -> {entry['result']}" if entry.get("result") else ""
         )
-    elif kind in ("enqueue", "bridged", "dial", "amd", "record", "redirect", "reject", "leave"):
+    elif kind in _SUMMARISED:
         details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("t", "at", "kind"))
         text = f"{kind.upper():5} {details}"
     else:

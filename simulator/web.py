@@ -415,3 +415,7 @@ def _summary(call: SimCall) -> dict[str, Any]:
         "awaiting_input": waiting,
         "done": call.done.is_set(),
     }
+
+
+# Twilio's Queues and Members paths live in their own module, on this blueprint.
+import simulator.web_queues  # noqa: E402, F401

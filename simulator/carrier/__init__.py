@@ -19,8 +19,12 @@ Where to look:
 - lifecycle.py: running a call (CPS queue, ringing, answer, AMD, call time, the end) and
   the status, recording and AMD callbacks;
 - rest.py: what the REST API does to the carrier's state, with Twilio's error codes;
+- queues_rest.py: the Queues and Members REST API, and taking a caller from a queue;
 - interpreter.py: fetching and executing TwiML documents, the simple verbs and <Gather>;
-- verbs_queue.py: <Dial> and <Enqueue>; verbs_pay.py: <Pay>;
+- queue_bridge.py: taking a caller off hold (<Dial><Queue>, the <Queue url> document, the
+  conversation, the QueueResult), and documents run outside a call's flow (wait, whisper);
+- verbs_queue.py: <Enqueue> and its wait URL; verbs_dial.py: <Dial> (child calls ringing
+  at once, sendDigits, whispers); verbs_pay.py: <Pay>;
 - messaging.py: SMS (the Messages API, delivery and status callbacks, texts to the line,
   Twilio's STOP/START/HELP handling), with its pure rules in sms_rules.py;
 - this module: the Carrier, which assembles the parts and holds the VERBS table.
@@ -30,11 +34,11 @@ part at once (a <Pay> stage paces call time, which checks for a hangup, which en
 and sends its callbacks), and every part takes the same lock over the same records. Split
 into objects, each would hold a reference to all the others and the lock; as layers, each
 part is a class that builds only on the ones below it (records <- state <- http <-
-lifecycle <- rest <- interpreter <- verbs_queue, verbs_pay <- Carrier; and rest <-
-messaging <- Carrier, SMS using none of the call machinery), so a reader finds a method in
-the part named for what it does, and the lock scopes stay exactly where the single-module
-carrier had them. The one call upward, lifecycle's `_execute`, is declared
-there and provided by the interpreter.
+lifecycle <- rest <- queues_rest, interpreter <- queue_bridge <- verbs_queue <- verbs_dial,
+verbs_pay <- Carrier; and rest <- messaging <- Carrier, SMS using none of the call
+machinery), so a reader finds a method in the part named for what it does, and every part
+takes the one lock around the records it reads or changes. The one call upward,
+lifecycle's `_execute`, is declared there and provided by the interpreter.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from simulator.carrier.records import (
     new_sid,
     rfc2822,
 )
+from simulator.carrier.verbs_dial import DialVerbs
 from simulator.carrier.verbs_pay import PayVerbs
 from simulator.carrier.verbs_queue import QueueVerbs
 
@@ -89,7 +94,7 @@ __all__ = [
 ]
 
 
-class Carrier(QueueVerbs, PayVerbs, Interpreter, Messaging):
+class Carrier(DialVerbs, PayVerbs, Interpreter, Messaging):
     """The simulated carrier behind the REST API and the softphone."""
 
     # Every verb the parser passes on (twiml.SUPPORTED), and the method that runs it.
@@ -104,7 +109,7 @@ class Carrier(QueueVerbs, PayVerbs, Interpreter, Messaging):
         "Record": Interpreter._verb_record,
         "Start": Interpreter._verb_start,
         "Leave": Interpreter._verb_leave,
-        "Dial": QueueVerbs._verb_dial,
+        "Dial": DialVerbs._verb_dial,
         "Enqueue": QueueVerbs._verb_enqueue,
         "Pay": PayVerbs._verb_pay,
     }

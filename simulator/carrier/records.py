@@ -137,12 +137,14 @@ class SimCall:
     pending_update: _Redirected | None = None
     hangup_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
-    # Queues: set by the agent's leg when it bridges this caller.
+    # Queues: set by whoever takes this caller off hold (`bridged_with` stops the wait at
+    # once, `dequeue` says who and how); see verbs_queue.
     bridged_with: str | None = None
     bridge_seconds: float = 0.0
     in_queue: bool = False
     # Async AMD still listening: its verdict, due at answered_offset + verdict.seconds.
     async_amd_pending: Verdict | None = None
+    dequeue: Dequeue | None = None
     recordings: list[SimRecording] = field(default_factory=list)
     # Set when a recording was running while the caller keyed card data into <Pay>.
     card_data_recorded: bool = False
@@ -159,6 +161,11 @@ def rfc2822(moment: dt.datetime | None) -> str | None:
     return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=False) if moment else None
 
 
+# Twilio's default and largest queue sizes (Queue resource, `max_size`).
+DEFAULT_MAX_QUEUE_SIZE = 1000
+LARGEST_MAX_QUEUE_SIZE = 5000
+
+
 @dataclass
 class QueueState:
     sid: str
@@ -167,6 +174,38 @@ class QueueState:
     # A simulated agent takes the caller at the head of the queue after this many seconds of
     # waiting (None: only a <Dial><Queue> or the API dequeues).
     agent_answers_after: float | None = None
+    max_size: int = DEFAULT_MAX_QUEUE_SIZE
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    updated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # When each waiting call joined: its call time (for wait_time) and the moment (the
+    # Member resource's date_enqueued).
+    entered: dict[str, tuple[float, dt.datetime]] = field(default_factory=dict)
+
+
+@dataclass
+class Dequeue:
+    """Who took a queued caller, and, once it is over, how the bridge went.
+
+    The dequeuing call's thread (a `<Dial><Queue>`) waits on `done`; the caller's thread
+    plays the `<Queue url>` document, runs the bridge and sets `done`, so one thread drives
+    both calls' time and nothing is paced twice.
+    """
+
+    by: str  # the dequeuing call's sid, or "client:..." for a simulated agent
+    queue_sid: str
+    agent: SimCall | None = None
+    url: str | None = None
+    method: str = "POST"
+    done: threading.Event = field(default_factory=threading.Event)
+    queue_time: int = 0
+    # Filled in by the caller's thread: call time spent in the <Queue url> document and
+    # talking, and whether the two were ever connected.
+    whisper_seconds: float = 0.0
+    talk_seconds: float = 0.0
+    bridged: bool = False
+    # What ended the conversation: "talk" (the caller's talk_seconds ran out), "caller" or
+    # "agent" (hung up), "redirect" (the caller's call was redirected by REST).
+    ended_by: str = "talk"
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """What the REST API (and the softphone) does to the carrier's state.
 
-Creating, updating and listing calls, recordings and queues, with Twilio's
-validation and error codes (ApiError); simulator/web.py maps HTTP onto these methods.
-Messages are messaging.py's.
+Creating, updating and listing calls and recordings, with Twilio's validation and error
+codes (ApiError); simulator/web.py maps HTTP onto these methods. Messages are
+messaging.py's; queues and their members are queues_rest.py's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from simulator.carrier.lifecycle import Lifecycle
 from simulator.carrier.records import (
     TERMINAL,
     ApiError,
-    QueueState,
     SimCall,
     SimRecording,
     _Redirected,
@@ -288,24 +287,6 @@ class RestApi(Lifecycle):
         if self.mix is not None:
             return self.mix.script_for(number)
         return Script()
-
-    def configure_queue(self, name: str, agent_answers_after: float | None) -> QueueState:
-        with self._lock:
-            state = self.queues.setdefault(name, QueueState(new_sid("QU"), name))
-            state.agent_answers_after = agent_answers_after
-            return state
-
-    def dequeue(self, queue_name: str, agent: str = "client:agent") -> SimCall | None:
-        """An agent takes the first caller waiting in a queue (as <Dial><Queue> would)."""
-        with self._lock:
-            state = self.queues.get(queue_name)
-            if state is None or not state.waiting:
-                return None
-            caller = self.calls[state.waiting.pop(0)]
-            caller.bridged_with = agent
-            # How long they talk is the served caller's to say (their script's talk_seconds).
-            caller.bridge_seconds = caller.party.script.talk_seconds if caller.party else 30.0
-            return caller
 
     def wait(self, sid: str, timeout: float = 30.0) -> SimCall:
         """The call once it has ended and every callback of it has been delivered."""

@@ -26,15 +26,15 @@ class CarrierState:
     - clock: lifecycle (pacing, a call's end), rest (timestamps, the CPS queue).
     - calls, messages, scripts, mix: rest (the API's view; who answers, and how).
     - list_lag_seconds: rest (how long a new call stays out of GET Calls.json).
-    - queues: rest (configure, dequeue), lifecycle (a call that ends leaves them),
-      verbs_queue (<Enqueue>).
+    - queues: queues_rest (the Queues API, configure, claim a caller), lifecycle (a call
+      that ends leaves them), verbs_queue (<Enqueue>), verbs_dial (<Dial><Queue>).
     - payment_connectors: verbs_pay.
     - callback_delivery, _callbacks: lifecycle (sending callbacks in order or as Twilio
       may), http (a call's held-back callbacks arrive before its next request), rest
       (waiting for and shutting down deliveries).
     - _lock: one RLock over calls, queues, messages, call status and transcripts, taken
-      in http, lifecycle, rest, interpreter and verbs_queue, around exactly the statements
-      the single-module carrier took it around.
+      in http, lifecycle, rest, queues_rest, interpreter, verbs_queue and verbs_dial,
+      around the statements that read or change those records.
     """
 
     def __init__(
