@@ -446,7 +446,7 @@ OPEN_ATTEMPT_STATUSES = (
     AttemptStatus.RINGING,
     AttemptStatus.IN_PROGRESS,
 )
-_OPEN_CAMPAIGN_ATTEMPT = text(
+OPEN_CAMPAIGN_ATTEMPT = text(
     "campaign_id IS NOT NULL AND status IN ("
     + ", ".join(f"'{s.value}'" for s in OPEN_ATTEMPT_STATUSES)
     + ")"
@@ -464,8 +464,8 @@ class ContactAttempt(Base):
             "uq_contact_attempt_open_per_account",
             "account_id",
             unique=True,
-            sqlite_where=_OPEN_CAMPAIGN_ATTEMPT,
-            postgresql_where=_OPEN_CAMPAIGN_ATTEMPT,
+            sqlite_where=OPEN_CAMPAIGN_ATTEMPT,
+            postgresql_where=OPEN_CAMPAIGN_ATTEMPT,
         ),
     )
 

@@ -1,0 +1,255 @@
+"""The contact policy's facts, read from the database in bulk: one batch of accounts at a
+time, a handful of statements per batch whatever its size (never one per account).
+
+For each account of a batch: the account and its cardholder's address, its flags, whether
+a dispute is open, the cardholder's numbers (with opt-out, consent, review and allowed
+hours), every recent contact with the cardholder (outbound attempts about any of their
+accounts, and verified inbound calls: conversations), the campaign calls already placed on
+it, and its open attempt if one is queued or under way. The caller's session; read only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, func, select
+
+from dialer.history import is_conversation, outcome_of
+from dialer.policy import AccountFacts, Attempt, LocalHours, PhoneFacts
+from dialer.schedule import PastCall
+from hotline.enums import AccountFlag, AttemptStatus, CaseKind, CaseStatus, Direction
+from hotline.models import (
+    OPEN_ATTEMPT_STATUSES,
+    AccountFlagRow,
+    CardAccount,
+    Cardholder,
+    Case,
+    ContactAttempt,
+    IvrCall,
+    Phone,
+)
+from hotline.profiles import AttemptOutcome
+
+# How far back contact history is read: more than any cap or pause looks (7 days, plus the
+# slack for zones the policy keeps itself).
+HISTORY_DAYS = 10
+OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
+
+
+@dataclass
+class AccountCase:
+    """Everything the planner needs about one account."""
+
+    account_id: int
+    cardholder_id: int
+    tier_id: int | None
+    facts: AccountFacts
+    phones: list[PhoneFacts] = field(default_factory=list)
+    phone_ids: dict[str, int] = field(default_factory=dict)
+    history: list[Attempt] = field(default_factory=list)
+    past_calls: list[PastCall] = field(default_factory=list)
+    # (attempt id, status, campaign id, tier id) of its open campaign attempt, if any.
+    open_attempt: tuple[int, AttemptStatus, int | None, int | None] | None = None
+    # A callback the cardholder asked for is queued: the campaign does not call on top.
+    callback_queued: bool = False
+
+
+_ACCOUNTS = select(
+    CardAccount.id,
+    CardAccount.account_number,
+    CardAccount.cardholder_id,
+    CardAccount.tier_id,
+    CardAccount.past_due_minor,
+    CardAccount.days_past_due,
+    CardAccount.reminders_paused_until,
+    Cardholder.country,
+    Cardholder.address_region,
+).join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+
+
+def account_batches(
+    connection: Connection, tier_ids: Sequence[int], countries: Sequence[str], size: int
+) -> list[list[int]]:
+    """The ids of the accounts in these tiers with an address in these countries, in
+    batches of `size` (by id, so a batch's rows sit together on disk)."""
+    ids = connection.scalars(
+        select(CardAccount.id)
+        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+        .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries))
+        .order_by(CardAccount.id)
+    ).all()
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> list[AccountCase]:
+    """The facts of these accounts, in id order."""
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    rows = connection.execute(_ACCOUNTS.where(CardAccount.id.in_(account_ids))).all()
+    flags: dict[int, set[AccountFlag]] = defaultdict(set)
+    for account_id, flag in connection.execute(
+        select(AccountFlagRow.account_id, AccountFlagRow.flag).where(
+            AccountFlagRow.account_id.in_(account_ids)
+        )
+    ):
+        flags[account_id].add(flag)
+    disputes = set(
+        connection.scalars(
+            select(Case.account_id).where(
+                Case.account_id.in_(account_ids),
+                Case.kind == CaseKind.DISPUTE,
+                Case.status.in_(OPEN_CASE),
+            )
+        )
+    )
+    cases: dict[int, AccountCase] = {}
+    by_holder: dict[int, list[AccountCase]] = defaultdict(list)
+    for row in rows:
+        case = AccountCase(
+            account_id=row.id,
+            cardholder_id=row.cardholder_id,
+            tier_id=row.tier_id,
+            facts=AccountFacts(
+                account_number=row.account_number,
+                flags=frozenset(flags.get(row.id, ())),
+                open_dispute=row.id in disputes,
+                past_due_minor=row.past_due_minor,
+                days_past_due=row.days_past_due,
+                reminders_paused_until=row.reminders_paused_until,
+                country=row.country,
+                address_region=row.address_region,
+            ),
+        )
+        cases[row.id] = case
+        by_holder[row.cardholder_id].append(case)
+    holders = list(by_holder)
+    _add_phones(connection, holders, by_holder)
+    _add_history(connection, holders, by_holder, cases, since)
+    _add_inbound(connection, list(cases), cases, since)
+    return [cases[i] for i in sorted(cases)]
+
+
+def _add_phones(
+    connection: Connection, holders: list[int], by_holder: dict[int, list[AccountCase]]
+) -> None:
+    for p in connection.execute(
+        select(
+            Phone.id,
+            Phone.cardholder_id,
+            Phone.e164,
+            Phone.phone_type,
+            Phone.autodial_consent,
+            Phone.opted_out_at,
+            Phone.bad_number,
+            Phone.removed_at,
+            Phone.under_review_at,
+            Phone.allowed_hours_start,
+            Phone.allowed_hours_end,
+        )
+        .where(Phone.cardholder_id.in_(holders))
+        # The primary number first: the policy keeps the order, the dialer dials the first.
+        .order_by(Phone.cardholder_id, Phone.is_primary.desc(), Phone.id)
+    ):
+        hours = (
+            LocalHours(p.allowed_hours_start, p.allowed_hours_end)
+            if p.allowed_hours_start is not None and p.allowed_hours_end is not None
+            else None
+        )
+        facts = PhoneFacts(
+            e164=p.e164,
+            type=p.phone_type,
+            autodial_consent=p.autodial_consent,
+            opted_out=p.opted_out_at is not None,
+            bad_number=p.bad_number,
+            removed=p.removed_at is not None,
+            under_review=p.under_review_at is not None,
+            allowed_hours=hours,
+        )
+        for case in by_holder[p.cardholder_id]:
+            case.phones.append(facts)
+            case.phone_ids[p.e164] = p.id
+
+
+def _add_history(
+    connection: Connection,
+    holders: list[int],
+    by_holder: dict[int, list[AccountCase]],
+    cases: dict[int, AccountCase],
+    since: dt.datetime,
+) -> None:
+    """Outbound attempts about any of the cardholders' accounts (the caps count per person
+    and per number too), and each account's open attempt."""
+    placed_at = func.coalesce(ContactAttempt.started_at, ContactAttempt.due_at)
+    query = (
+        select(
+            ContactAttempt.id,
+            ContactAttempt.account_id,
+            ContactAttempt.campaign_id,
+            ContactAttempt.tier_id,
+            ContactAttempt.number,
+            ContactAttempt.status,
+            ContactAttempt.answered_by,
+            ContactAttempt.disposition,
+            ContactAttempt.started_at,
+            ContactAttempt.due_at,
+            CardAccount.cardholder_id,
+            CardAccount.account_number,
+        )
+        .join(CardAccount, CardAccount.id == ContactAttempt.account_id)
+        .where(
+            CardAccount.cardholder_id.in_(holders),
+            ContactAttempt.direction == Direction.OUTBOUND,
+            # Recent calls, and any still open however old (a callback due next week).
+            (placed_at >= since) | ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+        )
+    )
+    for a in connection.execute(query):
+        mine = cases.get(a.account_id)
+        if a.status in OPEN_ATTEMPT_STATUSES and mine is not None:
+            if a.campaign_id is None:
+                mine.callback_queued = True
+            else:
+                mine.open_attempt = (a.id, a.status, a.campaign_id, a.tier_id)
+        outcome = outcome_of(a.status, a.answered_by, a.disposition)
+        when = a.started_at or a.due_at
+        if outcome is None or when is None or when < since:
+            continue
+        attempt = Attempt(
+            placed_at=when,
+            phone=a.number,
+            outcome=outcome,
+            accounts=frozenset({a.account_number}),
+            conversation=is_conversation(outcome, a.disposition),
+        )
+        for case in by_holder[a.cardholder_id]:
+            case.history.append(attempt)
+        if mine is not None and a.campaign_id is not None:
+            mine.past_calls.append(PastCall(when, outcome))
+
+
+def _add_inbound(
+    connection: Connection, account_ids: list[int], cases: dict[int, AccountCase], since: dt.datetime
+) -> None:
+    """A verified inbound call is a conversation about its account (the pause applies)."""
+    for account_id, from_number, started_at in connection.execute(
+        select(IvrCall.account_id, IvrCall.from_number, IvrCall.started_at).where(
+            and_(
+                IvrCall.account_id.in_(account_ids),
+                IvrCall.verified.is_(True),
+                IvrCall.started_at >= since,
+            )
+        )
+    ):
+        case = cases[account_id]
+        case.history.append(
+            Attempt(
+                placed_at=started_at,
+                phone=from_number,
+                outcome=AttemptOutcome.CONNECTED,
+                accounts=frozenset({case.facts.account_number}),
+                conversation=True,
+                direction=Direction.INBOUND,
+            )
+        )
