@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -135,8 +135,9 @@ def _bracket_balance(line: str) -> int:
     return balance
 
 
-def parse_campaign_file(text: str) -> CampaignFile:
-    """The file's tiers and campaigns; CampaignFileError listing every problem."""
+def parse_campaign_file(text: str, caller_ids: Collection[str] | None = None) -> CampaignFile:
+    """The file's tiers and campaigns; CampaignFileError listing every problem. With
+    `caller_ids` (HOTLINE_CALLER_IDS), a campaign's caller id must be one of them."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -144,7 +145,7 @@ def parse_campaign_file(text: str) -> CampaignFile:
         raise CampaignFileError(
             [Problem(int(match[1]) if match else 1, "(file)", f"not valid TOML: {exc}")]
         ) from None
-    reader = _Reader(KeyLines(text))
+    reader = _Reader(KeyLines(text), caller_ids)
     result = reader.file(data)
     if reader.problems:
         raise CampaignFileError(reader.problems)
@@ -153,8 +154,9 @@ def parse_campaign_file(text: str) -> CampaignFile:
 
 
 class _Reader:
-    def __init__(self, lines: KeyLines) -> None:
+    def __init__(self, lines: KeyLines, caller_ids: Collection[str] | None) -> None:
         self.lines = lines
+        self.caller_ids = caller_ids
         self.problems: list[Problem] = []
 
     def fail(self, key: str, message: str) -> None:
@@ -238,6 +240,12 @@ class _Reader:
         self.unknown(table, key, _CAMPAIGN_KEYS)
         profile = self.get(table, f"{key}.profile", _one_of(PROFILES), "a contact profile")
         caller_id = self.get(table, f"{key}.caller_id", _e164, 'E.164, e.g. "+18005550100"')
+        if caller_id is not None and self.caller_ids is not None and caller_id not in self.caller_ids:
+            self.fail(
+                f"{key}.caller_id",
+                f"{caller_id} is not among HOTLINE_CALLER_IDS ({', '.join(self.caller_ids)})",
+            )
+            caller_id = None
         status = (
             self.get(table, f"{key}.status", _status, "draft, active, paused or finished")
             if "status" in table

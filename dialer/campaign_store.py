@@ -9,13 +9,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from dialer.campaigns import Audience, CampaignFile, TierBandSpec, TierSettings, overlapping
 from hotline import audit
 from hotline.enums import AttemptStatus, CampaignStatus
 from hotline.models import (
+    OPEN_ATTEMPT_STATUSES,
     Campaign,
     CampaignTier,
     CardAccount,
@@ -232,3 +233,20 @@ def cancel_planned(
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def tier_codes(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(DelinquencyTier.id, DelinquencyTier.code)).tuples().all())
+
+
+def open_attempts_by_campaign(session: Session) -> dict[int, int]:
+    """Calls queued or under way, per campaign."""
+    rows = session.execute(
+        select(ContactAttempt.campaign_id, func.count())
+        .where(
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+        )
+        .group_by(ContactAttempt.campaign_id)
+    ).tuples()
+    return {campaign_id: count for campaign_id, count in rows if campaign_id is not None}
