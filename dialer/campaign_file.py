@@ -17,10 +17,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from dialer import campaign_values as values
 from dialer.campaigns import (
     CAMPAIGN_NAME,
     MAX_ATTEMPTS_PER_DAY,
-    PROMPT_KEY,
     AmdMode,
     Audience,
     CampaignFile,
@@ -30,17 +30,13 @@ from dialer.campaigns import (
     TierSettings,
     overlapping,
 )
-from hotline.enums import CampaignStatus
+from dialer.toml_lines import KeyLines
 from hotline.profiles import PROFILES
 from hotline.tiers import TierBand, TierOverlap, check_no_overlap
 
 T = TypeVar("T")
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_BAND = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|(\+))$")
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_SMS_AFTER = {"voicemail", "no_answer"}
 _CAMPAIGN_KEYS = {
     "description",
     "profile",
@@ -79,60 +75,6 @@ class CampaignFileError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.line, p.key))
         super().__init__("; ".join(str(p) for p in self.problems))
-
-
-class KeyLines:
-    """Where each dotted key (and each table header) is written in a TOML text."""
-
-    _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-    _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[str, int] = {}
-        table: list[str] = []
-        depth = 0  # inside a multi-line array or inline table: its lines hold no keys
-        for number, line in enumerate(text.splitlines(), start=1):
-            if depth == 0:
-                header = self._HEADER.match(line)
-                if header:
-                    table = _split_key(header[1])
-                    self.lines.setdefault(".".join(table), number)
-                    continue
-                key = self._KEY.match(line)
-                if key:
-                    self.lines.setdefault(".".join([*table, *_split_key(key[1])]), number)
-            depth = max(0, depth + _bracket_balance(line))
-
-    def of(self, key: str) -> int:
-        """The line of `key`, else of the nearest enclosing table written; 1 if none."""
-        parts = key.split(".")
-        while parts:
-            found = self.lines.get(".".join(parts))
-            if found is not None:
-                return found
-            parts.pop()
-        return 1
-
-
-def _split_key(text: str) -> list[str]:
-    return [part.strip().strip("\"'") for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text)]
-
-
-def _bracket_balance(line: str) -> int:
-    """Opening minus closing brackets and braces outside strings and comments."""
-    balance, quote = 0, ""
-    for char in line:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == "#":
-            break
-        elif char in "[{":
-            balance += 1
-        elif char in "]}":
-            balance -= 1
-    return balance
 
 
 def parse_campaign_file(text: str, caller_ids: Collection[str] | None = None) -> CampaignFile:
@@ -212,7 +154,7 @@ class _Reader:
                 self.fail(key, 'a table: days_past_due = "1-29" (or "90+"), name = "..."')
                 continue
             self.unknown(spec, key, {"name", "days_past_due"})
-            band = self.get(spec, f"{key}.days_past_due", _band, 'like "1-29" or "90+"')
+            band = self.get(spec, f"{key}.days_past_due", values.band, 'like "1-29" or "90+"')
             name = spec.get("name", code)
             if not isinstance(name, str) or not name.strip():
                 self.fail(f"{key}.name", "a non-empty string")
@@ -227,9 +169,7 @@ class _Reader:
             self.fail("tiers", str(exc))
         return bands
 
-    def campaign(
-        self, name: str, table: Any, tier_codes: set[str] | None
-    ) -> CampaignSpec | None:
+    def campaign(self, name: str, table: Any, tier_codes: set[str] | None) -> CampaignSpec | None:
         key = f"campaigns.{name}"
         if not CAMPAIGN_NAME.match(name):
             self.fail(key, "a campaign name is lower-case letters, digits, - and _ (up to 100)")
@@ -238,16 +178,20 @@ class _Reader:
             self.fail(key, "a table")
             return None
         self.unknown(table, key, _CAMPAIGN_KEYS)
-        profile = self.get(table, f"{key}.profile", _one_of(PROFILES), "a contact profile")
-        caller_id = self.get(table, f"{key}.caller_id", _e164, 'E.164, e.g. "+18005550100"')
-        if caller_id is not None and self.caller_ids is not None and caller_id not in self.caller_ids:
+        profile = self.get(table, f"{key}.profile", values.one_of(PROFILES), "a contact profile")
+        caller_id = self.get(table, f"{key}.caller_id", values.e164, 'E.164, e.g. "+18005550100"')
+        if (
+            caller_id is not None
+            and self.caller_ids is not None
+            and caller_id not in self.caller_ids
+        ):
             self.fail(
                 f"{key}.caller_id",
                 f"{caller_id} is not among HOTLINE_CALLER_IDS ({', '.join(self.caller_ids)})",
             )
             caller_id = None
         status = (
-            self.get(table, f"{key}.status", _status, "draft, active, paused or finished")
+            self.get(table, f"{key}.status", values.status, "draft, active, paused or finished")
             if "status" in table
             else None
         )
@@ -255,10 +199,12 @@ class _Reader:
         if not isinstance(description, str):
             self.fail(f"{key}.description", "a string")
         countries = self.get(
-            table, f"{key}.countries", _codes(2, upper=True), 'ISO 3166 codes, e.g. ["US"]'
+            table, f"{key}.countries", values.codes(2, upper=True), 'ISO 3166 codes, e.g. ["US"]'
         )
         regions = (
-            self.get(table, f"{key}.regions", _codes(3, upper=True, empty=True), 'e.g. ["MA"]')
+            self.get(
+                table, f"{key}.regions", values.codes(3, upper=True, empty=True), 'e.g. ["MA"]'
+            )
             if "regions" in table
             else ()
         )
@@ -295,19 +241,27 @@ class _Reader:
             self.fail(key, "a table of the tier's settings")
             return None
         self.unknown(spec, key, _TIER_KEYS)
-        script = self.get(spec, f"{key}.script", _prompt_keys, 'prompt keys, e.g. ["reminder"]')
+        script = self.get(
+            spec, f"{key}.script", values.prompt_keys, 'prompt keys, e.g. ["reminder"]'
+        )
         per_day = self.get(
             spec,
             f"{key}.attempts_per_day",
-            _int_range(1, MAX_ATTEMPTS_PER_DAY),
+            values.int_range(1, MAX_ATTEMPTS_PER_DAY),
             f"a whole number from 1 to {MAX_ATTEMPTS_PER_DAY}",
         )
-        spacing = self.get(spec, f"{key}.spacing", _duration, 'a duration, e.g. "4h" or "1h30m"')
+        spacing = self.get(
+            spec, f"{key}.spacing", values.duration, 'a duration, e.g. "4h" or "1h30m"'
+        )
         delays = self.retry_delays(f"{key}.retry_delay", spec)
-        amd = self.get(spec, f"{key}.amd", _one_of(AmdMode), "off, detect or detect-message-end")
-        offer_agent = self.get(spec, f"{key}.offer_agent", _bool, "true or false")
+        amd = self.get(
+            spec, f"{key}.amd", values.one_of(AmdMode), "off, detect or detect-message-end"
+        )
+        offer_agent = self.get(spec, f"{key}.offer_agent", values.boolean, "true or false")
         sms_after = (
-            self.get(spec, f"{key}.sms_after", _sms_after, 'e.g. ["voicemail", "no_answer"], or []')
+            self.get(
+                spec, f"{key}.sms_after", values.sms_after, 'e.g. ["voicemail", "no_answer"], or []'
+            )
             if "sms_after" in spec
             else frozenset[str]()
         )
@@ -315,19 +269,19 @@ class _Reader:
             self.get(
                 spec,
                 f"{key}.courtesy_reminder_days",
-                _int_range(0, 30),
+                values.int_range(0, 30),
                 "days before a promise or instalment date, 0 to 30 (0: none)",
             )
             if "courtesy_reminder_days" in spec
             else 0
         )
         thank_you = (
-            self.get(spec, f"{key}.thank_you_sms", _bool, "true or false")
+            self.get(spec, f"{key}.thank_you_sms", values.boolean, "true or false")
             if "thank_you_sms" in spec
             else False
         )
-        values = (script, per_day, spacing, delays, amd, offer_agent, sms_after, courtesy)
-        if any(v is None for v in values) or thank_you is None:
+        read = (script, per_day, spacing, delays, amd, offer_agent, sms_after, courtesy)
+        if any(v is None for v in read) or thank_you is None:
             return None
         assert script is not None and per_day is not None and spacing is not None
         assert delays is not None and amd is not None and offer_agent is not None
@@ -355,7 +309,9 @@ class _Reader:
             return None
         self.unknown(table, key, {o.value for o in RetryOutcome})
         delays = {
-            outcome: self.get(table, f"{key}.{outcome.value}", _duration, 'a duration, e.g. "4h"')
+            outcome: self.get(
+                table, f"{key}.{outcome.value}", values.duration, 'a duration, e.g. "4h"'
+            )
             for outcome in RetryOutcome
         }
         if any(v is None for v in delays.values()):
@@ -373,96 +329,3 @@ class _Reader:
                         f"covers the same addresses as campaigns.{a.name} for tier(s) "
                         f"{', '.join(sorted(shared))}: name regions in one of them",
                     )
-
-
-# -- converters: a value, or ValueError saying what is wrong with it -----------------------
-
-
-def _band(value: Any) -> tuple[int, int | None]:
-    match = _BAND.match(value.strip()) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"{value!r} is not a band")
-    low = int(match[1])
-    high = int(match[2]) if match[2] is not None else None
-    if low < 0 or (high is not None and high < low):
-        raise ValueError(f"{value!r}: the upper bound is below the lower")
-    return low, high
-
-
-def _duration(value: Any) -> dt.timedelta:
-    match = _DURATION.match(value.strip()) if isinstance(value, str) and value.strip() else None
-    if not match:
-        raise ValueError(f"{value!r} is not a duration")
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    delta = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if delta > dt.timedelta(days=60):
-        raise ValueError(f"{value!r} is longer than 60 days")
-    return delta
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not true or false")
-    return value
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{value!r} is out of range")
-        return value
-
-    return convert
-
-
-def _one_of(choices: Any) -> Callable[[Any], str]:
-    allowed = [str(getattr(c, "value", c)) for c in choices]
-
-    def convert(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
-        return str(value)
-
-    return convert
-
-
-def _status(value: Any) -> CampaignStatus:
-    return CampaignStatus(_one_of(CampaignStatus)(value))
-
-
-def _e164(value: Any) -> str:
-    if not isinstance(value, str) or not _E164.match(value):
-        raise ValueError(f"{value!r} is not an E.164 number")
-    return value
-
-
-def _codes(length: int, *, upper: bool, empty: bool = False) -> Callable[[Any], tuple[str, ...]]:
-    def convert(value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or (not value and not empty):
-            raise ValueError(f"{value!r} is not a list of codes")
-        codes = []
-        for item in value:
-            if not isinstance(item, str) or not 2 <= len(item) <= length or not item.isalnum():
-                raise ValueError(f"{item!r} is not a code")
-            codes.append(item.upper() if upper else item)
-        return tuple(dict.fromkeys(codes))
-
-    return convert
-
-
-def _prompt_keys(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"{value!r} is not a list of prompt keys")
-    for item in value:
-        if not isinstance(item, str) or not PROMPT_KEY.match(item):
-            raise ValueError(f"{item!r} is not a prompt key")
-    return tuple(value)
-
-
-def _sms_after(value: Any) -> frozenset[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{value!r} is not a list")
-    unknown = set(value) - _SMS_AFTER
-    if unknown:
-        raise ValueError(f"{sorted(unknown)} not among voicemail, no_answer")
-    return frozenset(value)

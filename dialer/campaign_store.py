@@ -60,9 +60,7 @@ class LoadReport:
     tiers: list[str]
 
 
-def store_file(
-    session: Session, spec: CampaignFile, *, actor: str, now: dt.datetime
-) -> LoadReport:
+def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.datetime) -> LoadReport:
     """Store the file's tiers (if it has a [tiers] table) and campaigns, by name."""
     if spec.tiers is not None:
         _replace_tiers(session, spec.tiers)
@@ -73,8 +71,7 @@ def store_file(
             f"no tier {', '.join(missing)} in the database: add a [tiers] table to the file"
         )
     existing = {
-        c.name: c
-        for c in session.scalars(select(Campaign).options(selectinload(Campaign.tiers)))
+        c.name: c for c in session.scalars(select(Campaign).options(selectinload(Campaign.tiers)))
     }
     created, updated = [], []
     for item in spec.campaigns:
@@ -92,10 +89,11 @@ def store_file(
         campaign.caller_id = item.caller_id
         campaign.settings = json.dumps(item.audience_json(), ensure_ascii=False, sort_keys=True)
         wanted = {tiers[t.tier].id: t for t in item.tiers}
-        campaign.tiers = [
-            CampaignTier(tier_id=tier_id, settings=json.dumps(t.to_json(), sort_keys=True))
-            for tier_id, t in wanted.items()
-        ]
+        # In place, by tier: replacing the list would insert before it deletes.
+        kept = {link.tier_id: link for link in campaign.tiers if link.tier_id in wanted}
+        campaign.tiers = [kept.get(tier_id) or CampaignTier(tier_id=tier_id) for tier_id in wanted]
+        for link in campaign.tiers:
+            link.settings = json.dumps(wanted[link.tier_id].to_json(), sort_keys=True)
     session.flush()
     _check_no_two_claim_an_account(read_campaigns(session))
     audit.record(
@@ -130,19 +128,18 @@ def _replace_tiers(session: Session, specs: Sequence[TierBandSpec]) -> None:
                 update(CardAccount).where(CardAccount.tier_id == tier.id).values(tier_id=None)
             )
             session.execute(
-                update(ContactAttempt)
-                .where(ContactAttempt.tier_id == tier.id)
-                .values(tier_id=None)
+                update(ContactAttempt).where(ContactAttempt.tier_id == tier.id).values(tier_id=None)
             )
-            for link in session.scalars(select(CampaignTier).where(CampaignTier.tier_id == tier.id)):
+            for link in session.scalars(
+                select(CampaignTier).where(CampaignTier.tier_id == tier.id)
+            ):
                 session.delete(link)
             session.delete(tier)
     session.flush()  # the old bands go first, so the new ones cannot overlap them
     for b in specs:
-        tier = current.get(b.code)
-        if tier is None:
-            tier = DelinquencyTier(code=b.code)
-            session.add(tier)
+        found = current.get(b.code)
+        tier = found if found is not None else DelinquencyTier(code=b.code)
+        session.add(tier)
         tier.name, tier.min_days_past_due, tier.max_days_past_due = (
             b.name,
             b.min_days_past_due,
@@ -181,9 +178,7 @@ def read_campaigns(session: Session) -> list[StoredCampaign]:
                 description=str(data.get("description", "")),
                 starts_on=c.starts_on,
                 ends_on=c.ends_on,
-                tiers={
-                    t.tier_id: TierSettings.from_json(json.loads(t.settings)) for t in c.tiers
-                },
+                tiers={t.tier_id: TierSettings.from_json(json.loads(t.settings)) for t in c.tiers},
             )
         )
     return result
@@ -236,7 +231,9 @@ def cancel_planned(
 
 
 def tier_codes(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(DelinquencyTier.id, DelinquencyTier.code)).tuples().all())
+    return {
+        i: code for i, code in session.execute(select(DelinquencyTier.id, DelinquencyTier.code))
+    }
 
 
 def open_attempts_by_campaign(session: Session) -> dict[int, int]:
@@ -248,5 +245,5 @@ def open_attempts_by_campaign(session: Session) -> dict[int, int]:
             ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
         )
         .group_by(ContactAttempt.campaign_id)
-    ).tuples()
+    )
     return {campaign_id: count for campaign_id, count in rows if campaign_id is not None}

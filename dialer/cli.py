@@ -150,7 +150,9 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
     )
     @click.option("--campaign", "campaign_name", default=None, help="Only this campaign.")
     @click.option("--called-only", is_flag=True, help="Only the accounts that would be called.")
-    def preview_command(day: dt.datetime | None, campaign_name: str | None, called_only: bool) -> None:
+    def preview_command(
+        day: dt.datetime | None, campaign_name: str | None, called_only: bool
+    ) -> None:
         """Who would be called on a day, and for every other account why not and when next."""
         current = ready_runtime()
         now = _now()
@@ -159,7 +161,9 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
                 lines = preview(session, day.date() if day else now.date(), now, campaign_name)
         except campaign_store.CampaignError as exc:
             raise click.ClickException(str(exc)) from None
-        table = Table(title=f"campaign preview for {(day.date() if day else now.date()).isoformat()}")
+        table = Table(
+            title=f"campaign preview for {(day.date() if day else now.date()).isoformat()}"
+        )
         for heading in ("account", "campaign", "tier", "call", "when (local)", "number", "why"):
             table.add_column(heading, overflow="fold")
         for line in lines:
@@ -183,4 +187,3 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         console.print(f"{called} of {len(lines)} account(s) would be called")
         for reason, count in summary(lines).items():
             console.print(f"  not called, {reason}: {count}")
-

@@ -84,7 +84,9 @@ def account_batches(
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> list[AccountCase]:
+def load_cases(
+    connection: Connection, account_ids: Sequence[int], now: dt.datetime
+) -> list[AccountCase]:
     """The facts of these accounts, in id order."""
     since = now - dt.timedelta(days=HISTORY_DAYS)
     rows = connection.execute(_ACCOUNTS.where(CardAccount.id.in_(account_ids))).all()
@@ -230,7 +232,10 @@ def _add_history(
 
 
 def _add_inbound(
-    connection: Connection, account_ids: list[int], cases: dict[int, AccountCase], since: dt.datetime
+    connection: Connection,
+    account_ids: list[int],
+    cases: dict[int, AccountCase],
+    since: dt.datetime,
 ) -> None:
     """A verified inbound call is a conversation about its account (the pause applies)."""
     for account_id, from_number, started_at in connection.execute(
@@ -242,7 +247,9 @@ def _add_inbound(
             )
         )
     ):
-        case = cases[account_id]
+        case = cases.get(account_id or 0)
+        if case is None:
+            continue
         case.history.append(
             Attempt(
                 placed_at=started_at,

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
@@ -43,7 +44,6 @@ from hotline.models import (
     table_of,
 )
 from hotline.phones import mask_phone
-from sqlalchemy.orm import Session
 
 BATCH_SIZE = 2000
 # Calls are queued this far ahead: a daily run queues the day's calls at their due times.
@@ -67,7 +67,9 @@ def refresh_tiers(session: Session) -> int:
     """Set every account's tier from its days past due; how many accounts changed tier."""
     connection = core(session)
     tiers = session.execute(
-        select(DelinquencyTier.id, DelinquencyTier.min_days_past_due, DelinquencyTier.max_days_past_due)
+        select(
+            DelinquencyTier.id, DelinquencyTier.min_days_past_due, DelinquencyTier.max_days_past_due
+        )
     ).all()
     changed = 0
     dpd = CardAccount.days_past_due
@@ -94,9 +96,7 @@ def _any(conditions: list[Any]) -> Any:
     return or_(*conditions) if conditions else false()
 
 
-def campaign_for(
-    case: AccountCase, campaigns: Sequence[StoredCampaign]
-) -> StoredCampaign | None:
+def campaign_for(case: AccountCase, campaigns: Sequence[StoredCampaign]) -> StoredCampaign | None:
     """The campaign an account belongs to, among campaigns not finished: of those whose
     audience covers its address, the ones naming regions take it over the ones that do
     not (a Massachusetts campaign under us-ma beside a US-wide one), whatever its tier;
@@ -146,9 +146,7 @@ def plan(
     """Refresh tiers and queue the due campaign calls (see the module's docstring)."""
     report = PlanReport(tiers_changed=refresh_tiers(session))
     campaigns = read_campaigns(session)
-    running = [
-        c for c in campaigns if c.status is CampaignStatus.ACTIVE and c.runs_on(now.date())
-    ]
+    running = [c for c in campaigns if c.status is CampaignStatus.ACTIVE and c.runs_on(now.date())]
     running_ids = {c.id for c in running}
     stopped = [c.id for c in campaigns if c.id not in running_ids]
     report.cancelled += cancel_planned(session, stopped, "campaign-not-running", now)
@@ -296,7 +294,11 @@ _CANCEL = (
         _ATTEMPTS.c.id == bindparam("attempt_id"),
         _ATTEMPTS.c.status == AttemptStatus.PLANNED,
     )
-    .values(status=AttemptStatus.CANCELED, disposition=bindparam("disposition"), ended_at=bindparam("now"))
+    .values(
+        status=AttemptStatus.CANCELED,
+        disposition=bindparam("disposition"),
+        ended_at=bindparam("now"),
+    )
 )
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from dialer.campaign_store import CampaignError, StoredCampaign, read_campaigns
 from dialer.facts import AccountCase, load_cases
 from dialer.planner import BATCH_SIZE, campaign_for, schedule_case
-from dialer.schedule import Schedule, home_zone
+from dialer.policy import Decision
+from dialer.schedule import home_zone
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus
 from hotline.models import CardAccount, Cardholder, DelinquencyTier
@@ -74,21 +75,16 @@ def preview(
     return lines
 
 
-def _line(case: AccountCase, campaign: StoredCampaign, day: dt.date, now: dt.datetime) -> PreviewLine:
+def _line(
+    case: AccountCase, campaign: StoredCampaign, day: dt.date, now: dt.datetime
+) -> PreviewLine:
     assert case.tier_id is not None
+    head = _Head(case.facts.account_number, campaign.name, campaign.status)
     tier = campaign.tiers[case.tier_id].tier
-    base = dict(
-        account_number=case.facts.account_number,
-        campaign=campaign.name,
-        campaign_status=campaign.status,
-        tier=tier,
-    )
     if case.open_attempt is not None and case.open_attempt[1] is not AttemptStatus.PLANNED:
-        return PreviewLine(**base, called=False, when="", number="", reason="a call is under way")
+        return head.line(tier, False, "", "", "a call is under way")
     if case.callback_queued:
-        return PreviewLine(
-            **base, called=False, when="", number="", reason="a callback it asked for is queued"
-        )
+        return head.line(tier, False, "", "", "a callback it asked for is queued")
     name = home_zone(case.facts, case.phones) or "UTC"
     zone = ZoneInfo(name)
     day_start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
@@ -96,23 +92,14 @@ def _line(case: AccountCase, campaign: StoredCampaign, day: dt.date, now: dt.dat
     if day_end <= now:
         raise CampaignError(f"{day.isoformat()} is past: preview today or a later day")
     result = schedule_case(case, campaign, max(day_start, now), day_end - dt.timedelta(seconds=1))
-    return _describe(result, base, zone, name)
 
-
-def _describe(result: Schedule, base: dict[str, object], zone: ZoneInfo, name: str) -> PreviewLine:
     def shown(moment: dt.datetime) -> str:
         return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {name}"
 
     if result.due_at is not None and result.number is not None:
         # What held the call until then (the calling window, mostly), without its date.
-        reason = result.campaign_reason or ("" if result.first.allowed else _why(result.first))
-        return PreviewLine(
-            **base,  # type: ignore[arg-type]
-            called=True,
-            when=shown(result.due_at),
-            number=mask_phone(result.number),
-            reason=reason,
-        )
+        held = result.campaign_reason or ("" if result.first.allowed else _why(result.first))
+        return head.line(tier, True, shown(result.due_at), mask_phone(result.number), held)
     if not result.first.allowed and result.first.next_eligible is None:
         reason = result.first.explanation  # time alone will not lift it
     elif result.next_eligible is not None:
@@ -120,18 +107,25 @@ def _describe(result: Schedule, base: dict[str, object], zone: ZoneInfo, name: s
         reason = f"{why}; next eligible {shown(result.next_eligible)}"
     else:
         reason = result.first.explanation
-    return PreviewLine(
-        **base,  # type: ignore[arg-type]
-        called=False,
-        when=shown(result.next_eligible) if result.next_eligible else "",
-        number="",
-        reason=reason,
-    )
+    when = shown(result.next_eligible) if result.next_eligible else ""
+    return head.line(tier, False, when, "", reason)
 
 
-def _why(decision: object) -> str:
-    explanation = str(getattr(decision, "explanation", ""))
-    return explanation.split("; next eligible")[0]
+@dataclass(frozen=True)
+class _Head:
+    account_number: str
+    campaign: str
+    status: CampaignStatus
+
+    def line(self, tier: str, called: bool, when: str, number: str, reason: str) -> PreviewLine:
+        return PreviewLine(
+            self.account_number, self.campaign, self.status, tier, called, when, number, reason
+        )
+
+
+def _why(decision: Decision) -> str:
+    """A policy explanation without its "; next eligible ..." part."""
+    return decision.explanation.split("; next eligible")[0]
 
 
 def summary(lines: Sequence[PreviewLine]) -> dict[str, int]:

@@ -63,7 +63,9 @@ offer_agent = true
 """
 
 
-def load_campaigns(Session: sessionmaker, text: str = ONE_CAMPAIGN, *, start: tuple[str, ...] = ()) -> None:
+def load_campaigns(
+    Session: sessionmaker, text: str = ONE_CAMPAIGN, *, start: tuple[str, ...] = ()
+) -> None:
     with Session.begin() as session:
         store_file(session, parse_campaign_file(text), actor="test", now=NOW)
         for name in start:
@@ -113,7 +115,9 @@ def add_account(
 
 def attempts(Session: sessionmaker, *where: Any) -> list[ContactAttempt]:
     with Session() as session:
-        return list(session.scalars(select(ContactAttempt).where(*where).order_by(ContactAttempt.id)))
+        return list(
+            session.scalars(select(ContactAttempt).where(*where).order_by(ContactAttempt.id))
+        )
 
 
 def open_attempts(Session: sessionmaker) -> list[ContactAttempt]:

@@ -103,7 +103,10 @@ def test_the_database_refuses_a_second_open_campaign_attempt_for_an_account(Sess
         )
     # A finished one, or a callback (no campaign), may sit beside it.
     with Session.begin() as session:
-        for status, campaign in ((AttemptStatus.COMPLETED, attempt.campaign_id), (AttemptStatus.PLANNED, None)):
+        for status, campaign in (
+            (AttemptStatus.COMPLETED, attempt.campaign_id),
+            (AttemptStatus.PLANNED, None),
+        ):
             session.add(
                 ContactAttempt(
                     direction=Direction.OUTBOUND,
@@ -118,7 +121,15 @@ def test_the_database_refuses_a_second_open_campaign_attempt_for_an_account(Sess
 
 @pytest.mark.parametrize(
     "blocked",
-    ["bankruptcy", "opted-out", "open-dispute", "no-consent", "nothing-due", "promise", "bad-number"],
+    [
+        "bankruptcy",
+        "opted-out",
+        "open-dispute",
+        "no-consent",
+        "nothing-due",
+        "promise",
+        "bad-number",
+    ],
 )
 def test_a_blocked_account_gets_no_attempt(Session, blocked):
     load_campaigns(Session)
@@ -137,7 +148,12 @@ def test_a_blocked_account_gets_no_attempt(Session, blocked):
             phone.bad_number = True
         if blocked == "open-dispute":
             session.add(
-                Case(account_id=account.id, kind=CaseKind.DISPUTE, status=CaseStatus.OPEN, source=Source.IVR)
+                Case(
+                    account_id=account.id,
+                    kind=CaseKind.DISPUTE,
+                    status=CaseStatus.OPEN,
+                    source=Source.IVR,
+                )
             )
         if blocked == "promise":
             arrangements.save_promise(
@@ -162,7 +178,9 @@ def test_an_account_that_pays_or_promises_leaves_the_campaign_at_once(Session):
     assert len(open_attempts(Session)) == 2
     with Session.begin() as session:
         session.execute(
-            update(CardAccount).where(CardAccount.id == paid).values(past_due_minor=0, days_past_due=0)
+            update(CardAccount)
+            .where(CardAccount.id == paid)
+            .values(past_due_minor=0, days_past_due=0)
         )
         arrangements.save_promise(
             session,
@@ -174,7 +192,10 @@ def test_an_account_that_pays_or_promises_leaves_the_campaign_at_once(Session):
         )
     report = run_plan(Session, NOW + dt.timedelta(minutes=5))
     assert report.cancelled == 2 and report.planned == 0
-    cancelled = {a.account_id: a.disposition for a in attempts(Session, ContactAttempt.status == AttemptStatus.CANCELED)}
+    cancelled = {
+        a.account_id: a.disposition
+        for a in attempts(Session, ContactAttempt.status == AttemptStatus.CANCELED)
+    }
     assert cancelled == {paid: "left-campaign", promised: "not-due"}
 
 
@@ -186,7 +207,9 @@ def test_an_account_moves_to_its_new_tier_as_days_past_due_change(Session):
     [early] = open_attempts(Session)
     assert tier_code(Session, early.tier_id) == "early"
     with Session.begin() as session:
-        session.execute(update(CardAccount).where(CardAccount.id == account_id).values(days_past_due=31))
+        session.execute(
+            update(CardAccount).where(CardAccount.id == account_id).values(days_past_due=31)
+        )
     report = run_plan(Session, NOW + dt.timedelta(minutes=1))
     assert report.tiers_changed == 1
     [mid] = open_attempts(Session)
@@ -296,13 +319,18 @@ def test_a_conversation_pauses_calls_and_the_preview_says_until_when(Session):
     with Session() as session:
         [line] = preview(session, NOW.date(), NOW)
     assert not line.called
-    assert line.reason == "pause after a conversation; next eligible 2026-12-08 08:00 America/Los_Angeles"
+    assert (
+        line.reason
+        == "pause after a conversation; next eligible 2026-12-08 08:00 America/Los_Angeles"
+    )
 
 
 def test_the_7_in_7_cap_is_named_in_the_preview_with_the_next_eligible_time(Session):
     load_campaigns(Session)
     with Session.begin() as session:
-        account = add_account(session, "K1", region="IL", phones=(("+13125550100", PhoneType.HOME, False),))
+        account = add_account(
+            session, "K1", region="IL", phones=(("+13125550100", PhoneType.HOME, False),)
+        )
         for days in range(7):  # one unanswered call a day for the last 7 local days
             past_call(
                 session,
