@@ -14,8 +14,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+import phonenumbers
+from phonenumbers import NumberParseException
+from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, func, select
+from sqlalchemy.sql import ColumnElement
 
 from dialer.history import is_conversation, outcome_of
 from dialer.policy import AccountFacts, Attempt, LocalHours, PhoneFacts
@@ -31,12 +35,33 @@ from hotline.models import (
     IvrCall,
     Phone,
 )
+from hotline.phones import time_zones_for
 from hotline.profiles import AttemptOutcome
 
 # How far back contact history is read: more than any cap or pause looks (7 days, plus the
 # slack for zones the policy keeps itself).
 HISTORY_DAYS = 10
 OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
+ZONES_VERSION = phonenumbers.__version__
+
+
+def _among(column: Any, ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL one array parameter (`= ANY`), so the statement is
+    the same text whatever the batch's size (psycopg prepares it once) and cheap to send."""
+    result: ColumnElement[bool]
+    if dialect == "postgresql":
+        result = column == any_(bindparam("ids_" + column.key, list(ids), type_=ARRAY(Integer)))
+    else:
+        result = column.in_(list(ids))
+    return result
+
+
+@dataclass
+class Batch:
+    cases: list[AccountCase]
+    # (phone id, zones text, phonenumbers version) for numbers whose zones were looked up
+    # here: the planner stores them, so the next run need not look them up again.
+    zone_updates: list[dict[str, Any]]
 
 
 @dataclass
@@ -84,23 +109,22 @@ def account_batches(
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def load_cases(
-    connection: Connection, account_ids: Sequence[int], now: dt.datetime
-) -> list[AccountCase]:
+def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> Batch:
     """The facts of these accounts, in id order."""
+    dialect = connection.dialect.name
     since = now - dt.timedelta(days=HISTORY_DAYS)
-    rows = connection.execute(_ACCOUNTS.where(CardAccount.id.in_(account_ids))).all()
+    rows = connection.execute(_ACCOUNTS.where(_among(CardAccount.id, account_ids, dialect))).all()
     flags: dict[int, set[AccountFlag]] = defaultdict(set)
     for account_id, flag in connection.execute(
         select(AccountFlagRow.account_id, AccountFlagRow.flag).where(
-            AccountFlagRow.account_id.in_(account_ids)
+            _among(AccountFlagRow.account_id, account_ids, dialect)
         )
     ):
         flags[account_id].add(flag)
     disputes = set(
         connection.scalars(
             select(Case.account_id).where(
-                Case.account_id.in_(account_ids),
+                _among(Case.account_id, account_ids, dialect),
                 Case.kind == CaseKind.DISPUTE,
                 Case.status.in_(OPEN_CASE),
             )
@@ -127,21 +151,23 @@ def load_cases(
         cases[row.id] = case
         by_holder[row.cardholder_id].append(case)
     holders = list(by_holder)
-    _add_phones(connection, holders, by_holder)
+    updates = _add_phones(connection, holders, by_holder)
     _add_history(connection, holders, by_holder, cases, since)
     _add_inbound(connection, list(cases), cases, since)
-    return [cases[i] for i in sorted(cases)]
+    return Batch([cases[i] for i in sorted(cases)], updates)
 
 
 def _add_phones(
     connection: Connection, holders: list[int], by_holder: dict[int, list[AccountCase]]
-) -> None:
+) -> list[dict[str, Any]]:
+    updates: list[dict[str, Any]] = []
     for p in connection.execute(
         select(
             Phone.id,
             Phone.cardholder_id,
             Phone.e164,
             Phone.phone_type,
+            Phone.is_primary,
             Phone.autodial_consent,
             Phone.opted_out_at,
             Phone.bad_number,
@@ -149,8 +175,10 @@ def _add_phones(
             Phone.under_review_at,
             Phone.allowed_hours_start,
             Phone.allowed_hours_end,
+            Phone.time_zones,
+            Phone.time_zones_version,
         )
-        .where(Phone.cardholder_id.in_(holders))
+        .where(_among(Phone.cardholder_id, holders, connection.dialect.name))
         # The primary number first: the policy keeps the order, the dialer dials the first.
         .order_by(Phone.cardholder_id, Phone.is_primary.desc(), Phone.id)
     ):
@@ -159,6 +187,14 @@ def _add_phones(
             if p.allowed_hours_start is not None and p.allowed_hours_end is not None
             else None
         )
+        if p.time_zones is not None and p.time_zones_version == ZONES_VERSION:
+            zones = tuple(p.time_zones.split())
+        else:
+            try:
+                zones = time_zones_for(p.e164)
+            except NumberParseException:
+                zones = ()
+            updates.append({"phone_id": p.id, "zones": " ".join(zones), "version": ZONES_VERSION})
         facts = PhoneFacts(
             e164=p.e164,
             type=p.phone_type,
@@ -168,10 +204,12 @@ def _add_phones(
             removed=p.removed_at is not None,
             under_review=p.under_review_at is not None,
             allowed_hours=hours,
+            zones=zones,
         )
         for case in by_holder[p.cardholder_id]:
             case.phones.append(facts)
             case.phone_ids[p.e164] = p.id
+    return updates
 
 
 def _add_history(
@@ -183,29 +221,42 @@ def _add_history(
 ) -> None:
     """Outbound attempts about any of the cardholders' accounts (the caps count per person
     and per number too), and each account's open attempt."""
+    dialect = connection.dialect.name
+    # The cardholders' accounts first (by the cardholder index), then their attempts by the
+    # (account, started) index: joining on the cardholder would scan every attempt.
+    numbers = dict(
+        connection.execute(
+            select(CardAccount.id, CardAccount.account_number).where(
+                _among(CardAccount.cardholder_id, holders, dialect)
+            )
+        ).all()
+    )
+    holder_of = {c.account_id: c.cardholder_id for cs in by_holder.values() for c in cs}
+    if len(holder_of) < len(numbers):
+        holder_of.update(
+            connection.execute(
+                select(CardAccount.id, CardAccount.cardholder_id).where(
+                    _among(CardAccount.id, [i for i in numbers if i not in holder_of], dialect)
+                )
+            ).all()
+        )
     placed_at = func.coalesce(ContactAttempt.started_at, ContactAttempt.due_at)
-    query = (
-        select(
-            ContactAttempt.id,
-            ContactAttempt.account_id,
-            ContactAttempt.campaign_id,
-            ContactAttempt.tier_id,
-            ContactAttempt.number,
-            ContactAttempt.status,
-            ContactAttempt.answered_by,
-            ContactAttempt.disposition,
-            ContactAttempt.started_at,
-            ContactAttempt.due_at,
-            CardAccount.cardholder_id,
-            CardAccount.account_number,
-        )
-        .join(CardAccount, CardAccount.id == ContactAttempt.account_id)
-        .where(
-            CardAccount.cardholder_id.in_(holders),
-            ContactAttempt.direction == Direction.OUTBOUND,
-            # Recent calls, and any still open however old (a callback due next week).
-            (placed_at >= since) | ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
-        )
+    query = select(
+        ContactAttempt.id,
+        ContactAttempt.account_id,
+        ContactAttempt.campaign_id,
+        ContactAttempt.tier_id,
+        ContactAttempt.number,
+        ContactAttempt.status,
+        ContactAttempt.answered_by,
+        ContactAttempt.disposition,
+        ContactAttempt.started_at,
+        ContactAttempt.due_at,
+    ).where(
+        _among(ContactAttempt.account_id, list(numbers), dialect),
+        ContactAttempt.direction == Direction.OUTBOUND,
+        # Recent calls, and any still open however old (a callback due next week).
+        (placed_at >= since) | ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
     )
     for a in connection.execute(query):
         mine = cases.get(a.account_id)
@@ -222,10 +273,10 @@ def _add_history(
             placed_at=when,
             phone=a.number,
             outcome=outcome,
-            accounts=frozenset({a.account_number}),
+            accounts=frozenset({numbers[a.account_id]}),
             conversation=is_conversation(outcome, a.disposition),
         )
-        for case in by_holder[a.cardholder_id]:
+        for case in by_holder[holder_of[a.account_id]]:
             case.history.append(attempt)
         if mine is not None and a.campaign_id is not None:
             mine.past_calls.append(PastCall(when, outcome))
@@ -241,7 +292,7 @@ def _add_inbound(
     for account_id, from_number, started_at in connection.execute(
         select(IvrCall.account_id, IvrCall.from_number, IvrCall.started_at).where(
             and_(
-                IvrCall.account_id.in_(account_ids),
+                _among(IvrCall.account_id, account_ids, connection.dialect.name),
                 IvrCall.verified.is_(True),
                 IvrCall.started_at >= since,
             )

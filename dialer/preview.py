@@ -64,7 +64,7 @@ def preview(
     by_band = {band: tier_id for tier_id, band in bands.items()}
     lines = []
     for start in range(0, len(ids), BATCH_SIZE):
-        for case in load_cases(connection, ids[start : start + BATCH_SIZE], now):
+        for case in load_cases(connection, ids[start : start + BATCH_SIZE], now).cases:
             # The tier the planner would give it now (the stored one may be a day old).
             band = tier_for(case.facts.days_past_due, list(bands.values()))
             case.tier_id = by_band[band] if band is not None else None

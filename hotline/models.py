@@ -183,6 +183,12 @@ class Phone(Base):
     allowed_hours_set_at: Mapped[dt.datetime | None]
     # A wrong party answered: not dialled again until someone reviews the number.
     under_review_at: Mapped[dt.datetime | None]
+    # The zones the numbering plan gives the number (space-separated IANA names, "" for
+    # none), and the phonenumbers version that said so: looked up once, not on every
+    # planning run (the lookup is most of a contact decision's cost); a new version of the
+    # numbering plan's data looks it up again.
+    time_zones: Mapped[str | None] = mapped_column(Text)
+    time_zones_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     cardholder: Mapped[Cardholder] = relationship(back_populates="phones")

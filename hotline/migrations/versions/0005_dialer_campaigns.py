@@ -18,7 +18,9 @@ Create Date: 2026-12-01 12:00:00.000000
   have them): at most one open (planned, dialing, queued, ringing, in-progress) campaign
   attempt per account, whatever runs concurrently.
 - phone.allowed_hours_start/_end/_source/_set_at: the cardholder's allowed-hours preference;
-  phone.under_review_at: a wrong party answered, not dialled until reviewed.
+  phone.under_review_at: a wrong party answered, not dialled until reviewed;
+  phone.time_zones/_version: the numbering plan's zones, looked up once per number (and
+  again when phonenumbers' data changes) instead of on every planning run.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column('allowed_hours_set_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('under_review_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('time_zones', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('time_zones_version', sa.String(length=16), nullable=True))
         batch_op.create_check_constraint(op.f('ck_phone_allowed_hours_ordered'), HOURS_ORDERED)
 
 
@@ -106,6 +110,8 @@ def downgrade() -> None:
     with op.batch_alter_table('phone', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_phone_allowed_hours_ordered'), type_='check')
         batch_op.drop_constraint(op.f('ck_phone_allowed_hours_source'), type_='check')
+        batch_op.drop_column('time_zones_version')
+        batch_op.drop_column('time_zones')
         batch_op.drop_column('under_review_at')
         batch_op.drop_column('allowed_hours_set_at')
         batch_op.drop_column('allowed_hours_source')
