@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
-from dialer.schedule import Schedule, schedule
+from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
@@ -121,10 +121,14 @@ def campaign_for(case: AccountCase, campaigns: Sequence[StoredCampaign]) -> Stor
 
 
 def schedule_case(
-    case: AccountCase, campaign: StoredCampaign, start: dt.datetime, until: dt.datetime
+    case: AccountCase,
+    campaign: StoredCampaign,
+    start: dt.datetime,
+    until: dt.datetime,
+    memo: ScheduleMemo | None = None,
 ) -> Schedule:
     assert case.tier_id is not None
-    return schedule(
+    return (memo.schedule if memo is not None else schedule)(
         case.facts,
         case.phones,
         case.history,
@@ -155,6 +159,7 @@ def plan(
     tier_ids = sorted({t for c in running for t in c.tiers})
     countries = sorted({country for c in running for country in c.audience.countries})
     ids = _accounts_to_plan(connection, tier_ids, countries)
+    memo = ScheduleMemo()
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
         rows: list[dict[str, Any]] = []
@@ -164,7 +169,7 @@ def plan(
             connection.execute(_STORE_ZONES, loaded.zone_updates)
         for case in loaded.cases:
             report.accounts_considered += 1
-            _plan_one(case, campaigns, running_ids, now, horizon, report, rows, cancels)
+            _plan_one(case, campaigns, running_ids, now, horizon, memo, report, rows, cancels)
         if cancels:
             connection.execute(_CANCEL, cancels)
             report.cancelled += len(cancels)
@@ -193,6 +198,7 @@ def _plan_one(
     running_ids: set[int],
     now: dt.datetime,
     horizon: dt.timedelta,
+    memo: ScheduleMemo,
     report: PlanReport,
     rows: list[dict[str, Any]],
     cancels: list[dict[str, Any]],
@@ -207,7 +213,7 @@ def _plan_one(
     if case.callback_queued:
         report.count("callback queued")
         return
-    result = schedule_case(case, campaign, now, now + horizon) if campaign else None
+    result = schedule_case(case, campaign, now, now + horizon, memo) if campaign else None
     if open_attempt is not None:
         same = campaign is not None and (open_attempt[2], open_attempt[3]) == (
             campaign.id,

@@ -51,6 +51,7 @@ __all__ = [
     "PhoneFacts",
     "Reason",
     "address_zones",
+    "allowed_explanation",
     "callable_numbers",
     "candidate_zones",
     "decide",
@@ -335,7 +336,7 @@ def decide(
             phones=callable_now,
             reason=None,
             next_eligible=None,
-            explanation="may be called now on " + ", ".join(mask_phone(p) for p in callable_now),
+            explanation=allowed_explanation(callable_now),
             excluded=excluded + time_excluded,
         )
     assert reason is not None
@@ -361,6 +362,11 @@ def decide(
         rule,
         excluded + time_excluded,
     )
+
+
+def allowed_explanation(numbers: Iterable[str]) -> str:
+    """What an allowed decision says (the numbers masked)."""
+    return "may be called now on " + ", ".join(mask_phone(p) for p in numbers)
 
 
 def callable_numbers(

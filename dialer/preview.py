@@ -20,7 +20,7 @@ from dialer.campaign_store import CampaignError, StoredCampaign, read_campaigns
 from dialer.facts import AccountCase, load_cases
 from dialer.planner import BATCH_SIZE, campaign_for, schedule_case
 from dialer.policy import Decision
-from dialer.schedule import home_zone
+from dialer.schedule import ScheduleMemo, home_zone
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus
 from hotline.models import CardAccount, Cardholder, DelinquencyTier
@@ -63,6 +63,7 @@ def preview(
     )
     by_band = {band: tier_id for tier_id, band in bands.items()}
     lines = []
+    memo = ScheduleMemo()
     for start in range(0, len(ids), BATCH_SIZE):
         for case in load_cases(connection, ids[start : start + BATCH_SIZE], now).cases:
             # The tier the planner would give it now (the stored one may be a day old).
@@ -71,12 +72,16 @@ def preview(
             campaign = campaign_for(case, campaigns)
             if campaign is None or (campaign_name and campaign.name != campaign_name):
                 continue
-            lines.append(_line(case, campaign, day, now))
+            lines.append(_line(case, campaign, day, now, memo))
     return lines
 
 
 def _line(
-    case: AccountCase, campaign: StoredCampaign, day: dt.date, now: dt.datetime
+    case: AccountCase,
+    campaign: StoredCampaign,
+    day: dt.date,
+    now: dt.datetime,
+    memo: ScheduleMemo,
 ) -> PreviewLine:
     assert case.tier_id is not None
     head = _Head(case.facts.account_number, campaign.name, campaign.status)
@@ -91,7 +96,8 @@ def _line(
     day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
     if day_end <= now:
         raise CampaignError(f"{day.isoformat()} is past: preview today or a later day")
-    result = schedule_case(case, campaign, max(day_start, now), day_end - dt.timedelta(seconds=1))
+    until = day_end - dt.timedelta(seconds=1)
+    result = schedule_case(case, campaign, max(day_start, now), until, memo)
 
     def shown(moment: dt.datetime) -> str:
         return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {name}"

@@ -12,13 +12,23 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dialer.campaigns import RetryOutcome, TierSettings
-from dialer.policy import AccountFacts, Attempt, Decision, PhoneFacts, candidate_zones, decide
+from dialer.policy import (
+    AccountFacts,
+    Attempt,
+    Decision,
+    PhoneFacts,
+    allowed_explanation,
+    candidate_zones,
+    decide,
+)
 from hotline.profiles import AttemptOutcome, ContactProfile
 
 # Enough for the campaign's and the policy's constraints to agree; past it, no attempt.
@@ -122,3 +132,87 @@ def _campaign_earliest(
             earliest = midnight.astimezone(dt.UTC)
             why = f"{settings.attempts_per_day} call(s) a day already placed"
     return earliest, why
+
+
+class ScheduleMemo:
+    """`schedule`, remembered across accounts that differ only in who they are.
+
+    Most accounts of a portfolio have no recent contact, and then a schedule depends only on
+    the account's flags, dispute, whether anything is due, reminder pause and address, and
+    on each number's type, consent, blocks, allowed hours and zones, in order: never on the
+    account number or the digits of a number (once its zones are known). Two such accounts
+    get the same schedule with the numbers exchanged, position for position. Accounts with
+    history, or a number whose zones are not known, are always computed. One memo serves
+    one planning run (it holds the tier settings it was keyed by).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Hashable, tuple[tuple[str, ...], Schedule]] = {}
+        self.hits = 0
+
+    def schedule(
+        self,
+        account: AccountFacts,
+        phones: Sequence[PhoneFacts],
+        history: Sequence[Attempt],
+        past_calls: Sequence[PastCall],
+        profile: ContactProfile,
+        settings: TierSettings,
+        start: dt.datetime,
+        until: dt.datetime,
+    ) -> Schedule:
+        if history or past_calls or any(p.zones is None for p in phones):
+            return schedule(account, phones, history, past_calls, profile, settings, start, until)
+        key = (
+            account.flags,
+            account.open_dispute,
+            account.past_due_minor > 0 and account.days_past_due > 0,
+            account.reminders_paused_until,
+            account.country,
+            account.address_region,
+            tuple(
+                (
+                    p.type,
+                    p.autodial_consent,
+                    p.opted_out,
+                    p.bad_number,
+                    p.removed,
+                    p.under_review,
+                    p.allowed_hours,
+                    p.zones,
+                )
+                for p in phones
+            ),
+            profile.name,
+            id(settings),
+            start,
+            until,
+        )
+        numbers = tuple(p.e164 for p in phones)
+        seen = self._seen.get(key)
+        if seen is None:
+            result = schedule(account, phones, history, past_calls, profile, settings, start, until)
+            self._seen[key] = (numbers, result)
+            return result
+        self.hits += 1
+        source, result = seen
+        if source == numbers:
+            return result
+        return _renumbered(result, dict(zip(source, numbers, strict=True)))
+
+
+def _renumbered(result: Schedule, to: Mapping[str, str]) -> Schedule:
+    def decision(d: Decision | None) -> Any:
+        if d is None:
+            return None
+        phones = tuple(to[p] for p in d.phones)
+        return dataclasses.replace(
+            d,
+            phones=phones,
+            excluded=tuple((to[p], r) for p, r in d.excluded),
+            explanation=allowed_explanation(phones) if d.allowed else d.explanation,
+        )
+
+    return dataclasses.replace(
+        result, first=decision(result.first), decision=decision(result.decision)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from hypothesis import given, settings
@@ -9,9 +10,10 @@ from hypothesis import strategies as st
 
 from dialer.campaigns import AmdMode, RetryOutcome, TierSettings
 from dialer.history import is_conversation, outcome_of
-from dialer.policy import AccountFacts, PhoneFacts, decide
-from dialer.schedule import PastCall, schedule
-from hotline.enums import AttemptStatus, PhoneType
+from dialer.policy import AccountFacts, LocalHours, PhoneFacts, decide
+from dialer.schedule import PastCall, ScheduleMemo, schedule
+from hotline.enums import AccountFlag, AttemptStatus, PhoneType
+from hotline.phones import time_zones_for
 from hotline.profiles import PROFILES, AttemptOutcome
 
 ACCOUNT = AccountFacts(
@@ -120,3 +122,58 @@ def test_attempt_rows_read_as_the_caps_count_them():
     # A person answered and nothing says who: the pause applies (the cautious reading).
     assert is_conversation(AttemptOutcome.CONNECTED, None)
     assert not is_conversation(AttemptOutcome.VOICEMAIL, None)
+
+
+numbers = st.sampled_from(
+    ["+13125550100", "+13125550101", "+12125550100", "+14155550100", "+8613800138000"]
+)
+phone_facts = st.builds(
+    PhoneFacts,
+    numbers,
+    st.sampled_from(list(PhoneType)),
+    st.booleans(),
+    opted_out=st.booleans(),
+    under_review=st.just(False),
+    allowed_hours=st.sampled_from([None, LocalHours(dt.time(18), dt.time(20))]),
+)
+accounts = st.builds(
+    AccountFacts,
+    account_number=st.sampled_from(["A1", "A2"]),
+    flags=st.sampled_from([frozenset(), frozenset({AccountFlag.CEASE})]),
+    open_dispute=st.just(False),
+    past_due_minor=st.sampled_from([0, 100_00]),
+    days_past_due=st.integers(1, 100),
+    reminders_paused_until=st.sampled_from([None, dt.date(2026, 12, 3)]),
+    country=st.sampled_from(["US", "CN"]),
+    address_region=st.sampled_from(["IL", "NY", None]),
+)
+
+
+def with_zones(phones):
+    return [dataclasses.replace(p, zones=time_zones_for(p.e164)) for p in phones]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    accounts,
+    st.lists(phone_facts, min_size=1, max_size=2, unique_by=lambda p: p.e164),
+    st.integers(0, 48 * 60),
+    st.data(),
+)
+def test_the_memo_gives_each_account_what_computing_it_would(account, phones, minutes, data):
+    """A second account of the same shape, other numbers: the memo's answer for it is the
+    one schedule would give, numbers and explanation included."""
+    start = NOON + dt.timedelta(minutes=minutes)
+    until = start + dt.timedelta(days=1)
+    memo = ScheduleMemo()
+    first = with_zones(phones)
+    memo.schedule(account, first, [], [], PROFILE, TIER, start, until)
+    # The same shape: each number swapped for one with the same zones.
+    others = [
+        dataclasses.replace(p, e164=p.e164[:-4] + f"{(int(p.e164[-4:]) + 7) % 10000:04d}")
+        for p in first
+    ]
+    other = dataclasses.replace(account, account_number="B9")
+    remembered = memo.schedule(other, others, [], [], PROFILE, TIER, start, until)
+    assert memo.hits == 1
+    assert remembered == schedule(other, others, [], [], PROFILE, TIER, start, until)
