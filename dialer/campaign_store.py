@@ -247,3 +247,14 @@ def open_attempts_by_campaign(session: Session) -> dict[int, int]:
         .group_by(ContactAttempt.campaign_id)
     )
     return {campaign_id: count for campaign_id, count in rows if campaign_id is not None}
+
+
+def tier_settings(session: Session, campaign_id: int, tier_id: int) -> TierSettings | None:
+    """How the campaign works a tier (the dialer reads an attempt's script, AMD mode and
+    retry delays here, by the attempt's campaign_id and tier_id)."""
+    stored = session.scalar(
+        select(CampaignTier.settings).where(
+            CampaignTier.campaign_id == campaign_id, CampaignTier.tier_id == tier_id
+        )
+    )
+    return TierSettings.from_json(json.loads(stored)) if stored is not None else None

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from dialer.campaign_store import tier_settings
 from dialer.planner import plan, refresh_tiers
 from dialer.preview import preview
 from hotline import arrangements
@@ -70,6 +71,11 @@ def test_an_eligible_account_gets_one_planned_call_now_with_its_decision(Session
     assert stored["campaign"] == "us" and stored["tier"] == "mid"
     assert stored["explanation"] == "may be called now on +1******0100"
     assert stored["held_back"] is None
+    # What the dialer reads for the call: the tier's settings, by campaign and tier.
+    with Session() as session:
+        settings = tier_settings(session, attempt.campaign_id, attempt.tier_id)
+    assert settings is not None and settings.script == ("reminder_mid",)
+    assert settings.offer_agent and settings.attempts_per_day == 2
 
 
 def test_planning_again_creates_nothing_new(Session):
