@@ -126,9 +126,11 @@ def schedule_case(
     start: dt.datetime,
     until: dt.datetime,
     memo: ScheduleMemo | None = None,
+    *,
+    exact: bool = True,
 ) -> Schedule:
     assert case.tier_id is not None
-    return (memo.schedule if memo is not None else schedule)(
+    arguments = (
         case.facts,
         case.phones,
         case.history,
@@ -138,6 +140,9 @@ def schedule_case(
         start,
         until,
     )
+    if memo is None:
+        return schedule(*arguments)
+    return memo.schedule(*arguments, exact=exact)
 
 
 def plan(
@@ -213,7 +218,12 @@ def _plan_one(
     if case.callback_queued:
         report.count("callback queued")
         return
-    result = schedule_case(case, campaign, now, now + horizon, memo) if campaign else None
+    # An open attempt that stays needs only to know it is still due: the memo may answer
+    # with another account's numbers then (exact=False), which is all the cheaper.
+    exact = open_attempt is None
+    result = (
+        schedule_case(case, campaign, now, now + horizon, memo, exact=exact) if campaign else None
+    )
     if open_attempt is not None:
         same = campaign is not None and (open_attempt[2], open_attempt[3]) == (
             campaign.id,
@@ -224,6 +234,8 @@ def _plan_one(
             return
         why = "left-campaign" if campaign is None else "tier-changed" if not same else "not-due"
         cancels.append({"attempt_id": open_attempt[0], "disposition": why, "now": now})
+        if campaign is not None:
+            result = schedule_case(case, campaign, now, now + horizon, memo)
     if campaign is None:
         report.count("not in a running campaign")
         return

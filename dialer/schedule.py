@@ -160,7 +160,11 @@ class ScheduleMemo:
         settings: TierSettings,
         start: dt.datetime,
         until: dt.datetime,
+        *,
+        exact: bool = True,
     ) -> Schedule:
+        """The account's schedule; with exact=False, possibly another account's of the same
+        shape (its times and reasons are this account's; its numbers are not)."""
         if history or past_calls or any(p.zones is None for p in phones):
             return schedule(account, phones, history, past_calls, profile, settings, start, until)
         key = (
@@ -196,7 +200,7 @@ class ScheduleMemo:
             return result
         self.hits += 1
         source, result = seen
-        if source == numbers:
+        if source == numbers or not exact:
             return result
         return _renumbered(result, dict(zip(source, numbers, strict=True)))
 
