@@ -58,6 +58,8 @@ class LoadReport:
     updated: list[str]
     not_in_file: list[str]
     tiers: list[str]
+    # "NAME: active -> paused" for each campaign whose status the file changed.
+    status_changes: list[str]
 
 
 def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.datetime) -> LoadReport:
@@ -73,7 +75,9 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
     existing = {
         c.name: c for c in session.scalars(select(Campaign).options(selectinload(Campaign.tiers)))
     }
-    created, updated = [], []
+    created: list[str] = []
+    updated: list[str] = []
+    changes: list[str] = []
     for item in spec.campaigns:
         campaign = existing.get(item.name)
         if campaign is None:
@@ -82,7 +86,8 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
             created.append(item.name)
         else:
             updated.append(item.name)
-            if item.status is not None:
+            if item.status is not None and item.status is not campaign.status:
+                changes.append(f"{item.name}: {campaign.status.value} -> {item.status.value}")
                 campaign.status = item.status
             campaign.updated_at = now
         campaign.profile = item.profile
@@ -102,7 +107,7 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
         action="campaigns.loaded",
         entity_type="campaign",
         entity_id=",".join(c.name for c in spec.campaigns)[:64],
-        data={"created": created, "updated": updated},
+        data={"created": created, "updated": updated, "status_changes": changes},
         now=now,
     )
     in_file = {c.name for c in spec.campaigns}
@@ -111,6 +116,7 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
         updated,
         sorted(set(existing) - in_file),
         [t.code for t in spec.tiers] if spec.tiers is not None else [],
+        changes,
     )
 
 

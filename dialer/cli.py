@@ -70,6 +70,8 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
             f"{len(report.updated)} updated"
             f"{' (' + ', '.join(report.updated) + ')' if report.updated else ''}"
         )
+        for change in report.status_changes:
+            click.echo(f"status set by the file: {change}")
         if report.not_in_file:
             click.echo(f"not in the file, left as they are: {', '.join(report.not_in_file)}")
 

@@ -37,8 +37,21 @@ def test_load_stores_the_example_s_tiers_and_campaigns_as_drafts(hotline, Sessio
             ).order_by(DelinquencyTier.min_days_past_due)
         ).all()
     assert bands == [("early", 1, 29), ("mid", 30, 59), ("late", 60, 89), ("severe", 90, None)]
+    hotline("campaign", "start", "us-reminders")
     again = hotline("campaign", "load", str(EXAMPLE))
     assert "0 campaign(s) created, 3 updated" in again.stdout
+    # The example leaves status out: a started campaign stays started.
+    assert statuses(Session)["us-reminders"] is CampaignStatus.ACTIVE
+
+
+def test_a_status_written_in_the_file_is_set_at_each_load_and_said(hotline, tmp_path, Session):
+    path = tmp_path / "c.toml"
+    path.write_text(ONE_CAMPAIGN, encoding="utf-8")  # status = "active"
+    hotline("campaign", "load", str(path))
+    hotline("campaign", "pause", "us")
+    result = hotline("campaign", "load", str(path))
+    assert "status set by the file: us: paused -> active" in result.stdout
+    assert statuses(Session)["us"] is CampaignStatus.ACTIVE
 
 
 def test_a_bad_file_lists_every_problem_by_key_and_line_and_stores_nothing(
