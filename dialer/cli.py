@@ -132,8 +132,11 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
     def plan_command() -> None:
         """Run the planning job once: refresh tiers, queue the calls due in the next 24 h."""
         current = ready_runtime()
-        with current.Session.begin() as session:
-            report = plan(session, _now(), actor="cli:campaign")
+        # Committed batch by batch (see plan's after_batch): a caller's account is never
+        # held for the whole run.
+        with current.Session() as session:
+            report = plan(session, _now(), actor="cli:campaign", after_batch=session.commit)
+            session.commit()
         click.echo(
             f"tiers changed: {report.tiers_changed}; accounts considered: "
             f"{report.accounts_considered}; calls queued: {report.planned}; already open: "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,9 +152,18 @@ def plan(
     horizon: dt.timedelta = HORIZON,
     batch_size: int = BATCH_SIZE,
     actor: str = "dialer:planner",
+    after_batch: Callable[[], None] | None = None,
 ) -> PlanReport:
-    """Refresh tiers and queue the due campaign calls (see the module's docstring)."""
+    """Refresh tiers and queue the due campaign calls (see the module's docstring).
+
+    `after_batch` (e.g. the entry point's session.commit) runs after the tier refresh and
+    after each batch: a run over a large portfolio then holds no account row it changed
+    (a tier) for longer than a batch, so a caller's turn on the IVR never waits for the
+    whole run. Every step is safe to repeat, so a run cut short is simply run again.
+    """
     report = PlanReport(tiers_changed=refresh_tiers(session))
+    if after_batch is not None:
+        after_batch()
     campaigns = read_campaigns(session)
     running = [c for c in campaigns if c.status is CampaignStatus.ACTIVE and c.runs_on(now.date())]
     running_ids = {c.id for c in running}
@@ -180,6 +189,9 @@ def plan(
             report.cancelled += len(cancels)
         if rows:
             report.planned += _insert_planned(connection, rows, now)
+        if after_batch is not None:
+            after_batch()
+            connection = core(session)
     audit.record(
         session,
         actor=actor,

@@ -393,3 +393,22 @@ def test_two_planners_at_once_never_queue_two_open_calls_for_one_account(Session
             .group_by(ContactAttempt.account_id)
         ).all()
     assert len(per_account) == 300 and {count for _, count in per_account} == {1}
+
+
+def test_a_run_committed_batch_by_batch_queues_the_same_calls(Session):
+    load_campaigns(Session)
+    with Session.begin() as session:
+        for i in range(5):
+            add_account(session, f"S{i}", phones=((f"+1415555020{i}", PhoneType.HOME, False),))
+    commits = []
+    with Session() as session:
+
+        def commit() -> None:
+            session.commit()
+            commits.append(len(open_attempts(Session)))  # what others see by now
+
+        report = plan(session, NOW, batch_size=2, after_batch=commit)
+        session.commit()
+    assert report.planned == 5 and len(open_attempts(Session)) == 5
+    # After the tier refresh, then after each batch of two: visible as it goes.
+    assert commits == [0, 2, 4, 5]
