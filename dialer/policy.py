@@ -51,6 +51,7 @@ __all__ = [
     "PhoneFacts",
     "Reason",
     "address_zones",
+    "allowed_explanation",
     "callable_numbers",
     "candidate_zones",
     "decide",
@@ -168,6 +169,12 @@ class PhoneFacts:
     # When the cardholder asked to be called on this number, in its local time; None: any
     # time inside the profile's window.
     allowed_hours: LocalHours | None = None
+    # The numbering plan's zones for the number, when the caller has them already (stored
+    # with the phone); None: looked up here. Looking them up is most of a decision's cost.
+    zones: tuple[str, ...] | None = None
+
+    def time_zones(self) -> tuple[str, ...]:
+        return self.zones if self.zones is not None else phone_zones(self.e164)
 
 
 @dataclass(frozen=True)
@@ -304,7 +311,7 @@ def candidate_zones(account: AccountFacts, phones: Iterable[PhoneFacts]) -> tupl
     zones = list(address_zones(account.country, account.address_region))
     for phone in phones:
         if not phone.removed:
-            zones.extend(phone_zones(phone.e164))
+            zones.extend(phone.time_zones())
     return tuple(dict.fromkeys(zones))
 
 
@@ -329,7 +336,7 @@ def decide(
             phones=callable_now,
             reason=None,
             next_eligible=None,
-            explanation="may be called now on " + ", ".join(mask_phone(p) for p in callable_now),
+            explanation=allowed_explanation(callable_now),
             excluded=excluded + time_excluded,
         )
     assert reason is not None
@@ -355,6 +362,11 @@ def decide(
         rule,
         excluded + time_excluded,
     )
+
+
+def allowed_explanation(numbers: Iterable[str]) -> str:
+    """What an allowed decision says (the numbers masked)."""
+    return "may be called now on " + ", ".join(mask_phone(p) for p in numbers)
 
 
 def callable_numbers(
@@ -473,7 +485,7 @@ class _Rules:
         self.window_start, self.window_end = profile.window
         # Each number's preference is read in its own zones; a number the numbering plan
         # places nowhere is read in all the person's zones.
-        self.preference_zones = {p.e164: phone_zones(p.e164) or zones for p in phones}
+        self.preference_zones = {p.e164: p.time_zones() or zones for p in phones}
         # Attempts older than any rule looks back cannot matter (a day's slack for zones).
         reach = max([c.days for c in profile.caps] + [profile.conversation_pause_days or 0])
         oldest = now - (reach + 2) * DAY

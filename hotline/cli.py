@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from dialer.cli import register as register_campaign_commands
 from hotline import audit, db, logs, payments, verification
 from hotline.cli_errors import FileUnusable, check_port_free, describe
 from hotline.csvrows import HeaderError, decode
@@ -410,6 +411,13 @@ def demo() -> None:
             f"  {caller.phone}  {caller.account_number}  {caller.verify_digits}"
             f"  ({caller.language})"
         )
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
+cli.add_command(campaign_group)
+register_campaign_commands(campaign_group, _ready_runtime)
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -26,7 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -144,7 +146,16 @@ class Phone(Base):
     """A number on file for a cardholder, with what the law needs to know before dialing it."""
 
     __tablename__ = "phone"
-    __table_args__ = (UniqueConstraint("cardholder_id", "e164"),)
+    __table_args__ = (
+        UniqueConstraint("cardholder_id", "e164"),
+        # Hours the cardholder asked to be called in: both ends or neither, start first.
+        CheckConstraint(
+            "(allowed_hours_start IS NULL AND allowed_hours_end IS NULL) OR "
+            "(allowed_hours_start IS NOT NULL AND allowed_hours_end IS NOT NULL "
+            "AND allowed_hours_start < allowed_hours_end)",
+            name="allowed_hours_ordered",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cardholder_id: Mapped[int] = mapped_column(ForeignKey("cardholder.id", ondelete="CASCADE"))
@@ -161,6 +172,23 @@ class Phone(Base):
     # Set when the bank's file stops listing the number. The row stays so that an opt-out
     # or revocation is still honoured if the number comes back.
     removed_at: Mapped[dt.datetime | None]
+    # "Call me only between 18:00 and 20:00": [start, end) in the number's own local time
+    # (its zones from the numbering plan); the dialer calls it only inside them, and inside
+    # the profile's window. Set by the cardholder through an agent or the line.
+    allowed_hours_start: Mapped[dt.time | None] = mapped_column(Time)
+    allowed_hours_end: Mapped[dt.time | None] = mapped_column(Time)
+    allowed_hours_source: Mapped[Source | None] = mapped_column(
+        _enum(Source, "allowed_hours_source")
+    )
+    allowed_hours_set_at: Mapped[dt.datetime | None]
+    # A wrong party answered: not dialled again until someone reviews the number.
+    under_review_at: Mapped[dt.datetime | None]
+    # The zones the numbering plan gives the number (space-separated IANA names, "" for
+    # none), and the phonenumbers version that said so: looked up once, not on every
+    # planning run (the lookup is most of a contact decision's cost); a new version of the
+    # numbering plan's data looks it up again.
+    time_zones: Mapped[str | None] = mapped_column(Text)
+    time_zones_version: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     cardholder: Mapped[Cardholder] = relationship(back_populates="phones")
@@ -199,6 +227,11 @@ class CardAccount(Base):
     verification_reset_at: Mapped[dt.datetime | None]
     # A promise or a plan being kept pauses reminder calls until this day (inclusive).
     reminders_paused_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The tier its days past due put it in, as the planner last refreshed it (None: current
+    # or outside every tier); what campaigns select on.
+    tier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("delinquency_tier.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -362,22 +395,68 @@ class DelinquencyTier(Base):
 
 
 class Campaign(Base):
-    """An outbound reminder campaign over one tier, under one contact-rule profile."""
+    """An outbound reminder campaign under one contact-rule profile, over one or more tiers
+    (campaign_tier), for the cardholders its audience names.
+
+    `settings` is JSON (description and audience, dialer.campaigns.CampaignSpec): read whole
+    by the planner, never queried by, and checked by the pure record on the way in and out.
+    """
 
     __tablename__ = "campaign"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    tier_id: Mapped[int] = mapped_column(ForeignKey("delinquency_tier.id"))
     profile: Mapped[str] = mapped_column(String(32))
     status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"))
     caller_id: Mapped[str] = mapped_column(String(16))
     max_attempts_per_account: Mapped[int] = mapped_column(default=3)
     starts_on: Mapped[dt.date | None] = mapped_column(Date)
     ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    settings: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime | None]
 
+    tiers: Mapped[list[CampaignTier]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignTier.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"Campaign({self.name!r}, {self.profile!r}, {self.status!r})"
+
+
+class CampaignTier(Base):
+    """How a campaign works the accounts of one tier: script, attempts per day, spacing,
+    retry delays, AMD, agent, texts (JSON of dialer.campaigns.TierSettings)."""
+
+    __tablename__ = "campaign_tier"
+    __table_args__ = (UniqueConstraint("campaign_id", "tier_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    tier_id: Mapped[int] = mapped_column(
+        ForeignKey("delinquency_tier.id", ondelete="CASCADE"), index=True
+    )
+    settings: Mapped[str] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="tiers")
     tier: Mapped[DelinquencyTier] = relationship()
+
+
+# Attempt states in which a call is still to come or under way: at most one per account and
+# campaign attempt (the partial unique index below), so two planners running at once, or a
+# planner and a dialer, can never queue a second call for the same debt.
+OPEN_ATTEMPT_STATUSES = (
+    AttemptStatus.PLANNED,
+    AttemptStatus.DIALING,
+    AttemptStatus.QUEUED,
+    AttemptStatus.RINGING,
+    AttemptStatus.IN_PROGRESS,
+)
+OPEN_CAMPAIGN_ATTEMPT = text(
+    "campaign_id IS NOT NULL AND status IN ("
+    + ", ".join(f"'{s.value}'" for s in OPEN_ATTEMPT_STATUSES)
+    + ")"
+)
 
 
 class ContactAttempt(Base):
@@ -387,6 +466,13 @@ class ContactAttempt(Base):
     __table_args__ = (
         Index("ix_contact_attempt_due", "status", "due_at"),
         Index("ix_contact_attempt_account_started", "account_id", "started_at"),
+        Index(
+            "uq_contact_attempt_open_per_account",
+            "account_id",
+            unique=True,
+            sqlite_where=OPEN_CAMPAIGN_ATTEMPT,
+            postgresql_where=OPEN_CAMPAIGN_ATTEMPT,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -408,6 +494,13 @@ class ContactAttempt(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
+    # The tier the planner placed the account in (its settings: campaign_tier).
+    tier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("delinquency_tier.id", ondelete="SET NULL")
+    )
+    # Why the planner queued this call: the policy's decision (allowed, numbers, reason
+    # codes, explanation), the profile and tier, and when it was evaluated; JSON.
+    decision: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

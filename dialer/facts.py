@@ -1,0 +1,313 @@
+"""The contact policy's facts, read from the database in bulk: one batch of accounts at a
+time, a handful of statements per batch whatever its size (never one per account).
+
+For each account of a batch: the account and its cardholder's address, its flags, whether
+a dispute is open, the cardholder's numbers (with opt-out, consent, review and allowed
+hours), every recent contact with the cardholder (outbound attempts about any of their
+accounts, and verified inbound calls: conversations), the campaign calls already placed on
+it, and its open attempt if one is queued or under way. The caller's session; read only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from phonenumbers import NumberParseException
+from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, func, select
+from sqlalchemy.sql import ColumnElement
+
+from dialer.history import is_conversation, outcome_of
+from dialer.policy import AccountFacts, Attempt, LocalHours, PhoneFacts
+from dialer.schedule import PastCall
+from hotline.enums import AccountFlag, AttemptStatus, CaseKind, CaseStatus, Direction
+from hotline.models import (
+    OPEN_ATTEMPT_STATUSES,
+    AccountFlagRow,
+    CardAccount,
+    Cardholder,
+    Case,
+    ContactAttempt,
+    IvrCall,
+    Phone,
+)
+from hotline.phones import time_zones_for
+from hotline.profiles import AttemptOutcome
+
+# How far back contact history is read: more than any cap or pause looks (7 days, plus the
+# slack for zones the policy keeps itself).
+HISTORY_DAYS = 10
+OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
+ZONES_VERSION = phonenumbers.__version__
+
+
+def _among(column: Any, ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL one array parameter (`= ANY`), so the statement is
+    the same text whatever the batch's size (psycopg prepares it once) and cheap to send."""
+    result: ColumnElement[bool]
+    if dialect == "postgresql":
+        result = column == any_(bindparam("ids_" + column.key, list(ids), type_=ARRAY(Integer)))
+    else:
+        result = column.in_(list(ids))
+    return result
+
+
+@dataclass
+class Batch:
+    cases: list[AccountCase]
+    # (phone id, zones text, phonenumbers version) for numbers whose zones were looked up
+    # here: the planner stores them, so the next run need not look them up again.
+    zone_updates: list[dict[str, Any]]
+
+
+@dataclass
+class AccountCase:
+    """Everything the planner needs about one account."""
+
+    account_id: int
+    cardholder_id: int
+    tier_id: int | None
+    facts: AccountFacts
+    phones: list[PhoneFacts] = field(default_factory=list)
+    phone_ids: dict[str, int] = field(default_factory=dict)
+    history: list[Attempt] = field(default_factory=list)
+    past_calls: list[PastCall] = field(default_factory=list)
+    # (attempt id, status, campaign id, tier id) of its open campaign attempt, if any.
+    open_attempt: tuple[int, AttemptStatus, int | None, int | None] | None = None
+    # A callback the cardholder asked for is queued: the campaign does not call on top.
+    callback_queued: bool = False
+
+
+_ACCOUNTS = select(
+    CardAccount.id,
+    CardAccount.account_number,
+    CardAccount.cardholder_id,
+    CardAccount.tier_id,
+    CardAccount.past_due_minor,
+    CardAccount.days_past_due,
+    CardAccount.reminders_paused_until,
+    Cardholder.country,
+    Cardholder.address_region,
+).join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+
+
+def account_batches(
+    connection: Connection, tier_ids: Sequence[int], countries: Sequence[str], size: int
+) -> list[list[int]]:
+    """The ids of the accounts in these tiers with an address in these countries, in
+    batches of `size` (by id, so a batch's rows sit together on disk)."""
+    ids = connection.scalars(
+        select(CardAccount.id)
+        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+        .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries))
+        .order_by(CardAccount.id)
+    ).all()
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> Batch:
+    """The facts of these accounts, in id order."""
+    dialect = connection.dialect.name
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    rows = connection.execute(_ACCOUNTS.where(_among(CardAccount.id, account_ids, dialect))).all()
+    flags: dict[int, set[AccountFlag]] = defaultdict(set)
+    for account_id, flag in connection.execute(
+        select(AccountFlagRow.account_id, AccountFlagRow.flag).where(
+            _among(AccountFlagRow.account_id, account_ids, dialect)
+        )
+    ):
+        flags[account_id].add(flag)
+    disputes = set(
+        connection.scalars(
+            select(Case.account_id).where(
+                _among(Case.account_id, account_ids, dialect),
+                Case.kind == CaseKind.DISPUTE,
+                Case.status.in_(OPEN_CASE),
+            )
+        )
+    )
+    cases: dict[int, AccountCase] = {}
+    by_holder: dict[int, list[AccountCase]] = defaultdict(list)
+    for row in rows:
+        case = AccountCase(
+            account_id=row.id,
+            cardholder_id=row.cardholder_id,
+            tier_id=row.tier_id,
+            facts=AccountFacts(
+                account_number=row.account_number,
+                flags=frozenset(flags.get(row.id, ())),
+                open_dispute=row.id in disputes,
+                past_due_minor=row.past_due_minor,
+                days_past_due=row.days_past_due,
+                reminders_paused_until=row.reminders_paused_until,
+                country=row.country,
+                address_region=row.address_region,
+            ),
+        )
+        cases[row.id] = case
+        by_holder[row.cardholder_id].append(case)
+    holders = list(by_holder)
+    updates = _add_phones(connection, holders, by_holder)
+    _add_history(connection, holders, by_holder, cases, since)
+    _add_inbound(connection, list(cases), cases, since)
+    return Batch([cases[i] for i in sorted(cases)], updates)
+
+
+def _add_phones(
+    connection: Connection, holders: list[int], by_holder: dict[int, list[AccountCase]]
+) -> list[dict[str, Any]]:
+    updates: list[dict[str, Any]] = []
+    for p in connection.execute(
+        select(
+            Phone.id,
+            Phone.cardholder_id,
+            Phone.e164,
+            Phone.phone_type,
+            Phone.is_primary,
+            Phone.autodial_consent,
+            Phone.opted_out_at,
+            Phone.bad_number,
+            Phone.removed_at,
+            Phone.under_review_at,
+            Phone.allowed_hours_start,
+            Phone.allowed_hours_end,
+            Phone.time_zones,
+            Phone.time_zones_version,
+        )
+        .where(_among(Phone.cardholder_id, holders, connection.dialect.name))
+        # The primary number first: the policy keeps the order, the dialer dials the first.
+        .order_by(Phone.cardholder_id, Phone.is_primary.desc(), Phone.id)
+    ):
+        hours = (
+            LocalHours(p.allowed_hours_start, p.allowed_hours_end)
+            if p.allowed_hours_start is not None and p.allowed_hours_end is not None
+            else None
+        )
+        if p.time_zones is not None and p.time_zones_version == ZONES_VERSION:
+            zones = tuple(p.time_zones.split())
+        else:
+            try:
+                zones = time_zones_for(p.e164)
+            except NumberParseException:
+                zones = ()
+            updates.append({"phone_id": p.id, "zones": " ".join(zones), "version": ZONES_VERSION})
+        facts = PhoneFacts(
+            e164=p.e164,
+            type=p.phone_type,
+            autodial_consent=p.autodial_consent,
+            opted_out=p.opted_out_at is not None,
+            bad_number=p.bad_number,
+            removed=p.removed_at is not None,
+            under_review=p.under_review_at is not None,
+            allowed_hours=hours,
+            zones=zones,
+        )
+        for case in by_holder[p.cardholder_id]:
+            case.phones.append(facts)
+            case.phone_ids[p.e164] = p.id
+    return updates
+
+
+def _add_history(
+    connection: Connection,
+    holders: list[int],
+    by_holder: dict[int, list[AccountCase]],
+    cases: dict[int, AccountCase],
+    since: dt.datetime,
+) -> None:
+    """Outbound attempts about any of the cardholders' accounts (the caps count per person
+    and per number too), and each account's open attempt."""
+    dialect = connection.dialect.name
+    # The cardholders' accounts first (by the cardholder index), then their attempts by the
+    # (account, started) index: joining on the cardholder would scan every attempt.
+    numbers = dict(
+        connection.execute(
+            select(CardAccount.id, CardAccount.account_number).where(
+                _among(CardAccount.cardholder_id, holders, dialect)
+            )
+        ).all()
+    )
+    holder_of = {c.account_id: c.cardholder_id for cs in by_holder.values() for c in cs}
+    if len(holder_of) < len(numbers):
+        holder_of.update(
+            connection.execute(
+                select(CardAccount.id, CardAccount.cardholder_id).where(
+                    _among(CardAccount.id, [i for i in numbers if i not in holder_of], dialect)
+                )
+            ).all()
+        )
+    placed_at = func.coalesce(ContactAttempt.started_at, ContactAttempt.due_at)
+    query = select(
+        ContactAttempt.id,
+        ContactAttempt.account_id,
+        ContactAttempt.campaign_id,
+        ContactAttempt.tier_id,
+        ContactAttempt.number,
+        ContactAttempt.status,
+        ContactAttempt.answered_by,
+        ContactAttempt.disposition,
+        ContactAttempt.started_at,
+        ContactAttempt.due_at,
+    ).where(
+        _among(ContactAttempt.account_id, list(numbers), dialect),
+        ContactAttempt.direction == Direction.OUTBOUND,
+        # Recent calls, and any still open however old (a callback due next week).
+        (placed_at >= since) | ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+    )
+    for a in connection.execute(query):
+        mine = cases.get(a.account_id)
+        if a.status in OPEN_ATTEMPT_STATUSES and mine is not None:
+            if a.campaign_id is None:
+                mine.callback_queued = True
+            else:
+                mine.open_attempt = (a.id, a.status, a.campaign_id, a.tier_id)
+        outcome = outcome_of(a.status, a.answered_by, a.disposition)
+        when = a.started_at or a.due_at
+        if outcome is None or when is None or when < since:
+            continue
+        attempt = Attempt(
+            placed_at=when,
+            phone=a.number,
+            outcome=outcome,
+            accounts=frozenset({numbers[a.account_id]}),
+            conversation=is_conversation(outcome, a.disposition),
+        )
+        for case in by_holder[holder_of[a.account_id]]:
+            case.history.append(attempt)
+        if mine is not None and a.campaign_id is not None:
+            mine.past_calls.append(PastCall(when, outcome))
+
+
+def _add_inbound(
+    connection: Connection,
+    account_ids: list[int],
+    cases: dict[int, AccountCase],
+    since: dt.datetime,
+) -> None:
+    """A verified inbound call is a conversation about its account (the pause applies)."""
+    for account_id, from_number, started_at in connection.execute(
+        select(IvrCall.account_id, IvrCall.from_number, IvrCall.started_at).where(
+            and_(
+                _among(IvrCall.account_id, account_ids, connection.dialect.name),
+                IvrCall.verified.is_(True),
+                IvrCall.started_at >= since,
+            )
+        )
+    ):
+        case = cases.get(account_id or 0)
+        if case is None:
+            continue
+        case.history.append(
+            Attempt(
+                placed_at=started_at,
+                phone=from_number,
+                outcome=AttemptOutcome.CONNECTED,
+                accounts=frozenset({case.facts.account_number}),
+                conversation=True,
+                direction=Direction.INBOUND,
+            )
+        )

@@ -1,0 +1,382 @@
+"""Planning: put each account in its tier, and queue the campaign calls that are due.
+
+`plan(session, now)` is the planning job (the dialer's scheduler runs it; so can a
+simulation, with a virtual clock): it never commits, the entry point does.
+
+1. Tiers: each account's tier_id is set from its days past due (one UPDATE per tier).
+2. Campaigns not running: their attempts still planned are cancelled.
+3. For each account in a running campaign's tier (and each with a planned attempt), in
+   batches read in bulk (dialer/facts.py): which campaign it belongs to (its tier and
+   address), then dialer/schedule.py for the first instant within the horizon that both
+   the contact policy and the tier's pacing allow. Due: a `planned` attempt with that
+   due time, the number to dial and the decision. Not due (blocked, paid, paused by a
+   promise, capped past the horizon): no attempt, and a planned one is cancelled. Moved
+   to another tier or campaign: its planned attempt is cancelled and a new one queued.
+4. At most one open campaign attempt per account: the partial unique index
+   uq_contact_attempt_open_per_account decides, and inserts that lose to it (a second
+   planner running at once) are skipped by ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
+from dialer.facts import AccountCase, load_cases
+from dialer.schedule import Schedule, ScheduleMemo, schedule
+from hotline import audit
+from hotline.accounts import core
+from hotline.enums import AttemptStatus, CampaignStatus, Direction
+from hotline.models import (
+    OPEN_CAMPAIGN_ATTEMPT,
+    CardAccount,
+    Cardholder,
+    ContactAttempt,
+    DelinquencyTier,
+    Phone,
+    table_of,
+)
+from hotline.phones import mask_phone
+
+BATCH_SIZE = 2000
+# Calls are queued this far ahead: a daily run queues the day's calls at their due times.
+HORIZON = dt.timedelta(hours=24)
+
+
+@dataclass
+class PlanReport:
+    tiers_changed: int = 0
+    accounts_considered: int = 0
+    planned: int = 0
+    already_open: int = 0
+    cancelled: int = 0
+    not_due: dict[str, int] = field(default_factory=dict)
+
+    def count(self, reason: str) -> None:
+        self.not_due[reason] = self.not_due.get(reason, 0) + 1
+
+
+def refresh_tiers(session: Session) -> int:
+    """Set every account's tier from its days past due; how many accounts changed tier."""
+    connection = core(session)
+    tiers = session.execute(
+        select(
+            DelinquencyTier.id, DelinquencyTier.min_days_past_due, DelinquencyTier.max_days_past_due
+        )
+    ).all()
+    changed = 0
+    dpd = CardAccount.days_past_due
+    in_some_tier = []
+    for tier_id, low, high in tiers:
+        band = dpd >= low if high is None else dpd.between(low, high)
+        in_some_tier.append(band)
+        result = connection.execute(
+            update(CardAccount)
+            .where(band, (CardAccount.tier_id.is_(None)) | (CardAccount.tier_id != tier_id))
+            .values(tier_id=tier_id)
+        )
+        changed += result.rowcount
+    outside = ~_any(in_some_tier)
+    result = connection.execute(
+        update(CardAccount).where(outside, CardAccount.tier_id.is_not(None)).values(tier_id=None)
+    )
+    return changed + result.rowcount
+
+
+def _any(conditions: list[Any]) -> Any:
+    from sqlalchemy import false, or_
+
+    return or_(*conditions) if conditions else false()
+
+
+def campaign_for(case: AccountCase, campaigns: Sequence[StoredCampaign]) -> StoredCampaign | None:
+    """The campaign an account belongs to, among campaigns not finished: of those whose
+    audience covers its address, the ones naming regions take it over the ones that do
+    not (a Massachusetts campaign under us-ma beside a US-wide one), whatever its tier;
+    of those, one working its tier (the oldest). None: no campaign works it (a running
+    check is the caller's: a paused regional campaign does not hand its accounts over)."""
+    if case.tier_id is None:
+        return None
+    covering = [
+        c
+        for c in campaigns
+        if c.status is not CampaignStatus.FINISHED
+        and c.audience.covers(case.facts.country, case.facts.address_region)
+    ]
+    if not covering:
+        return None
+    closest = max(c.audience.specificity for c in covering)
+    for c in covering:
+        if c.audience.specificity == closest and case.tier_id in c.tiers:
+            return c
+    return None
+
+
+def schedule_case(
+    case: AccountCase,
+    campaign: StoredCampaign,
+    start: dt.datetime,
+    until: dt.datetime,
+    memo: ScheduleMemo | None = None,
+    *,
+    exact: bool = True,
+) -> Schedule:
+    assert case.tier_id is not None
+    arguments = (
+        case.facts,
+        case.phones,
+        case.history,
+        case.past_calls,
+        campaign.profile,
+        campaign.tiers[case.tier_id],
+        start,
+        until,
+    )
+    if memo is None:
+        return schedule(*arguments)
+    return memo.schedule(*arguments, exact=exact)
+
+
+def plan(
+    session: Session,
+    now: dt.datetime,
+    *,
+    horizon: dt.timedelta = HORIZON,
+    batch_size: int = BATCH_SIZE,
+    actor: str = "dialer:planner",
+    after_batch: Callable[[], None] | None = None,
+) -> PlanReport:
+    """Refresh tiers and queue the due campaign calls (see the module's docstring).
+
+    `after_batch` (e.g. the entry point's session.commit) runs after the tier refresh and
+    after each batch: a run over a large portfolio then holds no account row it changed
+    (a tier) for longer than a batch, so a caller's turn on the IVR never waits for the
+    whole run. Every step is safe to repeat, so a run cut short is simply run again.
+    """
+    report = PlanReport(tiers_changed=refresh_tiers(session))
+    if after_batch is not None:
+        after_batch()
+    campaigns = read_campaigns(session)
+    running = [c for c in campaigns if c.status is CampaignStatus.ACTIVE and c.runs_on(now.date())]
+    running_ids = {c.id for c in running}
+    stopped = [c.id for c in campaigns if c.id not in running_ids]
+    report.cancelled += cancel_planned(session, stopped, "campaign-not-running", now)
+    connection = core(session)
+    tier_ids = sorted({t for c in running for t in c.tiers})
+    countries = sorted({country for c in running for country in c.audience.countries})
+    ids = _accounts_to_plan(connection, tier_ids, countries)
+    memo = ScheduleMemo()
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        rows: list[dict[str, Any]] = []
+        cancels: list[dict[str, Any]] = []
+        loaded = load_cases(connection, batch, now)
+        if loaded.zone_updates:
+            connection.execute(_STORE_ZONES, loaded.zone_updates)
+        for case in loaded.cases:
+            report.accounts_considered += 1
+            _plan_one(case, campaigns, running_ids, now, horizon, memo, report, rows, cancels)
+        if cancels:
+            connection.execute(_CANCEL, cancels)
+            report.cancelled += len(cancels)
+        if rows:
+            report.planned += _insert_planned(connection, rows, now)
+        if after_batch is not None:
+            after_batch()
+            connection = core(session)
+    audit.record(
+        session,
+        actor=actor,
+        action="dialer.planned",
+        entity_type="campaign",
+        entity_id=",".join(c.name for c in running)[:64] or "-",
+        data={
+            "tiers_changed": report.tiers_changed,
+            "considered": report.accounts_considered,
+            "planned": report.planned,
+            "cancelled": report.cancelled,
+        },
+        now=now,
+    )
+    return report
+
+
+def _plan_one(
+    case: AccountCase,
+    campaigns: Sequence[StoredCampaign],
+    running_ids: set[int],
+    now: dt.datetime,
+    horizon: dt.timedelta,
+    memo: ScheduleMemo,
+    report: PlanReport,
+    rows: list[dict[str, Any]],
+    cancels: list[dict[str, Any]],
+) -> None:
+    campaign = campaign_for(case, campaigns)
+    if campaign is not None and campaign.id not in running_ids:
+        campaign = None
+    open_attempt = case.open_attempt
+    if open_attempt is not None and open_attempt[1] is not AttemptStatus.PLANNED:
+        report.already_open += 1  # a dialer has it: it finishes first
+        return
+    if case.callback_queued:
+        report.count("callback queued")
+        return
+    # An open attempt that stays needs only to know it is still due: the memo may answer
+    # with another account's numbers then (exact=False), which is all the cheaper.
+    exact = open_attempt is None
+    result = (
+        schedule_case(case, campaign, now, now + horizon, memo, exact=exact) if campaign else None
+    )
+    if open_attempt is not None:
+        same = campaign is not None and (open_attempt[2], open_attempt[3]) == (
+            campaign.id,
+            case.tier_id,
+        )
+        if same and result is not None and result.due_at is not None:
+            report.already_open += 1
+            return
+        why = "left-campaign" if campaign is None else "tier-changed" if not same else "not-due"
+        cancels.append({"attempt_id": open_attempt[0], "disposition": why, "now": now})
+        if campaign is not None:
+            result = schedule_case(case, campaign, now, now + horizon, memo)
+    if campaign is None:
+        report.count("not in a running campaign")
+        return
+    assert result is not None
+    if result.due_at is None or result.decision is None or result.number is None:
+        report.count(str(result.first.reason or result.campaign_reason or "not due"))
+        return
+    rows.append(
+        {
+            "direction": Direction.OUTBOUND,
+            "account_id": case.account_id,
+            "phone_id": case.phone_ids.get(result.number),
+            "number": result.number,
+            "campaign_id": campaign.id,
+            "tier_id": case.tier_id,
+            "status": AttemptStatus.PLANNED,
+            "due_at": max(result.due_at, now),
+            "decision": decision_json(result, campaign, case, now),
+            "created_at": now,
+        }
+    )
+
+
+def decision_json(
+    result: Schedule, campaign: StoredCampaign, case: AccountCase, evaluated_at: dt.datetime
+) -> str:
+    """What is kept with the attempt: why this call, on this number, at this time, and
+    what held it back until then (the policy's reason code, or the campaign's pacing)."""
+    assert case.tier_id is not None and result.decision is not None
+    decision, first = result.decision, result.first
+    return json.dumps(
+        {
+            "allowed": decision.allowed,
+            "phones": [mask_phone(p) for p in decision.phones],
+            "excluded": [[mask_phone(p), r.value] for p, r in decision.excluded],
+            "explanation": decision.explanation,
+            "decided_for": result.due_at.isoformat() if result.due_at else None,
+            "held_back": None
+            if first.allowed
+            else {"reason": first.reason, "rule": first.rule, "explanation": first.explanation},
+            "campaign_reason": result.campaign_reason,
+            "profile": campaign.profile.name,
+            "campaign": campaign.name,
+            "tier": campaign.tiers[case.tier_id].tier,
+            "days_past_due": case.facts.days_past_due,
+            "evaluated_at": evaluated_at.isoformat(),
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def _accounts_to_plan(
+    connection: Connection, tier_ids: Sequence[int], countries: Sequence[str]
+) -> list[int]:
+    """Accounts in a running campaign's tier and country, and every account with a planned
+    campaign attempt (it may have left: then the attempt is cancelled)."""
+    in_campaigns = (
+        select(CardAccount.id)
+        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+        .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries))
+    )
+    with_planned = select(ContactAttempt.account_id).where(
+        ContactAttempt.campaign_id.is_not(None),
+        ContactAttempt.status == AttemptStatus.PLANNED,
+        ContactAttempt.account_id.is_not(None),
+    )
+    ids = set(connection.scalars(in_campaigns)) if tier_ids else set()
+    ids.update(i for i in connection.scalars(with_planned) if i is not None)
+    return sorted(ids)
+
+
+_ATTEMPTS = table_of(ContactAttempt)
+_PHONES = table_of(Phone)
+_STORE_ZONES = (
+    update(_PHONES)
+    .where(_PHONES.c.id == bindparam("phone_id"))
+    .values(time_zones=bindparam("zones"), time_zones_version=bindparam("version"))
+)
+_CANCEL = (
+    update(_ATTEMPTS)
+    .where(
+        _ATTEMPTS.c.id == bindparam("attempt_id"),
+        _ATTEMPTS.c.status == AttemptStatus.PLANNED,
+    )
+    .values(
+        status=AttemptStatus.CANCELED,
+        disposition=bindparam("disposition"),
+        ended_at=bindparam("now"),
+    )
+)
+
+
+def _insert_planned(connection: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> int:
+    """INSERT planned attempts, each unless its account has an open one (the partial unique
+    index): a second planner's row is then skipped, not an error. How many went in.
+
+    PostgreSQL takes the batch as one statement over arrays (unnest): one parameter per
+    column instead of one per value, which is most of the cost of a batch otherwise."""
+    if connection.dialect.name != "postgresql":
+        return len(connection.execute(_INSERT_SQLITE, rows).all())
+    columns = {name: [row[name] for row in rows] for name in _ARRAY_COLUMNS}
+    return len(connection.execute(_INSERT_POSTGRESQL, {**columns, "now": now}).all())
+
+
+_INSERT_SQLITE = (
+    sqlite.insert(_ATTEMPTS)
+    .on_conflict_do_nothing(index_elements=["account_id"], index_where=OPEN_CAMPAIGN_ATTEMPT)
+    .returning(_ATTEMPTS.c.id)
+)
+_ARRAY_COLUMNS = {
+    "account_id": "integer",
+    "phone_id": "integer",
+    "number": "text",
+    "campaign_id": "integer",
+    "tier_id": "integer",
+    "due_at": "timestamptz",
+    "decision": "text",
+}
+_INSERT_POSTGRESQL = text(
+    "INSERT INTO contact_attempt (direction, status, created_at, "
+    + ", ".join(_ARRAY_COLUMNS)
+    + ") SELECT :direction, :status, :now, "
+    + ", ".join(f"a.{name}" for name in _ARRAY_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ARRAY_COLUMNS.items())
+    + ") AS a("
+    + ", ".join(_ARRAY_COLUMNS)
+    + ") ON CONFLICT (account_id) WHERE "
+    + str(OPEN_CAMPAIGN_ATTEMPT)
+    + " DO NOTHING RETURNING id"
+).bindparams(direction=Direction.OUTBOUND.value, status=AttemptStatus.PLANNED.value)
