@@ -1,0 +1,143 @@
+"""The dialer's jobs: the tick places due calls within pacing; reconcile asks the carrier.
+
+Plain functions of (sessionmaker, gateway, clock): the scheduler calls them every few
+seconds (dialer/process.py), a simulation calls them on a virtual clock. Each step is its
+own transaction (claimed, then placed, then the CallSid stored: dialer/claims.py), so
+killing the process anywhere loses nothing and dials nothing twice. The tick only takes
+slots up to its own end (the next tick's start), so it returns in about one interval and a
+stop is obeyed within one call: a claim not yet dialled is given back, a call being placed
+is finished and its CallSid stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from dialer import claims
+from dialer.clock import Clock, sleep_until
+from dialer.config import CARRIER_REQUEST_BOUND, DialerConfig
+from dialer.reconcile import reconcile_overdue, resolve_unknown_placements
+from dialer.retry import Refusal, classify
+from telephony.gateway import CallGateway, CallRequest, GatewayError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    placed: int = 0
+    deferred: int = 0  # refused with 429/5xx: due again after a backoff
+    failed: int = 0  # invalid number, or refused for good
+    released: int = 0  # claimed but not dialled (stopping, lease too short)
+    adopted: int = 0
+    replanned: int = 0
+    reconciled: int = 0
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Who this dialer process is, for its claims; `alone_since` on SQLite (see reconcile)."""
+
+    worker_id: str
+    stop: threading.Event
+    alone_since: dt.datetime | None = None
+
+
+def tick(
+    Session: sessionmaker[Session],
+    gateway: CallGateway,
+    clock: Clock,
+    config: DialerConfig,
+    worker: Worker,
+) -> TickReport:
+    """Place the due calls whose slot comes before this tick's end (the next one's start)."""
+    report = TickReport()
+    end = clock.now() + config.tick
+    while not worker.stop.is_set():
+        now = clock.now()
+        with Session.begin() as session:
+            claim = claims.claim_next(
+                session, worker_id=worker.worker_id, now=now, lease=config.lease, horizon=end
+            )
+        if not isinstance(claim, claims.Claim):
+            break  # nothing due, or no slot or room before the next tick
+        place(Session, gateway, clock, config, worker, claim, report)
+    return report
+
+
+def reconcile(
+    Session: sessionmaker[Session],
+    gateway: CallGateway,
+    clock: Clock,
+    config: DialerConfig,
+    worker: Worker,
+) -> TickReport:
+    """Resolve unknown placements and fetch overdue calls (dialer/reconcile.py)."""
+    report = TickReport()
+    now = clock.now()
+    report.adopted, report.replanned = resolve_unknown_placements(
+        Session, gateway, now, config, worker_id=worker.worker_id, alone_since=worker.alone_since
+    )
+    report.reconciled = reconcile_overdue(Session, gateway, now, config)
+    return report
+
+
+def place(
+    Session: sessionmaker[Session],
+    gateway: CallGateway,
+    clock: Clock,
+    config: DialerConfig,
+    worker: Worker,
+    claim: claims.Claim,
+    report: TickReport,
+) -> None:
+    """Wait for the claim's slot, place the call, store the CallSid (or the refusal)."""
+    if not sleep_until(clock, claim.slot, worker.stop) or (
+        clock.now() + CARRIER_REQUEST_BOUND > claim.lease_until
+    ):
+        # Not dialled: stopping, or the lease could end while the request is out (and
+        # another dialer could then take the attempt up).
+        with Session.begin() as session:
+            report.released += claims.release(session, claim)
+        return
+    request = CallRequest(
+        to=claim.number,
+        from_=claim.caller_id or config.caller_id,
+        url=config.answer_url(claim.attempt_id),
+        status_callback=config.status_url(claim.attempt_id),
+        machine_detection=config.machine_detection,
+    )
+    try:
+        call = gateway.place_call(request)
+    except GatewayError as exc:
+        refusal = classify(exc.code, exc.status)
+        log.warning(
+            "carrier refused the call of attempt %s (code %s, HTTP %s): %s",
+            claim.attempt_id,
+            exc.code,
+            exc.status,
+            refusal.value,
+        )
+        with Session.begin() as session:
+            claims.record_refusal(
+                session, claim, refusal, code=exc.code, message=str(exc), now=clock.now()
+            )
+        if refusal in (Refusal.INVALID_NUMBER, Refusal.REFUSED):
+            report.failed += 1
+        else:
+            report.deferred += 1
+        return
+    with Session.begin() as session:
+        stored = claims.record_placed(session, claim, call, clock.now())
+    if not stored:
+        log.error(
+            "attempt %s: placed %s for a claim no longer held (its lease ran out)",
+            claim.attempt_id,
+            call.sid,
+        )
+    report.placed += 1
