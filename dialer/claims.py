@@ -135,6 +135,9 @@ def claim_next(
             .with_for_update()
         )
     }
+    # The candidate whose slot comes first (the oldest due among equals): a campaign slowed
+    # by its own limits does not hold back another campaign's calls.
+    chosen: tuple[dt.datetime, ContactAttempt, DialerPacing | None] | None = None
     numbers_taken: set[str] = set()
     deferred = Deferred("campaign limits")
     for attempt in candidates:
@@ -150,28 +153,33 @@ def claim_next(
                 deferred = Deferred("campaign rate", own.next_slot_at)
                 continue
         taken = pacing.slot(now, [global_row.next_slot_at, own.next_slot_at if own else None])
-        global_row.next_slot_at = pacing.next_free(taken, global_limits.calls_per_second)
-        global_row.updated_at = now
-        if own is not None:
-            own.next_slot_at = pacing.next_free(taken, own.calls_per_second)
-            own.updated_at = now
-        attempt.status = AttemptStatus.DIALING
-        attempt.worker_id = worker_id
-        attempt.claimed_at = now
-        attempt.lease_until = now + lease
-        session.flush()
-        campaign = session.get(Campaign, attempt.campaign_id)
-        return Claim(
-            attempt_id=attempt.id,
-            number=attempt.number,
-            campaign_id=attempt.campaign_id,
-            caller_id=campaign.caller_id if campaign else None,
-            worker_id=worker_id,
-            claimed_at=now,
-            slot=taken,
-            lease_until=now + lease,
-        )
-    return deferred
+        if chosen is None or taken < chosen[0]:
+            chosen = (taken, attempt, own)
+    if chosen is None:
+        return deferred
+    taken, attempt, own = chosen
+    global_row.next_slot_at = pacing.next_free(taken, global_limits.calls_per_second)
+    global_row.updated_at = now
+    if own is not None:
+        own.next_slot_at = pacing.next_free(taken, own.calls_per_second)
+        own.updated_at = now
+    attempt.status = AttemptStatus.DIALING
+    attempt.worker_id = worker_id
+    attempt.claimed_at = now
+    attempt.lease_until = now + lease
+    session.flush()
+    assert attempt.campaign_id is not None
+    campaign = session.get(Campaign, attempt.campaign_id)
+    return Claim(
+        attempt_id=attempt.id,
+        number=attempt.number,
+        campaign_id=attempt.campaign_id,
+        caller_id=campaign.caller_id if campaign else None,
+        worker_id=worker_id,
+        claimed_at=now,
+        slot=taken,
+        lease_until=now + lease,
+    )
 
 
 def _due_attempts(now: dt.datetime):  # type: ignore[no-untyped-def]
