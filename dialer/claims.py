@@ -27,6 +27,7 @@ Services here take a session and never commit; dialer/tick.py owns the transacti
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -106,16 +107,25 @@ def _set_limits(
 
 
 def claim_next(
-    session: Session, *, worker_id: str, now: dt.datetime, lease: dt.timedelta, horizon: dt.datetime
+    session: Session,
+    *,
+    worker_id: str,
+    clock: Callable[[], dt.datetime],
+    lease: dt.timedelta,
+    horizon: dt.datetime,
 ) -> Claim | Deferred | None:
     """Claim the next due attempt whose slot comes by `horizon`; None if nothing is due.
 
     Takes the pacing slot with it: the claim, the slot and the moved-on bucket state commit
-    together, so a claim that is rolled back gives its slot back.
+    together, so a claim that is rolled back gives its slot back. The time is read once the
+    pacing row is locked: a slot counted from before a wait for the lock (or a first
+    connection) would be in the past by the time the call goes, and the next dialer's slot,
+    counted from it, would come too soon after.
     """
     global_row = session.scalars(
         select(DialerPacing).where(DialerPacing.scope == GLOBAL_SCOPE).with_for_update()
     ).one()
+    now = clock()
     global_limits = _limits_of(global_row)
     if global_row.next_slot_at is not None and global_row.next_slot_at > horizon:
         return Deferred("rate", global_row.next_slot_at)
@@ -254,15 +264,18 @@ def release(session: Session, claim: Claim) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def record_placed(session: Session, claim: Claim, call: CallInfo, now: dt.datetime) -> bool:
-    """Store the CallSid the carrier gave; False if the claim was taken up meanwhile."""
+def record_placed(
+    session: Session, claim: Claim, call: CallInfo, sent_at: dt.datetime, *, now: dt.datetime
+) -> bool:
+    """Store the CallSid the carrier gave for the request sent at `sent_at`; False if the
+    claim was taken up meanwhile."""
     result = session.execute(
         update(ContactAttempt)
         .where(*_held(claim))
         .values(
             provider_call_sid=call.sid,
             status=status_of(call.status) or AttemptStatus.QUEUED,
-            placed_at=now,
+            placed_at=sent_at,
             lease_until=None,
             dial_retries=0,
             error_code=None,

@@ -26,6 +26,9 @@ from dialer.retry import Refusal, classify
 from telephony.gateway import CallGateway, CallRequest, GatewayError
 
 log = logging.getLogger(__name__)
+# A call goes within this of its pacing slot or not at that slot: so the calls' actual
+# starts are never closer together than the slots allow, less this.
+LATE_SEND_LIMIT = dt.timedelta(milliseconds=25)
 
 
 @dataclass
@@ -59,10 +62,13 @@ def tick(
     report = TickReport()
     end = clock.now() + config.tick
     while not worker.stop.is_set():
-        now = clock.now()
         with Session.begin() as session:
             claim = claims.claim_next(
-                session, worker_id=worker.worker_id, now=now, lease=config.lease, horizon=end
+                session,
+                worker_id=worker.worker_id,
+                clock=clock.now,
+                lease=config.lease,
+                horizon=end,
             )
         if not isinstance(claim, claims.Claim):
             break  # nothing due, or no slot or room before the next tick
@@ -97,13 +103,21 @@ def place(
     report: TickReport,
 ) -> None:
     """Wait for the claim's slot, place the call, store the CallSid (or the refusal)."""
-    if not sleep_until(clock, claim.slot, worker.stop) or (
-        clock.now() + CARRIER_REQUEST_BOUND > claim.lease_until
+    awake = sleep_until(clock, claim.slot, worker.stop)
+    late = clock.now() - claim.slot
+    if (
+        not awake
+        or late > LATE_SEND_LIMIT
+        or claim.slot + CARRIER_REQUEST_BOUND > claim.lease_until
     ):
-        # Not dialled: stopping, or the lease could end while the request is out (and
-        # another dialer could then take the attempt up).
+        # Not dialled: stopping; or woken too late for the slot (a busy machine), where the
+        # next dialer's slot, counted from this one, would come too soon after it; or the
+        # lease could end while the request is out (another dialer could then take the
+        # attempt up). The attempt is due again at once, with a slot of its own.
         with Session.begin() as session:
             report.released += claims.release(session, claim)
+        if awake and late > LATE_SEND_LIMIT:
+            log.info("attempt %s: woke %s after its slot; given back", claim.attempt_id, late)
         return
     request = CallRequest(
         to=claim.number,
@@ -112,6 +126,7 @@ def place(
         status_callback=config.status_url(claim.attempt_id),
         machine_detection=config.machine_detection,
     )
+    sent_at = clock.now()  # when the call was placed, as pacing counts it
     try:
         call = gateway.place_call(request)
     except GatewayError as exc:
@@ -133,7 +148,7 @@ def place(
             report.deferred += 1
         return
     with Session.begin() as session:
-        stored = claims.record_placed(session, claim, call, clock.now())
+        stored = claims.record_placed(session, claim, call, sent_at, now=clock.now())
     if not stored:
         log.error(
             "attempt %s: placed %s for a claim no longer held (its lease ran out)",

@@ -90,7 +90,7 @@ def test_a_call_placed_by_a_dialer_killed_before_storing_its_sid_is_adopted_not_
         claim = claims.claim_next(
             session,
             worker_id="killed",
-            now=clock.now(),
+            clock=clock.now,
             lease=dt.timedelta(seconds=30),
             horizon=clock.now(),
         )

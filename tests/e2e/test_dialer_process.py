@@ -248,10 +248,17 @@ def test_two_dialers_share_a_campaign_without_double_dialling_within_the_limit(
     with Session.begin() as session:
         workers = set(session.scalars(select(ContactAttempt.worker_id)))
     assert len(workers) == 2  # both took a share
+    with Session.begin() as session:
+        sent = sorted(session.scalars(select(ContactAttempt.placed_at)))
     created = sorted(c.created_at for c in dialer_line.carrier.list_calls())
-    # Never above 5 calls a second over any stretch (50 ms for the HTTP request's jitter).
-    for i in range(len(created)):
-        for j in range(i + 1, len(created)):
-            assert (created[j] - created[i]).total_seconds() >= (j - i) / 5 - 0.05
-    achieved = (len(created) - 1) / (created[-1] - created[0]).total_seconds()
-    assert achieved >= 5 * 0.9
+    # Never above 5 calls a second over any stretch, as the dialers sent them (a request
+    # leaves within 25 ms of its slot or not at all: dialer/tick.py) and as the carrier
+    # received them (up to 200 ms more on the way, through an in-process simulator on this
+    # busy 2-core machine).
+    for moments, jitter in ((sent, 0.03), (created, 0.2)):
+        for i in range(len(moments)):
+            for j in range(i + 1, len(moments)):
+                assert (moments[j] - moments[i]).total_seconds() >= (j - i) / 5 - jitter
+    for moments in (sent, created):
+        achieved = (len(moments) - 1) / (moments[-1] - moments[0]).total_seconds()
+        assert 5 * 0.9 <= achieved <= 5 * 1.01

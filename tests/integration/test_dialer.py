@@ -54,7 +54,7 @@ def claim_one(Session, clock, name="w1", lease=dt.timedelta(seconds=30)):
         return claims.claim_next(
             session,
             worker_id=name,
-            now=clock.now(),
+            clock=clock.now,
             lease=lease,
             horizon=clock.now() + dt.timedelta(seconds=2),
         )
@@ -355,7 +355,7 @@ def test_dialers_claiming_at_once_never_claim_one_attempt_twice(Session):
                 claim = claims.claim_next(
                     session,
                     worker_id=name,
-                    now=now,
+                    clock=lambda: now,
                     lease=dt.timedelta(minutes=5),
                     horizon=now + dt.timedelta(hours=1),
                 )
