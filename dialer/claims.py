@@ -65,14 +65,6 @@ class Claim:
     lease_until: dt.datetime
 
 
-@dataclass(frozen=True)
-class Deferred:
-    """Nothing to claim yet: the next free slot is after the horizon (or no room)."""
-
-    reason: str
-    until: dt.datetime | None = None
-
-
 def set_global_limits(session: Session, limits: pacing.Limits, now: dt.datetime) -> None:
     """Make the `global` pacing row hold these limits (the dialer's settings at start)."""
     _set_limits(session, GLOBAL_SCOPE, None, limits, now)
@@ -113,14 +105,32 @@ def claim_next(
     clock: Callable[[], dt.datetime],
     lease: dt.timedelta,
     horizon: dt.datetime,
-) -> Claim | Deferred | None:
-    """Claim the next due attempt whose slot comes by `horizon`; None if nothing is due.
+) -> Claim | None:
+    """Claim the next due attempt whose slot comes by `horizon`; None if there is none."""
+    claimed = claim_due(
+        session, worker_id=worker_id, clock=clock, lease=lease, horizon=horizon, limit=1
+    )
+    return claimed[0] if claimed else None
 
-    Takes the pacing slot with it: the claim, the slot and the moved-on bucket state commit
-    together, so a claim that is rolled back gives its slot back. The time is read once the
-    pacing row is locked: a slot counted from before a wait for the lock (or a first
-    connection) would be in the past by the time the call goes, and the next dialer's slot,
-    counted from it, would come too soon after.
+
+def claim_due(
+    session: Session,
+    *,
+    worker_id: str,
+    clock: Callable[[], dt.datetime],
+    lease: dt.timedelta,
+    horizon: dt.datetime,
+    limit: int,
+) -> list[Claim]:
+    """Claim up to `limit` due attempts whose pacing slots come by `horizon`, in slot order.
+
+    Takes the slots with them: the claims, their slots and the moved-on bucket state commit
+    together, so a claim that is rolled back gives its slot back. Nothing due, no room
+    (max_concurrent) or no slot by the horizon: an empty list, and the attempts wait.
+
+    The time is read once the pacing row is locked: a slot counted from before a wait for
+    the lock (or a first connection) would be in the past by the time the call goes, and
+    the next dialer's slot, counted from it, would come too soon after.
     """
     global_row = session.scalars(
         select(DialerPacing).where(DialerPacing.scope == GLOBAL_SCOPE).with_for_update()
@@ -128,14 +138,14 @@ def claim_next(
     now = clock()
     global_limits = _limits_of(global_row)
     if global_row.next_slot_at is not None and global_row.next_slot_at > horizon:
-        return Deferred("rate", global_row.next_slot_at)
+        return []
     in_flight = _in_flight_by_campaign(session)
-    if not pacing.has_room(sum(in_flight.values()), global_limits):
-        return Deferred("concurrency")
-
-    candidates = session.scalars(_due_attempts(now)).all()
+    room = global_limits.max_concurrent - sum(in_flight.values())
+    if room <= 0:
+        return []
+    candidates = list(session.scalars(_due_attempts(now)).all())
     if not candidates:
-        return None
+        return []
     scopes = {
         row.campaign_id: row
         for row in session.scalars(
@@ -145,51 +155,67 @@ def claim_next(
             .with_for_update()
         )
     }
-    # The candidate whose slot comes first (the oldest due among equals): a campaign slowed
-    # by its own limits does not hold back another campaign's calls.
-    chosen: tuple[dt.datetime, ContactAttempt, DialerPacing | None] | None = None
-    numbers_taken: set[str] = set()
-    deferred = Deferred("campaign limits")
-    for attempt in candidates:
-        if attempt.number in numbers_taken:
-            continue  # one call at a time to a number (see _due_attempts)
-        numbers_taken.add(attempt.number)
-        assert attempt.campaign_id is not None  # _due_attempts reads campaign attempts only
-        own = scopes.get(attempt.campaign_id)
+    # One call at a time to a number (see _due_attempts), the oldest due first.
+    first_per_number: dict[str, ContactAttempt] = {}
+    for candidate in candidates:
+        first_per_number.setdefault(candidate.number, candidate)
+    candidates = list(first_per_number.values())
+    claimed: list[Claim] = []
+    while candidates and len(claimed) < min(limit, room):
+        picked = _earliest_slot(candidates, now, horizon, global_row, scopes, in_flight)
+        if picked is None:
+            break
+        taken, attempt, own = picked
+        candidates.remove(attempt)
+        global_row.next_slot_at = pacing.next_free(taken, global_limits.calls_per_second)
+        global_row.updated_at = now
         if own is not None:
-            if not pacing.has_room(in_flight.get(attempt.campaign_id, 0), _limits_of(own)):
-                continue
-            if own.next_slot_at is not None and own.next_slot_at > horizon:
-                deferred = Deferred("campaign rate", own.next_slot_at)
-                continue
-        taken = pacing.slot(now, [global_row.next_slot_at, own.next_slot_at if own else None])
-        if chosen is None or taken < chosen[0]:
-            chosen = (taken, attempt, own)
-    if chosen is None:
-        return deferred
-    taken, attempt, own = chosen
-    global_row.next_slot_at = pacing.next_free(taken, global_limits.calls_per_second)
-    global_row.updated_at = now
-    if own is not None:
-        own.next_slot_at = pacing.next_free(taken, own.calls_per_second)
-        own.updated_at = now
-    attempt.status = AttemptStatus.DIALING
-    attempt.worker_id = worker_id
-    attempt.claimed_at = now
-    attempt.lease_until = now + lease
+            own.next_slot_at = pacing.next_free(taken, own.calls_per_second)
+            own.updated_at = now
+        assert attempt.campaign_id is not None  # _due_attempts reads campaign attempts only
+        in_flight[attempt.campaign_id] = in_flight.get(attempt.campaign_id, 0) + 1
+        attempt.status = AttemptStatus.DIALING
+        attempt.worker_id = worker_id
+        attempt.claimed_at = now
+        attempt.lease_until = now + lease
+        campaign = session.get(Campaign, attempt.campaign_id)
+        claimed.append(
+            Claim(
+                attempt_id=attempt.id,
+                number=attempt.number,
+                campaign_id=attempt.campaign_id,
+                caller_id=campaign.caller_id if campaign else None,
+                worker_id=worker_id,
+                claimed_at=now,
+                slot=taken,
+                lease_until=now + lease,
+            )
+        )
     session.flush()
-    assert attempt.campaign_id is not None
-    campaign = session.get(Campaign, attempt.campaign_id)
-    return Claim(
-        attempt_id=attempt.id,
-        number=attempt.number,
-        campaign_id=attempt.campaign_id,
-        caller_id=campaign.caller_id if campaign else None,
-        worker_id=worker_id,
-        claimed_at=now,
-        slot=taken,
-        lease_until=now + lease,
-    )
+    return claimed
+
+
+def _earliest_slot(
+    candidates: list[ContactAttempt],
+    now: dt.datetime,
+    horizon: dt.datetime,
+    global_row: DialerPacing,
+    scopes: dict[int | None, DialerPacing],
+    in_flight: dict[int | None, int],
+) -> tuple[dt.datetime, ContactAttempt, DialerPacing | None] | None:
+    """The candidate whose slot comes first (the oldest due among equals), if by the
+    horizon: a campaign slowed by its own limits does not hold back another's calls."""
+    chosen: tuple[dt.datetime, ContactAttempt, DialerPacing | None] | None = None
+    for attempt in candidates:
+        own = scopes.get(attempt.campaign_id)
+        if own is not None and not pacing.has_room(
+            in_flight.get(attempt.campaign_id, 0), _limits_of(own)
+        ):
+            continue
+        taken = pacing.slot(now, [global_row.next_slot_at, own.next_slot_at if own else None])
+        if taken <= horizon and (chosen is None or taken < chosen[0]):
+            chosen = (taken, attempt, own)
+    return chosen
 
 
 def _due_attempts(now: dt.datetime):  # type: ignore[no-untyped-def]

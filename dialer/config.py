@@ -26,6 +26,9 @@ class DialerConfig:
     public_base_url: str
     caller_id: str  # when the campaign names none
     tick: dt.timedelta = dt.timedelta(seconds=2)
+    # The longest one tick call keeps placing before it returns (a simulation interleaves
+    # its other jobs there; the process calls it again at once).
+    tick_budget: dt.timedelta = dt.timedelta(seconds=30)
     lease: dt.timedelta = dt.timedelta(seconds=30)
     reconcile_after: dt.timedelta = dt.timedelta(minutes=5)
     settle: dt.timedelta = dt.timedelta(seconds=5)

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from dialer import claims
 from dialer.clock import SystemClock
 from dialer.config import DialerConfig
-from dialer.tick import Worker, reconcile, tick
+from dialer.tick import TickReport, Worker, reconcile, tick
 from hotline.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,26 @@ def run(runtime: Runtime) -> None:
         pool = ThreadPoolExecutor(max_workers=4)
         scheduler = BlockingScheduler(
             executors={"default": pool},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            # Two instances allowed, the second returning at once (see job()).
+            job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": 30},
             timezone=dt.UTC,
         )
 
-        def job(step: Callable[..., Any]) -> Callable[[], object]:
-            return lambda: step(runtime.Session, runtime.gateway, clock, config, worker)
+        def job(step: Callable[..., TickReport]) -> Callable[[], object]:
+            running = threading.Lock()
+
+            def run_step() -> None:
+                # One run at a time, without APScheduler's skipped-run warning each time a
+                # busy tick is still placing when the next one is due.
+                if not running.acquire(blocking=False):
+                    return
+                try:
+                    while step(runtime.Session, runtime.gateway, clock, config, worker).more:
+                        pass  # a busy tick goes on at once: no gap between ticks
+                finally:
+                    running.release()
+
+            return run_step
 
         jobs = [
             ScheduledJob(TICK_JOB_ID, job(tick), config.tick),
