@@ -134,7 +134,9 @@ def claim_due(
     """
     global_row = session.scalars(
         select(DialerPacing).where(DialerPacing.scope == GLOBAL_SCOPE).with_for_update()
-    ).one()
+    ).one_or_none()
+    if global_row is None:
+        raise RuntimeError("no global pacing limits: call dialer.claims.set_global_limits first")
     now = clock()
     global_limits = _limits_of(global_row)
     if global_row.next_slot_at is not None and global_row.next_slot_at > horizon:
