@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.claims import ACTOR
 from dialer.config import CARRIER_CLOCK_SKEW, DialerConfig
-from dialer.outcomes import PLACED_NOT_FINAL, apply_carrier_status, status_of
+from dialer.outcomes import FINAL, PLACED_NOT_FINAL, apply_carrier_status
 from hotline import audit
 from hotline.enums import AttemptStatus, Direction
 from hotline.models import ContactAttempt
@@ -209,6 +209,17 @@ def reconcile_overdue(
             if attempt is None:
                 continue
             attempt.carrier_checked_at = now
-            if call is not None and status_of(call.status) is not None:
-                changed += apply_carrier_status(attempt, call, now)
+            if call is None or not apply_carrier_status(attempt, call, now):
+                continue
+            changed += 1
+            if attempt.status in FINAL:
+                audit.record(
+                    session,
+                    actor=ACTOR,
+                    action="attempt.outcome",
+                    entity_type="contact_attempt",
+                    entity_id=attempt.id,
+                    data={"call_sid": sid, "status": attempt.status.value, "by": "reconcile"},
+                    now=now,
+                )
     return changed

@@ -338,6 +338,9 @@ def test_an_overdue_call_is_fetched_and_its_final_status_stored(Session, clock, 
     clock.advance(120)
     assert reconcile(Session, carrier, clock, config(), worker()).reconciled == 0
     assert carrier.fetched == [sid]  # a final call is never fetched again
+    with Session.begin() as session:
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions == ["attempt.placed", "attempt.outcome"]
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="SKIP LOCKED claims need PostgreSQL")
