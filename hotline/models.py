@@ -417,7 +417,9 @@ class ContactAttempt(Base):
     # When the carrier accepted the call (its CallSid stored).
     placed_at: Mapped[dt.datetime | None]
     # Carrier refusals (429, 5xx) so far: the exponent of the next backoff.
-    dial_retries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A server default only: the IVR inserts attempts with INSERT ... SELECT (ivr/calls.py),
+    # where a Python-side default would be sent as a parameter nobody fills.
+    dial_retries: Mapped[int] = mapped_column(server_default="0")
     # When reconcile last fetched the call from the carrier (callbacks overdue).
     carrier_checked_at: Mapped[dt.datetime | None]
 
