@@ -264,9 +264,9 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_line_from_the_real_process(tmp
 
 
 def test_downgrading_to_an_unknown_revision_names_the_known_ones(hotline, engine):
-    from hotline import db
-
     from alembic.script import ScriptDirectory
+
+    from hotline import db
 
     head = db.head_revision(engine)
     # Read from the migrations themselves (oldest first), not assumed to be 0001..head: a
