@@ -479,6 +479,23 @@ def payments_reconcile(days: int) -> None:
     click.echo(f"posted {posted} payment(s) from kept results; {already} were posted already")
 
 
+# --- dialer -------------------------------------------------------------------------------
+
+
+@cli.command("dialer")
+def dialer_command() -> None:
+    """Run the outbound dialer until SIGTERM: place due campaign calls within pacing, and
+    ask the carrier about calls whose outcome is not known (several may run on PostgreSQL;
+    one on SQLite)."""
+    from dialer.process import DialerAlreadyRunning, run
+
+    current = _ready_runtime()
+    try:
+        run(current)
+    except DialerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 # --- audit --------------------------------------------------------------------------------
 
 audit_group = AppGroup("audit", help="The hash-chained audit trail.")

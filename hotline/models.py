@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -502,6 +503,48 @@ class ContactAttempt(Base):
     # codes, explanation), the profile and tier, and when it was evaluated; JSON.
     decision: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # --- dialer placement (migration 0006; dialer/claims.py says how they move) ---------
+    # When the current claim was taken: the start of the window in which the carrier is
+    # asked for this attempt's call if the claimer died before storing its CallSid.
+    claimed_at: Mapped[dt.datetime | None]
+    # When the carrier accepted the call (its CallSid stored).
+    placed_at: Mapped[dt.datetime | None]
+    # Carrier refusals (429, 5xx) so far: the exponent of the next backoff.
+    # A server default only: the IVR inserts attempts with INSERT ... SELECT (ivr/calls.py),
+    # where a Python-side default would be sent as a parameter nobody fills.
+    dial_retries: Mapped[int] = mapped_column(server_default="0")
+    # When reconcile last fetched the call from the carrier (callbacks overdue).
+    carrier_checked_at: Mapped[dt.datetime | None]
+
+
+class DialerPacing(Base):
+    """A pacing scope's limits and its token-bucket state, shared by every dialer process.
+
+    One row `global` and one per campaign that has limits of its own (`campaign:<id>`). The
+    bucket is kept as the earliest moment the next call may go (`next_slot_at`, GCRA with a
+    burst of one); a claim locks the rows it draws on (FOR UPDATE on PostgreSQL), so
+    several dialers never hand out the same slot (dialer/pacing.py, dialer/claims.py).
+    """
+
+    __tablename__ = "dialer_pacing"
+    __table_args__ = (
+        CheckConstraint("calls_per_second > 0", name="rate_positive"),
+        CheckConstraint("max_concurrent > 0", name="concurrency_positive"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), unique=True
+    )
+    calls_per_second: Mapped[float] = mapped_column(Float)
+    max_concurrent: Mapped[int]
+    next_slot_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"DialerPacing({self.scope!r}, cps={self.calls_per_second}, max={self.max_concurrent})"
+        )
 
 
 class VerificationAttempt(Base):

@@ -84,6 +84,22 @@ class Settings:
     db_idle_in_transaction_timeout_ms: int = 30000
     voice_en: str = "Polly.Joanna-Neural"
     voice_zh: str = "Polly.Zhiyu-Neural"
+    # --- the outbound dialer (`hotline dialer`; dialer/config.py) -------------------------
+    # Calls per second and calls in flight across every dialer process (Twilio's default
+    # account CPS is 1); a campaign may have lower limits of its own (dialer_pacing rows).
+    dialer_calls_per_second: float = 1.0
+    dialer_max_concurrent: int = 10
+    # How often the tick runs, and how long a claim holds an attempt before another dialer
+    # may ask the carrier what became of it.
+    dialer_tick_seconds: float = 2.0
+    dialer_lease_seconds: int = 30
+    # A placed call with no final status this long after placing is fetched from the carrier.
+    dialer_reconcile_after_s: int = 300
+    # How long the carrier may take to list a call it has just accepted.
+    dialer_settle_seconds: float = 5.0
+    # How often the dialer runs the planning job; 0: never (planning runs elsewhere, e.g.
+    # `hotline campaign plan` from cron, or a test drives the queue itself).
+    dialer_plan_every_s: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -112,6 +128,16 @@ def _whole(raw: str) -> int:
     if not raw.strip().isdigit():
         raise ValueError(f"{raw!r} is not a whole number")
     return int(raw)
+
+
+def _decimal(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
 
 
 def _months(raw: str) -> tuple[int, ...]:
@@ -154,6 +180,13 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": ("db_idle_in_transaction_timeout_ms", _whole),
     "HOTLINE_VOICE_EN": ("voice_en", _text),
     "HOTLINE_VOICE_ZH": ("voice_zh", _text),
+    "HOTLINE_DIALER_CPS": ("dialer_calls_per_second", _decimal),
+    "HOTLINE_DIALER_MAX_CONCURRENT": ("dialer_max_concurrent", _whole),
+    "HOTLINE_DIALER_TICK_SECONDS": ("dialer_tick_seconds", _decimal),
+    "HOTLINE_DIALER_LEASE_SECONDS": ("dialer_lease_seconds", _whole),
+    "HOTLINE_DIALER_RECONCILE_AFTER_S": ("dialer_reconcile_after_s", _whole),
+    "HOTLINE_DIALER_SETTLE_SECONDS": ("dialer_settle_seconds", _decimal),
+    "HOTLINE_DIALER_PLAN_EVERY_S": ("dialer_plan_every_s", _whole),
 }
 _ATTRIBUTE_TO_VARIABLE = {attr: name for name, (attr, _) in VARIABLES.items()}
 
@@ -284,9 +317,32 @@ def validate(settings: Settings) -> Settings:
         )
     if not s.bank_name.strip():
         raise _fail("bank_name", "must not be empty")
+    _check_dialer(s)
     if s.is_production:
         _check_production(s)
     return replace(s, caller_ids=tuple(caller_ids))
+
+
+def _check_dialer(s: Settings) -> None:
+    if not 0.01 <= s.dialer_calls_per_second <= 1000:
+        raise _fail("dialer_calls_per_second", "must be from 0.01 to 1000 calls per second")
+    if s.dialer_plan_every_s != 0 and not 60 <= s.dialer_plan_every_s <= 86_400:
+        raise _fail("dialer_plan_every_s", "must be 0 (off) or from 60 to 86400 seconds")
+    if not 1 <= s.dialer_max_concurrent <= 100_000:
+        raise _fail("dialer_max_concurrent", "must be from 1 to 100000 calls")
+    if not 0.1 <= s.dialer_tick_seconds <= 60:
+        raise _fail("dialer_tick_seconds", "must be from 0.1 to 60 seconds")
+    # A claim must outlive the wait for its slot (at most one tick) and the carrier request
+    # (10 s at most), or another dialer could take it up while it is still being placed.
+    if not s.dialer_tick_seconds + 15 <= s.dialer_lease_seconds <= 3600:
+        raise _fail(
+            "dialer_lease_seconds",
+            "must be from the tick plus 15 seconds (the carrier request's bound) to 3600",
+        )
+    if not 1 <= s.dialer_reconcile_after_s <= 86_400:
+        raise _fail("dialer_reconcile_after_s", "must be from 1 second to a day")
+    if not 0 <= s.dialer_settle_seconds <= 300:
+        raise _fail("dialer_settle_seconds", "must be from 0 to 300 seconds")
 
 
 def _check_production(s: Settings) -> None:

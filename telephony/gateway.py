@@ -51,6 +51,8 @@ class CallInfo:
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     queue_time_ms: int | None = None
+    # When the carrier created the call (Twilio's date_created, whole seconds).
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ class CallGateway(abc.ABC):
 
     @abc.abstractmethod
     def fetch(self, sid: str) -> CallInfo: ...
+
+    @abc.abstractmethod
+    def list_calls(self, to: str, since: dt.datetime) -> list[CallInfo]:
+        """Outbound calls the account placed to `to` created at or after `since`, oldest
+        first: how a dialer that lost a CallSid (killed mid-placement) finds its call."""
 
     @abc.abstractmethod
     def redirect(self, sid: str, url: str) -> CallInfo: ...

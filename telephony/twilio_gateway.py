@@ -7,6 +7,7 @@ auth and headers as the SDK made them. With the default base URL it changes noth
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,8 @@ from telephony.gateway import CallGateway, CallInfo, CallRequest, GatewayError, 
 TWILIO_API = "https://api.twilio.com"
 # The SDK waits forever by default; a hung carrier must not hang a dialer tick.
 REQUEST_TIMEOUT_SECONDS = 10.0
+# Calls to one number within a claim's window: a page or two at most.
+LIST_PAGE_SIZE = 50
 _T = TypeVar("_T")
 
 
@@ -95,6 +98,24 @@ class TwilioGateway(CallGateway):
     def fetch(self, sid: str) -> CallInfo:
         return _call_info(self._do("fetch", lambda: self.client.calls(sid).fetch()))
 
+    def list_calls(self, to: str, since: dt.datetime) -> list[CallInfo]:
+        # Filtered by To on the carrier, by creation time here: Twilio's StartTime filters
+        # leave out calls still queued (no start time yet), which is exactly what a dialer
+        # killed right after placing would be looking for. Newest first, so reading stops
+        # at the first call older than `since`; date_created has whole seconds only.
+        floor = since.astimezone(dt.UTC).replace(microsecond=0)
+        found: list[CallInfo] = []
+
+        def read() -> None:
+            for call in self.client.calls.stream(to=to, page_size=LIST_PAGE_SIZE):
+                created = call.date_created
+                if created is not None and created < floor:
+                    break
+                found.append(_call_info(call))
+
+        self._do("list", read)
+        return [c for c in reversed(found) if c.direction.startswith("outbound")]
+
     def redirect(self, sid: str, url: str) -> CallInfo:
         return _call_info(self._do("update", lambda: self.client.calls(sid).update(url=url)))
 
@@ -161,4 +182,5 @@ def _call_info(call: CallInstance) -> CallInfo:
         start_time=call.start_time,
         end_time=call.end_time,
         queue_time_ms=int(call.queue_time) if call.queue_time else None,
+        created_at=call.date_created,
     )

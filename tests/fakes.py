@@ -9,7 +9,9 @@ as the carrier would (a recording that cannot be paused, a number it will not ca
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from telephony.gateway import CallGateway, CallInfo, CallRequest, GatewayError, MessageInfo
@@ -35,6 +37,7 @@ class FakeCallGateway(CallGateway):
     def __init__(self) -> None:
         self.placed: list[CallRequest] = []
         self.fetched: list[str] = []
+        self.listed: list[tuple[str, dt.datetime]] = []
         self.redirects: list[Redirect] = []
         self.hangups: list[str] = []
         self.sms: list[MessageInfo] = []
@@ -44,6 +47,9 @@ class FakeCallGateway(CallGateway):
         self.failing: dict[str, GatewayError] = {}
         self.calls: dict[str, CallInfo] = {}
         self._sids = itertools.count(1)
+        # What the fake carrier says the time is when it creates a call (tests on a
+        # virtual clock set it); None: the call has no creation time.
+        self.now: Callable[[], dt.datetime] | None = None
 
     def fail(self, method: str, error: GatewayError = DEFAULT_REFUSAL) -> None:
         """Make `method` refuse from now on (until `failing` is cleared)."""
@@ -62,6 +68,7 @@ class FakeCallGateway(CallGateway):
             to=request.to,
             from_=request.from_,
             direction="outbound-api",
+            created_at=self.now() if self.now else None,
         )
         self.calls[call.sid] = call
         return call
@@ -70,6 +77,18 @@ class FakeCallGateway(CallGateway):
         self._refuse_if_failing("fetch", sid)
         self.fetched.append(sid)
         return self._call(sid)
+
+    def list_calls(self, to: str, since: dt.datetime) -> list[CallInfo]:
+        self._refuse_if_failing("list_calls", to)
+        self.listed.append((to, since))
+        floor = since.replace(microsecond=0)
+        return [
+            c
+            for c in self.calls.values()
+            if c.to == to
+            and c.direction == "outbound-api"
+            and (c.created_at is None or c.created_at >= floor)
+        ]
 
     def redirect(self, sid: str, url: str) -> CallInfo:
         self._refuse_if_failing("redirect", sid)

@@ -32,6 +32,8 @@ PURE_MODULES = {
     "dialer/toml_lines.py",
     "dialer/history.py",
     "dialer/schedule.py",
+    "dialer/pacing.py",
+    "dialer/retry.py",
 } | {
     # Every call flow both lines speak, but the module that carries their effects out.
     f"flows/{path.name}"
@@ -74,6 +76,16 @@ def test_only_the_telephony_adapter_imports_the_twilio_rest_client():
         for name, imported in sources()
         if any(i.startswith("twilio.rest") or i.startswith("twilio.http") for i in imported)
         and not name.startswith("telephony/")
+    ]
+    assert offenders == []
+
+
+def test_only_the_dialer_process_imports_the_scheduler():
+    # The jobs stay plain functions a simulation drives on a virtual clock.
+    offenders = [
+        name
+        for name, imported in sources()
+        if any(i.split(".")[0] == "apscheduler" for i in imported) and name != "dialer/process.py"
     ]
     assert offenders == []
 

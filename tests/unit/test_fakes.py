@@ -8,6 +8,7 @@ until the fake follows.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 
 import pytest
@@ -47,6 +48,7 @@ def test_the_fake_has_every_method_of_the_port_with_its_signature() -> None:
     assert set(port_methods(CallGateway)) == {
         "place_call",
         "fetch",
+        "list_calls",
         "redirect",
         "hangup",
         "send_sms",
@@ -71,10 +73,11 @@ def test_the_drift_check_catches_a_changed_and_a_missing_method() -> None:
     assert [p.split(":")[0] for p in problems if "abstract" not in p] == [
         "fetch",
         "hangup",
-        # redirect, send_sms, pause_recording and resume_recording are inherited from the
-        # port unimplemented: the same signature, but still abstract.
+        # list_calls, redirect, send_sms, pause_recording and resume_recording are inherited
+        # from the port unimplemented: the same signature, but still abstract.
     ]
     assert {p.split(":")[0] for p in problems if "abstract" in p} == {
+        "list_calls",
         "redirect",
         "send_sms",
         "pause_recording",
@@ -102,6 +105,22 @@ def test_it_keeps_what_it_was_asked_in_order() -> None:
     assert fake.redirects == [Redirect(placed.sid, "https://x/next")]
     assert fake.hangups == [placed.sid, "CA2"]
     assert fake.refused == []
+
+
+def test_it_lists_the_calls_it_placed_to_a_number_since_a_moment() -> None:
+    fake = FakeCallGateway()
+    moments = iter([dt.datetime(2026, 12, 1, 15, 0, s, tzinfo=dt.UTC) for s in (0, 10, 20)])
+    fake.now = lambda: next(moments)
+    first = fake.place_call(CallRequest(to="+14155550100", from_="+18005550100", url="https://x/"))
+    fake.place_call(CallRequest(to="+14155550199", from_="+18005550100", url="https://x/"))
+    third = fake.place_call(CallRequest(to="+14155550100", from_="+18005550100", url="https://x/"))
+    since = dt.datetime(2026, 12, 1, 15, 0, 5, tzinfo=dt.UTC)
+    assert [c.sid for c in fake.list_calls("+14155550100", since)] == [third.sid]
+    assert [c.sid for c in fake.list_calls("+14155550100", since.replace(second=0))] == [
+        first.sid,
+        third.sid,
+    ]
+    assert fake.listed == [("+14155550100", since), ("+14155550100", since.replace(second=0))]
 
 
 def test_a_switched_method_refuses_like_the_carrier_and_does_nothing() -> None:

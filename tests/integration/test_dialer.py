@@ -1,0 +1,384 @@
+"""The dialer's jobs on a real database (SQLite, or PostgreSQL when configured), the fake
+carrier and a virtual clock: claims, leases, adoption after a crash, backoff, pacing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from dialer import claims
+from dialer.pacing import Limits
+from dialer.tick import TickReport, place, reconcile, tick
+from hotline.enums import AttemptStatus, CampaignStatus, Direction, Language, PhoneType
+from hotline.models import AuditEvent, Cardholder, ContactAttempt, DialerPacing, Phone
+from telephony.gateway import CallInfo, GatewayError
+from tests.conftest import backend
+from tests.dialer_support import (
+    CALLER_ID,
+    T0,
+    StepClock,
+    attempts,
+    config,
+    make_campaign,
+    numbers,
+    plan,
+    set_limits,
+    worker,
+)
+from tests.fakes import FakeCallGateway
+
+
+@pytest.fixture
+def clock():
+    return StepClock()
+
+
+@pytest.fixture
+def carrier(clock):
+    """The fake carrier, stamping each call it creates, and the time of each placement."""
+    fake = FakeCallGateway()
+    fake.now = clock.now
+    return fake
+
+
+def placed_at(carrier: FakeCallGateway) -> list[dt.datetime]:
+    return [c.created_at for c in carrier.calls.values() if c.created_at]
+
+
+def claim_one(Session, clock, name="w1", lease=dt.timedelta(seconds=30)):
+    with Session.begin() as session:
+        return claims.claim_next(
+            session,
+            worker_id=name,
+            clock=clock.now,
+            lease=lease,
+            horizon=clock.now() + dt.timedelta(seconds=2),
+        )
+
+
+def test_a_tick_claims_places_and_stores_each_calls_sid(Session, clock, carrier):
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session, caller_id="+18005550177")
+    ids = plan(Session, campaign, numbers(2))
+    report = tick(Session, carrier, clock, config(), worker())
+    assert report.placed == 2
+    rows = attempts(Session)
+    assert [r.status for r in rows] == [AttemptStatus.QUEUED, AttemptStatus.QUEUED]
+    assert [r.provider_call_sid for r in rows] == list(carrier.calls)
+    assert all(r.worker_id == "w1" and r.lease_until is None for r in rows)
+    assert [r.placed_at for r in rows] == [T0, T0 + dt.timedelta(seconds=1)]
+    first = carrier.placed[0]
+    assert (first.to, first.from_) == (numbers(1)[0], "+18005550177")
+    assert first.url == f"http://127.0.0.1:8000/dialer/voice?attempt={ids[0]}"
+    assert first.status_callback == f"http://127.0.0.1:8000/dialer/status?attempt={ids[0]}"
+    assert first.machine_detection == "DetectMessageEnd"
+    with Session.begin() as session:
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert actions == ["attempt.placed", "attempt.placed"]
+
+
+def test_only_due_attempts_of_active_campaigns_are_dialled(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    active = make_campaign(Session, "active")
+    paused = make_campaign(Session, "paused", status=CampaignStatus.PAUSED)
+    plan(Session, active, numbers(1, 0), due_at=T0)
+    plan(Session, active, numbers(1, 1), due_at=T0 + dt.timedelta(hours=1))
+    plan(Session, paused, numbers(1, 2))
+    with Session.begin() as session:  # a callback asked for: an agent's, not the dialer's
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                number=numbers(1, 3)[0],
+                status=AttemptStatus.PLANNED,
+                due_at=T0,
+                disposition="callback-requested",
+            )
+        )
+    tick(Session, carrier, clock, config(), worker())
+    assert [r.to for r in carrier.placed] == numbers(1, 0)
+
+
+def test_a_number_with_a_call_in_flight_is_not_dialled_again_meanwhile(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    first, second = make_campaign(Session, "a"), make_campaign(Session, "b")
+    plan(Session, first, numbers(1))
+    plan(Session, second, numbers(1))
+    tick(Session, carrier, clock, config(), worker())
+    assert len(carrier.placed) == 1
+    [sid] = carrier.calls
+    carrier.calls[sid] = CallInfo(sid, "completed", numbers(1)[0], CALLER_ID, "outbound-api")
+    clock.advance(120)
+    reconcile(Session, carrier, clock, config(), worker())
+    tick(Session, carrier, clock, config(), worker())
+    assert len(carrier.placed) == 2
+
+
+def test_calls_go_at_the_rate_limit_and_a_busy_tick_says_there_is_more(Session, clock, carrier):
+    set_limits(Session, Limits(2.0, 100))
+    plan(Session, make_campaign(Session), numbers(10))
+    report = tick(Session, carrier, clock, config(tick_budget=dt.timedelta(seconds=2)), worker())
+    # A batch of a tick's slots at a time (0, 0.5, 1.0, 1.5 s; then 2.0 s on), until its
+    # budget is spent; then it returns, saying there is more.
+    assert report.more and 4 <= report.placed < 10
+    report = tick(Session, carrier, clock, config(), worker())
+    assert not report.more and len(carrier.placed) == 10
+    times = placed_at(carrier)
+    assert len(times) == 10
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times)}
+    assert gaps == {0.5}
+
+
+def test_max_concurrent_holds_calls_back_until_one_ends(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 3))
+    plan(Session, make_campaign(Session), numbers(5))
+    assert tick(Session, carrier, clock, config(), worker()).placed == 3
+    assert tick(Session, carrier, clock, config(), worker()).placed == 0
+    sid = next(iter(carrier.calls))
+    carrier.calls[sid] = CallInfo(sid, "no-answer", numbers(1)[0], CALLER_ID, "outbound-api")
+    clock.advance(61)
+    assert reconcile(Session, carrier, clock, config(), worker()).reconciled == 3 - 2
+    assert tick(Session, carrier, clock, config(), worker()).placed == 1
+    statuses = [r.status for r in attempts(Session)]
+    assert statuses.count(AttemptStatus.NO_ANSWER) == 1
+    assert statuses.count(AttemptStatus.PLANNED) == 1
+
+
+def test_a_campaigns_own_limits_hold_alongside_the_global_ones(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 100))
+    slow, fast = make_campaign(Session, "slow"), make_campaign(Session, "fast")
+    with Session.begin() as session:
+        claims.set_campaign_limits(session, slow, Limits(1.0, 2), T0)
+    plan(Session, slow, numbers(4, 0))
+    plan(Session, fast, numbers(4, 100), due_at=T0 + dt.timedelta(milliseconds=1))
+    clock.advance(0.001)
+    tick(Session, carrier, clock, config(tick=dt.timedelta(seconds=1)), worker())
+    by_number = {c.to: c.created_at for c in carrier.calls.values()}
+    slow_times = sorted(t for n, t in by_number.items() if n in numbers(4, 0))
+    # Two at most in flight for the slow campaign, a second apart; the fast one fills in.
+    assert len(slow_times) == 2
+    assert (slow_times[1] - slow_times[0]).total_seconds() >= 1.0
+    assert sum(1 for n in by_number if n in numbers(4, 100)) == 4
+
+
+def test_a_claim_whose_dialer_died_before_placing_is_dialled_once_after_its_lease(
+    Session, clock, carrier
+):
+    set_limits(Session, Limits(1.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    claim = claim_one(Session, clock, "dead")  # ... and the process was killed here
+    assert isinstance(claim, claims.Claim)
+    assert tick(Session, carrier, clock, config(), worker()).placed == 0  # still held
+    clock.advance(20)
+    report = reconcile(Session, carrier, clock, config(), worker())
+    assert report.replanned == 0  # lease not over yet
+    clock.advance(16)  # lease (30 s) and settle (5 s) over
+    report = reconcile(Session, carrier, clock, config(), worker())
+    assert (report.adopted, report.replanned) == (0, 1)
+    assert carrier.listed == [(numbers(1)[0], T0 - dt.timedelta(seconds=5))]
+    assert tick(Session, carrier, clock, config(), worker()).placed == 1
+    assert len(carrier.placed) == 1
+
+
+def test_a_call_placed_by_a_dialer_that_died_before_storing_its_sid_is_adopted(
+    Session, clock, carrier
+):
+    set_limits(Session, Limits(1.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    claim = claim_one(Session, clock, "dead")
+    assert isinstance(claim, claims.Claim)
+    clock.advance(0.4)
+    call = carrier.place_call(_request(claim))  # placed, then killed before storing the SID
+    clock.advance(40)
+    report = reconcile(Session, carrier, clock, config(), worker())
+    assert (report.adopted, report.replanned) == (1, 0)
+    [row] = attempts(Session)
+    assert (row.status, row.provider_call_sid) == (AttemptStatus.QUEUED, call.sid)
+    assert tick(Session, carrier, clock, config(), worker()).placed == 0
+    assert len(carrier.placed) == 1  # never dialled twice
+
+
+def _request(claim: claims.Claim):
+    from telephony.gateway import CallRequest
+
+    return CallRequest(to=claim.number, from_=CALLER_ID, url="http://x/")
+
+
+def test_on_sqlite_a_restarted_dialer_resolves_a_dead_dialers_claim_at_once(
+    Session, clock, carrier
+):
+    set_limits(Session, Limits(1.0, 10))
+    plan(Session, make_campaign(Session), numbers(2))
+    claim = claim_one(Session, clock, "dead")
+    assert isinstance(claim, claims.Claim)
+    carrier.place_call(_request(claim))
+    clock.advance(1)
+    restarted = worker("w2", alone_since=clock.now())
+    assert reconcile(Session, carrier, clock, config(), restarted).adopted == 0  # settling
+    clock.advance(5)
+    assert reconcile(Session, carrier, clock, config(), restarted).adopted == 1
+    tick(Session, carrier, clock, config(), restarted)
+    assert sorted(c.to for c in carrier.placed) == numbers(2)
+
+
+def test_a_stop_gives_back_a_claim_waiting_for_its_slot(Session, clock, carrier):
+    set_limits(Session, Limits(1.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    stopping = worker()
+    claim = claim_one(Session, clock)
+    assert isinstance(claim, claims.Claim)
+    stopping.stop.set()
+    report = TickReport()
+    place(Session, carrier, clock, config(), stopping, claim, report)
+    assert report.released == 1 and carrier.placed == []
+    [row] = attempts(Session)
+    assert (row.status, row.worker_id, row.lease_until) == (AttemptStatus.PLANNED, None, None)
+
+
+def test_a_429_defers_the_attempt_with_growing_backoff(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    carrier.fail("place_call", GatewayError("too many", code=20429, status=429))
+    assert tick(Session, carrier, clock, config(), worker()).deferred == 1
+    [row] = attempts(Session)
+    assert (row.status, row.dial_retries, row.error_code) == (AttemptStatus.PLANNED, 1, "20429")
+    assert row.due_at == T0 + dt.timedelta(seconds=30)
+    clock.advance(30)
+    tick(Session, carrier, clock, config(), worker())
+    [row] = attempts(Session)
+    assert row.due_at == T0 + dt.timedelta(seconds=30 + 60)
+    carrier.failing.clear()
+    clock.advance(60)
+    assert tick(Session, carrier, clock, config(), worker()).placed == 1
+    [row] = attempts(Session)
+    assert (row.status, row.dial_retries, row.error_code) == (AttemptStatus.QUEUED, 0, None)
+
+
+def test_a_5xx_asks_the_carrier_before_dialling_again(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    plan(Session, make_campaign(Session), numbers(2))
+    carrier.fail("place_call", GatewayError("bad gateway", code=None, status=502))
+    assert tick(Session, carrier, clock, config(), worker()).deferred == 2
+    carrier.failing.clear()
+    # The first 502 came after the carrier had created the call; the second did not.
+    ghost = CallInfo("CA" + "f" * 32, "ringing", numbers(1)[0], CALLER_ID, "outbound-api")
+    carrier.calls[ghost.sid] = ghost
+    rows = attempts(Session)
+    assert [r.status for r in rows] == [AttemptStatus.DIALING] * 2
+    clock.advance(5)
+    report = reconcile(Session, carrier, clock, config(), worker())
+    assert (report.adopted, report.replanned) == (1, 1)
+    rows = attempts(Session)
+    assert (rows[0].status, rows[0].provider_call_sid) == (AttemptStatus.RINGING, ghost.sid)
+    assert (rows[1].status, rows[1].due_at) == (AttemptStatus.PLANNED, T0 + dt.timedelta(0, 30.1))
+    clock.advance(30)
+    assert tick(Session, carrier, clock, config(), worker()).placed == 1
+    assert [r.to for r in carrier.placed] == numbers(1, 1)
+
+
+def test_an_invalid_number_fails_the_attempt_and_marks_the_phone_bad(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    with Session.begin() as session:
+        holder = Cardholder(
+            name="A", language=Language.EN, country="US", verify_salt="s", verify_hash="h"
+        )
+        session.add(holder)
+        session.flush()
+        phone = Phone(cardholder_id=holder.id, e164=numbers(1)[0], phone_type=PhoneType.MOBILE)
+        session.add(phone)
+        session.flush()
+        phone_id = phone.id
+    plan(Session, make_campaign(Session), numbers(1), phone_ids=[phone_id])
+    carrier.fail("place_call", GatewayError("Invalid 'To'", code=21211, status=400))
+    assert tick(Session, carrier, clock, config(), worker()).failed == 1
+    [row] = attempts(Session)
+    assert (row.status, row.disposition, row.error_code) == (
+        AttemptStatus.FAILED,
+        "invalid-number",
+        "21211",
+    )
+    with Session.begin() as session:
+        phone = session.get(Phone, phone_id)
+        assert phone is not None and phone.bad_number and phone.bad_number_at == T0
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions == ["phone.bad_number", "attempt.failed"]
+
+
+def test_an_overdue_call_is_fetched_and_its_final_status_stored(Session, clock, carrier):
+    set_limits(Session, Limits(10.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    tick(Session, carrier, clock, config(), worker())
+    [sid] = carrier.calls
+    ended = CallInfo(
+        sid,
+        "completed",
+        numbers(1)[0],
+        CALLER_ID,
+        "outbound-api",
+        answered_by="machine_end_beep",
+        duration_seconds=31,
+        start_time=T0 + dt.timedelta(seconds=5),
+        end_time=T0 + dt.timedelta(seconds=36),
+    )
+    carrier.calls[sid] = ended
+    clock.advance(59)
+    assert reconcile(Session, carrier, clock, config(), worker()).reconciled == 0  # not yet
+    clock.advance(2)
+    assert reconcile(Session, carrier, clock, config(), worker()).reconciled == 1
+    [row] = attempts(Session)
+    assert (row.status, row.answered_by, row.duration_seconds, row.ended_at) == (
+        AttemptStatus.COMPLETED,
+        "machine_end_beep",
+        31,
+        T0 + dt.timedelta(seconds=36),
+    )
+    clock.advance(120)
+    assert reconcile(Session, carrier, clock, config(), worker()).reconciled == 0
+    assert carrier.fetched == [sid]  # a final call is never fetched again
+    with Session.begin() as session:
+        actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions == ["attempt.placed", "attempt.outcome"]
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="SKIP LOCKED claims need PostgreSQL")
+def test_dialers_claiming_at_once_never_claim_one_attempt_twice(Session):
+    set_limits(Session, Limits(1000.0, 10_000))
+    due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    plan(Session, make_campaign(Session), numbers(300), due_at=due)
+    claimed: dict[str, list[int]] = {f"w{i}": [] for i in range(8)}
+    start = threading.Barrier(len(claimed))
+
+    def claimer(name: str) -> None:
+        start.wait()
+        while True:
+            now = dt.datetime.now(dt.UTC)
+            with Session.begin() as session:
+                claim = claims.claim_next(
+                    session,
+                    worker_id=name,
+                    clock=lambda: dt.datetime.now(dt.UTC),
+                    lease=dt.timedelta(minutes=5),
+                    horizon=now + dt.timedelta(hours=1),
+                )
+            if not isinstance(claim, claims.Claim):
+                return
+            claimed[name].append(claim.attempt_id)
+
+    threads = [threading.Thread(target=claimer, args=(name,)) for name in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    every = [attempt for ids in claimed.values() for attempt in ids]
+    assert len(every) == len(set(every)) == 300
+    assert sum(1 for ids in claimed.values() if ids) > 1  # they did claim side by side
+    owner = {attempt: name for name, ids in claimed.items() for attempt in ids}
+    rows = attempts(Session)
+    assert all(r.status is AttemptStatus.DIALING and r.worker_id == owner[r.id] for r in rows)
+    # Every slot handed out once: 300 distinct moments, a millisecond apart at 1000/s.
+    with Session.begin() as session:
+        pacing_row = session.get(DialerPacing, claims.GLOBAL_SCOPE)
+        assert pacing_row is not None and pacing_row.next_slot_at is not None
