@@ -161,6 +161,10 @@ class Phone(Base):
     # Set when the bank's file stops listing the number. The row stays so that an opt-out
     # or revocation is still honoured if the number comes back.
     removed_at: Mapped[dt.datetime | None]
+    # Someone else answered a call to it (wrong party): not dialled again until a person
+    # has reviewed it and cleared this.
+    review_needed_at: Mapped[dt.datetime | None]
+    review_source: Mapped[Source | None] = mapped_column(_enum(Source, "review_source"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     cardholder: Mapped[Cardholder] = relationship(back_populates="phones")
@@ -408,6 +412,11 @@ class ContactAttempt(Base):
     disposition: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
+    # An outbound call's flow state and last answer, as JSON (dialer.calls): the attempt is
+    # the call's row, locked per webhook like the IVR's ivr_call.
+    call_state: Mapped[str | None] = mapped_column(Text)
+    # What the callee heard, one line per turn, in the words of the call's language.
+    said: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
