@@ -11,6 +11,7 @@ left, or a retry of the request last answered, gets the answer it got the first 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -103,8 +104,10 @@ def answer(
         attempt.answered_at = now
     move_status(attempt, AttemptStatus.IN_PROGRESS)
     account = accounts.by_id(session, attempt.account_id, now, config.line.limits)
-    language = account.language if account is not None else "en"
-    state = CallState(language=language, account_id=account.id if account else None)
+    if account is None:
+        return Reply(None, "en")  # an attempt about no account has nobody to ask for
+    language = account.language
+    state = CallState(language=language, account_id=account.id)
     facts = _facts(session, config, call, account, language, now)
     decided = flow.start(state, facts, _callee(session, config, account, language, answered_by))
     return _carried_out(session, config, call, decided, account, now)
@@ -290,8 +293,7 @@ def spoken_number(e164: str) -> str:
         national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     except phonenumbers.NumberParseException:
         national = e164
-    groups = ["".join(ch for ch in part if ch.isdigit()) for part in national.split()]
-    return ", ".join(" ".join(group) for group in groups if group)
+    return ", ".join(" ".join(group) for group in re.findall(r"[0-9]+", national))
 
 
 def _carried_out(
