@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from dialer import outcomes, service
@@ -241,9 +242,16 @@ def status() -> ResponseReturnValue:
             outcomes.record_status(
                 session, Status.of(form), attempt_id=_attempt_id(), form=form, now=current.clock()
             )
+    except _UNAVAILABLE as exc:
+        log.error(
+            "status callback %s of call %s not kept: %s",
+            form.get("SequenceNumber"),
+            form.get("CallSid"),
+            _db_reason(exc),
+        )
     except Exception:
         log.exception(
-            "status callback %s for call %s not kept",
+            "status callback %s of call %s not kept",
             form.get("SequenceNumber"),
             form.get("CallSid"),
         )
@@ -279,8 +287,8 @@ def _call_language() -> str:
         with line().runtime.Session() as session:
             attempt = session.get(ContactAttempt, attempt_id)
             state = state_data(attempt.call_state) if attempt is not None else {}
-    except Exception:
-        log.exception("dialer %s: the call's language is unknown", request.path)
+    except Exception as exc:
+        log.warning("dialer %s: the call's language is unknown (%s)", request.path, exc)
         return "en"
     language = state.get("language")
     return language if isinstance(language, str) and language in line().catalogs else "en"
@@ -291,21 +299,42 @@ def _render(turn: Turn, language: str) -> Response:
     return twiml(current.renderer.render(turn, language, current.links(_attempt_id() or 0)))
 
 
+# The database is down, hung or busy past the request's budget (hotline.db.deadline).
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+
+
+def _db_reason(exc: Exception) -> str:
+    """One line on why the database failed: the driver's first line, never the statement
+    or its parameters (they may hold a number)."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [""])[0][:200]
+    return f"database unavailable ({type(cause).__name__}: {first})"
+
+
 @bp.errorhandler(Exception)
 def failed(exc: Exception) -> ResponseReturnValue:
-    log.error("dialer webhook %s failed", request.path, exc_info=exc)
+    sick = isinstance(exc, _UNAVAILABLE)
+    if sick:
+        # One line each: while the database is sick every call fails the same way.
+        log.error("dialer webhook %s failed: %s", request.path, _db_reason(exc))
+    else:
+        log.error("dialer webhook %s failed", request.path, exc_info=exc)
     if request.path.endswith("/status"):
         return Response(status=204)
     try:
         current = line()
-        language = _call_language()
-        if current.config.line.agent_hours.open_at(current.clock(), current.config.line.timezone):
+        # A database that is the trouble is not asked again (its budget is spent): English,
+        # and the call ends, since nobody can be told confirmed.
+        language, confirmed = ("en", False) if sick else (_call_language(), _confirmed())
+        agents = current.config.line.agent_hours.open_at(
+            current.clock(), current.config.line.timezone
+        )
+        if confirmed and agents:
             turn = Turn((Say("error_apology"), Say("transfer_notice")), Enqueue(AGENT_QUEUE))
-        else:
+        elif confirmed:
             turn = Turn((Say("error_apology"), Say("goodbye")), Hangup())
-        # Only a confirmed cardholder may be put through to collections: anyone else hears
-        # the apology and the call ends.
-        if not _confirmed():
+        else:
+            # Only a confirmed cardholder may be put through to collections.
             turn = Turn((Say("error_apology"),), Hangup())
         return _render(turn, language)
     except Exception:
@@ -314,6 +343,7 @@ def failed(exc: Exception) -> ResponseReturnValue:
 
 
 def _confirmed() -> bool:
+    """Whether the call's person has said they are the cardholder (for the apology)."""
     attempt_id = _attempt_id()
     if attempt_id is None:
         return False
@@ -322,4 +352,5 @@ def _confirmed() -> bool:
             attempt = session.get(ContactAttempt, attempt_id)
             return attempt is not None and state_data(attempt.call_state).get("verified") is True
     except Exception:
+        log.warning("dialer %s: whether the call was confirmed is unknown", request.path)
         return False

@@ -4,11 +4,14 @@ with dialer.urls' URLs, carried by the simulator, answered by the real app over 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from zoneinfo import ZoneInfo
 
+import pytest
 import requests
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from dialer.urls import call_request
 from hotline.enums import AttemptStatus, Direction, Disposition
@@ -26,6 +29,7 @@ from hotline.settings import DEV_ACCOUNT_SID
 from simulator.callees import Script
 from simulator.signing import signature
 from telephony.twilio_gateway import TwilioGateway
+from tests.conftest import backend
 from tests.e2e.conftest import AUTH_TOKEN, HOTLINE_NUMBER
 
 ALICE, ALICE_ACCOUNT = "+14155550100", "4000123400000001"
@@ -280,3 +284,31 @@ def test_an_unknown_attempt_or_another_calls_is_hung_up_on_and_unsigned_is_refus
         line.base_url + f"/dialer/answer?attempt={attempt.id}", data=form, timeout=5
     )
     assert unsigned.status_code == 403
+
+
+@pytest.mark.skipif(backend() != "sqlite", reason="SQLite's file lock")
+def test_a_locked_database_gets_an_apology_and_a_hangup_in_time_never_a_500(
+    hotline_app, database_url
+):
+    line = hotline_app
+    attempt_id = plan_attempt(line, ALICE, ALICE_ACCOUNT)
+    form = {"CallSid": "CA" + "d" * 32, "AccountSid": DEV_ACCOUNT_SID, "AnsweredBy": "human"}
+    other = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        answer = post_signed(line, f"/dialer/answer?attempt={attempt_id}", form)
+        took = time.monotonic() - started
+        status = post_signed(
+            line,
+            f"/dialer/status?attempt={attempt_id}",
+            {**form, "CallStatus": "ringing", "SequenceNumber": "1"},
+        )
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/xml")
+    assert "something went wrong on our side" in answer.text and "<Hangup />" in answer.text
+    assert "Alice" not in answer.text and "<Enqueue" not in answer.text  # nobody confirmed
+    assert status.status_code == 204
+    assert took < 5  # inside the 5 s Twilio allows
