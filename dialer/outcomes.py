@@ -21,6 +21,7 @@ from hotline import audit, contacts
 from hotline.enums import DISPOSITION_RANK, AttemptStatus, Direction, Disposition
 from hotline.models import ContactAttempt
 from hotline.origin import Origin
+from hotline.profiles import AttemptOutcome
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,35 @@ _UNANSWERED: dict[AttemptStatus, Disposition] = {
     AttemptStatus.CANCELED: Disposition.NO_ANSWER,
     AttemptStatus.FAILED: Disposition.FAILED,
 }
+# How the contact policy counts an attempt with each disposition (dialer.policy.Attempt:
+# its outcome, and whether it was a conversation about the debt). A machine or a fax took
+# the call: placed for Reg F, unanswered for China. Whoever answered in person connected.
+POLICY_OUTCOME: dict[Disposition, AttemptOutcome] = {
+    Disposition.RIGHT_PARTY: AttemptOutcome.CONNECTED,
+    Disposition.WRONG_PARTY: AttemptOutcome.CONNECTED,
+    Disposition.UNCONFIRMED: AttemptOutcome.CONNECTED,
+    Disposition.PROMISE: AttemptOutcome.CONNECTED,
+    Disposition.PAID: AttemptOutcome.CONNECTED,
+    Disposition.OPTED_OUT: AttemptOutcome.CONNECTED,
+    Disposition.TRANSFERRED: AttemptOutcome.CONNECTED,
+    Disposition.VOICEMAIL_LEFT: AttemptOutcome.VOICEMAIL,
+    Disposition.FAX: AttemptOutcome.VOICEMAIL,
+    Disposition.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    Disposition.BUSY: AttemptOutcome.BUSY,
+    Disposition.FAILED: AttemptOutcome.FAILED,
+    Disposition.INVALID_NUMBER: AttemptOutcome.INVALID,
+}
+# Dispositions that were a telephone conversation with the cardholder about the debt (the
+# right party heard it): the policy's pause after one, the shorter disclosure on later calls.
+CONVERSATIONS = frozenset(
+    {
+        Disposition.RIGHT_PARTY,
+        Disposition.PROMISE,
+        Disposition.PAID,
+        Disposition.OPTED_OUT,
+        Disposition.TRANSFERRED,
+    }
+)
 # What a status callback's form is kept as (every value already checked by the webhook).
 KEPT = (
     "CallStatus",

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from dialer import flow
 from dialer.calls import OutboundCall, load, started, state_data
 from dialer.flow import Answer, Callee
-from dialer.outcomes import move_status
+from dialer.outcomes import CONVERSATIONS, move_status
 from flows.carry_out import CallContext, Sms, Texts, carry_out, fill_references
 from flows.state import CallState, Facts, Heard, Money, Outcome, PayResult
 from hotline import accounts, payments
@@ -34,17 +34,6 @@ from hotline.origin import Origin
 from hotline.payments import CardResult
 from prompts.spoken import spelled
 
-# Dispositions that mean the cardholder has been spoken to about the debt before: later
-# calls give the shorter disclosure.
-CONVERSATIONS = frozenset(
-    {
-        Disposition.RIGHT_PARTY,
-        Disposition.PROMISE,
-        Disposition.PAID,
-        Disposition.OPTED_OUT,
-        Disposition.TRANSFERRED,
-    }
-)
 # Steps whose confirmation saves or charges an amount computed from the balance.
 CONFIRMED_AGAINST_BALANCE = frozenset({Step.PROMISE_CONFIRM, Step.PAY_CONFIRM})
 

@@ -1,4 +1,5 @@
-"""The interface the dialer's tick places calls with: dialer.urls."""
+"""What the dialer's other parts build on: how a call is placed (dialer.urls), how its
+disposition ranks and counts for the contact policy (dialer.outcomes)."""
 
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,3 +30,15 @@ def test_the_urls_alone_are_the_same_as_the_requests():
     urls = call_urls("http://127.0.0.1:8000", 7)
     assert urls.url == "http://127.0.0.1:8000/dialer/answer?attempt=7"
     assert urls.status_callback == "http://127.0.0.1:8000/dialer/status?attempt=7"
+
+
+def test_every_disposition_has_a_rank_and_a_way_the_policy_counts_it():
+    from dialer.outcomes import CONVERSATIONS, POLICY_OUTCOME
+    from hotline.enums import DISPOSITION_RANK, Disposition
+    from hotline.profiles import AttemptOutcome
+
+    assert set(DISPOSITION_RANK) == set(POLICY_OUTCOME) == set(Disposition)
+    assert {POLICY_OUTCOME[d] for d in CONVERSATIONS} == {AttemptOutcome.CONNECTED}
+    # What a call achieved outranks how it went.
+    assert DISPOSITION_RANK[Disposition.PAID] > DISPOSITION_RANK[Disposition.PROMISE]
+    assert DISPOSITION_RANK[Disposition.PROMISE] > DISPOSITION_RANK[Disposition.RIGHT_PARTY]
