@@ -267,7 +267,9 @@ def test_downgrading_to_an_unknown_revision_names_the_known_ones(hotline, engine
     from hotline import db
 
     head = db.head_revision(engine)
-    known = ", ".join(f"{n:04d}" for n in range(1, int(head) + 1))
+    # The migration files' revisions, in order (branches merged later may leave gaps).
+    versions = Path(db.__file__).parent / "migrations" / "versions"
+    known = ", ".join(sorted(p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")))
     result = hotline("db", "downgrade", "0999")
     assert_one_line_error(
         result.stderr,
