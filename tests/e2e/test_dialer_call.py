@@ -134,7 +134,8 @@ def test_a_right_party_pays_by_card_and_the_payment_posts_exactly_once(hotline_a
         .where(CallEvent.call_sid == call.sid, CallEvent.kind == "status"),
     )
     assert sequences == 4
-    actions = set(line.app.extensions["hotline"].Session().scalars(select(AuditEvent.action)).all())
+    with line.app.extensions["hotline"].Session() as session:
+        actions = set(session.scalars(select(AuditEvent.action)).all())
     assert {"payment.posted", "dialer.outcome", "dialer.attempt-ended"} <= actions
 
 
@@ -194,6 +195,15 @@ def test_a_chinese_machine_hears_the_message_in_chinese_under_the_voicemail_name
     assert text.startswith("您好，这是给王芳的留言。这里是示例服务中心。")
     assert not any(word in text for word in ("欠", "还款", "逾期", "催收", "元"))
     assert attempt.disposition == Disposition.VOICEMAIL_LEFT
+
+
+def test_a_chinese_cardholder_is_asked_by_full_name_and_hears_the_menu_in_chinese(hotline_app):
+    line = hotline_app
+    call, attempt = dial(line, {"keys": "1"}, number=WANG, account_number=WANG_ACCOUNT)
+    text = said(call)
+    assert text.startswith("您好，这里是Example Bank，找王芳。如果您是王芳本人，请按1")
+    assert "本次通话目的是催收欠款" in text and "立即付款，请按1" in text
+    assert attempt.disposition == Disposition.RIGHT_PARTY
 
 
 def test_key_9_stops_calls_to_the_number(hotline_app):
