@@ -254,12 +254,15 @@ def _attempt_for(session: Session, call_sid: str, attempt_id: int | None) -> Con
     ).first()
     if attempt is not None or attempt_id is None:
         return attempt
-    named = session.get(ContactAttempt, attempt_id, with_for_update=True)
-    if named is None or named.direction != Direction.OUTBOUND or named.provider_call_sid:
+    named = session.get(ContactAttempt, attempt_id, with_for_update=True, populate_existing=True)
+    if named is None or named.direction != Direction.OUTBOUND:
         return None
-    named.provider_call_sid = call_sid
-    session.flush()
-    return named
+    if named.provider_call_sid is None:
+        named.provider_call_sid = call_sid
+        session.flush()
+    # The dialer may have stored this very CallSid since the lookup above (the row is read
+    # again under its lock): still this call's. Another CallSid: another call's attempt.
+    return named if named.provider_call_sid == call_sid else None
 
 
 def _disposition(value: str | None) -> Disposition | None:
