@@ -53,7 +53,7 @@ LATE_SEND_LIMIT_S = LATE_SEND_LIMIT.total_seconds()
 
 def hangup_app(environ: dict[str, object], start_response):  # type: ignore[no-untyped-def]
     """The answer and status URLs: end the call at once; accept every callback."""
-    if str(environ.get("PATH_INFO", "")).endswith("/voice"):
+    if str(environ.get("PATH_INFO", "")).endswith("/answer"):
         start_response("200 OK", [("Content-Type", "text/xml")])
         return [HANGUP]
     start_response("204 No Content", [])
@@ -226,7 +226,7 @@ def main() -> None:
         account_sid=DEV_ACCOUNT_SID,
         auth_token=TOKEN,
         numbers=[HOTLINE_NUMBER],
-        voice_url=served.base_url + "/dialer/voice",
+        voice_url=served.base_url + "/dialer/answer",
         # Calls end ten times faster than life (their creation times are still the wall
         # clock's), so none is cut short when the simulator stops.
         clock=Clock(speed=10),

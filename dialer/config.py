@@ -8,11 +8,6 @@ from dataclasses import dataclass
 from dialer.pacing import Limits
 from hotline.settings import Settings
 
-# Where the carrier fetches the call's TwiML and posts its status callbacks; the webhooks
-# behind these paths belong to the call flow (dialer/web.py). The attempt's id rides in the
-# query string, covered by Twilio's signature.
-ANSWER_PATH = "/dialer/voice"
-STATUS_PATH = "/dialer/status"
 # The longest a carrier request may take (the adapter's 10 s timeout, and a margin): a claim
 # is placed only if its lease outlasts it, so nobody else can take the claim up meanwhile.
 CARRIER_REQUEST_BOUND = dt.timedelta(seconds=12)
@@ -32,10 +27,6 @@ class DialerConfig:
     lease: dt.timedelta = dt.timedelta(seconds=30)
     reconcile_after: dt.timedelta = dt.timedelta(minutes=5)
     settle: dt.timedelta = dt.timedelta(seconds=5)
-    answer_path: str = ANSWER_PATH
-    status_path: str = STATUS_PATH
-    # Answering-machine detection on every call ("DetectMessageEnd": wait for the beep).
-    machine_detection: str | None = "DetectMessageEnd"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DialerConfig:
@@ -48,9 +39,3 @@ class DialerConfig:
             reconcile_after=dt.timedelta(seconds=settings.dialer_reconcile_after_s),
             settle=dt.timedelta(seconds=settings.dialer_settle_seconds),
         )
-
-    def answer_url(self, attempt_id: int) -> str:
-        return f"{self.public_base_url}{self.answer_path}?attempt={attempt_id}"
-
-    def status_url(self, attempt_id: int) -> str:
-        return f"{self.public_base_url}{self.status_path}?attempt={attempt_id}"

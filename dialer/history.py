@@ -9,8 +9,38 @@ answered is a conversation unless the disposition says it was not (a wrong party
 
 from __future__ import annotations
 
-from hotline.enums import AttemptStatus
+from hotline.enums import AttemptStatus, Disposition
 from hotline.profiles import AttemptOutcome
+
+# How the contact policy counts an attempt with each disposition (dialer.policy.Attempt:
+# its outcome, and whether it was a conversation about the debt). A machine or a fax took
+# the call: placed for Reg F, unanswered for China. Whoever answered in person connected.
+POLICY_OUTCOME: dict[Disposition, AttemptOutcome] = {
+    Disposition.RIGHT_PARTY: AttemptOutcome.CONNECTED,
+    Disposition.WRONG_PARTY: AttemptOutcome.CONNECTED,
+    Disposition.UNCONFIRMED: AttemptOutcome.CONNECTED,
+    Disposition.PROMISE: AttemptOutcome.CONNECTED,
+    Disposition.PAID: AttemptOutcome.CONNECTED,
+    Disposition.OPTED_OUT: AttemptOutcome.CONNECTED,
+    Disposition.TRANSFERRED: AttemptOutcome.CONNECTED,
+    Disposition.VOICEMAIL_LEFT: AttemptOutcome.VOICEMAIL,
+    Disposition.FAX: AttemptOutcome.VOICEMAIL,
+    Disposition.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    Disposition.BUSY: AttemptOutcome.BUSY,
+    Disposition.FAILED: AttemptOutcome.FAILED,
+    Disposition.INVALID_NUMBER: AttemptOutcome.INVALID,
+}
+# Dispositions that were a telephone conversation with the cardholder about the debt (the
+# right party heard it): the policy's pause after one, the shorter disclosure on later calls.
+CONVERSATIONS = frozenset(
+    {
+        Disposition.RIGHT_PARTY,
+        Disposition.PROMISE,
+        Disposition.PAID,
+        Disposition.OPTED_OUT,
+        Disposition.TRANSFERRED,
+    }
+)
 
 # A person answered, but not the cardholder, or the call never got to the debt.
 NOT_A_CONVERSATION = frozenset({"wrong-party", "voicemail-left", "no-answer", "busy", "failed"})
@@ -33,6 +63,9 @@ def outcome_of(
         return AttemptOutcome.BUSY
     if status is AttemptStatus.NO_ANSWER:
         return AttemptOutcome.NO_ANSWER
+    if disposition in POLICY_OUTCOME and status is not AttemptStatus.FAILED:
+        # What the call itself found out (dialer.outcomes sets it) says it best.
+        return POLICY_OUTCOME[Disposition(disposition)]
     if status is AttemptStatus.FAILED:
         return AttemptOutcome.INVALID if disposition == "invalid-number" else AttemptOutcome.FAILED
     if machine or disposition == "voicemail-left":

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.claims import ACTOR
 from dialer.config import CARRIER_CLOCK_SKEW, DialerConfig
-from dialer.outcomes import FINAL, PLACED_NOT_FINAL, apply_carrier_status
+from dialer.outcomes import PLACED_NOT_FINAL, apply_carrier_status
 from hotline import audit
 from hotline.enums import AttemptStatus, Direction
 from hotline.models import ContactAttempt
@@ -159,7 +159,7 @@ def _resolve(session: Session, orphan: Orphan, calls: list[CallInfo], now: dt.da
     attempt.placed_at = call.created_at or now
     attempt.status = AttemptStatus.QUEUED
     attempt.lease_until = None
-    apply_carrier_status(attempt, call, now)
+    apply_carrier_status(session, attempt, call, now)
     audit.record(
         session,
         actor=ACTOR,
@@ -209,17 +209,7 @@ def reconcile_overdue(
             if attempt is None:
                 continue
             attempt.carrier_checked_at = now
-            if call is None or not apply_carrier_status(attempt, call, now):
-                continue
-            changed += 1
-            if attempt.status in FINAL:
-                audit.record(
-                    session,
-                    actor=ACTOR,
-                    action="attempt.outcome",
-                    entity_type="contact_attempt",
-                    entity_id=attempt.id,
-                    data={"call_sid": sid, "status": attempt.status.value, "by": "reconcile"},
-                    now=now,
-                )
+            # An ended call is audited with its disposition there (dialer.outcomes).
+            if call is not None and apply_carrier_status(session, attempt, call, now):
+                changed += 1
     return changed

@@ -24,7 +24,8 @@ from dialer.config import CARRIER_REQUEST_BOUND, DialerConfig
 from dialer.planner import PlanReport, plan
 from dialer.reconcile import reconcile_overdue, resolve_unknown_placements
 from dialer.retry import Refusal, classify
-from telephony.gateway import CallGateway, CallRequest, GatewayError
+from dialer.urls import call_request
+from telephony.gateway import CallGateway, GatewayError
 
 log = logging.getLogger(__name__)
 # A call goes within this of its pacing slot or not at that slot: so the calls' actual
@@ -168,12 +169,13 @@ def place(
         log.info("attempt %s not dialled at its slot: %s", claim.attempt_id, refused)
         report.skipped += 1
         return
-    request = CallRequest(
+    # The URLs and options the call's webhooks need (dialer/urls.py: the one interface
+    # between placing a call and the call itself).
+    request = call_request(
+        config.public_base_url,
+        claim.attempt_id,
         to=claim.number,
         from_=claim.caller_id or config.caller_id,
-        url=config.answer_url(claim.attempt_id),
-        status_callback=config.status_url(claim.attempt_id),
-        machine_detection=config.machine_detection,
     )
     sent_at = clock.now()  # when the call was placed, as pacing counts it
     try:

@@ -33,14 +33,7 @@ def arrangement(state: CallState, heard: Heard, facts: Facts, home: Home) -> Out
     if pressed in ("1", "2") and account.balance.minor <= 0:
         return home(state.to(Step.MENU), facts, (Say("pay_nothing_owed"),))
     if pressed == "1":
-        return ask(
-            state.to(Step.PROMISE_AMOUNT, intent=Intent.PROMISE),
-            (_promise_amount_say(account, facts),),
-            Step.PROMISE_AMOUNT,
-            max_digits=None,
-            finish_on_key="#",
-            timeout=ENTRY_TIMEOUT,
-        )
+        return offer_promise(state, facts, home)
     if pressed == "2":
         if not account.plan_options:
             return home(state.to(Step.MENU), facts, (Say("plan_none"),))
@@ -48,6 +41,21 @@ def arrangement(state: CallState, heard: Heard, facts: Facts, home: Home) -> Out
             state.to(Step.PLAN_CHOICE, intent=Intent.PLAN), plan_offers(account), Step.PLAN_CHOICE
         )
     return retry(state, heard, facts, (Say("arrangement_menu"),))
+
+
+def offer_promise(state: CallState, facts: Facts, home: Home) -> Outcome:
+    """Ask for the amount of a promise to pay (the arrangement menu's 1, the dialer's 2)."""
+    account = require_account(facts)
+    if account.balance.minor <= 0:
+        return home(state.to(Step.MENU), facts, (Say("pay_nothing_owed"),))
+    return ask(
+        state.to(Step.PROMISE_AMOUNT, intent=Intent.PROMISE),
+        (_promise_amount_say(account, facts),),
+        Step.PROMISE_AMOUNT,
+        max_digits=None,
+        finish_on_key="#",
+        timeout=ENTRY_TIMEOUT,
+    )
 
 
 def _promise_floor(account: AccountFacts, facts: Facts) -> int:

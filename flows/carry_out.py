@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from flows.effects import (
     Effect,
     LockSelfService,
+    MarkWrongParty,
     OpenCase,
     OptOut,
     PauseRecording,
@@ -178,6 +179,11 @@ def carry_out(
                         due=due,
                         origin=call.origin,
                         now=now,
+                    )
+            case MarkWrongParty():
+                if row is not None and call.number:
+                    contacts.mark_for_review(
+                        session, row.cardholder_id, call.number, origin=call.origin, now=now
                     )
             case TransferToAgent(intent=intent):
                 audit.record(

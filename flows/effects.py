@@ -52,6 +52,11 @@ class TransferToAgent:
 
 
 @dataclass(frozen=True)
+class MarkWrongParty:
+    """Whoever answered an outbound call is not the cardholder: review the number."""
+
+
+@dataclass(frozen=True)
 class PauseRecording:
     """Before <Pay>: card details must never be in a recording (PCI DSS)."""
 
@@ -70,6 +75,7 @@ Effect = (
     | OptOut
     | RequestCallback
     | TransferToAgent
+    | MarkWrongParty
     | PauseRecording
     | ResumeRecording
 )

@@ -48,6 +48,48 @@ def opt_out(session: Session, number: str, *, origin: Origin, now: dt.datetime) 
     return len(phones)
 
 
+def mark_for_review(
+    session: Session, cardholder_id: int, number: str, *, origin: Origin, now: dt.datetime
+) -> int:
+    """Someone other than the cardholder answered this number of theirs: it is not dialled
+    again until a person reviews it (the policy reads `under_review_at`). Rows changed."""
+    phones = session.scalars(
+        select(Phone).where(Phone.e164 == number, Phone.cardholder_id == cardholder_id)
+    ).all()
+    for phone in phones:
+        if phone.under_review_at is None:
+            phone.under_review_at, phone.review_source = now, origin.source
+    audit.record(
+        session,
+        actor=origin.actor,
+        action="phone.review-needed",
+        entity_type="phone",
+        entity_id=number[-4:],
+        data={"call_sid": origin.call_sid, "rows": len(phones), "reason": "wrong party"},
+        now=now,
+    )
+    return len(phones)
+
+
+def mark_bad_number(session: Session, number: str, *, origin: Origin, now: dt.datetime) -> int:
+    """The carrier says the number is not in service: never dialled again until the bank's
+    file or an agent says otherwise. Rows changed."""
+    phones = session.scalars(select(Phone).where(Phone.e164 == number)).all()
+    for phone in phones:
+        if not phone.bad_number:
+            phone.bad_number, phone.bad_number_at = True, now
+    audit.record(
+        session,
+        actor=origin.actor,
+        action="phone.bad-number",
+        entity_type="phone",
+        entity_id=number[-4:],
+        data={"call_sid": origin.call_sid, "rows": len(phones)},
+        now=now,
+    )
+    return len(phones)
+
+
 def request_callback(
     session: Session,
     account: CardAccount,

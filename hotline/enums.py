@@ -117,6 +117,43 @@ class AttemptStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class Disposition(enum.StrEnum):
+    """How an outbound attempt ended, as a collections team reads it (one per attempt)."""
+
+    RIGHT_PARTY = "right-party"  # the cardholder confirmed who they are and heard the call
+    WRONG_PARTY = "wrong-party"  # whoever answered is not the cardholder: number to review
+    UNCONFIRMED = "unconfirmed"  # a person answered but never said whether they are
+    VOICEMAIL_LEFT = "voicemail-left"  # a machine took the limited-content message
+    FAX = "fax"  # a fax or modem answered; nothing said
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"  # the carrier could not complete it (not the number's fault)
+    INVALID_NUMBER = "invalid-number"  # not in service: the number is marked bad
+    PROMISE = "promise"
+    PAID = "paid"
+    OPTED_OUT = "opted-out"
+    TRANSFERRED = "transferred"
+
+
+# Which disposition an attempt keeps when a call earns several (a right party who promises,
+# then asks for an agent): the higher one. What the call achieved outranks how it went.
+DISPOSITION_RANK: dict[Disposition, int] = {
+    Disposition.FAILED: 1,
+    Disposition.BUSY: 1,
+    Disposition.NO_ANSWER: 1,
+    Disposition.INVALID_NUMBER: 2,
+    Disposition.FAX: 2,
+    Disposition.UNCONFIRMED: 3,
+    Disposition.VOICEMAIL_LEFT: 4,
+    Disposition.WRONG_PARTY: 5,
+    Disposition.RIGHT_PARTY: 5,
+    Disposition.TRANSFERRED: 6,
+    Disposition.OPTED_OUT: 7,
+    Disposition.PROMISE: 8,
+    Disposition.PAID: 9,
+}
+
+
 class CampaignStatus(enum.StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
@@ -146,6 +183,7 @@ class Step(enum.StrEnum):
     CASE_NEXT = "case-next"
     OPTOUT = "optout"
     CALLBACK = "callback"
+    RIGHT_PARTY = "right-party"  # an outbound call asks who answered before anything else
     QUEUED = "queued"
     ENDED = "ended"
 

@@ -184,6 +184,7 @@ class Phone(Base):
     allowed_hours_set_at: Mapped[dt.datetime | None]
     # A wrong party answered: not dialled again until someone reviews the number.
     under_review_at: Mapped[dt.datetime | None]
+    review_source: Mapped[Source | None] = mapped_column(_enum(Source, "review_source"))
     # The zones the numbering plan gives the number (space-separated IANA names, "" for
     # none), and the phonenumbers version that said so: looked up once, not on every
     # planning run (the lookup is most of a contact decision's cost); a new version of the
@@ -502,6 +503,11 @@ class ContactAttempt(Base):
     # Why the planner queued this call: the policy's decision (allowed, numbers, reason
     # codes, explanation), the profile and tier, and when it was evaluated; JSON.
     decision: Mapped[str | None] = mapped_column(Text)
+    # An outbound call's flow state and last answer, as JSON (dialer.calls): the attempt is
+    # the call's row, locked per webhook like the IVR's ivr_call.
+    call_state: Mapped[str | None] = mapped_column(Text)
+    # What the callee heard, one line per turn, in the words of the call's language.
+    said: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # --- dialer placement (migration 0006; dialer/claims.py says how they move) ---------
     # When the current claim was taken: the start of the window in which the carrier is

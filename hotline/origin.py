@@ -22,3 +22,7 @@ class Origin:
     @classmethod
     def ivr(cls, call_sid: str) -> Origin:
         return cls(Source.IVR, "ivr", call_sid)
+
+    @classmethod
+    def dialer(cls, call_sid: str) -> Origin:
+        return cls(Source.DIALER, "dialer", call_sid)

@@ -60,6 +60,11 @@ class Settings:
     bank_name: str = "Example Bank"
     # The name spoken and texted in Chinese; empty: bank_name.
     bank_name_zh: str = ""
+    # The business name an outbound call gives on a voicemail and before the right party is
+    # confirmed: one that does not suggest debt collection (Reg F §1006.2(j)); empty: the
+    # bank's name (bank_name_zh in Chinese, when set).
+    voicemail_name: str = ""
+    voicemail_name_zh: str = ""
     # "mon-fri 08:00-20:00" in default_timezone; "always" or "never" also work.
     agent_hours: str = "mon-sat 08:00-20:00"
     payment_connector: str = "Default"
@@ -166,6 +171,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_LOG_LEVEL": ("log_level", _upper),
     "HOTLINE_BANK_NAME": ("bank_name", _text),
     "HOTLINE_BANK_NAME_ZH": ("bank_name_zh", _text),
+    "HOTLINE_VOICEMAIL_NAME": ("voicemail_name", _text),
+    "HOTLINE_VOICEMAIL_NAME_ZH": ("voicemail_name_zh", _text),
     "HOTLINE_AGENT_HOURS": ("agent_hours", _text),
     "HOTLINE_PAYMENT_CONNECTOR": ("payment_connector", _text),
     "HOTLINE_MIN_PAYMENT_MINOR": ("min_payment_minor", _whole),

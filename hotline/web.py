@@ -41,9 +41,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # to wrap it, though mypy sees assigning to a method.)
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
+    from dialer.web import init_app as init_dialer
     from ivr.web import init_app as init_ivr
 
     init_ivr(app, runtime)
+    init_dialer(app, runtime)
     return app
 
 

@@ -2,7 +2,7 @@
 a recording reports.
 
 Each takes the caller's session and never commits; the webhook owns the transaction. The
-call's state comes from ivr.calls, the facts from ivr.facts; the flow decides, and its
+call's state comes from ivr.calls, the facts from hotline.facts; the flow decides, and its
 effects are carried out by the shared services (flows.carry_out). A request for a step the
 call has already left gets the answer it got the first time, and changes nothing.
 """
@@ -24,13 +24,13 @@ from flows.state import CallState, Heard, Money, Outcome, PayResult
 from hotline import accounts, contacts, payments, verification
 from hotline.accounts import AccountRow, core
 from hotline.enums import PayOutcome, Step
+from hotline.facts import LineConfig, build_facts
 from hotline.models import CardAccount
 from hotline.origin import Origin
 from hotline.payments import CardResult
 from hotline.secrets import verify_digits_match
 from ivr import flow
 from ivr.calls import CallRecord, load, peek, remember
-from ivr.facts import LineConfig, build_facts
 from prompts.spoken import spelled
 
 __all__ = [

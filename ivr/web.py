@@ -26,10 +26,8 @@ from sqlalchemy.orm import Session
 from flows.state import AGENT_QUEUE, Heard
 from hotline.bootstrap import Runtime
 from hotline.enums import Step
-from hotline.hours import parse_hours
+from hotline.facts import line_config
 from hotline.models import IvrCall, utcnow
-from hotline.profiles import PROFILES
-from hotline.rules import Limits
 from ivr import service
 from ivr.turns import Turns
 from prompts.catalog import Catalog, load_all
@@ -94,23 +92,9 @@ class Line:
 def init_app(app: Flask, runtime: Runtime) -> None:
     settings = runtime.settings
     catalogs = load_all()  # fails at start, loudly, if the catalogues disagree
-    profile = PROFILES[settings.profile]
     app.extensions["ivr"] = Line(
         runtime=runtime,
-        config=service.LineConfig(
-            bank=settings.bank_name,
-            bank_names={"zh-CN": settings.bank_name_zh} if settings.bank_name_zh else {},
-            secret_key=settings.secret_key,
-            agent_hours=parse_hours(settings.agent_hours),
-            timezone=settings.default_timezone,
-            profile=profile,
-            record_calls=(
-                profile.records_calls if settings.record_calls is None else settings.record_calls
-            ),
-            limits=Limits.from_settings(settings),
-            sms_confirmations=settings.sms_confirmations,
-            caller_id=settings.caller_ids[0],
-        ),
+        config=line_config(settings),
         catalogs=catalogs,
         renderer=Renderer(
             catalogs, voices_from(settings.voice_en, settings.voice_zh), settings.payment_connector

@@ -92,7 +92,7 @@ class Renderer:
                 charge_amount=then.amount_major,
                 currency=then.currency.lower(),
                 payment_connector=self.payment_connector,
-                action=f"{links.pay_action}?pay={quote(then.token)}"
+                action=_with_query(links.pay_action, f"pay={quote(then.token)}")
                 if then.token
                 else links.pay_action,
                 max_attempts=2,
@@ -111,6 +111,12 @@ class Renderer:
             voice = self.voices[spoken_in]
             text = self.catalogs[spoken_in].render(say.key, say.params)
             parent.say(text, voice=voice.name, language=voice.language)
+
+
+def _with_query(url: str, parameter: str) -> str:
+    """`url` with one more query parameter (a line's action URL may carry its own, such as
+    the dialer's attempt id)."""
+    return f"{url}{'&' if '?' in url else '?'}{parameter}"
 
 
 def _make_xml_safe(node: TwiML) -> None:

@@ -87,6 +87,13 @@ _SHAPES: dict[str, tuple[int, re.Pattern[str] | None]] = {
         ("PaymentCardNumber", 30, r"[0-9xX*#. -]+"),
         ("PaymentError", 200, None),
         ("PayErrorCode", 8, r"[0-9]+"),
+        # Status callbacks and answering-machine detection (the dialer's calls).
+        ("AnsweredBy", 32, r"[a-z_]+"),
+        ("SequenceNumber", 8, r"[0-9]+"),
+        ("CallDuration", 8, r"[0-9]+"),
+        ("SipResponseCode", 3, r"[0-9]{3}"),
+        ("ErrorCode", 8, r"[0-9]+"),
+        ("CallbackSource", 32, _WORD),
     )
 }
 

@@ -21,10 +21,7 @@ from tests.e2e.conftest import HOTLINE_NUMBER
 def dialer_config(peer_url: str, **overrides: object):
     return config(
         public_base_url=peer_url,
-        answer_path="/answer",
-        status_path="/status",
         caller_id=HOTLINE_NUMBER,
-        machine_detection=None,
         **overrides,
     )
 
@@ -58,7 +55,7 @@ def test_the_tick_places_paced_calls_through_the_sdk_and_reconcile_stores_outcom
     assert report.placed == 3
     calls = sorted(carrier.list_calls(), key=lambda c: c.seq)
     assert [c.to for c in calls] == to
-    assert [c.url for c in calls] == [f"{peer_url}/answer?attempt={i}" for i in ids]
+    assert [c.url for c in calls] == [f"{peer_url}/dialer/answer?attempt={i}" for i in ids]
     rows = attempts(Session)
     assert [r.provider_call_sid for r in rows] == [c.sid for c in calls]
     # One call a second, as the limit says.
@@ -76,7 +73,7 @@ def test_the_tick_places_paced_calls_through_the_sdk_and_reconcile_stores_outcom
     ]
     assert rows[1].disposition == "busy"
     assert rows[0].duration_seconds == carrier.get(calls[0].sid).duration
-    status_posts = recorder.forms("/status")
+    status_posts = recorder.forms("/dialer/status")
     assert {p["CallSid"] for p in status_posts} == {c.sid for c in calls}
 
 

@@ -103,7 +103,7 @@ def dialer_line(database_url: str, tmp_path: Path) -> Iterator[DialerLine]:
     posts: list[dict[str, str]] = []
     lock = threading.Lock()
 
-    @app.post("/dialer/voice")
+    @app.post("/dialer/answer")
     def voice() -> Response:
         return Response(
             "<Response><Say>This is a reminder from Example Bank.</Say><Hangup/></Response>",
@@ -121,7 +121,7 @@ def dialer_line(database_url: str, tmp_path: Path) -> Iterator[DialerLine]:
         account_sid=DEV_ACCOUNT_SID,
         auth_token=AUTH_TOKEN,
         numbers=[HOTLINE_NUMBER],
-        voice_url=served.base_url + "/dialer/voice",
+        voice_url=served.base_url + "/dialer/answer",
         clock=Clock(speed=10),
         calls_per_second=1000.0,
     )

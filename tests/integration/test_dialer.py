@@ -73,7 +73,7 @@ def test_a_tick_claims_places_and_stores_each_calls_sid(Session, clock, carrier)
     assert [r.placed_at for r in rows] == [T0, T0 + dt.timedelta(seconds=1)]
     first = carrier.placed[0]
     assert (first.to, first.from_) == (numbers(1)[0], "+18005550177")
-    assert first.url == f"http://127.0.0.1:8000/dialer/voice?attempt={ids[0]}"
+    assert first.url == f"http://127.0.0.1:8000/dialer/answer?attempt={ids[0]}"
     assert first.status_callback == f"http://127.0.0.1:8000/dialer/status?attempt={ids[0]}"
     assert first.machine_detection == "DetectMessageEnd"
     with Session.begin() as session:
@@ -340,7 +340,8 @@ def test_an_overdue_call_is_fetched_and_its_final_status_stored(Session, clock, 
     assert carrier.fetched == [sid]  # a final call is never fetched again
     with Session.begin() as session:
         actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
-    assert actions == ["attempt.placed", "attempt.outcome"]
+    # Ended as a status callback would end it: its disposition, then the attempt's end.
+    assert actions == ["attempt.placed", "dialer.outcome", "dialer.attempt-ended"]
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="SKIP LOCKED claims need PostgreSQL")

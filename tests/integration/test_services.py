@@ -38,6 +38,7 @@ from hotline.enums import (
     Source,
     Step,
 )
+from hotline.facts import LineConfig
 from hotline.hours import parse_hours
 from hotline.models import (
     AccountFlagRow,
@@ -58,7 +59,6 @@ from hotline.profiles import PROFILES
 from hotline.rules import Limits
 from hotline.settings import Settings
 from ivr import service
-from ivr.facts import LineConfig
 from ivr.turns import Turns
 from prompts.catalog import load_all
 from telephony.twiml import Links, Renderer, voices_from

@@ -12,8 +12,7 @@ def test_the_dialer_settings_default_to_twilios_one_call_a_second():
     config = DialerConfig.from_settings(from_env({}))
     assert (config.limits.calls_per_second, config.limits.max_concurrent) == (1.0, 10)
     assert config.tick == dt.timedelta(seconds=2) and config.lease == dt.timedelta(seconds=30)
-    assert config.answer_url(7) == "http://127.0.0.1:8000/dialer/voice?attempt=7"
-    assert config.status_url(7) == "http://127.0.0.1:8000/dialer/status?attempt=7"
+    assert config.public_base_url == "http://127.0.0.1:8000"
 
 
 def test_the_dialer_settings_are_read():

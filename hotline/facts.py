@@ -1,7 +1,9 @@
-"""What the IVR looks up for a turn: the line's policy, and the Facts the flow decides on.
+"""What a line looks up for a turn: its policy, and the Facts the flow decides on.
 
-The flow is pure; everything it needs to know (the account as it is now, the caller's
-local date, whether agents are in, what the profile asks to be said) is read here.
+Shared by the IVR and the dialer (moved from ivr/ so the dialer need not import the IVR).
+The flows are pure; everything they need to know (the account as it is now, the person's
+local date, whether agents are in, what the profile asks to be said) is read here. `caller`
+is the cardholder's number on the call: the caller id inbound, the number dialled outbound.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from sqlalchemy.orm import Session
 from flows.state import AccountFacts, Facts, Money, PlanOption
 from hotline import accounts
 from hotline.accounts import AccountRow
-from hotline.hours import Hours
+from hotline.hours import Hours, parse_hours
 from hotline.phones import time_zones_for
-from hotline.profiles import ContactProfile, recording_notice_needed
+from hotline.profiles import PROFILES, ContactProfile, recording_notice_needed
 from hotline.rules import Limits
+from hotline.settings import Settings
 from prompts.spoken import spoken_date, spoken_money
 
 
@@ -41,6 +44,25 @@ class LineConfig:
 
     def bank_for(self, language: str) -> str:
         return self.bank_names.get(language) or self.bank
+
+
+def line_config(settings: Settings) -> LineConfig:
+    """The policy both lines share, from settings."""
+    profile = PROFILES[settings.profile]
+    return LineConfig(
+        bank=settings.bank_name,
+        bank_names={"zh-CN": settings.bank_name_zh} if settings.bank_name_zh else {},
+        secret_key=settings.secret_key,
+        agent_hours=parse_hours(settings.agent_hours),
+        timezone=settings.default_timezone,
+        profile=profile,
+        record_calls=(
+            profile.records_calls if settings.record_calls is None else settings.record_calls
+        ),
+        limits=Limits.from_settings(settings),
+        sms_confirmations=settings.sms_confirmations,
+        caller_id=settings.caller_ids[0],
+    )
 
 
 def build_facts(
