@@ -59,6 +59,7 @@ class PeerApp:
             return Response(str(response), mimetype="text/xml")
 
         @app.post("/answer")
+        @app.post("/dialer/answer")  # where the dialer's tick points a call's answer
         def answer() -> Response:
             if not record():
                 return Response("bad signature", status=403)
@@ -159,6 +160,7 @@ class PeerApp:
             app.add_url_rule(ending, ending.strip("/"), ended, methods=["POST"])
 
         @app.post("/status")
+        @app.post("/dialer/status")  # where the dialer's tick points a call's callbacks
         def status() -> Response:
             record()
             return Response("", status=204)
