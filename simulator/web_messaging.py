@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from simulator.carrier import API_VERSION, ApiError, Message, rfc2822
 from simulator.carrier.call_list import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, whole_number
-from simulator.web import ACCOUNT, _form, api_error, authenticate, carrier
+from simulator.web import ACCOUNT, _form, api_error, authenticate, carrier, json_object
 
 bp = Blueprint("messaging", __name__)
 bp.before_request(authenticate)
@@ -117,7 +117,7 @@ def text_line() -> ResponseReturnValue:
 
     Answers once the app has answered, with the text and the replies it got.
     """
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     texter, text = str(body.get("from") or ""), body.get("body")
     if not texter:
         raise ApiError(400, 21212, "from is required")
