@@ -9,7 +9,7 @@ Twilio's next_page_uri does (and as the simulator's Calls list already does).
 from __future__ import annotations
 
 import pytest
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from hotline.settings import DEV_ACCOUNT_SID
@@ -41,3 +41,21 @@ def test_adv_a_malformed_page_size_is_a_400_not_a_500(client: Client, size: str)
             page(page_size=size)
         response = raised.value.args[1]
         assert response.status_code == 400, (page, response.status_code, response.text)
+
+
+def test_adv_a_text_from_the_line_to_itself_is_refused_with_21266(client: Client) -> None:
+    # https://www.twilio.com/docs/api/errors/21266
+    with pytest.raises(TwilioRestException) as raised:
+        client.messages.create(to=HOTLINE_NUMBER, from_=HOTLINE_NUMBER, body="hi")
+    assert (raised.value.status, raised.value.code) == (400, 21266)
+
+
+def test_adv_inline_twiml_over_4000_characters_is_refused_with_32018(client: Client) -> None:
+    # https://www.twilio.com/docs/api/errors/32018
+    say = "<Response><Say>" + "a" * 4000 + "</Say></Response>"
+    with pytest.raises(TwilioRestException) as raised:
+        client.calls.create(to=A, from_=HOTLINE_NUMBER, twiml=say)
+    assert (raised.value.status, raised.value.code) == (400, 32018)
+    fits = "<Response><Say>" + "a" * (4000 - 32) + "</Say></Response>"
+    assert len(fits) == 4000
+    assert client.calls.create(to=A, from_=HOTLINE_NUMBER, twiml=fits).sid.startswith("CA")
