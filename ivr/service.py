@@ -113,7 +113,7 @@ def answer(
     state = call.state
     call.request = request or None
     if (step != state.step or call.repeats_last_request()) and call.last_twiml is not None:
-        return Reply(call, state.language, replay=call.last_twiml)
+        return _replay(call)
     heard = listen(state.step, state.language)
     account = call.account
     digits_match = None
@@ -159,9 +159,15 @@ def pay_unavailable(
 ) -> Reply | None:
     """The recording would not pause for the <Pay> just sent (and not yet heard): no <Pay>
     while a recording may be running, so the caller hears instead that payment is
-    unavailable and may try again or ask for a person. None if the call has moved on."""
+    unavailable and may try again or ask for a person. When another request of the call
+    has moved it on meanwhile (a retry that fell back itself), its answer is repeated; None
+    only if the call is gone."""
     call = load(session, call_sid, now, config.limits)
-    if call is None or call.state.step != Step.PAY_RESULT:
+    if call is None:
+        return None
+    if call.state.step != Step.PAY_RESULT and call.last_twiml is not None:
+        return Reply(call, call.state.language, replay=call.last_twiml)
+    if call.state.step != Step.PAY_RESULT:
         return None
     facts = build_facts(session, config, now, caller, call.account, language=call.state.language)
     unavailable = PayResult(PayOutcome.CONNECTOR_ERROR, error="recording not paused")
@@ -169,6 +175,17 @@ def pay_unavailable(
         flow.pay_result(call.state, replace(facts, pay_result=unavailable)), effects=()
     )
     return Reply(call, outcome.state.language, outcome=outcome)
+
+
+def _replay(call: CallRecord) -> Reply:
+    """The answer given before, again. If it is the <Pay> of a recorded call, the recording
+    must be paused before it is sent once more: the request that first answered it may
+    still be waiting on the carrier, or have failed to pause (and be about to fall back)."""
+    state = call.state
+    pay_pending = state.step == Step.PAY_RESULT and "pay" in state.pending and state.recording
+    return Reply(
+        call, state.language, replay=call.last_twiml, recording="pause" if pay_pending else None
+    )
 
 
 def pay_result(
@@ -207,7 +224,7 @@ def pay_result(
             now=now,
         )
     if not current and call.last_twiml is not None:
-        return Reply(call, state.language, replay=call.last_twiml)
+        return _replay(call)
     facts = build_facts(session, config, now, caller, account, language=state.language)
     result = PayResult(result=paid.result, error=form.get("PaymentError", ""))
     if paid.charged:

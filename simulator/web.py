@@ -126,6 +126,16 @@ def authenticate() -> ResponseReturnValue | None:
     return None
 
 
+def json_object() -> dict[str, Any]:
+    """A /sim request's JSON body: an object, or nothing ({}); anything else is a 400."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, 21200, "the body must be a JSON object")
+    return body
+
+
 def _form() -> dict[str, list[str]]:
     return {key: request.form.getlist(key) for key in request.form}
 
@@ -238,7 +248,7 @@ def update_recording(account_sid: str, sid: str, recording_sid: str) -> Response
 @bp.post("/sim/inbound")
 def inbound() -> ResponseReturnValue:
     """Ring the hotline as a caller: {"from": E164, "keys": "1234#,1"} or a script."""
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     caller = str(body.get("from") or "")
     if not caller:
         raise ApiError(400, 21201, "from is required")
@@ -251,7 +261,7 @@ def inbound() -> ResponseReturnValue:
             if body.get("keys") is not None:
                 script["keys"] = body["keys"]
             party = Party(Script.from_dict(script))
-    except ScriptError as exc:
+    except (ScriptError, TypeError, ValueError) as exc:
         raise ApiError(400, 21205, f"script: {exc}") from None
     call = carrier().start_inbound(caller, body.get("to"), party)
     return jsonify(call_json(call)), 201
@@ -263,7 +273,7 @@ def give_input(sid: str) -> ResponseReturnValue:
     call = carrier().get(sid)
     if not isinstance(call.party, InteractiveParty):
         raise ApiError(400, 21220, "call is not interactive")
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     call.party.give(Step(press=str(body.get("digits", "")), say=body.get("speech")))
     return jsonify(ok=True)
 
@@ -302,7 +312,7 @@ def sim_call(sid: str) -> ResponseReturnValue:
 def put_script(number: str) -> ResponseReturnValue:
     """Script how a number behaves when called."""
     try:
-        carrier().scripts[number] = Script.from_dict(request.get_json(silent=True) or {})
+        carrier().scripts[number] = Script.from_dict(json_object())
     except ScriptError as exc:
         raise ApiError(400, 21205, f"script: {exc}") from None
     return jsonify(carrier().scripts[number].to_dict())
@@ -317,19 +327,26 @@ def delete_script(number: str) -> ResponseReturnValue:
 @bp.put("/sim/mix")
 def put_mix() -> ResponseReturnValue:
     """A seeded statistical mix of callee behaviours for numbers without a script."""
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     weights = body.get("weights")
-    carrier().mix = CalleeMix(
-        seed=int(body.get("seed", 1)), **({"weights": weights} if weights else {})
-    )
+    try:
+        carrier().mix = CalleeMix(
+            seed=int(body.get("seed", 1)), **({"weights": weights} if weights else {})
+        )
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, 21200, f"mix: {exc}") from None
     return jsonify(ok=True)
 
 
 @bp.put("/sim/queues/<name>")
 def put_queue(name: str) -> ResponseReturnValue:
     """{"agent_answers_after": seconds}: a simulated agent takes callers after that wait."""
-    after = (request.get_json(silent=True) or {}).get("agent_answers_after")
-    state = carrier().configure_queue(name, float(after) if after is not None else None)
+    after = json_object().get("agent_answers_after")
+    try:
+        wait = float(after) if after is not None else None
+    except (TypeError, ValueError):
+        raise ApiError(400, 21200, "agent_answers_after: a number of seconds") from None
+    state = carrier().configure_queue(name, wait)
     return jsonify(
         name=state.name,
         sid=state.sid,
@@ -341,9 +358,7 @@ def put_queue(name: str) -> ResponseReturnValue:
 @bp.post("/sim/queues/<name>/dequeue")
 def dequeue(name: str) -> ResponseReturnValue:
     """An agent answers the first caller waiting in a queue."""
-    call = carrier().dequeue(
-        name, agent=str((request.get_json(silent=True) or {}).get("agent", "client:agent"))
-    )
+    call = carrier().dequeue(name, agent=str(json_object().get("agent", "client:agent")))
     if call is None:
         raise ApiError(404, 20404, f"no caller waiting in queue {name!r}")
     return jsonify(_summary(call))
@@ -361,7 +376,7 @@ def put_config() -> ResponseReturnValue:
     """Change some settings; all or nothing:
     {"list_lag_seconds": 2}: new calls join GET Calls.json only that long after creation;
     {"callbacks": {"mode": "chaotic", "seed": 7, ...}}: how callbacks are delivered."""
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     sim = carrier()
     lag = sim.list_lag_seconds
     if "list_lag_seconds" in body:
@@ -393,10 +408,15 @@ def set_clock() -> ResponseReturnValue:
     clock = carrier().clock
     if not isinstance(clock, VirtualClock):
         raise ApiError(400, 21220, "the simulator runs on real time")
-    body = request.get_json(silent=True) or {}
-    if "now" in body:
-        clock.set(dt.datetime.fromisoformat(str(body["now"])))
-    clock.advance(float(body.get("advance", 0)))
+    body = json_object()
+    try:
+        now = dt.datetime.fromisoformat(str(body["now"])) if "now" in body else None
+        advance = float(body.get("advance", 0))
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, 21200, f"clock: {exc}") from None
+    if now is not None:
+        clock.set(now)
+    clock.advance(advance)
     return jsonify(now=clock.now().isoformat(), virtual=True)
 
 

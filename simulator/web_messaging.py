@@ -7,12 +7,14 @@ body, so the Messages API reads as one piece.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from simulator.carrier import API_VERSION, ApiError, Message, rfc2822
-from simulator.web import ACCOUNT, _form, api_error, authenticate, carrier
+from simulator.carrier.call_list import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, whole_number
+from simulator.web import ACCOUNT, _form, api_error, authenticate, carrier, json_object
 
 bp = Blueprint("messaging", __name__)
 bp.before_request(authenticate)
@@ -47,23 +49,31 @@ def message_json(account_sid: str, message: Message) -> dict[str, Any]:
     }
 
 
-def page(key: str, items: list[dict[str, Any]], uri: str) -> dict[str, Any]:
+def page(
+    key: str, items: list[dict[str, Any]], uri: str, filters: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     """One page of a list in Twilio's envelope (`PageSize`, `Page`; the SDK follows
-    `next_page_uri`)."""
-    page_size = min(max(int(request.args.get("PageSize", "50") or 50), 1), 1000)
-    number = max(int(request.args.get("Page", "0") or 0), 0)
+    `next_page_uri`, which repeats the list's `filters` as Twilio's does)."""
+    args = request.args.to_dict()
+    page_size = min(max(whole_number(args, "PageSize", DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
+    number = max(whole_number(args, "Page", 0), 0)
     chunk = items[number * page_size : (number + 1) * page_size]
     has_next = (number + 1) * page_size < len(items)
+
+    def link(page_number: int) -> str:
+        params = [*filters, ("PageSize", str(page_size)), ("Page", str(page_number))]
+        return f"{uri}?{urlencode(params)}"
+
     return {
         key: chunk,
         "page": number,
         "page_size": page_size,
         "start": number * page_size,
         "end": number * page_size + max(len(chunk) - 1, 0),
-        "uri": f"{uri}?PageSize={page_size}&Page={number}",
-        "first_page_uri": f"{uri}?PageSize={page_size}&Page=0",
-        "next_page_uri": f"{uri}?PageSize={page_size}&Page={number + 1}" if has_next else None,
-        "previous_page_uri": f"{uri}?PageSize={page_size}&Page={number - 1}" if number else None,
+        "uri": link(number),
+        "first_page_uri": link(0),
+        "next_page_uri": link(number + 1) if has_next else None,
+        "previous_page_uri": link(number - 1) if number else None,
     }
 
 
@@ -79,15 +89,18 @@ def list_messages(account_sid: str) -> ResponseReturnValue:
     """Messages newest first, filtered by To and From, in Twilio's page envelope."""
     sim = carrier()
     messages = sim.list_messages()
+    filters = []
     for name, attribute in (("To", "to"), ("From", "from_")):
         wanted = request.args.get(name)
         if wanted:
             messages = [m for m in messages if getattr(m, attribute) == wanted]
+            filters.append((name, wanted))
     return jsonify(
         page(
             "messages",
             [message_json(sim.account_sid, m) for m in messages],
             f"/{API_VERSION}/Accounts/{account_sid}/Messages.json",
+            tuple(filters),
         )
     )
 
@@ -104,7 +117,7 @@ def text_line() -> ResponseReturnValue:
 
     Answers once the app has answered, with the text and the replies it got.
     """
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     texter, text = str(body.get("from") or ""), body.get("body")
     if not texter:
         raise ApiError(400, 21212, "from is required")

@@ -98,8 +98,8 @@ def page_envelope(
     """One page of `calls` (newest first) under the request's filters, in Twilio's envelope."""
     query = CallQuery.from_args(args)
     matching = [c for c in calls if query.matches(c)]
-    page_size = min(max(_number(args, "PageSize", DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
-    page = max(_number(args, "Page", 0), 0)
+    page_size = min(max(whole_number(args, "PageSize", DEFAULT_PAGE_SIZE), 1), MAX_PAGE_SIZE)
+    page = max(whole_number(args, "Page", 0), 0)
     first, stop = _bounds(calls, matching, args.get("PageToken"), page, page_size)
     chunk = matching[first:stop]
 
@@ -152,10 +152,11 @@ def _day(name: str, value: str) -> dt.date:
         raise ApiError(400, 21200, f"Invalid {name} {value!r}: a UTC date, YYYY-MM-DD") from None
 
 
-def _number(args: Mapping[str, str], name: str, default: int) -> int:
+def whole_number(args: Mapping[str, str], name: str, default: int) -> int:
+    """A paging parameter: ASCII digits only (str.isdigit also takes '²', which int refuses)."""
     value = args.get(name) or ""
     if not value:
         return default
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ApiError(400, 21200, f"Invalid {name} {value!r}: a whole number")
     return int(value)

@@ -91,6 +91,8 @@ class Messaging(RestApi):
                     f"The From phone number {from_} is not a valid, SMS-capable inbound phone "
                     "number or short code for your account.",
                 )
+            if to == from_:
+                raise ApiError(400, 21266, "'To' and 'From' numbers cannot be the same.")
         if not body:
             raise ApiError(400, 21602, "Message body is required.")
         if len(body) > sms_rules.MAX_BODY:

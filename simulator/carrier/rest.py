@@ -27,6 +27,9 @@ from simulator.carrier.records import (
     new_sid,
 )
 
+# The longest Twiml parameter Twilio takes on create or update (error 32018 beyond).
+MAX_INLINE_TWIML = 4000
+
 
 class RestApi(Lifecycle):
     """The carrier as the REST API, the softphone and the tests see it."""
@@ -57,6 +60,10 @@ class RestApi(Lifecycle):
             raise ApiError(400, 21205, "Url or Twiml is required")
         if url:
             inline = None  # Twilio ignores Twiml when both are given on create
+        if inline is not None and len(inline) > MAX_INLINE_TWIML:
+            raise ApiError(
+                400, 32018, f"Twiml size exceeded maximum allowed value of {MAX_INLINE_TWIML}"
+            )
         if url and not url.startswith(("http://", "https://")):
             raise ApiError(400, 21205, f"Url is not a valid URL: {url}")
         options = call_options(form)
@@ -153,6 +160,10 @@ class RestApi(Lifecycle):
         status, url, inline = one("Status"), one("Url"), one("Twiml")
         if url and inline:
             raise ApiError(400, 21205, "Url and Twiml are mutually exclusive on update")
+        if inline is not None and len(inline) > MAX_INLINE_TWIML:
+            raise ApiError(
+                400, 32018, f"Twiml size exceeded maximum allowed value of {MAX_INLINE_TWIML}"
+            )
         with self._lock:
             if status in ("canceled", "completed"):
                 if call.status in TERMINAL:
