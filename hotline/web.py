@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 health = Blueprint("health", __name__)
 
-# A webhook's one REST call before it answers (pausing a recording for <Pay>) comes after
-# its database work (at most 2.5 s), all within the 5 s Twilio allows: it may take 1 s to
-# connect and 1 s to answer. What can wait (resuming, texts) runs after the answer is sent.
+# A webhook's one REST call before it answers (pausing a recording for <Pay>, or resuming
+# it after) comes after its database work (at most 2.5 s), all within the 5 s Twilio
+# allows: it may take 1 s to connect and 1 s to answer. Texts go after the answer is sent.
 WEBHOOK_REST_TIMEOUT_S = 1.0
 
 

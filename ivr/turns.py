@@ -5,9 +5,10 @@ Every webhook that runs a turn goes through `Turns.run`, and the tests that driv
 cases with a fake gateway run turns the same way. The carrier is only ever asked after the
 transaction has committed: a REST call to Twilio made inside it would hold the call's row,
 the account's lock and, on SQLite, the database's one write lock for as long as Twilio takes.
-Only the pause must come before the answer (no <Pay> may be heard while a recording may run);
-resuming it and the texts come after the answer has been sent, so that a slow carrier delays
-no caller: a webhook's database budget (at most 2.5 s) and one REST call (hotline.web's
+The pause and the resume come before the answer, in the order the caller's turns come (no
+<Pay> may be heard while a recording may run, and a late resume could undo the pause of the
+next <Pay>); the texts come after the answer has been sent. A turn makes at most one such
+REST call before answering, so its database budget (at most 2.5 s) and the call (hotline.web's
 WEBHOOK_REST_TIMEOUT_S, at most 2 s) fit in the 5 s Twilio allows.
 """
 
@@ -66,10 +67,14 @@ class Turns:
                 )
                 if fallback is not None:
                     xml = self._answer(session, fallback, now)
+        elif reply.recording == "resume":
+            # Before the answer too: sent after it, a slow resume could reach the carrier
+            # after the pause of a retry the caller keyed at once, and record that <Pay>.
+            self._set_recording(call_sid, paused=False)
 
         def afterwards() -> None:
-            # Resuming a recording and sending a text change nothing the caller hears now,
-            # so they wait until the answer is on its way (and may fail only into the log).
+            # Texts change nothing the caller hears now, so they wait until the answer is
+            # on its way (and may fail only into the log).
             try:
                 self._after(reply, call_sid)
             except Exception:
@@ -78,8 +83,6 @@ class Turns:
         return Answer(xml, afterwards)
 
     def _after(self, reply: service.Reply, call_sid: str) -> None:
-        if reply.recording == "resume":
-            self._set_recording(call_sid, paused=False)
         for sms in reply.outbox:
             body = self.catalogs[sms.language].render(sms.key, sms.params)
             try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 
-import pytest
-
 from flows.state import Heard
 from hotline.enums import PayOutcome, Step
 from hotline.models import Payment
@@ -75,13 +73,6 @@ def test_adv_a_replay_while_the_pause_succeeds_pauses_before_pay(Session, fake_l
         assert order.index("pause", 1) < order.index("replay answered"), order
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the resume after a failed <Pay> is sent after the answer (call_on_close), so it "
-    "can reach the carrier after the retry's pause: the second <Pay> is then recorded. "
-    "Fix: resume before answering (as the pause does), or serialise a call's recording "
-    "commands",
-)
 def test_adv_a_late_resume_after_a_declined_pay_does_not_unpause_the_retry(
     Session,
     fake_line,  # noqa: F811
