@@ -73,6 +73,19 @@ class HotlineGroup(FlaskGroup):
     and exit status 1, for every command mounted here, including the simulator's.
     """
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # The group's own options (--env-file, --app) are parsed here, before invoke.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _OneLineUsage(exc.format_message(), exc.ctx) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -240,6 +253,11 @@ def import_accounts_command(
 ) -> None:
     """Upsert accounts from a CSV file; exit 1 if any row was rejected, 2 if the file is
     unusable."""
+    if report_path is not None and not report_path.parent.is_dir():
+        # Checked first: found out after the import, the rows would be in and the report lost.
+        raise click.BadParameter(
+            f"the folder {report_path.parent} does not exist", param_hint="--report"
+        )
     raw = path.read_bytes()
     try:
         text = decode(raw, encoding)

@@ -249,7 +249,7 @@ def call(
         raise click.ClickException(
             "the line did not answer the carrier (11200): is `hotline serve` running where"
             " the simulator sends calls (its --voice-url, by default PUBLIC_BASE_URL), with"
-            " the same TWILIO_AUTH_TOKEN?"
+            " the same TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL (the app's own address)?"
         )
     if state.get("error_code"):
         raise click.exceptions.Exit(1)
