@@ -42,10 +42,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
     from dialer.web import init_app as init_dialer
+    from dialer.web_sms import init_app as init_texts
     from ivr.web import init_app as init_ivr
 
     init_ivr(app, runtime)
     init_dialer(app, runtime)
+    init_texts(app)
     return app
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from twilio.twiml import TwiML
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.redact import xml_safe
@@ -111,6 +112,15 @@ class Renderer:
             voice = self.voices[spoken_in]
             text = self.catalogs[spoken_in].render(say.key, say.params)
             parent.say(text, voice=voice.name, language=voice.language)
+
+
+def text_reply(text: str | None) -> str:
+    """The answer to a text to the line: one reply message, or none (an empty Response)."""
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    _make_xml_safe(response)
+    return str(response)
 
 
 def _with_query(url: str, parameter: str) -> str:

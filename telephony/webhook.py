@@ -43,6 +43,7 @@ _SIDS = {  # a SID is its two-letter prefix and 32 hex digits
     "DialCallSid": "CA",
     "RecordingSid": "RE",
     "QueueSid": "QU",
+    "MessageSid": "SM",
 }
 _SID_HEX = re.compile(r"[0-9a-fA-F]{32}")
 # From/To and their aliases: a valid E.164 number, else no number (phones.number_from_carrier:
@@ -64,6 +65,7 @@ _SHAPES: dict[str, tuple[int, re.Pattern[str] | None]] = {
         ("Digits", 40, r"[0-9*#]+"),
         ("FinishedOnKey", 1, r"[0-9*#]"),
         ("SpeechResult", 200, None),
+        ("Body", 1600, None),  # a text, up to Twilio's 1,600 characters
         # Any number of decimals: a float32 printed as a double has seventeen.
         ("Confidence", 32, r"0(?:\.[0-9]{1,30})?|1(?:\.0{1,30})?|\.[0-9]{1,30}"),
         ("CallStatus", 16, _WORD),

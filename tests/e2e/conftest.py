@@ -308,6 +308,7 @@ def hotline_line(
             auth_token=AUTH_TOKEN,
             numbers=[HOTLINE_NUMBER],
             voice_url=served.base_url + "/ivr/voice",
+            sms_url=served.base_url + "/sms/inbound",
             clock=clock,
             callback_delivery=callback_delivery,
         )
