@@ -39,7 +39,7 @@ from hotline.models import ContactAttempt, utcnow
 from prompts.catalog import Catalog, load_all
 from telephony.twiml import Links, Renderer, voices_from
 from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
-from telephony.webhook import Signer, field, twilio_request, twiml
+from telephony.webhook import Signer, field, pay_result, twilio_request, twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dialer", __name__)
@@ -194,18 +194,8 @@ def step(step: str) -> ResponseReturnValue:
 def pay() -> ResponseReturnValue:
     """<Pay> is over: Result, confirmation code and masked card data only."""
     current, attempt_id, call_sid = line(), _attempt_id(), field("CallSid", 34)
-    form = {
-        name: field(name, 200)
-        for name in (
-            "Result",
-            "PaymentConfirmationCode",
-            "PaymentCardType",
-            "PaymentCardNumber",
-            "PaymentError",
-        )
-    }
-    raw_token = (request.args.get("pay") or "")[:8]
-    token = raw_token if raw_token.isascii() and raw_token.isdigit() else ""
+    # Which <Pay> this result answers: the token in the action URL it was given.
+    form, token = pay_result()
     # Kept first, in a transaction of its own, so that a charged card is on record for
     # `hotline payments reconcile` whatever befalls the turn below.
     with current.runtime.Session.begin() as session:

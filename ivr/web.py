@@ -33,7 +33,7 @@ from ivr.turns import Turns
 from prompts.catalog import Catalog, load_all
 from telephony.twiml import Links, Renderer, voices_from
 from telephony.voice import Enqueue, Hangup, Say, Turn, Wait
-from telephony.webhook import Signer, field, twilio_request, twiml
+from telephony.webhook import Signer, field, pay_result, twilio_request, twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ivr", __name__)
@@ -211,19 +211,8 @@ def pay() -> ResponseReturnValue:
     if not call_sid:
         return _apology("en")
     current = line()
-    form = {
-        name: field(name, 200)
-        for name in (
-            "Result",
-            "PaymentConfirmationCode",
-            "PaymentCardType",
-            "PaymentCardNumber",
-            "PaymentError",
-        )
-    }
-    # Which <Pay> this result answers: the token in the action URL we gave it (digits).
-    raw_token = (request.args.get("pay") or "")[:8]
-    token = raw_token if raw_token.isascii() and raw_token.isdigit() else ""
+    # Which <Pay> this result answers: the token in the action URL it was given.
+    form, token = pay_result()
     # The result is kept first, in a transaction of its own that waits on no account or
     # audit lock: if the turn below fails, a charged card is still on record and
     # `hotline payments reconcile` posts it.

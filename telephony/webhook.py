@@ -207,3 +207,21 @@ def read_param(name: str, raw: str) -> str:
 def field(name: str, limit: int) -> str:
     """A request parameter as read_params left it (checked, masked), cut to `limit`."""
     return (request.form.get(name) or "")[:limit]
+
+
+# What a <Pay> action carries that the lines read: the result, and masked card data only.
+PAY_RESULT_FIELDS = (
+    "Result",
+    "PaymentConfirmationCode",
+    "PaymentCardType",
+    "PaymentCardNumber",
+    "PaymentError",
+)
+
+
+def pay_result() -> tuple[dict[str, str], str]:
+    """A <Pay> action's result fields (checked and masked), and the token of the <Pay> it
+    answers: the `pay` query parameter of the action URL the line gave it (digits, or '')."""
+    form = {name: field(name, 200) for name in PAY_RESULT_FIELDS}
+    raw_token = (request.args.get("pay") or "")[:8]
+    return form, raw_token if raw_token.isascii() and raw_token.isdigit() else ""
