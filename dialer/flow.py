@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 import flows
 from flows import arrangements, optout, payment
-from flows.asking import Handler, agent, ask, key, retry
+from flows.asking import Handler, agent, ask, callback, key, retry
 from flows.effects import (
     Effect,
     MarkWrongParty,
     OptOut,
-    RequestCallback,
     SavePromise,
     TransferToAgent,
 )
@@ -193,17 +192,6 @@ def _menu_choice(state: CallState, heard: Heard, facts: Facts) -> Outcome:
     return retry(state, heard, facts, (Say("dialer_menu"),))
 
 
-def _callback(state: CallState, heard: Heard, facts: Facts) -> Outcome:
-    """Agents are closed and a callback was offered (flows.asking.agent)."""
-    if heard.digits[:1] == "1" and state.account_id is not None:
-        return Outcome(
-            Turn((Say("callback_saved"), Say("goodbye")), Hangup()),
-            state.to(Step.ENDED),
-            (RequestCallback(),),
-        )
-    return Outcome(Turn((Say("goodbye"),), Hangup()), state.to(Step.ENDED))
-
-
 def _with_disposition(outcome: Outcome) -> Answer:
     """The disposition a shared step's effects earn: a promise saved, a number opted out,
     a transfer (a payment is told by its result, in pay_result)."""
@@ -224,7 +212,7 @@ def _with_disposition(outcome: Outcome) -> Answer:
 _HANDLERS: dict[Step, Handler] = {
     **flows.handlers(home=menu),
     Step.MENU: _menu_choice,
-    Step.CALLBACK: _callback,
+    Step.CALLBACK: callback,
 }
 # Verification is the IVR's way in; an outbound call confirms the right party instead.
 del _HANDLERS[Step.VERIFY]

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from flows.effects import Effect, TransferToAgent
+from flows.effects import Effect, RequestCallback, TransferToAgent
 from flows.state import AGENT_QUEUE, AccountFacts, CallState, Facts, Heard, Outcome
 from hotline.enums import Step
 from hotline.money import precision
@@ -154,3 +154,15 @@ def amount_example(account: AccountFacts, facts: Facts) -> dict[str, str]:
     for a dinar). The `example` and `keys` parameters of every prompt that asks for one."""
     minor = 25 * 10 ** precision(account.currency) if precision(account.currency) else 2500
     return {"example": facts.speak_money(minor), "keys": " ".join(str(minor))}
+
+
+def callback(state: CallState, heard: Heard, facts: Facts) -> Outcome:
+    """The answer to the callback offer `agent` makes when no agent is there: 1 keeps the
+    request (an agent calls back), anything else says goodbye. Either line's step."""
+    if heard.digits[:1] == "1" and state.account_id is not None:
+        return Outcome(
+            Turn((Say("callback_saved"), Say("goodbye")), Hangup()),
+            state.to(Step.ENDED),
+            (RequestCallback(),),
+        )
+    return Outcome(Turn((Say("goodbye"),), Hangup()), state.to(Step.ENDED))

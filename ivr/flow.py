@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import flows
 from flows import optout, payment
-from flows.asking import Handler, agent, ask, key, retry
-from flows.effects import Effect, RequestCallback
+from flows.asking import Handler, agent, ask, callback, key, retry
+from flows.effects import Effect
 from flows.state import (
     AGENT_QUEUE,
     AccountFacts,
@@ -26,7 +26,7 @@ from flows.state import (
     PlanOption,
 )
 from hotline.enums import Intent, Step
-from telephony.voice import Hangup, Say, Turn
+from telephony.voice import Say
 
 __all__ = [
     "AGENT_QUEUE",
@@ -190,20 +190,10 @@ def _minimum_due_say(account: AccountFacts, facts: Facts) -> Say:
     return Say("minimum_due" if account.due_date >= facts.today else "minimum_was_due", params)
 
 
-def _callback(state: CallState, heard: Heard, facts: Facts) -> Outcome:
-    if heard.digits[:1] == "1" and state.account_id is not None:
-        return Outcome(
-            Turn((Say("callback_saved"), Say("goodbye")), Hangup()),
-            state.to(Step.ENDED),
-            (RequestCallback(),),
-        )
-    return Outcome(Turn((Say("goodbye"),), Hangup()), state.to(Step.ENDED))
-
-
 _HANDLERS: dict[Step, Handler] = {
     Step.LANGUAGE: _language,
     Step.ACCOUNT: _account,
     Step.MENU: _menu_choice,
-    Step.CALLBACK: _callback,
+    Step.CALLBACK: callback,
     **flows.handlers(home=menu),
 }
