@@ -205,15 +205,12 @@ def _card_result(
     """Whether a result answers the <Pay> the call waits on, and the result with the amount
     of the <Pay> it answers (its token's: a result never takes another <Pay>'s amount)."""
     current = state.step == Step.PAY_RESULT and state.pending.get("pay") == token
-    return current, CardResult(
+    return current, CardResult.of(
+        form,
         call_sid=call_sid,
         pay_token=token,
         account_id=account_id,
         amount_minor=state.pays.get(token, 0),
-        result=form.get("Result", ""),
-        confirmation=form.get("PaymentConfirmationCode", ""),
-        brand=form.get("PaymentCardType", ""),
-        masked=form.get("PaymentCardNumber", ""),
     )
 
 

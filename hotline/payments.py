@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
@@ -127,6 +128,29 @@ class CardResult:
     confirmation: str
     brand: str
     masked: str
+
+    @classmethod
+    def of(
+        cls,
+        form: Mapping[str, str],
+        *,
+        call_sid: str,
+        pay_token: str,
+        account_id: int | None,
+        amount_minor: int,
+    ) -> CardResult:
+        """The result a <Pay> action reported (its checked, masked fields), for the <Pay> of
+        `pay_token` and its amount."""
+        return cls(
+            call_sid=call_sid,
+            pay_token=pay_token,
+            account_id=account_id,
+            amount_minor=amount_minor,
+            result=form.get("Result", ""),
+            confirmation=form.get("PaymentConfirmationCode", ""),
+            brand=form.get("PaymentCardType", ""),
+            masked=form.get("PaymentCardNumber", ""),
+        )
 
     @property
     def charged(self) -> bool:

@@ -302,15 +302,12 @@ def _pay_answered(
     if not token and state.step == Step.PAY_RESULT and "pay" not in state.pending:
         # A <Pay> sent before results carried tokens (a call in progress across an upgrade).
         amount_minor, current = int(state.pending.get("amount_minor") or 0), True
-    return current, CardResult(
+    return current, CardResult.of(
+        form,
         call_sid=call_sid,
         pay_token=token,
         account_id=account.id if account is not None else state.account_id,
         amount_minor=amount_minor,
-        result=form.get("Result", ""),
-        confirmation=form.get("PaymentConfirmationCode", ""),
-        brand=form.get("PaymentCardType", ""),
-        masked=form.get("PaymentCardNumber", ""),
     )
 
 
