@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer import outcomes
 from dialer.calls import remember
 from dialer.service import Reply
-from hotline.phones import mask_phone
+from flows.carry_out import send_texts
 from prompts.catalog import Catalog
-from telephony.gateway import CallGateway, GatewayError
+from telephony.gateway import CallGateway
 from telephony.twiml import Links, Renderer
 from telephony.voice import Hangup, Turn
 
@@ -51,7 +51,7 @@ class Turns:
 
         def afterwards() -> None:
             try:
-                self._texts(reply)
+                send_texts(reply.outbox, self.gateway, self.catalogs)
             except Exception:
                 log.exception("after an outbound turn")
 
@@ -87,11 +87,3 @@ class Turns:
                 now=now,
             )
         return xml
-
-    def _texts(self, reply: Reply) -> None:
-        for sms in reply.outbox:
-            body = self.catalogs[sms.language].render(sms.key, sms.params)
-            try:
-                self.gateway.send_sms(sms.to, sms.from_, body)
-            except (GatewayError, OSError):
-                log.warning("confirmation SMS to %s not sent", mask_phone(sms.to), exc_info=True)

@@ -9,7 +9,8 @@ type that is not handled here fails the type check (assert_never).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import assert_never
 
@@ -34,7 +35,12 @@ from hotline import accounts, arrangements, audit, cases, contacts, verification
 from hotline.accounts import AccountRow
 from hotline.hours import Hours
 from hotline.origin import Origin
+from hotline.phones import mask_phone
+from prompts.catalog import Catalog
 from prompts.spoken import spoken_money
+from telephony.gateway import CallGateway, GatewayError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,19 @@ class Sms:
     key: str
     params: Mapping[str, str]
     language: str
+
+
+def send_texts(
+    outbox: Sequence[Sms], gateway: CallGateway, catalogs: Mapping[str, Catalog]
+) -> None:
+    """Send a turn's confirmation texts (after its answer has gone out); one the carrier
+    refuses is logged, with the number masked, and the others still go."""
+    for sms in outbox:
+        body = catalogs[sms.language].render(sms.key, sms.params)
+        try:
+            gateway.send_sms(sms.to, sms.from_, body)
+        except (GatewayError, OSError):
+            log.warning("confirmation SMS to %s not sent", mask_phone(sms.to), exc_info=True)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.phones import mask_phone
+from flows.carry_out import send_texts
 from ivr import service
 from prompts.catalog import Catalog
 from telephony.gateway import CallGateway, GatewayError
@@ -76,19 +76,11 @@ class Turns:
             # Texts change nothing the caller hears now, so they wait until the answer is
             # on its way (and may fail only into the log).
             try:
-                self._after(reply, call_sid)
+                send_texts(reply.outbox, self.gateway, self.catalogs)
             except Exception:
                 log.exception("after the answer to call %s", call_sid)
 
         return Answer(xml, afterwards)
-
-    def _after(self, reply: service.Reply, call_sid: str) -> None:
-        for sms in reply.outbox:
-            body = self.catalogs[sms.language].render(sms.key, sms.params)
-            try:
-                self.gateway.send_sms(sms.to, sms.from_, body)
-            except (GatewayError, OSError):
-                log.warning("confirmation SMS to %s not sent", mask_phone(sms.to), exc_info=True)
 
     def _answer(self, session: Session, reply: service.Reply, now: dt.datetime) -> str:
         if reply.replay is not None:
