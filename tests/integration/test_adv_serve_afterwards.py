@@ -5,16 +5,17 @@ Checked adversarially; it holds (no finding), and is kept as a regression test."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from hotline.settings import from_env
 from simulator.server import carrier_from_settings, start
 from tests.conftest import TEST_SECRET_KEY, HotlineCli
-from tests.integration.test_serve import _free_port, _wait_until_serving, untouched_database  # noqa: F401
+from tests.integration.test_serve import (  # noqa: F401
+    _free_port,
+    newcomer_environ,
+    serving,
+    untouched_database,
+)
 
 
 def test_adv_under_gunicorn_the_recording_resumes_after_pay(
@@ -32,28 +33,14 @@ def test_adv_under_gunicorn_the_recording_resumes_after_pay(
     settings = from_env(environ)
     simulator = start(carrier_from_settings(settings, virtual=True))
     environ["TWILIO_API_BASE_URL"] = simulator.base_url
-    log = folder / "serve.log"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
-    inherited.pop("DATABASE_URL", None)
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "serve", "--port", str(port)],
-            env={**inherited, **environ},
-            cwd=folder,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        _wait_until_serving(port, server, log)
-        url = database_url or f"sqlite:///{folder / 'hotline.db'}"
-        cli = HotlineCli(url)
-        assert cli("seed-demo", "--size", "12").exit_code == 0
-        result = cli("call", "--keys", "94107#,2,1,1,1", "--simulator-url", simulator.base_url)
-        calls = simulator.carrier.list_calls()
+        with serving(port, newcomer_environ(**environ), folder) as log:
+            url = database_url or f"sqlite:///{folder / 'hotline.db'}"
+            cli = HotlineCli(url)
+            assert cli("seed-demo", "--size", "12").exit_code == 0
+            result = cli("call", "--keys", "94107#,2,1,1,1", "--simulator-url", simulator.base_url)
+            calls = simulator.carrier.list_calls()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
         simulator.stop()
     assert result.exit_code == 0, result.output
     assert "was accepted" in result.stdout, result.stdout

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,36 @@ def _wait_until_serving(port: int, server: subprocess.Popen[bytes], log: Path) -
     pytest.fail(f"hotline serve did not start: {log.read_text()}")
 
 
+@contextmanager
+def serving(port: int, env: dict[str, str], folder: Path, *args: str) -> Iterator[Path]:
+    """`hotline serve --port PORT ARGS` as an operator starts it, in `folder`, with exactly
+    `env` as its environment; yields its log once it answers, and stops it on exit."""
+    log = folder / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hotline.cli", "serve", "--port", str(port), *args],
+            env=env,
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_serving(port, server, log)
+        yield log
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def newcomer_environ(**settings: str) -> dict[str, str]:
+    """This process's environment without any Hotline or Twilio setting, plus `settings`:
+    what a newcomer's shell holds."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    inherited.pop("DATABASE_URL", None)
+    return {**inherited, **settings}
+
+
 def test_serve_creates_the_schema_and_a_call_through_it_hears_the_verified_balance(
     untouched_database,
 ):
@@ -148,46 +179,32 @@ def test_serve_creates_the_schema_and_a_call_through_it_hears_the_verified_balan
     settings = from_env(environ)
     simulator = start(carrier_from_settings(settings, virtual=True))
     environ["TWILIO_API_BASE_URL"] = simulator.base_url
-    log = folder / "serve.log"
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
-    inherited.pop("DATABASE_URL", None)
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "hotline.cli", "serve", "--port", str(port)],
-            env={**inherited, **environ},
-            cwd=folder,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        _wait_until_serving(port, server, log)
-        # The schema is there before anything else touched the database: serve made it.
-        url = database_url or f"sqlite:///{folder / 'hotline.db'}"
-        engine = db.make_engine(url)
-        try:
-            assert db.current_revision(engine) == db.head_revision(engine)
-            assert "ivr_call" in inspect(engine).get_table_names()
-        finally:
-            engine.dispose()
+        with serving(port, newcomer_environ(**environ), folder):
+            # The schema is there before anything else touched the database: serve made it.
+            url = database_url or f"sqlite:///{folder / 'hotline.db'}"
+            engine = db.make_engine(url)
+            try:
+                assert db.current_revision(engine) == db.head_revision(engine)
+                assert "ivr_call" in inspect(engine).get_table_names()
+            finally:
+                engine.dispose()
 
-        cli = HotlineCli(url)
-        assert cli("seed-demo", "--size", "12").exit_code == 0
-        engine = db.make_engine(url)
-        try:
-            with db.make_sessionmaker(engine)() as session:
-                alice = session.scalars(
-                    select(CardAccount).where(
-                        CardAccount.account_number == KNOWN_CALLERS[0].account_number
-                    )
-                ).one()
-        finally:
-            engine.dispose()
+            cli = HotlineCli(url)
+            assert cli("seed-demo", "--size", "12").exit_code == 0
+            engine = db.make_engine(url)
+            try:
+                with db.make_sessionmaker(engine)() as session:
+                    alice = session.scalars(
+                        select(CardAccount).where(
+                            CardAccount.account_number == KNOWN_CALLERS[0].account_number
+                        )
+                    ).one()
+            finally:
+                engine.dispose()
 
-        result = cli("call", "--keys", "94107#,1", "--simulator-url", simulator.base_url)
+            result = cli("call", "--keys", "94107#,1", "--simulator-url", simulator.base_url)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
         simulator.stop()
     assert result.exit_code == 0, result.output
     balance = format_money(alice.balance_minor, "USD", "en_US")
@@ -234,45 +251,33 @@ def test_turns_queued_behind_a_locked_database_still_answer_within_5_s(database_
         "HOTLINE_LOG_LEVEL": "ERROR",
         "HOTLINE_AGENT_HOURS": "always",
     }
-    command = [sys.executable, "-m", "hotline.cli", "serve", "--port", str(port)]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*command, "--workers", "1", "--threads", "4"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     holder = create_engine(database_url)
     try:
-        _wait_until_serving(port, server, log)
+        with serving(port, env, tmp_path, "--workers", "1", "--threads", "4"):
 
-        def ring(n: int) -> tuple[float, int, str]:
-            body, headers = _signed_ring(base, token, n)
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            started = time.monotonic()
-            try:
-                connection.request("POST", "/ivr/voice", body=body, headers=headers)
-                response = connection.getresponse()
-                text_ = response.read().decode()
-                return time.monotonic() - started, response.status, text_
-            finally:
-                connection.close()
+            def ring(n: int) -> tuple[float, int, str]:
+                body, headers = _signed_ring(base, token, n)
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                started = time.monotonic()
+                try:
+                    connection.request("POST", "/ivr/voice", body=body, headers=headers)
+                    response = connection.getresponse()
+                    text_ = response.read().decode()
+                    return time.monotonic() - started, response.status, text_
+                finally:
+                    connection.close()
 
-        assert ring(1)[1] == 200  # the server is warm and the schema exists
-        with holder.connect() as connection:
-            if backend() == "postgresql":
-                connection.execute(text("LOCK TABLE ivr_call IN EXCLUSIVE MODE"))
-            else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            with ThreadPoolExecutor(32) as pool:
-                answers = list(pool.map(ring, range(100, 132)))
-            connection.rollback()
-        after = ring(2)
+            assert ring(1)[1] == 200  # the server is warm and the schema exists
+            with holder.connect() as connection:
+                if backend() == "postgresql":
+                    connection.execute(text("LOCK TABLE ivr_call IN EXCLUSIVE MODE"))
+                else:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                with ThreadPoolExecutor(32) as pool:
+                    answers = list(pool.map(ring, range(100, 132)))
+                connection.rollback()
+            after = ring(2)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
         holder.dispose()
     slowest = max(seconds for seconds, _, _ in answers)
     assert slowest < 5.0, sorted(round(s, 2) for s, _, _ in answers)
