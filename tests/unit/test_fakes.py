@@ -74,8 +74,9 @@ def test_the_drift_check_catches_a_changed_and_a_missing_method() -> None:
     assert [p.split(":")[0] for p in problems if "abstract" not in p] == [
         "fetch",
         "hangup",
-        # list_calls, redirect, send_sms, list_messages, pause_recording and resume_recording are inherited
-        # from the port unimplemented: the same signature, but still abstract.
+        # list_calls, redirect, send_sms, list_messages, pause_recording and
+        # resume_recording are inherited from the port unimplemented: the same signature,
+        # but still abstract.
     ]
     assert {p.split(":")[0] for p in problems if "abstract" in p} == {
         "list_calls",
