@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from dialer import text_queue
-from dialer.texting import TextConfig, send_texts
 from dialer.text_queue import Voice
+from dialer.texting import TextConfig, send_texts
 from hotline.enums import (
     AttemptStatus,
     Direction,
