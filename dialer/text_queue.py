@@ -477,9 +477,6 @@ def _verdict(
         return "no campaign profile to check the text against"
     if campaign.status is not CampaignStatus.ACTIVE:
         return f"campaign {campaign.status.value}"
-    own = text_rules.why_not_now(text.kind, text.expires_at, _sent(session, text), now)
-    if own is not None:
-        return own
     cases = load_cases(session.connection(), [text.account_id], now).cases
     if not cases:
         return "account no longer on file"
@@ -488,6 +485,11 @@ def _verdict(
         case.facts, case.phones, case.history, PROFILES[campaign.profile], now, text.number
     )
     if decision.allowed:
+        # The text's own rules after the policy's, so a refusal names the policy's reason
+        # (opted out) before "one already went today".
+        own = text_rules.why_not_now(text.kind, text.expires_at, _sent(session, text), now)
+        if own is not None:
+            return own
         account = session.get(CardAccount, text.account_id)
         assert account is not None
         return campaign, account.cardholder.name
