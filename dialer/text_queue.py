@@ -685,3 +685,18 @@ def account_texts(session: Session, account_id: int) -> list[TextMessage]:
             .order_by(TextMessage.created_at.desc(), TextMessage.id.desc())
         )
     )
+
+
+def queued_by(session: Session, until: dt.datetime) -> list[tuple[str, TextMessage]]:
+    """Texts queued and due before `until`, with their account numbers, soonest first:
+    what `hotline campaign preview` lists under the calls (queued by the texts job; the
+    policy is asked again when each is sent)."""
+    return [
+        (number, text)
+        for number, text in session.execute(
+            select(CardAccount.account_number, TextMessage)
+            .join(CardAccount, CardAccount.id == TextMessage.account_id)
+            .where(TextMessage.status == TextStatus.QUEUED, TextMessage.due_at < until)
+            .order_by(TextMessage.due_at, TextMessage.id)
+        )
+    ]

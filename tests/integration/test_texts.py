@@ -398,3 +398,32 @@ def test_two_senders_at_once_never_send_a_text_twice(Session, campaign):
     assert sum(r.sent for r in reports) == 30
     rows = texts(Session)
     assert len(rows) == 30 and all(r.status is TextStatus.SENT for r in rows)
+
+
+def test_the_preview_lists_the_texts_queued_for_the_day_and_why_they_wait(
+    Session, campaign, hotline
+):
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
+    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
+    with Session.begin() as session:
+        session.add(
+            TextMessage(
+                account_id=account_id,
+                number=MOBILE,
+                campaign_id=campaign,
+                kind=TextKind.FOLLOW_UP,
+                source_key="attempt:1",
+                body_key="sms_follow_up",
+                language="en",
+                status=TextStatus.QUEUED,
+                due_at=due,
+                error_message="outside the calling window",
+            )
+        )
+    result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "follow-up" in line]
+    assert "4000000000000001" in line and f"{tomorrow.isoformat()} 16:00" in line
+    assert "outside the calling" in line and MOBILE not in line  # masked
+    assert "1 text(s) queued" in result.stdout
