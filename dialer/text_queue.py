@@ -105,9 +105,8 @@ def queue_due(session: Session, now: dt.datetime) -> int:
     connection = session.connection()
     rows: list[dict[str, Any]] = []
     rows += _follow_ups(session, connection, now)
-    worked = _worked_by(connection, now)
-    rows += _reminders(session, connection, worked, now)
-    rows += _thank_yous(session, connection, worked, now)
+    rows += _reminders(session, connection, now)
+    rows += _thank_yous(session, connection, now)
     return _insert(session, rows, now)
 
 
@@ -149,12 +148,7 @@ def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> l
     return rows
 
 
-def _reminders(
-    session: Session,
-    connection: Connection,
-    worked: dict[int, tuple[int, int]],
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
+def _reminders(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
     """A courtesy reminder before each pending promise's date and each active plan's next
     instalment, where the tier that worked the account says so."""
     first, last = text_rules.reminder_dates_from(now.date())
@@ -167,6 +161,7 @@ def _reminders(
             )
         )
     ]
+    # Each plan's next instalment within the reminders' reach (the lowest one still due).
     next_due: dict[int, tuple[int, int, dt.date]] = {}
     for iid, plan_id, account_id, day in connection.execute(
         select(
@@ -179,15 +174,13 @@ def _reminders(
         .where(
             RepaymentPlan.status == PlanStatus.ACTIVE,
             PlanInstalment.status == InstalmentStatus.DUE,
+            PlanInstalment.due_date.between(first, last),
         )
         .order_by(PlanInstalment.plan_id, PlanInstalment.sequence)
     ):
-        next_due.setdefault(plan_id, (iid, account_id, day))  # the plan's next instalment
-    dates += [
-        (f"instalment:{iid}", account_id, day)
-        for iid, account_id, day in next_due.values()
-        if first <= day <= last
-    ]
+        next_due.setdefault(plan_id, (iid, account_id, day))
+    dates += [(f"instalment:{iid}", account_id, day) for iid, account_id, day in next_due.values()]
+    worked = _worked_by(connection, {account_id for _, account_id, _ in dates}, now)
     dates = [d for d in dates if d[1] in worked]
     if not dates:
         return []
@@ -206,12 +199,7 @@ def _reminders(
     return rows
 
 
-def _thank_yous(
-    session: Session,
-    connection: Connection,
-    worked: dict[int, tuple[int, int]],
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
+def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
     """A thank-you after each payment posted (from any source) and each promise kept."""
     since = now - text_rules.THANK_YOU_FOR
     events: list[tuple[str, int, dt.datetime | None]] = [
@@ -230,6 +218,7 @@ def _thank_yous(
             )
         )
     ]
+    worked = _worked_by(connection, {account_id for _, account_id, _ in events}, now)
     settings = _SettingsCache(session)
     rows = []
     for source, account_id, at in events:
@@ -269,17 +258,21 @@ class _SettingsCache:
 WORKED_WITHIN = dt.timedelta(days=120)
 
 
-def _worked_by(connection: Connection, now: dt.datetime) -> dict[int, tuple[int, int]]:
+def _worked_by(
+    connection: Connection, account_ids: set[int], now: dt.datetime
+) -> dict[int, tuple[int, int]]:
     """Each account's campaign and tier as of its latest campaign call: whose settings
     decide its reminders and thank-yous (an account that paid has left its tier, and an
     account no campaign has worked gets no campaign texts)."""
     worked: dict[int, tuple[int, int]] = {}
+    if not account_ids:
+        return worked
     for account_id, campaign_id, tier_id in connection.execute(
         select(ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id)
         .where(
+            ContactAttempt.account_id.in_(sorted(account_ids)),
             ContactAttempt.campaign_id.is_not(None),
             ContactAttempt.tier_id.is_not(None),
-            ContactAttempt.account_id.is_not(None),
             ContactAttempt.created_at >= now - WORKED_WITHIN,
         )
         .order_by(ContactAttempt.id)

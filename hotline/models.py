@@ -274,6 +274,8 @@ class Payment(Base):
 
     __tablename__ = "payment"
     __table_args__ = (
+        # The texts job's look for payments just posted (thank-yous): migration 0008.
+        Index("ix_payment_posted", "posted_at"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         # Exactly four ASCII digits or NULL; the expression reads the same in SQLite and
         # PostgreSQL (migration 0004 says why).
@@ -470,6 +472,8 @@ class ContactAttempt(Base):
     __table_args__ = (
         Index("ix_contact_attempt_due", "status", "due_at"),
         Index("ix_contact_attempt_account_started", "account_id", "started_at"),
+        # The texts job's look for calls just ended (follow-ups): migration 0008.
+        Index("ix_contact_attempt_ended", "ended_at"),
         Index(
             "uq_contact_attempt_open_per_account",
             "account_id",

@@ -6,7 +6,9 @@ Create Date: 2026-12-01 15:00:00
 
 text_message: one row per reason to text, unique by (kind, source_key) so that finding the
 same follow-up twice queues nothing new; its placement state (worker, claim, lease,
-provider SID) as contact_attempt has for calls (dialer/text_queue.py).
+provider SID) as contact_attempt has for calls (dialer/text_queue.py). Indexes on
+contact_attempt.ended_at and payment.posted_at, for the texts job's look at what just
+happened.
 """
 
 from __future__ import annotations
@@ -75,9 +77,14 @@ def upgrade() -> None:
     op.create_index(
         'ix_text_message_account_created', 'text_message', ['account_id', 'created_at'], unique=False
     )
+    # What the texts job looks for on every run: calls just ended, payments just posted.
+    op.create_index('ix_contact_attempt_ended', 'contact_attempt', ['ended_at'], unique=False)
+    op.create_index('ix_payment_posted', 'payment', ['posted_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_payment_posted', table_name='payment')
+    op.drop_index('ix_contact_attempt_ended', table_name='contact_attempt')
     op.drop_index('ix_text_message_account_created', table_name='text_message')
     op.drop_index('ix_text_message_due', table_name='text_message')
     op.drop_table('text_message')
