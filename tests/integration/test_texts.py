@@ -427,3 +427,32 @@ def test_the_preview_lists_the_texts_queued_for_the_day_and_why_they_wait(
     assert "4000000000000001" in line and f"{tomorrow.isoformat()} 16:00" in line
     assert "outside the calling" in line and MOBILE not in line  # masked
     assert "1 text(s) queued" in result.stdout
+
+
+@pytest.mark.skipif(
+    backend() != "postgresql", reason="SKIP LOCKED is PostgreSQL's; SQLite runs one dialer"
+)
+def test_a_claim_in_flight_is_passed_over_by_another_sender(Session, campaign):
+    for i in range(6):
+        account_with_call(
+            Session,
+            campaign,
+            number=f"40000000000002{i:02d}",
+            phones=((f"+1415556{i:04d}", PhoneType.MOBILE, True),),
+        )
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    claim = {
+        "now": NOW,
+        "lease": dt.timedelta(seconds=30),
+        "voice": VOICE,
+        "catalogs": _catalogs(),
+        "limit": 3,
+    }
+    with Session.begin() as first:
+        mine = text_queue.claim_due(first, worker_id="a", **claim).ready
+        # Not committed yet: another sender, meanwhile, takes the other three.
+        with Session.begin() as second:
+            theirs = text_queue.claim_due(second, worker_id="b", **claim).ready
+    assert len(mine) == len(theirs) == 3
+    assert not {o.claim.text_id for o in mine} & {o.claim.text_id for o in theirs}
