@@ -69,7 +69,9 @@ class ScheduledJob:
     every: dt.timedelta
 
 
-def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[ScheduledJob]:
+def planning_and_lifecycle_jobs(
+    runtime: Runtime, clock: SystemClock, stop: threading.Event | None = None
+) -> list[ScheduledJob]:
     """The jobs the dialer runs besides placing calls.
 
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact
@@ -80,7 +82,7 @@ def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[Sc
     here when it is built; each is a plain function of (sessionmaker, clock) in
     dialer/tick.py, wrapped as a ScheduledJob for a fixed id and one instance at a time.
     """
-    jobs = [_texts_job(runtime, clock)]
+    jobs = [_texts_job(runtime, clock, stop or threading.Event())]
     every = runtime.settings.dialer_plan_every_s
     if every == 0:
         return jobs
@@ -97,9 +99,10 @@ def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[Sc
     return [*jobs, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
 
 
-def _texts_job(runtime: Runtime, clock: SystemClock) -> ScheduledJob:
+def _texts_job(runtime: Runtime, clock: SystemClock, stop: threading.Event) -> ScheduledJob:
     """`dialer.texts` (TEXTS_JOB_ID): queue the follow-ups, reminders and thank-yous owed
-    and send the due ones (dialer/texting.py), every TEXTS_EVERY, one run at a time."""
+    and send the due ones (dialer/texting.py), every TEXTS_EVERY, one run at a time; once
+    stopping, a text claimed but not yet sent is given back."""
     config = TextConfig.from_settings(runtime.settings, new_worker_id())
     catalogs = load_all()
     running = threading.Lock()
@@ -108,7 +111,7 @@ def _texts_job(runtime: Runtime, clock: SystemClock) -> ScheduledJob:
         if not running.acquire(blocking=False):
             return
         try:
-            send_texts(runtime.Session, runtime.gateway, clock, config, catalogs=catalogs)
+            send_texts(runtime.Session, runtime.gateway, clock, config, stop, catalogs)
         finally:
             running.release()
 
@@ -181,7 +184,7 @@ def run(runtime: Runtime) -> None:
         jobs = [
             ScheduledJob(TICK_JOB_ID, job(tick), config.tick),
             ScheduledJob(RECONCILE_JOB_ID, job(reconcile), config.tick),
-            *planning_and_lifecycle_jobs(runtime, clock),
+            *planning_and_lifecycle_jobs(runtime, clock, stop),
         ]
         for scheduled in jobs:
             scheduler.add_job(
