@@ -120,3 +120,23 @@ def test_a_voicemail_is_followed_by_a_text_and_a_stop_blocks_the_next(hotline_ap
         ).all()
     assert [r.status for r in rows] == [TextStatus.SENT, TextStatus.SKIPPED]
     assert "opted out" in (rows[1].error_message or "")
+
+
+def test_the_twilio_adapter_lists_the_texts_sent_to_a_number_since_a_moment(gateway, clock):
+    """What settles a text whose sending is unknown: the Messages list by To, through the
+    twilio SDK, oldest first, none older than asked for, none to another number."""
+    mobile, other = "+14155550123", "+14155550124"
+    start = clock.now()
+    first = gateway.send_sms(mobile, HOTLINE_NUMBER, "one")
+    gateway.send_sms(other, HOTLINE_NUMBER, "elsewhere")
+    clock.advance(5)
+    middle = clock.now()
+    second = gateway.send_sms(mobile, HOTLINE_NUMBER, "two")
+    listed = gateway.list_messages(mobile, start)
+    assert [(m.sid, m.body, m.to) for m in listed] == [
+        (first.sid, "one", mobile),
+        (second.sid, "two", mobile),
+    ]
+    assert all(m.direction == "outbound-api" and m.created_at is not None for m in listed)
+    assert [m.sid for m in gateway.list_messages(mobile, middle)] == [second.sid]
+    assert gateway.list_messages("+14155550125", start) == []
