@@ -456,3 +456,45 @@ def test_a_claim_in_flight_is_passed_over_by_another_sender(Session, campaign):
             theirs = text_queue.claim_due(second, worker_id="b", **claim).ready
     assert len(mine) == len(theirs) == 3
     assert not {o.claim.text_id for o in mine} & {o.claim.text_id for o in theirs}
+
+
+def test_the_next_instalment_of_a_plan_gets_a_reminder_in_the_cardholders_language(
+    Session, campaign
+):
+    from hotline.enums import InstalmentStatus, Language, PlanStatus
+    from hotline.models import PlanInstalment, RepaymentPlan
+
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    with Session.begin() as session:
+        account = session.get(CardAccount, account_id)
+        account.cardholder.language = Language.ZH_CN
+        first = NOW.date() + dt.timedelta(days=2)
+        plan = RepaymentPlan(
+            account_id=account_id,
+            instalment_count=2,
+            total_minor=200_00,
+            currency="USD",
+            start_date=first,
+            status=PlanStatus.ACTIVE,
+            source=Source.AGENT,
+        )
+        for sequence, day in ((1, first), (2, first + dt.timedelta(days=30))):
+            plan.instalments.append(
+                PlanInstalment(
+                    sequence=sequence,
+                    due_date=day,
+                    amount_minor=100_00,
+                    status=InstalmentStatus.DUE,
+                )
+            )
+        session.add(plan)
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.queued, report.sent) == (1, 1)
+    [message] = gateway.sms
+    assert message.body == (
+        "EB服务：Test Holder您好，提醒您于2026年12月4日按约定付款。"
+        "如有疑问请致电+18005550100。回复退订停止接收。"
+    )
+    [row] = texts(Session)
+    assert row.kind is TextKind.REMINDER and row.source_key.startswith("instalment:")
