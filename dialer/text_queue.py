@@ -426,6 +426,24 @@ def claim_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    # One sender at a time per person: the caps count texts across a cardholder's accounts
+    # and numbers, so a second sender asking about the same person waits here until the
+    # first one's claim is committed, then counts it. Locked in cardholder order, so two
+    # senders never hold two people each waiting for the other.
+    holders = dict(
+        session.execute(
+            select(CardAccount.id, CardAccount.cardholder_id).where(
+                CardAccount.id.in_({t.account_id for t in candidates})
+            )
+        ).all()
+    )
+    if holders:
+        session.execute(
+            select(Cardholder.id)
+            .where(Cardholder.id.in_(set(holders.values())))
+            .order_by(Cardholder.id)
+            .with_for_update()
+        ).all()
     result = Claimed([])
     for text in candidates:
         verdict = _verdict(session, text, now)

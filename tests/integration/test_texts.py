@@ -498,3 +498,55 @@ def test_the_next_instalment_of_a_plan_gets_a_reminder_in_the_cardholders_langua
     )
     [row] = texts(Session)
     assert row.kind is TextKind.REMINDER and row.source_key.startswith("instalment:")
+
+
+@pytest.mark.skipif(
+    backend() != "postgresql", reason="row locks are PostgreSQL's; SQLite runs one dialer"
+)
+def test_two_senders_texting_one_person_at_once_keep_to_a_cap_that_counts_texts(Session):
+    """us-ma: 2 communications in 7 days, texts included. The voicemail is one; of the two
+    texts owed (a follow-up and a reminder), claimed by two senders at once, one goes."""
+    load_campaigns(Session, CAMPAIGN.replace('"us-regf"', '"us-ma"'))
+    with Session() as session:
+        campaign = session.scalars(select(Campaign.id)).one()
+    account_id = account_with_call(Session, campaign, ended_at=NOW - dt.timedelta(hours=1))
+    with Session.begin() as session:
+        session.add(
+            PromiseToPay(
+                account_id=account_id,
+                amount_minor=50_00,
+                currency="USD",
+                promised_date=NOW.date() + dt.timedelta(days=2),
+                status=PromiseStatus.PENDING,
+                source=Source.DIALER,
+            )
+        )
+    with Session.begin() as session:
+        assert text_queue.queue_due(session, NOW) == 2
+    claim = {
+        "now": NOW,
+        "lease": dt.timedelta(seconds=30),
+        "voice": VOICE,
+        "catalogs": _catalogs(),
+        "limit": 1,
+    }
+    second: list[text_queue.Claimed] = []
+
+    def other_sender() -> None:
+        with Session.begin() as session:
+            second.append(text_queue.claim_due(session, worker_id="b", **claim))
+
+    with Session.begin() as session:
+        first = text_queue.claim_due(session, worker_id="a", **claim)
+        thread = threading.Thread(target=other_sender)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waiting for the first sender's claim on the person
+    thread.join(timeout=10)
+    assert len(first.ready) == 1
+    [late] = second
+    assert late.ready == [] and late.deferred + late.skipped == 1
+    sending, other = sorted(texts(Session), key=lambda t: t.status is not TextStatus.SENDING)
+    assert sending.status is TextStatus.SENDING
+    assert other.status in (TextStatus.QUEUED, TextStatus.SKIPPED)
+    assert "Massachusetts 2-in-7" in (other.error_message or "")
