@@ -40,8 +40,10 @@ from sqlalchemy.exc import IntegrityError
 from dialer import claims
 from dialer.clock import SystemClock
 from dialer.config import DialerConfig
+from dialer.texting import TextConfig, send_texts
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
+from prompts.catalog import load_all
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ TICK_JOB_ID = "dialer.tick"
 RECONCILE_JOB_ID = "dialer.reconcile"
 PLANNING_JOB_ID = "dialer.planning"
 LIFECYCLE_JOB_ID = "dialer.lifecycle"
+TEXTS_JOB_ID = "dialer.texts"
+# How often the texts job looks for texts owed and sends the due ones.
+TEXTS_EVERY = dt.timedelta(seconds=15)
 
 
 class DialerAlreadyRunning(RuntimeError):
@@ -64,19 +69,23 @@ class ScheduledJob:
     every: dt.timedelta
 
 
-def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[ScheduledJob]:
+def planning_and_lifecycle_jobs(
+    runtime: Runtime, clock: SystemClock, stop: threading.Event | None = None
+) -> list[ScheduledJob]:
     """The jobs the dialer runs besides placing calls.
 
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact
     policy and queue the PLANNED attempts that are due, every HOTLINE_DIALER_PLAN_EVERY_S
-    (0: not here). The daily
+    (0: not here). `dialer.texts` (TEXTS_JOB_ID, dialer/texting.py): the texts owed
+    (follow-ups, courtesy reminders, thank-yous) queued and the due ones sent. The daily
     `dialer.lifecycle` (LIFECYCLE_JOB_ID: promises and instalments kept or broken) joins it
     here when it is built; each is a plain function of (sessionmaker, clock) in
     dialer/tick.py, wrapped as a ScheduledJob for a fixed id and one instance at a time.
     """
+    jobs = [_texts_job(runtime, clock, stop or threading.Event())]
     every = runtime.settings.dialer_plan_every_s
     if every == 0:
-        return []
+        return jobs
     running = threading.Lock()
 
     def run_planning() -> None:
@@ -87,7 +96,26 @@ def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[Sc
         finally:
             running.release()
 
-    return [ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
+    return [*jobs, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
+
+
+def _texts_job(runtime: Runtime, clock: SystemClock, stop: threading.Event) -> ScheduledJob:
+    """`dialer.texts` (TEXTS_JOB_ID): queue the follow-ups, reminders and thank-yous owed
+    and send the due ones (dialer/texting.py), every TEXTS_EVERY, one run at a time; once
+    stopping, a text claimed but not yet sent is given back."""
+    config = TextConfig.from_settings(runtime.settings, new_worker_id())
+    catalogs = load_all()
+    running = threading.Lock()
+
+    def run_texts() -> None:
+        if not running.acquire(blocking=False):
+            return
+        try:
+            send_texts(runtime.Session, runtime.gateway, clock, config, stop, catalogs)
+        finally:
+            running.release()
+
+    return ScheduledJob(TEXTS_JOB_ID, run_texts, TEXTS_EVERY)
 
 
 def new_worker_id() -> str:
@@ -156,7 +184,7 @@ def run(runtime: Runtime) -> None:
         jobs = [
             ScheduledJob(TICK_JOB_ID, job(tick), config.tick),
             ScheduledJob(RECONCILE_JOB_ID, job(reconcile), config.tick),
-            *planning_and_lifecycle_jobs(runtime, clock),
+            *planning_and_lifecycle_jobs(runtime, clock, stop),
         ]
         for scheduled in jobs:
             scheduler.add_job(
