@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
 from phonenumbers import NumberParseException
 from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, func, select
 from sqlalchemy.sql import ColumnElement
@@ -35,14 +34,13 @@ from hotline.models import (
     IvrCall,
     Phone,
 )
-from hotline.phones import time_zones_for
+from hotline.phones import ZONES_VERSION, time_zones_for
 from hotline.profiles import AttemptOutcome
 
 # How far back contact history is read: more than any cap or pause looks (7 days, plus the
 # slack for zones the policy keeps itself).
 HISTORY_DAYS = 10
 OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
-ZONES_VERSION = phonenumbers.__version__
 
 
 def _among(column: Any, ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
