@@ -85,8 +85,10 @@ def tick(
             )
         if not batch:
             break  # nothing due, or no slot or room within a tick
+        with Session.begin() as session:  # the policy's facts for all of them at once
+            facts = recheck.load_facts(session, batch, batch[0].slot)
         for claim in batch:  # once stopping, each is given back undialled
-            place(Session, gateway, clock, config, worker, claim, report)
+            place(Session, gateway, clock, config, worker, claim, report, facts)
     return report
 
 
@@ -141,8 +143,10 @@ def place(
     worker: Worker,
     claim: claims.Claim,
     report: TickReport,
+    facts: recheck.Facts | None = None,
 ) -> None:
-    """Wait for the claim's slot, place the call, store the CallSid (or the refusal)."""
+    """Wait for the claim's slot, place the call, store the CallSid (or the refusal).
+    `facts`: the policy's facts read for the tick's claims (else read here)."""
     awake = sleep_until(clock, claim.slot, worker.stop)
     late = clock.now() - claim.slot
     if (
@@ -162,7 +166,7 @@ def place(
     with Session.begin() as session:
         # The facts may have changed since the call was planned (a STOP, a payment, a
         # flag, another call using up a cap): asked again at the slot (dialer/recheck.py).
-        refused = recheck.refusal_at(session, claim, claim.slot)
+        refused = recheck.refusal_at(session, claim, claim.slot, facts)
         if refused is not None:
             recheck.record_not_callable(session, claim, refused, clock.now())
     if refused is not None:
