@@ -11,9 +11,10 @@ twilio's RequestValidator), from CONCURRENCY keep-alive clients with no pause:
 - 70 % answered calls: initiated, ringing, in-progress (answered, AnsweredBy), completed
   (CallDuration); 15 % no-answer (initiated, ringing, no-answer); 10 % busy (initiated,
   ringing, busy); 5 % failed (initiated, failed, SIP 500). SequenceNumber 0, 1, 2, ...
-- The calls' events go out in waves (every call's first event, then every call's second,
-  ...), so one call's events are in flight at once with other calls' and sometimes with
-  each other, as a busy carrier delivers them.
+- The callbacks go out in the order a dialer placing 100 calls a second would receive
+  them (call n placed at n/100 s; ringing 1 s later, answered at 6 s, completed at 48 s; no
+  answer at 30 s; busy at 4 s; failed at 0.5 s), but as fast as the server takes them: the
+  calls' ends are spread among the other calls' starts as in a steady campaign.
 - REPLAY of all callbacks are sent a second time (Twilio retries one it saw fail),
   later in the stream and as often as not while the original is still in flight.
 
@@ -60,10 +61,11 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 @dataclass(frozen=True)
 class Outcome:
-    """One kind of call: the events its callbacks report, and what the attempt must end as."""
+    """One kind of call: the events its callbacks report (each with its seconds after the
+    call was placed), and what the attempt must end as."""
 
     share: float
-    events: tuple[dict[str, str], ...]
+    events: tuple[tuple[float, dict[str, str]], ...]
     status: AttemptStatus
     disposition: str
     answered_by: str | None = None
@@ -74,10 +76,10 @@ OUTCOMES = (
     Outcome(
         0.70,
         (
-            {"CallStatus": "initiated"},
-            {"CallStatus": "ringing"},
-            {"CallStatus": "in-progress", "AnsweredBy": "human"},
-            {"CallStatus": "completed", "AnsweredBy": "human", "CallDuration": "42"},
+            (0.0, {"CallStatus": "initiated"}),
+            (1.0, {"CallStatus": "ringing"}),
+            (6.0, {"CallStatus": "in-progress", "AnsweredBy": "human"}),
+            (48.0, {"CallStatus": "completed", "AnsweredBy": "human", "CallDuration": "42"}),
         ),
         AttemptStatus.COMPLETED,
         "unconfirmed",
@@ -86,19 +88,30 @@ OUTCOMES = (
     ),
     Outcome(
         0.15,
-        ({"CallStatus": "initiated"}, {"CallStatus": "ringing"}, {"CallStatus": "no-answer"}),
+        (
+            (0.0, {"CallStatus": "initiated"}),
+            (1.0, {"CallStatus": "ringing"}),
+            (30.0, {"CallStatus": "no-answer"}),
+        ),
         AttemptStatus.NO_ANSWER,
         "no-answer",
     ),
     Outcome(
         0.10,
-        ({"CallStatus": "initiated"}, {"CallStatus": "ringing"}, {"CallStatus": "busy"}),
+        (
+            (0.0, {"CallStatus": "initiated"}),
+            (1.0, {"CallStatus": "ringing"}),
+            (4.0, {"CallStatus": "busy"}),
+        ),
         AttemptStatus.BUSY,
         "busy",
     ),
     Outcome(
         0.05,
-        ({"CallStatus": "initiated"}, {"CallStatus": "failed", "SipResponseCode": "500"}),
+        (
+            (0.0, {"CallStatus": "initiated"}),
+            (0.5, {"CallStatus": "failed", "SipResponseCode": "500"}),
+        ),
         AttemptStatus.FAILED,
         "failed",
     ),
@@ -148,13 +161,13 @@ def seed(engine: Engine, calls: int, rng: random.Random) -> list[tuple[int, Outc
 def callbacks(
     base: str, attempts: list[tuple[int, Outcome]], replay: float, rng: random.Random
 ) -> tuple[list[Request], int]:
-    """The signed requests in the order sent (waves, replays among them), and how many
-    distinct (CallSid, SequenceNumber) they carry."""
+    """The signed requests in the order sent (as received from a 100 calls/s dialer,
+    replays among them), and how many distinct (CallSid, SequenceNumber) they carry."""
     validator = RequestValidator(TOKEN)
-    waves: list[list[Request]] = []
+    timed: list[tuple[float, Request]] = []
     for n, (attempt_id, outcome) in enumerate(attempts):
         path = f"/dialer/status?{urlencode({'attempt': str(attempt_id)})}"
-        for sequence, event in enumerate(outcome.events):
+        for sequence, (after, event) in enumerate(outcome.events):
             form = {
                 "AccountSid": DEV_ACCOUNT_SID,
                 "CallSid": sid(n),
@@ -171,13 +184,9 @@ def callbacks(
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Twilio-Signature": validator.compute_signature(base + path, form),
             }
-            while len(waves) <= sequence:
-                waves.append([])
-            waves[sequence].append((path, urlencode(form).encode(), headers))
-    sent: list[Request] = []
-    for wave in waves:
-        rng.shuffle(wave)
-        sent.extend(wave)
+            timed.append((n / 100 + after, (path, urlencode(form).encode(), headers)))
+    timed.sort(key=lambda item: item[0])
+    sent = [request for _, request in timed]
     distinct = len(sent)
     for index in rng.sample(range(distinct), int(distinct * replay)):
         # Soon after the original: often while it is still being handled.
@@ -224,6 +233,23 @@ def check(engine: Engine, attempts: list[tuple[int, Outcome]], distinct: int) ->
     return problems
 
 
+def server_cpu(group: int) -> float:
+    """CPU seconds used so far by the processes of the server's process group (gunicorn's
+    arbiter and workers): the server's own cost per request, whatever else runs here."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--database-url", required=True, help="PostgreSQL: your own database")
@@ -253,10 +279,14 @@ def main() -> None:
             raise SystemExit(f"hotline serve did not start: {server.stderr.read()!r}")
         Load(port, args.concurrency).through([("/healthz", b"", {})] * 500)  # warm the workers
         load = Load(port, args.concurrency, expect=204)
+        cpu = server_cpu(server.pid)
         seconds, latencies, errors = load.through(sent)
+        cpu = (server_cpu(server.pid) - cpu) / len(sent)
         rate = len(sent) / seconds
         bare = Load(port, args.concurrency)
+        bare_cpu = server_cpu(server.pid)
         bare_seconds, bare_latencies, bare_errors = bare.through([("/healthz", b"", {})] * 5000)
+        bare_cpu = (server_cpu(server.pid) - bare_cpu) / 5000
         bare_rate = 5000 / bare_seconds
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -270,11 +300,13 @@ def main() -> None:
     )
     print(
         f"status callbacks: {rate:,.0f}/s   p50 {percentile(latencies, 0.5) * 1000:.1f} ms   "
-        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms   errors {errors}"
+        f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms   errors {errors}   "
+        f"server CPU {cpu * 1000:.2f} ms each"
     )
     print(
         f"/healthz:         {bare_rate:,.0f}/s   p50 {percentile(bare_latencies, 0.5) * 1000:.1f}"
-        f" ms   p99 {percentile(bare_latencies, 0.99) * 1000:.1f} ms   errors {bare_errors}"
+        f" ms   p99 {percentile(bare_latencies, 0.99) * 1000:.1f} ms   errors {bare_errors}   "
+        f"server CPU {bare_cpu * 1000:.2f} ms each"
     )
     print(f"ratio to /healthz: {rate / bare_rate:.2f}")
     for problem in problems[:20]:
