@@ -259,11 +259,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--port", type=int, default=None, help="default: a free one")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     engine = prepare(args.database_url)
     attempts = seed(engine, args.calls, rng)
-    port = free_port()
+    port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     sent, distinct = callbacks(base, attempts, args.replay, rng)
     env = {**os.environ, "DATABASE_URL": args.database_url, "PUBLIC_BASE_URL": base, **SETTINGS}

@@ -147,16 +147,12 @@ def place(
 ) -> None:
     """Wait for the claim's slot, place the call, store the CallSid (or the refusal).
     `facts`: the policy's facts read for the tick's claims (else read here)."""
-    awake = sleep_until(clock, claim.slot, worker.stop)
-    if not awake or claim.slot + CARRIER_REQUEST_BOUND > claim.lease_until:
-        # Not dialled: stopping; or the lease could end while the request is out (another
-        # dialer could then take the attempt up). Due again at once, with a slot of its own.
-        with Session.begin() as session:
-            report.released += claims.release(session, claim)
-        return
     with Session.begin() as session:
         # The facts may have changed since the call was planned (a STOP, a payment, a
-        # flag, another call using up a cap): asked again at the slot (dialer/recheck.py).
+        # flag, another call using up a cap): asked again for the slot (dialer/recheck.py),
+        # before waiting for it, so that nothing but the request itself comes between the
+        # slot and the call (a claim stays held until its lease ends: only this worker
+        # moves it before then).
         refused = recheck.refusal_at(session, claim, claim.slot, facts)
         if refused is not None:
             recheck.record_not_callable(session, claim, refused, clock.now())
@@ -164,14 +160,21 @@ def place(
         log.info("attempt %s not dialled at its slot: %s", claim.attempt_id, refused)
         report.skipped += 1
         return
+    awake = sleep_until(clock, claim.slot, worker.stop)
     late = clock.now() - claim.slot
-    if late > LATE_SEND_LIMIT:
-        # Too late for the slot (a busy machine, or a slow re-check): the next dialer's
-        # slot, counted from this one, would come too soon after it. Measured after the
-        # re-check, just before the call goes, so that no call leaves later than this.
+    if (
+        not awake
+        or late > LATE_SEND_LIMIT
+        or claim.slot + CARRIER_REQUEST_BOUND > claim.lease_until
+    ):
+        # Not dialled: stopping; or woken too late for the slot (a busy machine), where the
+        # next dialer's slot, counted from this one, would come too soon after it; or the
+        # lease could end while the request is out (another dialer could then take the
+        # attempt up). The attempt is due again at once, with a slot of its own.
         with Session.begin() as session:
             report.released += claims.release(session, claim)
-        log.info("attempt %s: ready %s after its slot; given back", claim.attempt_id, late)
+        if awake and late > LATE_SEND_LIMIT:
+            log.info("attempt %s: woke %s after its slot; given back", claim.attempt_id, late)
         return
     # The URLs and options the call's webhooks need (dialer/urls.py: the one interface
     # between placing a call and the call itself).
