@@ -226,10 +226,11 @@ def in_process(url: str, people: Sequence[Caller], calls: int) -> dict[str, floa
 
 
 class Load:
-    """CONCURRENCY keep-alive clients working through a list of requests."""
+    """CONCURRENCY keep-alive clients working through a list of requests, each expected to
+    answer `expect` (200; a status callback answers 204)."""
 
-    def __init__(self, port: int, concurrency: int) -> None:
-        self.port, self.concurrency = port, concurrency
+    def __init__(self, port: int, concurrency: int, expect: int = 200) -> None:
+        self.port, self.concurrency, self.expect = port, concurrency, expect
 
     def through(self, requests: Sequence[Request]) -> tuple[float, list[float], int]:
         """Send every request once, CONCURRENCY at a time: (seconds, latencies, errors)."""
@@ -307,7 +308,7 @@ class Load:
             connection.request("POST" if body else "GET", path, body=body or None, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-            ok = response.status == 200 and b"something went wrong" not in payload
+            ok = response.status == self.expect and b"something went wrong" not in payload
         except (OSError, http.client.HTTPException):
             ok = False
             connection.close()

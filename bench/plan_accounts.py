@@ -49,6 +49,7 @@ from hotline.models import (
     Phone,
     table_of,
 )
+from hotline.phones import stored_zones
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 12, 2, 18, 0, tzinfo=dt.UTC)  # a Wednesday, 10:00 in Los Angeles
@@ -79,7 +80,20 @@ def prepare(url: str | None, scratch: Path) -> Engine:
 
 def generate(engine: Engine, accounts: int, seed: int = 11) -> None:
     rng = random.Random(seed)
-    holders, cards, phones, flags, calls = [], [], [], [], []
+    by_prefix: dict[str, dict[str, str]] = {}
+
+    def zones_of(number: str) -> dict[str, str]:
+        prefix = number[:8]
+        if prefix not in by_prefix:
+            by_prefix[prefix] = stored_zones(number)
+        return by_prefix[prefix]
+
+    Rows = list[dict[str, object]]
+    holders: Rows = []
+    cards: Rows = []
+    phones: Rows = []
+    flags: Rows = []
+    calls: Rows = []
     for i in range(1, accounts + 1):
         chinese = rng.random() < 0.1
         state = rng.choice(list(STATES))
@@ -126,6 +140,10 @@ def generate(engine: Engine, accounts: int, seed: int = 11) -> None:
                 "autodial_consent": not (mobile and rng.random() < 0.17),
                 "bad_number": False,
                 "created_at": NOW,
+                # Stored as the importer stores them (hotline.phones.stored_zones); looked up
+                # once per area code and exchange here (all the numbering plan's zone data
+                # goes by), so a million numbers are seeded in seconds.
+                **zones_of(number),
             }
         )
         if rng.random() < 0.03:

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
 from phonenumbers import NumberParseException
-from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, func, select
+from sqlalchemy import ARRAY, Connection, Integer, Text, and_, any_, bindparam, cast, func, select
 from sqlalchemy.sql import ColumnElement
 
 from dialer.history import is_conversation, outcome_of
@@ -43,22 +42,26 @@ from hotline.models import (
     Phone,
     TextMessage,
 )
-from hotline.phones import time_zones_for
+from hotline.phones import ZONES_VERSION, time_zones_for
 from hotline.profiles import AttemptOutcome
 
 # How far back contact history is read: more than any cap or pause looks (7 days, plus the
 # slack for zones the policy keeps itself).
 HISTORY_DAYS = 10
 OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
-ZONES_VERSION = phonenumbers.__version__
 
 
 def _among(column: Any, ids: Sequence[int], dialect: str) -> ColumnElement[bool]:
     """`column IN ids`; on PostgreSQL one array parameter (`= ANY`), so the statement is
-    the same text whatever the batch's size (psycopg prepares it once) and cheap to send."""
+    the same text whatever the batch's size (psycopg prepares it once) and cheap to send:
+    written as the array's text ('{1,2,3}'), which the driver sends as it is, where a list
+    would be quoted element by element in Python."""
     result: ColumnElement[bool]
     if dialect == "postgresql":
-        result = column == any_(bindparam("ids_" + column.key, list(ids), type_=ARRAY(Integer)))
+        literal = "{" + ",".join(map(str, ids)) + "}"
+        result = column == any_(
+            cast(bindparam("ids_" + column.key, literal, type_=Text), ARRAY(Integer))
+        )
     else:
         result = column.in_(list(ids))
     return result
@@ -90,17 +93,33 @@ class AccountCase:
     callback_queued: bool = False
 
 
-_ACCOUNTS = select(
-    CardAccount.id,
-    CardAccount.account_number,
-    CardAccount.cardholder_id,
-    CardAccount.tier_id,
-    CardAccount.past_due_minor,
-    CardAccount.days_past_due,
-    CardAccount.reminders_paused_until,
-    Cardholder.country,
-    Cardholder.address_region,
-).join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+def _accounts(ids: ColumnElement[bool]) -> Any:
+    """Each account with its cardholder's address, and whether it has an open dispute."""
+    dispute = (
+        select(Case.id)
+        .where(
+            Case.account_id == CardAccount.id,
+            Case.kind == CaseKind.DISPUTE,
+            Case.status.in_(OPEN_CASE),
+        )
+        .exists()
+    )
+    return (
+        select(
+            CardAccount.id,
+            CardAccount.account_number,
+            CardAccount.cardholder_id,
+            CardAccount.tier_id,
+            CardAccount.past_due_minor,
+            CardAccount.days_past_due,
+            CardAccount.reminders_paused_until,
+            Cardholder.country,
+            Cardholder.address_region,
+            dispute,
+        )
+        .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
+        .where(ids)
+    )
 
 
 def account_batches(
@@ -117,47 +136,58 @@ def account_batches(
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
+_NO_FLAGS: frozenset[AccountFlag] = frozenset()
+
+
 def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> Batch:
-    """The facts of these accounts, in id order."""
+    """The facts of these accounts, in id order.
+
+    Rows are fetched whole (iterating a result fetches row by row) and unpacked by
+    position, and a time is fetched only
+    where its value matters (an opt-out, a removal, a review need only be there): the
+    per-row cost is most of a large run's."""
     dialect = connection.dialect.name
     since = now - dt.timedelta(days=HISTORY_DAYS)
-    rows = connection.execute(_ACCOUNTS.where(_among(CardAccount.id, account_ids, dialect))).all()
+    rows = connection.execute(_accounts(_among(CardAccount.id, account_ids, dialect))).all()
     flags: dict[int, set[AccountFlag]] = defaultdict(set)
     for account_id, flag in connection.execute(
         select(AccountFlagRow.account_id, AccountFlagRow.flag).where(
             _among(AccountFlagRow.account_id, account_ids, dialect)
         )
-    ):
+    ).all():
         flags[account_id].add(flag)
-    disputes = set(
-        connection.scalars(
-            select(Case.account_id).where(
-                _among(Case.account_id, account_ids, dialect),
-                Case.kind == CaseKind.DISPUTE,
-                Case.status.in_(OPEN_CASE),
-            )
-        )
-    )
     cases: dict[int, AccountCase] = {}
     by_holder: dict[int, list[AccountCase]] = defaultdict(list)
-    for row in rows:
+    for (
+        account_id,
+        account_number,
+        holder_id,
+        tier_id,
+        past_due_minor,
+        days_past_due,
+        paused_until,
+        country,
+        region,
+        dispute,
+    ) in rows:
+        flagged = flags.get(account_id)
         case = AccountCase(
-            account_id=row.id,
-            cardholder_id=row.cardholder_id,
-            tier_id=row.tier_id,
-            facts=AccountFacts(
-                account_number=row.account_number,
-                flags=frozenset(flags.get(row.id, ())),
-                open_dispute=row.id in disputes,
-                past_due_minor=row.past_due_minor,
-                days_past_due=row.days_past_due,
-                reminders_paused_until=row.reminders_paused_until,
-                country=row.country,
-                address_region=row.address_region,
+            account_id,
+            holder_id,
+            tier_id,
+            AccountFacts(
+                account_number,
+                frozenset(flagged) if flagged else _NO_FLAGS,
+                bool(dispute),
+                past_due_minor,
+                days_past_due,
+                paused_until,
+                country,
+                region,
             ),
         )
-        cases[row.id] = case
-        by_holder[row.cardholder_id].append(case)
+        cases[account_id] = case
+        by_holder[holder_id].append(case)
     holders = list(by_holder)
     updates = _add_phones(connection, holders, by_holder)
     numbers = _add_history(connection, holders, by_holder, cases, since)
@@ -170,18 +200,32 @@ def _add_phones(
     connection: Connection, holders: list[int], by_holder: dict[int, list[AccountCase]]
 ) -> list[dict[str, Any]]:
     updates: list[dict[str, Any]] = []
-    for p in connection.execute(
+    zones_of: dict[str, tuple[str, ...]] = {}  # each stored text split once a batch
+    for (
+        phone_id,
+        holder_id,
+        e164,
+        phone_type,
+        autodial_consent,
+        opted_out,
+        bad_number,
+        removed,
+        under_review,
+        hours_start,
+        hours_end,
+        stored,
+        version,
+    ) in connection.execute(
         select(
             Phone.id,
             Phone.cardholder_id,
             Phone.e164,
             Phone.phone_type,
-            Phone.is_primary,
             Phone.autodial_consent,
-            Phone.opted_out_at,
+            Phone.opted_out_at.is_not(None),
             Phone.bad_number,
-            Phone.removed_at,
-            Phone.under_review_at,
+            Phone.removed_at.is_not(None),
+            Phone.under_review_at.is_not(None),
             Phone.allowed_hours_start,
             Phone.allowed_hours_end,
             Phone.time_zones,
@@ -190,34 +234,38 @@ def _add_phones(
         .where(_among(Phone.cardholder_id, holders, connection.dialect.name))
         # The primary number first: the policy keeps the order, the dialer dials the first.
         .order_by(Phone.cardholder_id, Phone.is_primary.desc(), Phone.id)
-    ):
+    ).all():
         hours = (
-            LocalHours(p.allowed_hours_start, p.allowed_hours_end)
-            if p.allowed_hours_start is not None and p.allowed_hours_end is not None
+            LocalHours(hours_start, hours_end)
+            if hours_start is not None and hours_end is not None
             else None
         )
-        if p.time_zones is not None and p.time_zones_version == ZONES_VERSION:
-            zones = tuple(p.time_zones.split())
+        if stored is not None and version == ZONES_VERSION:
+            zones = zones_of.get(stored)
+            if zones is None:
+                zones = zones_of[stored] = tuple(stored.split())
         else:
             try:
-                zones = time_zones_for(p.e164)
+                zones = time_zones_for(e164)
             except NumberParseException:
                 zones = ()
-            updates.append({"phone_id": p.id, "zones": " ".join(zones), "version": ZONES_VERSION})
+            updates.append(
+                {"phone_id": phone_id, "zones": " ".join(zones), "version": ZONES_VERSION}
+            )
         facts = PhoneFacts(
-            e164=p.e164,
-            type=p.phone_type,
-            autodial_consent=p.autodial_consent,
-            opted_out=p.opted_out_at is not None,
-            bad_number=p.bad_number,
-            removed=p.removed_at is not None,
-            under_review=p.under_review_at is not None,
-            allowed_hours=hours,
-            zones=zones,
+            e164,
+            phone_type,
+            autodial_consent,
+            bool(opted_out),
+            bad_number,
+            bool(removed),
+            bool(under_review),
+            hours,
+            zones,
         )
-        for case in by_holder[p.cardholder_id]:
+        for case in by_holder[holder_id]:
             case.phones.append(facts)
-            case.phone_ids[p.e164] = p.id
+            case.phone_ids[e164] = phone_id
     return updates
 
 
@@ -268,7 +316,7 @@ def _add_history(
         # Recent calls, and any still open however old (a callback due next week).
         (placed_at >= since) | ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
     )
-    for a in connection.execute(query):
+    for a in connection.execute(query).all():
         mine = cases.get(a.account_id)
         if a.status in OPEN_ATTEMPT_STATUSES and mine is not None:
             if a.campaign_id is None:
@@ -342,7 +390,7 @@ def _add_inbound(
                 IvrCall.started_at >= since,
             )
         )
-    ):
+    ).all():
         case = cases.get(account_id or 0)
         if case is None:
             continue

@@ -6,47 +6,114 @@ flagged (bankruptcy, attorney, dispute), or another call may have used up a cap.
 call is checked once more at its slot, on the facts as they are then, and one the policy
 would not allow now is not dialled: the attempt ends `skipped` with the policy's reason,
 and the planner queues the account again when (if) it may be called.
+
+The facts are read once for all the calls one tick claimed (`load_facts`: the batched
+loader the planner uses, a handful of statements whatever the batch's size), then each
+call is asked at its own slot, at most one tick later; per call, only whether the claim
+is still held is read. A call whose cardholder another call of the same tick reaches first
+is asked on facts read at its slot (the earlier call is then in its history).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.claims import Claim, held
-from dialer.facts import load_cases
+from dialer.facts import AccountCase, load_cases
 from dialer.policy import callable_numbers, decide
 from hotline import audit
+from hotline.accounts import core
 from hotline.enums import AttemptStatus
 from hotline.models import Campaign, ContactAttempt
-from hotline.profiles import PROFILES
+from hotline.profiles import PROFILES, ContactProfile
 
 ACTOR = "dialer:recheck"
 NOT_CALLABLE = "not-callable"  # the attempt's disposition when the re-check refused it
 
 
-def refusal_at(session: Session, claim: Claim, at: dt.datetime) -> str | None:
+@dataclass(frozen=True)
+class Facts:
+    """What the policy is asked about each claimed call, by attempt id: its account's
+    case (None: no account on file) and its campaign's profile (None: none to check)."""
+
+    cases: dict[int, AccountCase | None]
+    profiles: dict[int, ContactProfile | None]
+    numbers: dict[int, str]
+
+
+def load_facts(session: Session, claims: Sequence[Claim], at: dt.datetime) -> Facts:
+    """The facts of the claimed calls' accounts, read in one batch. A call whose
+    cardholder an earlier call of the batch reaches is left out (asked at its slot)."""
+    rows = (
+        session.execute(
+            select(
+                ContactAttempt.id,
+                ContactAttempt.account_id,
+                ContactAttempt.number,
+                Campaign.profile,
+            )
+            .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
+            .where(ContactAttempt.id.in_([c.attempt_id for c in claims]))
+        ).all()
+        if claims
+        else []
+    )
+    accounts = sorted({account_id for _, account_id, _, _ in rows if account_id is not None})
+    loaded = {c.account_id: c for c in load_cases(core(session), accounts, at).cases}
+    cases: dict[int, AccountCase | None] = {}
+    profiles: dict[int, ContactProfile | None] = {}
+    numbers: dict[int, str] = {}
+    by_id = {
+        attempt_id: (account_id, number, profile)
+        for attempt_id, account_id, number, profile in rows
+    }
+    reached: set[int] = set()
+    for claim in claims:  # in slot order: the order the calls go out
+        if claim.attempt_id not in by_id:
+            continue
+        account_id, number, profile = by_id[claim.attempt_id]
+        case = loaded.get(account_id) if account_id is not None else None
+        if case is not None:
+            if case.cardholder_id in reached:
+                continue
+            reached.add(case.cardholder_id)
+        cases[claim.attempt_id] = case
+        # No account to check the call against is as no profile: the same refusal.
+        profiles[claim.attempt_id] = (
+            PROFILES.get(profile) if profile and account_id is not None else None
+        )
+        numbers[claim.attempt_id] = number
+    return Facts(cases, profiles, numbers)
+
+
+def refusal_at(
+    session: Session, claim: Claim, at: dt.datetime, facts: Facts | None = None
+) -> str | None:
     """None if the claim's number may be dialled at `at`; else why not, in the policy's
-    words. A claim no longer held is not for this worker to dial: 'claim lost'."""
-    attempt = session.scalars(select(ContactAttempt).where(*held(claim))).one_or_none()
-    if attempt is None:
+    words. A claim no longer held is not for this worker to dial: 'claim lost'.
+
+    `facts`: the tick's (load_facts); a call they leave out is read here."""
+    if facts is None or claim.attempt_id not in facts.cases:
+        facts = load_facts(session, [claim], at)
+    if session.scalar(select(ContactAttempt.id).where(*held(claim))) is None:
         return "claim lost"
-    campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
-    if attempt.account_id is None or campaign is None or campaign.profile not in PROFILES:
+    case, profile = facts.cases.get(claim.attempt_id), facts.profiles.get(claim.attempt_id)
+    if profile is None:
         return "no account or campaign profile to check the call against"
-    profile = PROFILES[campaign.profile]
-    cases = load_cases(session.connection(), [attempt.account_id], at).cases
-    if not cases:
+    if case is None:
         return "account no longer on file"
-    case = cases[0]
-    if attempt.number in callable_numbers(case.facts, case.phones, case.history, profile, at):
+    number = facts.numbers[claim.attempt_id]
+    if number in callable_numbers(case.facts, case.phones, case.history, profile, at):
         return None
     decision = decide(case.facts, case.phones, case.history, profile, at)
     if decision.allowed:  # allowed, but not on this number (opted out, under review, ...)
         excluded = dict(decision.excluded)
-        reason = excluded.get(attempt.number)
+        reason = excluded.get(number)
         return f"this number may not be called now ({reason.value if reason else 'not allowed'})"
     return decision.explanation
 

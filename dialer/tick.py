@@ -85,8 +85,10 @@ def tick(
             )
         if not batch:
             break  # nothing due, or no slot or room within a tick
+        with Session.begin() as session:  # the policy's facts for all of them at once
+            facts = recheck.load_facts(session, batch, batch[0].slot)
         for claim in batch:  # once stopping, each is given back undialled
-            place(Session, gateway, clock, config, worker, claim, report)
+            place(Session, gateway, clock, config, worker, claim, report, facts)
     return report
 
 
@@ -141,8 +143,23 @@ def place(
     worker: Worker,
     claim: claims.Claim,
     report: TickReport,
+    facts: recheck.Facts | None = None,
 ) -> None:
-    """Wait for the claim's slot, place the call, store the CallSid (or the refusal)."""
+    """Wait for the claim's slot, place the call, store the CallSid (or the refusal).
+    `facts`: the policy's facts read for the tick's claims (else read here)."""
+    with Session.begin() as session:
+        # The facts may have changed since the call was planned (a STOP, a payment, a
+        # flag, another call using up a cap): asked again for the slot (dialer/recheck.py),
+        # before waiting for it, so that nothing but the request itself comes between the
+        # slot and the call (a claim stays held until its lease ends: only this worker
+        # moves it before then).
+        refused = recheck.refusal_at(session, claim, claim.slot, facts)
+        if refused is not None:
+            recheck.record_not_callable(session, claim, refused, clock.now())
+    if refused is not None:
+        log.info("attempt %s not dialled at its slot: %s", claim.attempt_id, refused)
+        report.skipped += 1
+        return
     awake = sleep_until(clock, claim.slot, worker.stop)
     late = clock.now() - claim.slot
     if (
@@ -158,16 +175,6 @@ def place(
             report.released += claims.release(session, claim)
         if awake and late > LATE_SEND_LIMIT:
             log.info("attempt %s: woke %s after its slot; given back", claim.attempt_id, late)
-        return
-    with Session.begin() as session:
-        # The facts may have changed since the call was planned (a STOP, a payment, a
-        # flag, another call using up a cap): asked again at the slot (dialer/recheck.py).
-        refused = recheck.refusal_at(session, claim, claim.slot)
-        if refused is not None:
-            recheck.record_not_callable(session, claim, refused, clock.now())
-    if refused is not None:
-        log.info("attempt %s not dialled at its slot: %s", claim.attempt_id, refused)
-        report.skipped += 1
         return
     # The URLs and options the call's webhooks need (dialer/urls.py: the one interface
     # between placing a call and the call itself).

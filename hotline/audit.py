@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hotline.models import AuditEvent, utcnow
@@ -70,13 +70,24 @@ def record(
     data: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    """Append one event to the chain inside the caller's transaction (inserted at its next
+    flush, with any other events it appends).
+
+    Appends are serialised (on PostgreSQL by a transaction lock), so the time from taking
+    the lock to the commit is what bounds how many transactions a second may append: it
+    is kept to the fewest round trips. The transaction's own writes are flushed before the
+    lock; the lock and the head are one round trip; the head is read once a transaction
+    (holding the lock, this transaction's last event is the head until it ends), so a
+    second event (a call's outcome, then its end) costs nothing until the flush that
+    inserts both. The head kept is bound to the innermost transaction it was read in, so
+    an event in a savepoint that rolls back is never chained onto."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    kept = session.info.get(_HEAD)
+    if kept is not None and kept[0] is transaction:
+        seq, prev_hash = kept[1] + 1, kept[2]
+    else:
+        head = _locked_head(session)
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
     # Microseconds are what both backends keep; the hash must match the stored value.
     occurred_at = (now or utcnow()).astimezone(dt.UTC)
     event = AuditEvent(
@@ -100,8 +111,37 @@ def record(
         prev_hash=prev_hash,
     )
     session.add(event)
-    session.flush()
+    session.info[_HEAD] = (transaction, seq, event.hash)
     return event
+
+
+def _locked_head(session: Session) -> tuple[int, str] | None:
+    """The chain's head (seq, hash), read holding the chain's lock; None if empty."""
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the transaction already holds the database's one write lock.
+        head = session.execute(_HEAD_QUERY).first()
+        return (head[0], head[1]) if head else None
+    session.flush()
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        # Two statements, one round trip: the second takes its snapshot after the lock is
+        # granted, so it sees the head the previous holder committed.
+        cursor.execute(_LOCK_AND_HEAD)
+        cursor.nextset()
+        head = cursor.fetchone()
+    finally:
+        cursor.close()
+    return (head[0], head[1]) if head else None
+
+
+_HEAD_QUERY = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_LOCK_AND_HEAD = (
+    f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY}); "
+    "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
+)
+
+
+_HEAD = "hotline.audit.head"  # session.info: (transaction, seq, hash) of its last event
 
 
 @dataclass

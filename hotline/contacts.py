@@ -8,20 +8,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, Direction
-from hotline.models import CallEvent, CardAccount, ContactAttempt, Phone
+from hotline.models import CallEvent, CardAccount, ContactAttempt, Phone, table_of
 from hotline.origin import Origin
 
 _ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
     ContactAttempt.provider_call_sid == bindparam("call_sid")
 )
+_EVENTS = table_of(CallEvent)
 
 
 def opt_out(session: Session, number: str, *, origin: Origin, now: dt.datetime) -> int:
@@ -138,21 +140,35 @@ def record_call_event(
     now: dt.datetime,
 ) -> bool:
     """Keep a callback once per (call, kind, sequence); True if it is new, False for a
-    replay (the unique key decides, so concurrent duplicates are safe too)."""
-    attempt_id = core(session).scalar(_ATTEMPT_FOR_CALL, {"call_sid": call_sid})
-    try:
-        with session.begin_nested():
-            session.add(
-                CallEvent(
-                    call_sid=call_sid,
-                    kind=kind,
-                    sequence=sequence,
-                    attempt_id=attempt_id,
-                    payload=json.dumps(dict(payload)),
-                    received_at=now,
-                )
-            )
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    replay (the unique key decides, so concurrent duplicates are safe too).
+
+    One statement: INSERT ... ON CONFLICT DO NOTHING, with the call's attempt found inside
+    it (a savepoint, the insert and its release, after a lookup of the attempt, were four
+    round trips on every callback)."""
+    connection = core(session)
+    values = {
+        "call_sid": call_sid,
+        "kind": kind,
+        "sequence": sequence,
+        "payload": json.dumps(dict(payload)),
+        "received_at": now,
+    }
+    inserted = connection.execute(_insert_event(connection.dialect.name), values).first()
+    return inserted is not None
+
+
+def _insert_event(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(_EVENTS)
+        .values(
+            call_sid=bindparam("call_sid"),
+            kind=bindparam("kind"),
+            sequence=bindparam("sequence"),
+            attempt_id=_ATTEMPT_FOR_CALL.scalar_subquery(),
+            payload=bindparam("payload"),
+            received_at=bindparam("received_at"),
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid", "kind", "sequence"])
+        .returning(_EVENTS.c.id)
+    )

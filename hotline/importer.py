@@ -24,7 +24,7 @@ from hotline import audit
 from hotline.csvrows import AccountRow, RowError, read_rows
 from hotline.enums import AccountFlag, Language, PhoneType, Source
 from hotline.models import AccountFlagRow, CardAccount, Cardholder, Phone
-from hotline.phones import mask_phone
+from hotline.phones import mask_phone, stored_zones
 from hotline.secrets import hash_verify_digits, new_salt, verify_digits_match
 
 US_SUBDIVISIONS = frozenset(holidays.US.subdivisions)
@@ -200,6 +200,7 @@ def _insert_new(context: _Context, rows: Sequence[AccountRow]) -> None:
             "consent_source": Source.IMPORT,
             "bad_number": False,
             "created_at": now,
+            **stored_zones(entry.e164),
         }
         for row, holder_id in zip(rows, holder_ids, strict=True)
         for entry in row.phones
@@ -293,6 +294,7 @@ def _sync_phones(context: _Context, holder: Cardholder, row: AccountRow) -> bool
                     consent_changed_at=now,
                     consent_source=Source.IMPORT,
                     created_at=now,
+                    **stored_zones(entry.e164),
                 )
             )
             changed = True

@@ -63,6 +63,21 @@ def time_zones_for(e164: str) -> tuple[str, ...]:
     return tuple(z for z in zones if z != "Etc/Unknown")
 
 
+# The numbering plan's data that said which zones a number is in: stored with the zones
+# (phone.time_zones_version), so a newer phonenumbers looks them up again.
+ZONES_VERSION: str = phonenumbers.__version__
+
+
+def stored_zones(e164: str) -> dict[str, str]:
+    """A number's zones as phone rows keep them (time_zones, time_zones_version): looked
+    up once, when the number is written, not on every planning run."""
+    try:
+        zones = time_zones_for(e164)
+    except phonenumbers.NumberParseException:
+        zones = ()
+    return {"time_zones": " ".join(zones), "time_zones_version": ZONES_VERSION}
+
+
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 # What carriers put in From when the caller withholds the number, spelt on a keypad:
 # ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN, UNAVAILABLE, PRIVATE. They look like E.164 and
@@ -97,6 +112,9 @@ def mask_phone(number: str) -> str:
     whole; separators stay, so the shape still shows what kind of number it was. A number
     of six digits or fewer is masked whole.
     """
+    if len(number) > 7 and number[0] == "+" and number[1:].isascii() and number[1:].isdigit():
+        # E.164, what every stored number is: the same masking, without the general walk.
+        return number[:2] + "*" * (len(number) - 6) + number[-4:]
     extension = _EXTENSION.search(number)
     end = len(number) if extension is None else extension.start()
     main, tail = number[:end], number[end:]

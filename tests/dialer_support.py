@@ -46,7 +46,7 @@ class StepClock:
 
     def now(self) -> dt.datetime:
         if self._source is not None:
-            return self._source.now()  # type: ignore[attr-defined]
+            return self._source.now()  # type: ignore[attr-defined,no-any-return]
         with self.lock:
             return self._now
 

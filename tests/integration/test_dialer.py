@@ -14,7 +14,14 @@ from dialer import claims
 from dialer.pacing import Limits
 from dialer.tick import TickReport, place, reconcile, tick
 from hotline.enums import AttemptStatus, CampaignStatus, Direction, Language, PhoneType
-from hotline.models import AuditEvent, Cardholder, ContactAttempt, DialerPacing, Phone
+from hotline.models import (
+    AuditEvent,
+    CardAccount,
+    Cardholder,
+    ContactAttempt,
+    DialerPacing,
+    Phone,
+)
 from telephony.gateway import CallInfo, GatewayError
 from tests.conftest import backend
 from tests.dialer_support import (
@@ -383,3 +390,47 @@ def test_dialers_claiming_at_once_never_claim_one_attempt_twice(Session):
     with Session.begin() as session:
         pacing_row = session.get(DialerPacing, claims.GLOBAL_SCOPE)
         assert pacing_row is not None and pacing_row.next_slot_at is not None
+
+
+def test_a_number_opted_out_after_planning_is_not_dialled_at_its_slot(Session, clock, carrier):
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session)
+    ids = plan(Session, campaign, numbers(3))
+    with Session.begin() as session:  # a STOP by text, after the calls were queued
+        phone = session.scalars(select(Phone).where(Phone.e164 == numbers(3)[1])).one()
+        phone.opted_out_at = T0
+    report = tick(Session, carrier, clock, config(), worker())
+    assert (report.placed, report.skipped) == (2, 1)
+    assert [r.to for r in carrier.placed] == [numbers(3)[0], numbers(3)[2]]
+    skipped = {r.id: r for r in attempts(Session)}[ids[1]]
+    assert skipped.status is AttemptStatus.SKIPPED and skipped.disposition == "not-callable"
+    assert skipped.error_message == "number opted out; not called"
+
+
+def test_the_ticks_facts_leave_out_a_second_call_to_the_same_cardholder(Session, clock):
+    from dialer import recheck
+
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session)
+    first, second, other = plan(Session, campaign, numbers(3))
+    with Session.begin() as session:  # the second call's account: the first's cardholder's
+        rows = {r.id: r for r in session.scalars(select(ContactAttempt))}
+        holder = session.get(CardAccount, rows[first].account_id).cardholder_id
+        session.get(CardAccount, rows[second].account_id).cardholder_id = holder
+    with Session.begin() as session:
+        batch = claims.claim_due(
+            session,
+            worker_id="w1",
+            clock=clock.now,
+            lease=dt.timedelta(seconds=30),
+            horizon=clock.now() + dt.timedelta(seconds=4),
+            limit=3,
+        )
+        facts = recheck.load_facts(session, batch, batch[0].slot)
+    assert [c.attempt_id for c in batch] == [first, second, other]
+    # The second is read again at its slot (with the first call in its cardholder's
+    # history): its account's cardholder now has no such number on file.
+    assert sorted(facts.cases) == [first, other]
+    with Session.begin() as session:
+        refused = recheck.refusal_at(session, batch[1], batch[1].slot, facts)
+    assert refused == "this number may not be called now (not allowed)"
