@@ -22,6 +22,7 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from dialer.cli import register as register_campaign_commands
 from hotline import audit, db, logs, payments, verification
@@ -37,6 +38,7 @@ from hotline.demo import (
 from hotline.importer import ImportReport, import_accounts
 from hotline.models import utcnow
 from hotline.money import format_money
+from hotline.report_cli import register as register_report_commands
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
 from simulator.cli import call as call_command
@@ -436,6 +438,22 @@ def demo() -> None:
 campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
 cli.add_command(campaign_group)
 register_campaign_commands(campaign_group, _ready_runtime)
+
+
+# --- reports ------------------------------------------------------------------------------
+
+report_group = AppGroup("report", help="Collections reports: the dashboard's KPIs.")
+cli.add_command(report_group)
+
+
+def _preview_lines(session: Session, now: dt.datetime) -> list[tuple[str, bool, str]]:
+    """(tier, called, reason) of today's campaign preview (what blocks each account)."""
+    from dialer.preview import preview
+
+    return [(line.tier, line.called, line.reason) for line in preview(session, now.date(), now)]
+
+
+register_report_commands(report_group, _ready_runtime, _preview_lines)
 
 
 # --- accounts -----------------------------------------------------------------------------
