@@ -23,7 +23,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -35,7 +34,7 @@ from desk.blueprint import bp
 from desk.supervisor_data import AuditQuery, live, open_cases, search_audit, sla_days
 from hotline import audit, kpi_rules
 from hotline.campaign_port import CampaignDesk, CampaignError
-from hotline.kpis import KpiReport, export_attempts, kpis
+from hotline.kpis import EXPORT_COLUMNS, KpiReport, csv_line, export_chunk, kpis
 from hotline.models import CardAccount, utcnow
 from hotline.report_cli import csv_lines, rows_of
 from hotline.users import signed_in_users
@@ -87,7 +86,9 @@ def _chart_data(report: KpiReport) -> dict[str, Any]:
     return {
         "days": [d.isoformat() for d in days],
         "attempts": {
-            tier: [report.table[(d, tier)].attempts if (d, tier) in report.table else 0 for d in days]
+            tier: [
+                report.table[(d, tier)].attempts if (d, tier) in report.table else 0 for d in days
+            ]
             for tier in tiers
         },
         "connect_rate": [_pct(totals[d].connect_rate) if d in totals else None for d in days],
@@ -181,7 +182,7 @@ def kpi_page() -> ResponseReturnValue:
 
 def _csv(lines: Any, name: str) -> Response:
     return Response(
-        stream_with_context(lines),
+        lines,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -215,10 +216,16 @@ def attempts_csv() -> ResponseReturnValue:
         return jsonify(error=error), 400
     scope = _scope(user)
     zone = user.zone
+    # Streamed (an export may be large) from its own transaction; it needs no request.
+    Session = desk_runtime().Session
 
     def lines() -> Any:
-        with desk_runtime().Session.begin() as db:
-            yield from export_attempts(db, start, end, zone, scope=scope)
+        yield csv_line(EXPORT_COLUMNS)
+        after: int | None = 0
+        while after is not None:
+            with Session.begin() as db:
+                chunk, after = export_chunk(db, start, end, zone, scope=scope, after_id=after)
+            yield from chunk
 
     return _csv(lines(), f"attempts-{start}-{end}.csv")
 
@@ -279,7 +286,8 @@ def load_campaigns() -> ResponseReturnValue:
         except UnicodeDecodeError:
             text, error = "", f"{upload.filename}: not UTF-8 text"
         if len(raw) > MAX_CAMPAIGN_FILE_BYTES:
-            error = f"{upload.filename}: over {MAX_CAMPAIGN_FILE_BYTES // 1024} KiB; not a campaigns file"
+            limit = MAX_CAMPAIGN_FILE_BYTES // 1024
+            error = f"{upload.filename}: over {limit} KiB; not a campaigns file"
         if not error:
             with desk_runtime().Session.begin() as db:
                 result = _campaigns().load(
@@ -316,13 +324,23 @@ def load_campaigns() -> ResponseReturnValue:
     )
 
 
-@bp.post("/sup/campaigns/<name>/<any(start, pause):action>")
+@bp.post("/sup/campaigns/<name>/start")
 @requires("supervisor")
-def campaign_status(name: str, action: str) -> ResponseReturnValue:
-    """Start or pause a campaign (pausing cancels its calls not yet dialled)."""
+def start_campaign(name: str) -> ResponseReturnValue:
+    """Let the dialer work a campaign (the next planning run queues its calls)."""
+    return _set_status(name, "active")
+
+
+@bp.post("/sup/campaigns/<name>/pause")
+@requires("supervisor")
+def pause_campaign(name: str) -> ResponseReturnValue:
+    """Stop a campaign: its calls not yet dialled are cancelled (calls under way end)."""
+    return _set_status(name, "paused")
+
+
+def _set_status(name: str, status: str) -> ResponseReturnValue:
     user = signed_in_user()
     _bank_staff_only(user)
-    status = "active" if action == "start" else "paused"
     try:
         with desk_runtime().Session.begin() as db:
             cancelled = _campaigns().set_status(
@@ -330,9 +348,10 @@ def campaign_status(name: str, action: str) -> ResponseReturnValue:
             )
     except CampaignError as exc:
         flash(str(exc), "error")
-        return redirect(url_for("desk.campaigns")), 303
-    flash(f"{name}: {status}" + (f"; {cancelled} queued call(s) cancelled" if cancelled else ""), "ok")
-    return redirect(url_for("desk.campaigns")), 303
+        return redirect(url_for("desk.campaigns"), 303)
+    done = f"{name}: {status}"
+    flash(done + (f"; {cancelled} queued call(s) cancelled" if cancelled else ""), "ok")
+    return redirect(url_for("desk.campaigns"), 303)
 
 
 # --- compliance ---------------------------------------------------------------------------

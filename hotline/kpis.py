@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,6 +61,7 @@ from hotline.kpi_rules import (
     utc_window,
 )
 from hotline.models import (
+    Campaign,
     CardAccount,
     ContactAttempt,
     DelinquencyTier,
@@ -69,6 +70,7 @@ from hotline.models import (
     TierSnapshot,
     table_of,
 )
+from hotline.phones import mask_phone
 
 # A person answered (the contact rules' CONNECTED) and, of those, the cardholder heard the
 # call (a conversation). tests/unit/test_kpi_rules.py holds them to dialer/history.py.
@@ -341,22 +343,24 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_attempts(
+EXPORT_CHUNK = 2000
+
+
+def export_chunk(
     session: Session,
     start: dt.date,
     end: dt.date,
     zone: ZoneInfo,
     *,
     scope: Select[Any] | None = None,
-) -> Iterator[str]:
-    """CSV lines (header first) of every attempt started or placed in the local days
-    start..end: what was dialled and what came of it. Numbers are masked; times are in
-    `zone`, ISO 8601 with their offset."""
-    from hotline.models import Campaign
-    from hotline.phones import mask_phone
-
+    after_id: int = 0,
+    limit: int = EXPORT_CHUNK,
+) -> tuple[list[str], int | None]:
+    """CSV lines (no header) of the next `limit` attempts with an id above `after_id` placed
+    or started in the local days start..end, and the last id given (None: no more). A
+    caller streaming a large export takes one chunk per short transaction (on SQLite every
+    transaction holds the write lock)."""
     since, until = utc_window(start, end, zone)
-    when = func.coalesce(ContactAttempt.placed_at, ContactAttempt.started_at)
     tier = aliased(DelinquencyTier)
     rows = session.execute(
         select(
@@ -381,6 +385,7 @@ def export_attempts(
         .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
         .outerjoin(tier, tier.id == ContactAttempt.tier_id)
         .where(
+            ContactAttempt.id > after_id,
             or_(
                 and_(ContactAttempt.placed_at >= since, ContactAttempt.placed_at < until),
                 and_(
@@ -391,25 +396,15 @@ def export_attempts(
             ),
             _in_scope(ContactAttempt.account_id, scope),
         )
-        .order_by(when, ContactAttempt.id)
-        .execution_options(yield_per=1000)
-    )
+        .order_by(ContactAttempt.id)
+        .limit(limit)
+    ).all()
 
     def local(moment: dt.datetime | None) -> str:
         return moment.astimezone(zone).isoformat(timespec="seconds") if moment else ""
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-
-    def line(values: Any) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
-
-    yield line(EXPORT_COLUMNS)
-    for r in rows:
-        yield line(
+    lines = [
+        csv_line(
             (
                 r[0],
                 r[1].value,
@@ -427,3 +422,30 @@ def export_attempts(
                 r[14] or "",
             )
         )
+        for r in rows
+    ]
+    return lines, (rows[-1][0] if len(rows) == limit else None)
+
+
+def csv_line(values: Iterable[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def export_attempts(
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    zone: ZoneInfo,
+    *,
+    scope: Select[Any] | None = None,
+) -> Iterator[str]:
+    """CSV lines (header first) of every attempt placed or started in the local days
+    start..end, in id order: what was dialled and what came of it. Numbers are masked;
+    times are in `zone`, ISO 8601 with their offset. One session throughout."""
+    yield csv_line(EXPORT_COLUMNS)
+    after: int | None = 0
+    while after is not None:
+        lines, after = export_chunk(session, start, end, zone, scope=scope, after_id=after)
+        yield from lines

@@ -53,6 +53,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_ivr(app, runtime)
     init_dialer(app, runtime)
     init_texts(app)
+    # The desk starts, pauses and previews campaigns through this port (it does not import
+    # the dialer): the same store and preview as `hotline campaign`.
+    from dialer.desk_port import DialerCampaigns
+
+    app.extensions["campaign_desk"] = DialerCampaigns()
     init_desk(app)
     _protect_forms(app)
     return app
