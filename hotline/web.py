@@ -41,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # to wrap it, though mypy sees assigning to a method.)
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
+    from desk.calls_web import init_app as init_desk_calls
     from dialer.web import init_app as init_dialer
     from dialer.web_sms import init_app as init_texts
     from ivr.web import init_app as init_ivr
@@ -48,6 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_ivr(app, runtime)
     init_dialer(app, runtime)
     init_texts(app)
+    init_desk_calls(app, runtime)
     return app
 
 
