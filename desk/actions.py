@@ -10,20 +10,16 @@ lines use too; this module checks what an agent may do and records it as the age
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from desk.queue import Agent
-from hotline import accounts, arrangements, audit, cases, verification
-from hotline.contacts import CALLBACK_REQUESTED
+from hotline import accounts, arrangements, audit, callbacks, cases, verification
 from hotline.enums import (
     AccountFlag,
-    AttemptStatus,
-    CampaignStatus,
     CaseKind,
     CaseStatus,
     Direction,
@@ -31,7 +27,6 @@ from hotline.enums import (
     Source,
 )
 from hotline.models import (
-    OPEN_ATTEMPT_STATUSES,
     AccountFlagRow,
     CardAccount,
     Case,
@@ -154,20 +149,16 @@ class NotLocked(ActionError):
     key = "error_not_locked"
 
 
-class NoCampaign(ActionError):
-    key = "error_no_campaign"
-
-
-class NotCallableThen(ActionError):
-    key = "error_not_callable"
-
-
-class CallUnderWay(ActionError):
-    key = "error_call_under_way"
-
-
 class CallbackInPast(ActionError):
     key = "error_callback_past"
+
+
+class CallbackNotScheduled(ActionError):
+    """The dialer would not take the callback (hotline.callbacks names why)."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(**values)
+        self.key = key
 
 
 def origin(agent: Agent, call_sid: str | None = None) -> Origin:
@@ -653,96 +644,17 @@ def schedule_callback(
     *,
     at: dt.datetime,
     now: dt.datetime,
+    scheduler: callbacks.Scheduler,
 ) -> ContactAttempt:
-    """A call back at `at`, placed by the dialer like a campaign call: a planned attempt
-    of the campaign that works the account's tier, which the dialer claims when due and
-    asks the contact policy about again at its slot (dialer.recheck). Refused now if the
-    policy would not allow the call at `at` (why, and the next time it would), if no
-    running campaign works the account, or if a call to it is under way. A campaign call
-    still planned for the account gives way to the callback."""
-    from dialer.campaign_store import read_campaigns
-    from dialer.facts import load_cases
-    from dialer.planner import campaign_for
-    from dialer.policy import callable_numbers, decide
-
+    """A call back at `at` on one of the cardholder's numbers, which the dialer places
+    within the contact rules (`scheduler`: the dialer's, dialer.callbacks.schedule, given
+    by the app; the desk does not import the dialer). Its refusals are the desk's."""
     if at <= now:
         raise CallbackInPast()
     phone = session.get(Phone, phone_id)
     if phone is None or phone.cardholder_id != account.cardholder_id:
         raise UnknownPhone(phone_id=phone_id)
-    accounts.lock(session, account)
-    loaded = load_cases(accounts.core(session), [account.id], at).cases
-    if not loaded:
-        raise NoCampaign()
-    case = loaded[0]
-    campaign = campaign_for(case, read_campaigns(session))
-    if campaign is None or campaign.status is not CampaignStatus.ACTIVE:
-        raise NoCampaign()
-    profile = campaign.profile
-    if phone.e164 not in callable_numbers(case.facts, case.phones, case.history, profile, at):
-        decision = decide(case.facts, case.phones, case.history, profile, at)
-        why = decision.explanation
-        if decision.allowed:
-            why = dict(decision.excluded).get(phone.e164, why)
-        raise NotCallableThen(reason=str(why), next_eligible=decision.next_eligible)
-    open_attempt = session.scalars(
-        select(ContactAttempt)
-        .where(
-            ContactAttempt.account_id == account.id,
-            ContactAttempt.campaign_id.is_not(None),
-            ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
-        )
-        .with_for_update()
-    ).first()
-    if open_attempt is not None and open_attempt.status != AttemptStatus.PLANNED:
-        raise CallUnderWay()
-    if open_attempt is not None:
-        session.execute(
-            update(ContactAttempt)
-            .where(
-                ContactAttempt.id == open_attempt.id,
-                ContactAttempt.status == AttemptStatus.PLANNED,
-            )
-            .values(status=AttemptStatus.CANCELED, disposition="replaced-by-callback", ended_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        session.flush()
-    attempt = ContactAttempt(
-        direction=Direction.OUTBOUND,
-        account_id=account.id,
-        phone_id=phone.id,
-        number=phone.e164,
-        campaign_id=campaign.id,
-        tier_id=case.tier_id,
-        status=AttemptStatus.PLANNED,
-        due_at=at,
-        disposition=CALLBACK_REQUESTED,
-        decision=json.dumps(
-            {
-                "allowed": True,
-                "callback": {"requested_by": agent.username, "at": at.isoformat()},
-                "campaign": campaign.name,
-                "profile": profile.name,
-                "evaluated_at": now.isoformat(),
-            },
-            sort_keys=True,
-        ),
-        created_at=now,
-    )
-    session.add(attempt)
-    session.flush()
-    _audit(
-        session,
-        agent,
-        account,
-        "callback.scheduled",
-        {
-            "attempt_id": attempt.id,
-            "due_at": at.isoformat(),
-            "phone": mask_phone(phone.e164),
-            "campaign": campaign.name,
-            "replaced": open_attempt.id if open_attempt is not None else None,
-        },
-        now,
-    )
-    return attempt
+    try:
+        return scheduler(session, account, phone, at=at, origin=origin(agent), now=now)
+    except callbacks.CallbackRefused as refused:
+        raise CallbackNotScheduled(refused.key, **refused.values) from refused

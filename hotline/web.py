@@ -50,6 +50,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_dialer(app, runtime)
     init_texts(app)
     init_desk_calls(app, runtime)
+    # The desk schedules callbacks that the dialer places; it may not import the dialer.
+    from dialer.callbacks import schedule as schedule_callback
+
+    app.extensions["callback_scheduler"] = schedule_callback
     return app
 
 

@@ -13,6 +13,7 @@ from desk import actions, queue
 from desk.account_view import NotFound, account_view
 from desk.queue import Agent
 from dialer import claims, planner, recheck
+from dialer.callbacks import schedule
 from dialer.pacing import Limits as Pacing
 from hotline import audit, queueing
 from hotline.enums import AccountFlag, AttemptStatus, CaseStatus, Direction, PromiseStatus
@@ -549,7 +550,9 @@ def test_a_callback_is_a_campaign_attempt_the_dialer_claims_and_asks_the_policy_
     callback = act(
         Session,
         account,
-        lambda s, a: actions.schedule_callback(s, AMY, a, phone.id, at=at, now=NOW),
+        lambda s, a: actions.schedule_callback(
+            s, AMY, a, phone.id, at=at, now=NOW, scheduler=schedule
+        ),
     )
     with Session() as session:
         assert session.get(ContactAttempt, planned.id).status == AttemptStatus.CANCELED
@@ -607,18 +610,22 @@ def test_a_callback_outside_the_contact_rules_is_refused_with_the_reason(Session
     with Session() as session:
         phone = session.scalars(select(Phone)).one()
     night = dt.datetime(2026, 12, 3, 7, 0, tzinfo=dt.UTC)  # 23:00 in Los Angeles
-    with pytest.raises(actions.NotCallableThen) as refused:
+    with pytest.raises(actions.CallbackNotScheduled) as refused:
         act(
             Session,
             account,
-            lambda s, a: actions.schedule_callback(s, AMY, a, phone.id, at=night, now=NOW),
+            lambda s, a: actions.schedule_callback(
+                s, AMY, a, phone.id, at=night, now=NOW, scheduler=schedule
+            ),
         )
-    assert refused.value.values["reason"]
+    assert refused.value.key == "error_not_callable" and refused.value.values["reason"]
     with pytest.raises(actions.CallbackInPast):
         act(
             Session,
             account,
-            lambda s, a: actions.schedule_callback(s, AMY, a, phone.id, at=NOW, now=NOW),
+            lambda s, a: actions.schedule_callback(
+                s, AMY, a, phone.id, at=NOW, now=NOW, scheduler=schedule
+            ),
         )
     bare = account_id(Session, "B1", dpd=45, phones=(("+14155550122", "mobile", True),))
     with Session() as session:
@@ -628,11 +635,18 @@ def test_a_callback_outside_the_contact_rules_is_refused_with_the_reason(Session
         from hotline.enums import CampaignStatus
 
         set_status(session, "us", CampaignStatus.PAUSED, actor="test", now=NOW)
-    with pytest.raises(actions.NoCampaign):
+    with pytest.raises(actions.CallbackNotScheduled) as no_campaign:
         act(
             Session,
             bare,
             lambda s, a: actions.schedule_callback(
-                s, AMY, a, bare_phone.id, at=NOW + dt.timedelta(hours=1), now=NOW
+                s,
+                AMY,
+                a,
+                bare_phone.id,
+                at=NOW + dt.timedelta(hours=1),
+                now=NOW,
+                scheduler=schedule,
             ),
         )
+    assert no_campaign.value.key == "error_no_campaign"
