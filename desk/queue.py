@@ -86,7 +86,7 @@ class Agent:
 
     @property
     def actor(self) -> str:
-        return f"agent:{self.username}"
+        return f"desk:{self.username}"
 
 
 @dataclass(frozen=True)
@@ -335,7 +335,7 @@ def dialed(session: Session, entry: QueueEntry, status: str, now: dt.datetime) -
     else:
         audit.record(
             session,
-            actor=f"agent:{entry.accepted_by}" if entry.accepted_by else "desk",
+            actor=f"desk:{entry.accepted_by}" if entry.accepted_by else "desk",
             action="call.agent-missed",
             entity_type="call",
             entity_id=entry.call_sid,

@@ -41,9 +41,11 @@ from hotline.enums import (
     CampaignStatus,
     CaseKind,
     CaseStatus,
+    DeskRole,
     Direction,
     InstalmentStatus,
     Language,
+    LoginOutcome,
     PaymentStatus,
     PhoneType,
     PlanStatus,
@@ -731,3 +733,124 @@ class FeeWaiver(Base):
 
     def __repr__(self) -> str:
         return f"FeeWaiver(id={self.id!r}, amount={self.amount_minor!r}, status={self.status!r})"
+# --- the desk: agencies, placements, users, sessions, sign-in attempts (migration 0010) ---
+
+
+class Agency(Base):
+    """An outside collection agency the bank places accounts with."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Agency({self.code!r})"
+
+
+class Placement(Base):
+    """An account placed with an agency from one day to another, both inclusive (no end:
+    until recalled). An account is with at most one agency on any day; the placements
+    import refuses a row that would overlap another agency's (hotline/placements.py)."""
+
+    __tablename__ = "placement"
+    __table_args__ = (
+        UniqueConstraint("account_id", "agency_id", "starts_on"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_not_before_start"),
+        Index("ix_placement_agency_account", "agency_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("card_account.id", ondelete="CASCADE"), index=True
+    )
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    agency: Mapped[Agency] = relationship()
+
+    def __repr__(self) -> str:
+        return (
+            f"Placement(account={self.account_id!r}, agency={self.agency_id!r}, "
+            f"{self.starts_on}..{self.ends_on})"
+        )
+
+
+class DeskUser(Base):
+    """A person who signs in to the desk: an agent, a supervisor or an administrator."""
+
+    __tablename__ = "desk_user"
+    __table_args__ = (CheckConstraint("waiver_limit_minor >= 0", name="waiver_limit_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Lower-case, as typed at sign-in after folding (hotline/users.py normalises).
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # argon2id, PHC string format (argon2-cffi): algorithm, cost and salt travel with it.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Failed sign-ins before this no longer count toward the rate limit (a reset clears it).
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    role: Mapped[DeskRole] = mapped_column(_enum(DeskRole, "desk_role"))
+    display_name: Mapped[str] = mapped_column(String(100))
+    language: Mapped[Language] = mapped_column(_enum(Language, "desk_language"))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # E.164: the phone the desk bridges an accepted caller to.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    # NULL: bank staff, who see every account; else only accounts placed with the agency.
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"), index=True)
+    # Late-fee waivers up to this much (in waiver_currency) without a supervisor.
+    waiver_limit_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    waiver_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    disabled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime | None]
+
+    agency: Mapped[Agency | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"DeskUser({self.username!r}, {self.role!r}, agency={self.agency_id!r})"
+
+
+class DeskSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept, so a
+    copy of this table signs nobody in. Ended at sign-out, on a password reset or when the
+    user is disabled; expired when idle too long or too old (desk/sessions.py)."""
+
+    __tablename__ = "desk_session"
+    __table_args__ = (Index("ix_desk_session_user_open", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_user.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+    # signed-out, expired, password-reset, disabled
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[DeskUser] = relationship()
+
+
+class LoginAttempt(Base):
+    """Each desk sign-in attempt, kept in the database so that the rate limit holds across
+    gunicorn workers and hosts (hotline/users.py says how it is counted)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "attempted_at"),
+        Index("ix_login_attempt_address_at", "address", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # As typed (normalised, cut to 64): attempts on unknown names are limited as well.
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("desk_user.id", ondelete="SET NULL"))
+    outcome: Mapped[LoginOutcome] = mapped_column(_enum(LoginOutcome, "login_outcome"))
+    attempted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -154,3 +154,11 @@ def seed_demo(Session: sessionmaker, size: int) -> None:
         load_demo(
             session, as_of=now.date(), size=size, secret_key=TEST_SECRET_KEY, now=now, actor="test"
         )
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its lowest cost, for tests that sign in to the desk many times."""
+    from tests.desk_support import use_cheap_passwords
+
+    use_cheap_passwords(monkeypatch)

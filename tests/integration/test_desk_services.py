@@ -338,7 +338,7 @@ def test_a_promise_within_the_window_is_saved_as_the_agents_and_others_are_refus
     assert logged[-1] == "promise.created"
     with Session() as session:
         event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
-        assert event.actor == "agent:amy"
+        assert event.actor == "desk:amy"
     with pytest.raises(actions.BadAmount):
         promise(2000_00, TODAY)
     with pytest.raises(actions.DateOutsideWindow):

@@ -1,7 +1,7 @@
 """The agent desk: the queue of waiting callers, agents' notes, late-fee waivers.
 
 Revision ID: 0011
-Revises: 0007 (to be re-chained onto the desk foundation's migration when both land)
+Revises: 0010 (the desk foundation's users and agencies)
 Create Date: 2026-12-01 14:30:00
 
 desk_queue_entry is a caller waiting for an agent from either line (inserted by the turn
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = '0011'
-down_revision = '0007'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
