@@ -85,12 +85,17 @@ def _chart_data(report: KpiReport) -> dict[str, Any]:
     currencies = sorted({c for counts in totals.values() for c in counts.collected_minor})
     return {
         "days": [d.isoformat() for d in days],
-        "attempts": {
-            tier: [
-                report.table[(d, tier)].attempts if (d, tier) in report.table else 0 for d in days
+        # Pairs, not a mapping: the page's JSON sorts keys, and tiers go in band order.
+        "attempts": [
+            [
+                tier,
+                [
+                    report.table[(d, tier)].attempts if (d, tier) in report.table else 0
+                    for d in days
+                ],
             ]
             for tier in tiers
-        },
+        ],
         "connect_rate": [_pct(totals[d].connect_rate) if d in totals else None for d in days],
         "right_party": [totals[d].right_party if d in totals else 0 for d in days],
         "promises": [totals[d].promises if d in totals else 0 for d in days],

@@ -16,9 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from desk.queue import STALE_AFTER
 from hotline.enums import AttemptStatus, CaseKind, CaseStatus, Direction, Step
 from hotline.kpi_rules import CaseAge, case_age, utc_window
-from hotline.models import AuditEvent, CardAccount, Case, ContactAttempt, IvrCall
+from hotline.models import AuditEvent, CardAccount, Case, ContactAttempt, IvrCall, QueueEntry
+from hotline.queueing import WAITING
 from hotline.settings import Settings
 
 # Outbound calls claimed, placed, ringing or answered and not yet ended.
@@ -31,8 +33,6 @@ IN_FLIGHT = (
 # An inbound call whose row has not moved for this long is taken to be over: the line keeps
 # no end for inbound calls (no status callback), only each turn's update.
 INBOUND_QUIET = dt.timedelta(minutes=5)
-# A caller put in the agent queue this long ago with nothing since is taken to have gone.
-QUEUE_STALE = dt.timedelta(minutes=30)
 AUDIT_PAGE_SIZE = 50
 
 
@@ -58,7 +58,8 @@ class Live:
 
 
 def _account_in(column: Any, scope: ColumnElement[bool] | None) -> Any:
-    """Rows whose account meets `scope` (rows with no account only when there is none)."""
+    """Rows whose account meets `scope` (rows with no account only when there is none:
+    the bank's staff see a caller the line has not identified; an agency does not)."""
     if scope is None:
         return true()
     return column.in_(select(CardAccount.id).where(scope))
@@ -67,20 +68,19 @@ def _account_in(column: Any, scope: ColumnElement[bool] | None) -> Any:
 def queue_now(
     session: Session, now: dt.datetime, scope: ColumnElement[bool] | None = None
 ) -> tuple[int, int | None]:
-    """Callers waiting for an agent and the longest wait in seconds, read from the IVR's
-    call rows in the queued step (put there by the turn that <Enqueue>d them)."""
-    waits = list(
-        session.scalars(
-            select(IvrCall.updated_at).where(
-                IvrCall.step == Step.QUEUED,
-                IvrCall.updated_at >= now - QUEUE_STALE,
-                _account_in(IvrCall.account_id, scope),
-            )
+    """Callers waiting for an agent and the longest wait in seconds: the agent desk's own
+    queue rows (hotline.queueing), read as its queue page reads them (desk.queue: waiting,
+    and heard from within STALE_AFTER)."""
+    count, first = session.execute(
+        select(func.count(), func.min(QueueEntry.queued_at)).where(
+            QueueEntry.status == WAITING,
+            QueueEntry.last_seen_at >= now - STALE_AFTER,
+            _account_in(QueueEntry.account_id, scope),
         )
-    )
-    if not waits:
+    ).one()
+    if not count or first is None:
         return 0, None
-    return len(waits), int((now - min(waits)).total_seconds())
+    return int(count), max(int((now - first).total_seconds()), 0)
 
 
 def live(

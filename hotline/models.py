@@ -649,6 +649,110 @@ class AuditEvent(Base):
         return f"AuditEvent(seq={self.seq!r}, action={self.action!r}, entity={self.entity_id!r})"
 
 
+# --- the agent desk (migration 0011) ---------------------------------------------------------
+
+QUEUE_ENTRY_STATUSES = ("waiting", "accepted", "bridged", "ended", "left")
+
+
+class QueueEntry(Base):
+    """A caller waiting for an agent, from either line: the desk's live queue.
+
+    The line that <Enqueue>s the caller inserts it (flows.carry_out on the turn's
+    TransferToAgent, or the queue's first wait request for a caller enqueued by an
+    apology); the wait requests keep `last_seen_at` fresh, the queue's action ends it.
+    An agent takes it by moving it from `waiting` to `accepted` in one guarded UPDATE, so
+    of two agents accepting at once exactly one wins (desk.queue.accept).
+    """
+
+    __tablename__ = "desk_queue_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in QUEUE_ENTRY_STATUSES) + ")",
+            name="status_known",
+        ),
+        CheckConstraint("line IN ('ivr', 'dialer')", name="line_known"),
+        Index("ix_desk_queue_entry_status_queued", "status", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    line: Mapped[str] = mapped_column(String(16))  # "ivr" or "dialer"
+    # The dialer's attempt (its call's row), or the IVR call's inbound attempt.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempt.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("card_account.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    verified: Mapped[bool] = mapped_column(default=False)
+    intent: Mapped[str | None] = mapped_column(String(32))
+    # The steps the caller took on the line before asking for a person (JSON list).
+    path: Mapped[str] = mapped_column(Text, default="[]")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id"))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    queued_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    accepted_by: Mapped[str | None] = mapped_column(String(100))
+    accepted_by_user_id: Mapped[int | None]
+    accepted_at: Mapped[dt.datetime | None]
+    agent_number: Mapped[str | None] = mapped_column(String(16))
+    bridged_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    # Twilio's QueueResult, or the <Dial> to the agent's DialCallStatus.
+    result: Mapped[str | None] = mapped_column(String(32))
+
+    def __repr__(self) -> str:
+        return f"QueueEntry(id={self.id!r}, line={self.line!r}, status={self.status!r})"
+
+
+class DeskNote(Base):
+    """An agent's disposition and note on an account (and the call it was about)."""
+
+    __tablename__ = "desk_note"
+    __table_args__ = (Index("ix_desk_note_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempt.id"))
+    author: Mapped[str] = mapped_column(String(100))
+    disposition: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+WAIVER_STATUSES = ("applied", "pending", "rejected")
+
+
+class FeeWaiver(Base):
+    """A late fee taken off an account by an agent: applied at once within the agent's
+    authority (desk_user.waiver_limit_minor), otherwise pending until a supervisor
+    approves (then applied) or rejects it."""
+
+    __tablename__ = "fee_waiver"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in WAIVER_STATUSES) + ")",
+            name="status_known",
+        ),
+        Index("ix_fee_waiver_status_requested", "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_user_id: Mapped[int | None]
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+
+    def __repr__(self) -> str:
+        return f"FeeWaiver(id={self.id!r}, amount={self.amount_minor!r}, status={self.status!r})"
 # --- the desk: agencies, placements, users, sessions, sign-in attempts (migration 0010) ---
 
 

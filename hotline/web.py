@@ -28,7 +28,7 @@ health = Blueprint("health", __name__)
 WEBHOOK_REST_TIMEOUT_S = 1.0
 # Blueprints whose every route is a Twilio webhook, signed (telephony.webhook) rather than
 # posted from a page: CSRF protection, which covers every other route, does not apply.
-SIGNED_BLUEPRINTS = ("ivr", "dialer", "sms")
+SIGNED_BLUEPRINTS = ("ivr", "dialer", "sms", "desk_calls")
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
     from desk import init_app as init_desk
+    from desk.calls_web import init_app as init_desk_calls
     from dialer.web import init_app as init_dialer
     from dialer.web_sms import init_app as init_texts
     from ivr.web import init_app as init_ivr
@@ -53,6 +54,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_ivr(app, runtime)
     init_dialer(app, runtime)
     init_texts(app)
+    init_desk_calls(app, runtime)
+    # The desk schedules callbacks that the dialer places; it may not import the dialer.
+    from dialer.callbacks import schedule as schedule_callback
+
+    app.extensions["callback_scheduler"] = schedule_callback
     # The desk starts, pauses and previews campaigns through this port (it does not import
     # the dialer): the same store and preview as `hotline campaign`.
     from dialer.desk_port import DialerCampaigns

@@ -13,9 +13,8 @@
     var data = json("kpi-data");
     var labels = json("kpi-labels");
     if (!data || typeof Chart === "undefined") return;
-    var tiers = Object.keys(data.attempts);
-    var bars = tiers.map(function (tier, i) {
-      return { type: "bar", label: tier, data: data.attempts[tier], stack: "attempts",
+    var bars = data.attempts.map(function (pair, i) {
+      return { type: "bar", label: pair[0], data: pair[1], stack: "attempts",
                backgroundColor: PALETTE[i % PALETTE.length], yAxisID: "y" };
     });
     bars.push({ type: "line", label: labels.connect_rate, data: data.connect_rate,
@@ -27,7 +26,8 @@
       data: { labels: data.days, datasets: bars },
       options: Object.assign({}, common, {
         scales: {
-          y: { stacked: true, beginAtZero: true, title: { display: true, text: labels.attempts } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 },
+               title: { display: true, text: labels.attempts } },
           pct: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false },
                  title: { display: true, text: "%" } },
           x: { stacked: true },

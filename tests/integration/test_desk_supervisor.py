@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from dialer.planner import refresh_tiers
-from hotline import arrangements, audit, cases
+from hotline import arrangements, audit, cases, queueing
 from hotline.demo import ensure_default_tiers
 from hotline.enums import AttemptStatus, CampaignStatus, CaseKind, Direction, Source, Step
 from hotline.kpis import EXPORT_COLUMNS
@@ -233,20 +233,38 @@ def test_the_live_figures_count_calls_the_queue_and_agents_signed_in(app, Sessio
                     ended_at=now if status is AttemptStatus.COMPLETED else None,
                 )
             )
-        for sid, step, ago in (
-            ("CA1", Step.QUEUED, 90),
-            ("CA2", Step.QUEUED, 30),
-            ("CA3", Step.MENU, 5),
-        ):
-            session.add(
-                IvrCall(
-                    call_sid=sid,
-                    from_number="+14155550100",
-                    step=step,
-                    started_at=now - dt.timedelta(seconds=ago),
-                    updated_at=now - dt.timedelta(seconds=ago),
-                )
+        session.add(
+            IvrCall(
+                call_sid="CA3",
+                from_number="+14155550100",
+                step=Step.MENU,
+                started_at=now - dt.timedelta(seconds=5),
+                updated_at=now - dt.timedelta(seconds=5),
             )
+        )
+        # Callers the lines put in the agent queue: one waiting 90 s, one 30 s, one that
+        # left, one whose line has not been heard from (gone without a word).
+        for sid, ago, seen_ago in (
+            ("CA1", 90, 10),
+            ("CA2", 30, 5),
+            ("CA4", 60, 5),
+            ("CA5", 900, 400),
+        ):
+            queueing.enqueue(
+                session,
+                call_sid=sid,
+                line="ivr",
+                account_id=account.id,
+                number="+14155550100",
+                language="en",
+                verified=True,
+                intent=None,
+                path=["menu"],
+                case_id=None,
+                now=now - dt.timedelta(seconds=ago),
+            )
+            queueing.seen(session, sid, now - dt.timedelta(seconds=seen_ago))
+        queueing.left(session, "CA4", "hangup", now)
     make_user(Session, "al", "agent")
     agent = app.test_client()
     sign_in(agent, "al")

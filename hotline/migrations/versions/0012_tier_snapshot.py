@@ -1,7 +1,7 @@
 """Roll rates: the tier each account was in on a day, as the planning job found it.
 
 Revision ID: 0012
-Revises: 0010 (the desk foundation's; after 0011 once the agent desk's lands)
+Revises: 0011
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -12,9 +12,7 @@ from alembic import op
 
 
 revision = '0012'
-# The revision before this one on the branch it was written on (desk-sup); when the
-# branches land, it follows whichever migration is then the newest.
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
