@@ -671,11 +671,12 @@ report_group = AppGroup("report", help="Collections reports: the dashboard's KPI
 cli.add_command(report_group)
 
 
-def _preview_lines(session: Session, now: dt.datetime) -> list[tuple[str, bool, str]]:
-    """(tier, called, reason) of today's campaign preview (what blocks each account)."""
-    from dialer.preview import preview
+def _preview_lines(session: Session, day: dt.date, now: dt.datetime) -> list[tuple[str, bool, str]]:
+    """(tier, called, reason) of the campaign preview of `day` (what holds each account)."""
+    from dialer.desk_port import DialerCampaigns
 
-    return [(line.tier, line.called, line.reason) for line in preview(session, now.date(), now)]
+    lines = DialerCampaigns().preview(session, day, now)
+    return [(line.tier, line.called, line.reason) for line in lines]
 
 
 register_report_commands(report_group, _ready_runtime, _preview_lines)

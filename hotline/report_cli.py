@@ -25,8 +25,8 @@ from hotline.money import format_money, to_major
 if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
 
-# (tier, called, reason) for every account a campaign works, as the preview says today.
-PreviewLines = Callable[[Session, dt.datetime], Iterable[tuple[str, bool, str]]]
+# (tier, called, reason) for every account a campaign works, as the preview says for a day.
+PreviewLines = Callable[[Session, dt.date, dt.datetime], Iterable[tuple[str, bool, str]]]
 
 CSV_COLUMNS = (
     "day",
@@ -136,11 +136,12 @@ def register(
             start, end = kpi_rules.parse_range(raw_from, raw_to, now.astimezone(where).date())
         except RangeError as exc:
             raise click.UsageError(str(exc)) from None
+        today = now.astimezone(where).date()
         with current.Session.begin() as session:
             report = kpis(session, start, end, where)
             blocked = (
-                kpi_rules.blocked_by_reason(preview(session, now))
-                if start <= now.astimezone(where).date() <= end
+                kpi_rules.blocked_by_reason(preview(session, today, now))
+                if start <= today <= end
                 else {}
             )
         if form == "csv":
