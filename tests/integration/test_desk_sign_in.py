@@ -263,3 +263,12 @@ def test_only_a_hash_of_the_session_token_is_kept(Session):
     with Session.begin() as session:
         stored = session.scalars(select(DeskSession.token_hash)).one()
     assert token not in stored and len(stored) == 64
+
+
+def test_a_hash_made_with_other_parameters_is_upgraded_at_sign_in(Session, monkeypatch):
+    make_user(Session, "ann")  # with the tests' cheap hasher
+    monkeypatch.setattr(users, "HASHER", users.PasswordHasher(time_cost=2, memory_cost=1024))
+    assert isinstance(users.sign_in(Session, "ann", PASSWORD, address=ADDRESS), users.SignedIn)
+    with Session.begin() as session:
+        stored = session.scalars(select(DeskUser.password_hash)).one()
+    assert "$m=1024,t=2," in stored
