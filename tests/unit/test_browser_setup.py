@@ -13,5 +13,5 @@ def test_without_chromium_ci_fails_and_a_developer_is_told_what_to_install(monke
     with pytest.raises(pytest.fail.Exception, match="missing: apt-get install -y chromium"):
         browser._need_chromium()
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="^apt-get install chromium$"):
+    with pytest.raises(pytest.skip.Exception, match=r"^apt-get install chromium$"):
         browser._need_chromium()
