@@ -733,6 +733,8 @@ class FeeWaiver(Base):
 
     def __repr__(self) -> str:
         return f"FeeWaiver(id={self.id!r}, amount={self.amount_minor!r}, status={self.status!r})"
+
+
 # --- the desk: agencies, placements, users, sessions, sign-in attempts (migration 0010) ---
 
 
