@@ -12,6 +12,7 @@ import string
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from hotline.enums import Language
@@ -38,9 +39,9 @@ def _placeholders(text: str) -> frozenset[str]:
     return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)
 
 
-def load() -> dict[Language, dict[str, str]]:
-    """Both catalogues, checked against each other."""
-    folder = resources.files("desk") / "text"
+def load(folder: Traversable | None = None) -> dict[Language, dict[str, str]]:
+    """Both catalogues (from desk/text unless another folder is given), checked."""
+    folder = folder or resources.files("desk") / "text"
     catalogues: dict[Language, dict[str, str]] = {}
     for language in Language:
         source = folder / f"{language.value}.toml"
@@ -48,6 +49,12 @@ def load() -> dict[Language, dict[str, str]]:
             catalogues[language] = _flatten(tomllib.loads(source.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise TextError(f"desk/text/{language.value}.toml: {exc}") from None
+    check(catalogues)
+    return catalogues
+
+
+def check(catalogues: Mapping[Language, Mapping[str, str]]) -> None:
+    """TextError unless every catalogue has English's keys and placeholders, no more."""
     english = catalogues[Language.EN]
     for language, texts in catalogues.items():
         missing = sorted(english.keys() - texts.keys())
@@ -63,7 +70,6 @@ def load() -> dict[Language, dict[str, str]]:
                     f"desk/text/{language.value}.toml: {key} has placeholders "
                     f"{sorted(_placeholders(text))}, en.toml {sorted(_placeholders(english[key]))}"
                 )
-    return catalogues
 
 
 def translate(
