@@ -32,6 +32,7 @@ from hotline.models import (
     DelinquencyTier,
     DeskNote,
     FeeWaiver,
+    IvrCall,
     Payment,
     Phone,
     PromiseToPay,
@@ -155,7 +156,13 @@ def contacts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
     rows = session.execute(
         select(ContactAttempt, Campaign.name)
         .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
-        .where(ContactAttempt.account_id == account_id)
+        .where(
+            # The line's inbound calls are kept by CallSid, their account on the call's row.
+            (ContactAttempt.account_id == account_id)
+            | ContactAttempt.provider_call_sid.in_(
+                select(IvrCall.call_sid).where(IvrCall.account_id == account_id)
+            )
+        )
         .order_by(ContactAttempt.created_at.desc(), ContactAttempt.id.desc())
         .limit(HISTORY_LIMIT)
     ).all()

@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sim-callbacks", choices=("in-order", "chaotic"), default="in-order", help="e2e only"
     )
     parser.addoption("--sim-callback-seed", type=int, default=0, help="e2e only")
+    # `pytest tests/browser --desk-screenshots docs` refreshes the README's pictures.
+    parser.addoption("--desk-screenshots", default="", help="browser tests: save pictures here")
 
 
 @pytest.fixture(autouse=True)
