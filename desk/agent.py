@@ -11,11 +11,14 @@ page carrying the outcome: the action's own message, or the error's (ActionError
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from decimal import InvalidOperation
 from typing import Any
 
+from babel import Locale
+from babel.dates import get_date_format, get_datetime_format, get_time_format
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import abort
 
 from desk import actions as act
-from desk import add_nav, queue
+from desk import add_nav, language, queue
 from desk.access import (
     User,
     account_or_404,
@@ -65,6 +68,39 @@ def agent_of(user: User, currency: str | None = None) -> queue.Agent:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _short_formats(locale: str) -> tuple[Locale, Any, Any, str]:
+    found = Locale.parse(locale)
+    combined = str(get_datetime_format("short", locale=found)).replace("'", "")
+    return found, get_date_format("short", found), get_time_format("short", found), combined
+
+
+def _page(template: str, **context: Any) -> str:
+    """Render a desk page with this request's words and times bound once: `t` reads the
+    user's catalogue directly, `at(moment)` is babel's short date and time in the user's
+    zone from patterns parsed once (the account page says a hundred of each; the app-wide
+    `t` and `when` look the language and locale up again for every one)."""
+    user = signed_in_user()
+    catalogue = current_app.extensions["desk_text"][language()]
+
+    def t(key: str, **params: Any) -> str:
+        text: str = catalogue[key]
+        return text.format(**params) if params else text
+
+    found, date_format, time_format, combined = _short_formats(user.locale)
+    zone = user.zone
+
+    def at(moment: dt.datetime | None) -> str:
+        if moment is None:
+            return ""
+        local = moment.astimezone(zone)
+        return combined.replace("{1}", date_format.apply(local, found)).replace(
+            "{0}", time_format.apply(local, found)
+        )
+
+    return render_template(template, t=t, at=at, **context)
+
+
 def _say(kind: str, key: str, values: dict[str, str]) -> None:
     """Keep an action's outcome for the next page (its text key and values, as JSON:
     the page says it in the user's language)."""
@@ -93,7 +129,7 @@ def queue_page() -> ResponseReturnValue:
     user = signed_in_user()
     with desk_runtime().Session() as db:
         rows = queue.waiting(db, utcnow(), scope=visible_accounts(user))
-    return render_template("agent_queue.html", rows=rows, poll_ms=POLL_MS)
+    return _page("agent_queue.html", rows=rows, poll_ms=POLL_MS)
 
 
 @bp.get("/queue/rows")
@@ -103,7 +139,7 @@ def queue_rows() -> ResponseReturnValue:
     user = signed_in_user()
     with desk_runtime().Session() as db:
         rows = queue.waiting(db, utcnow(), scope=visible_accounts(user))
-    response = render_template("agent_queue_rows.html", rows=rows)
+    response = _page("agent_queue_rows.html", rows=rows)
     return response, 200, {"Cache-Control": "no-store"}
 
 
@@ -144,10 +180,10 @@ def call_page(entry_id: int) -> ResponseReturnValue:
         if call.account_id is None:
             if not user.is_bank_staff:
                 abort(404)
-            return render_template("agent_account.html", call=call, view=None, **_forms(user))
+            return _page("agent_account.html", call=call, view=None, **_forms(user))
         account_or_404(db, user, call.account_id)
         view = account_view(db, call.account_id, scope=visible_accounts(user))
-        return render_template("agent_account.html", call=call, view=view, **_forms(user))
+        return _page("agent_account.html", call=call, view=view, **_forms(user))
 
 
 @bp.get("/accounts")
@@ -157,7 +193,7 @@ def find_account() -> ResponseReturnValue:
     user = signed_in_user()
     number = (request.args.get("number") or "").strip()[:32]
     if not number:
-        return render_template("agent_find.html", number="", missing=False)
+        return _page("agent_find.html", number="", missing=False)
     with desk_runtime().Session() as db:
         found = db.scalar(
             select(CardAccount.id).where(
@@ -165,7 +201,7 @@ def find_account() -> ResponseReturnValue:
             )
         )
     if found is None:
-        return render_template("agent_find.html", number=number, missing=True), 404
+        return _page("agent_find.html", number=number, missing=True), 404
     return redirect(url_for("desk.account_page", account_id=found))
 
 
@@ -178,7 +214,7 @@ def account_page(account_id: int) -> ResponseReturnValue:
         account_or_404(db, user, account_id)
         view = account_view(db, account_id, scope=visible_accounts(user))
         call = _call_for(db, account_id)
-        return render_template("agent_account.html", call=call, view=view, **_forms(user))
+        return _page("agent_account.html", call=call, view=view, **_forms(user))
 
 
 def _call_for(db: Session, account_id: int) -> Any:
@@ -506,7 +542,7 @@ def waivers() -> ResponseReturnValue:
     user = signed_in_user()
     with desk_runtime().Session() as db:
         rows = act.pending_waivers(db, visible_accounts(user))
-        return render_template("agent_waivers.html", rows=rows)
+        return _page("agent_waivers.html", rows=rows)
 
 
 @bp.post("/waivers/<int:waiver_id>/decide")

@@ -73,11 +73,10 @@ def tablet(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def desk_line(
-    hotline_line: Callable[..., LineUnderTest], monkeypatch: pytest.MonkeyPatch
-) -> LineUnderTest:
+def desk_line(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> LineUnderTest:
     use_cheap_passwords(monkeypatch)
-    return hotline_line()
+    make: Callable[..., LineUnderTest] = request.getfixturevalue("hotline_line")
+    return make()
 
 
 @pytest.fixture
