@@ -31,6 +31,7 @@ VIEW_MODULES = (
     "desk.auth",
     "desk.views",
     "desk.supervisor",
+    "desk.agent",
 )
 # The language an anonymous visitor chose on the sign-in page (before that: the browser's).
 ANONYMOUS_LANGUAGE_KEY = "desk_lang"

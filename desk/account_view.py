@@ -18,9 +18,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
+from hotline.accounts import core
 from hotline.enums import CaseStatus
 from hotline.models import (
     AccountFlagRow,
@@ -32,6 +33,7 @@ from hotline.models import (
     DelinquencyTier,
     DeskNote,
     FeeWaiver,
+    IvrCall,
     Payment,
     Phone,
     PromiseToPay,
@@ -150,15 +152,37 @@ def _newest(session: Session, model: Any, column: Any, account_id: int) -> tuple
     )
 
 
+# Built once at import (building a statement costs more than running it): the newest calls
+# of an account, only the columns the history shows. The line's inbound calls are kept by
+# CallSid, their account on the call's row (ivr_call).
+_CONTACTS = (
+    select(
+        ContactAttempt.direction,
+        ContactAttempt.started_at,
+        ContactAttempt.due_at,
+        ContactAttempt.created_at,
+        ContactAttempt.number,
+        ContactAttempt.status,
+        ContactAttempt.disposition,
+        ContactAttempt.answered_by,
+        ContactAttempt.duration_seconds,
+        ContactAttempt.said,
+        Campaign.name.label("campaign"),
+    )
+    .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
+    .where(
+        (ContactAttempt.account_id == bindparam("account_id"))
+        | ContactAttempt.provider_call_sid.in_(
+            select(IvrCall.call_sid).where(IvrCall.account_id == bindparam("account_id"))
+        )
+    )
+    .order_by(ContactAttempt.created_at.desc(), ContactAttempt.id.desc())
+    .limit(HISTORY_LIMIT)
+)
+
+
 def contacts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
     """The newest contacts with the account's cardholder, calls and texts, newest first."""
-    rows = session.execute(
-        select(ContactAttempt, Campaign.name)
-        .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
-        .where(ContactAttempt.account_id == account_id)
-        .order_by(ContactAttempt.created_at.desc(), ContactAttempt.id.desc())
-        .limit(HISTORY_LIMIT)
-    ).all()
     calls = [
         Contact(
             kind="call",
@@ -169,12 +193,15 @@ def contacts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
             disposition=a.disposition,
             answered_by=a.answered_by,
             duration_seconds=a.duration_seconds,
-            campaign=campaign,
+            campaign=a.campaign,
             said=tuple(line for line in (a.said or "").splitlines() if line.strip()),
         )
-        for a, campaign in rows
+        for a in core(session).execute(_CONTACTS, {"account_id": account_id})
     ]
-    merged = calls + list(texts_of(session, account_id))
+    texts = texts_of(session, account_id)
+    if not texts:
+        return tuple(calls)
+    merged = calls + list(texts)
     merged.sort(key=lambda c: c.at or dt.datetime.min.replace(tzinfo=dt.UTC), reverse=True)
     return tuple(merged[:HISTORY_LIMIT])
 
