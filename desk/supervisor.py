@@ -12,6 +12,7 @@ desk does not import the dialer.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from flask import (
@@ -33,7 +34,7 @@ from desk.access import User, desk_runtime, requires, signed_in_user, visible_ac
 from desk.blueprint import bp
 from desk.supervisor_data import AuditQuery, live, open_cases, search_audit, sla_days
 from hotline import audit, kpi_rules
-from hotline.campaign_port import CampaignDesk, CampaignError
+from hotline.campaign_port import CampaignDesk, CampaignError, PreviewRow
 from hotline.kpis import EXPORT_COLUMNS, KpiReport, csv_line, export_chunk, kpis
 from hotline.models import CardAccount, utcnow
 from hotline.report_cli import csv_lines, rows_of
@@ -111,20 +112,60 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(value * 100, 1)
 
 
-def _blocked(user: User, day: dt.date) -> tuple[dict[tuple[str, str], int], str | None]:
+# The preview reads every account a campaign works (about 10 s for 100,000): each process
+# keeps a day's lines this long, so the pages that show accounts held back do not run it
+# on every visit; the campaigns page's own preview always runs afresh.
+# Loading, starting or pausing a campaign here forgets them (the app's copy, not another
+# process's: those catch up within PREVIEW_KEPT).
+PREVIEW_KEPT = dt.timedelta(minutes=5)
+_preview_lock = threading.Lock()
+
+
+def _kept() -> dict[dt.date, tuple[dt.datetime, list[PreviewRow]]]:
+    kept: dict[dt.date, tuple[dt.datetime, list[PreviewRow]]] = current_app.extensions.setdefault(
+        "desk_previews", {}
+    )
+    return kept
+
+
+def _preview_of(day: dt.date) -> list[PreviewRow]:
+    """The campaign preview of a day, from this app's copy if it is recent enough."""
+    now = utcnow()
+    with _preview_lock:
+        previews = _kept()
+        kept = previews.get(day)
+        if kept is not None and now - kept[0] < PREVIEW_KEPT:
+            return kept[1]
+        with desk_runtime().Session.begin() as db:
+            lines = _campaigns().preview(db, day, now)
+        for old in [d for d, (at, _) in previews.items() if now - at >= PREVIEW_KEPT]:
+            del previews[old]
+        previews[day] = (now, lines)
+        return lines
+
+
+@bp.get("/sup/blocked")
+@requires("supervisor")
+def blocked() -> ResponseReturnValue:
     """Today's accounts not called, by tier and reason (the campaign preview), within the
-    user's accounts; with the preview's error, if it could not run."""
-    with desk_runtime().Session.begin() as db:
-        try:
-            lines = _campaigns().preview(db, day, utcnow())
-        except CampaignError as exc:
-            return {}, str(exc)
-        if not user.is_bank_staff:
+    user's accounts, as JSON: the dashboard and the KPIs page fetch it after they load."""
+    user = signed_in_user()
+    day = utcnow().astimezone(user.zone).date()
+    try:
+        lines = _preview_of(day)
+    except CampaignError as exc:
+        return jsonify(error=str(exc), rows=[])
+    if not user.is_bank_staff:
+        with desk_runtime().Session.begin() as db:
             numbers = set(
                 db.scalars(select(CardAccount.account_number).where(visible_accounts(user)))
             )
-            lines = [line for line in lines if line.account_number in numbers]
-    return kpi_rules.blocked_by_reason((ln.tier, ln.called, ln.reason) for ln in lines), None
+        lines = [line for line in lines if line.account_number in numbers]
+    counts = kpi_rules.blocked_by_reason((ln.tier, ln.called, ln.reason) for ln in lines)
+    return jsonify(
+        day=day.isoformat(),
+        rows=[[tier, reason, count] for (tier, reason), count in counts.items()],
+    )
 
 
 @bp.get("/sup")
@@ -135,15 +176,12 @@ def dashboard() -> ResponseReturnValue:
     today = utcnow().astimezone(user.zone).date()
     with desk_runtime().Session.begin() as db:
         report = kpis(db, today, today, user.zone, scope=_scope(user))
-    blocked, preview_error = _blocked(user, today)
     return render_template(
         "sup_dashboard.html",
         report=report,
         rows=rows_of(report),
         chart=_chart_data(report),
         today=today,
-        blocked=blocked,
-        preview_error=preview_error,
     )
 
 
@@ -171,17 +209,13 @@ def kpi_page() -> ResponseReturnValue:
     start, end, error = _range(user)
     with desk_runtime().Session.begin() as db:
         report = kpis(db, start, end, user.zone, scope=_scope(user))
-    today = utcnow().astimezone(user.zone).date()
-    blocked, preview_error = _blocked(user, today) if start <= today <= end else ({}, None)
     return render_template(
         "sup_kpis.html",
         report=report,
         rows=rows_of(report),
         chart=_chart_data(report),
         range_error=error,
-        blocked=blocked,
-        preview_error=preview_error,
-        today=today,
+        today=utcnow().astimezone(user.zone).date(),
     )
 
 
@@ -303,6 +337,7 @@ def load_campaigns() -> ResponseReturnValue:
                     now=utcnow(),
                 )
             if result.stored:
+                _kept().clear()
                 flash(
                     "loaded: "
                     + ", ".join(
@@ -354,6 +389,7 @@ def _set_status(name: str, status: str) -> ResponseReturnValue:
     except CampaignError as exc:
         flash(str(exc), "error")
         return redirect(url_for("desk.campaigns"), 303)
+    _kept().clear()
     done = f"{name}: {status}"
     flash(done + (f"; {cancelled} queued call(s) cancelled" if cancelled else ""), "ok")
     return redirect(url_for("desk.campaigns"), 303)

@@ -84,8 +84,43 @@
     return window.setInterval(tick, 5000);
   }
 
+  // Today's accounts held back, by tier and reason: fetched once the page is up.
+  function fillBlocked(box) {
+    function show(state) {
+      box.querySelectorAll("[data-state]").forEach(function (node) {
+        node.hidden = node.getAttribute("data-state") !== state;
+      });
+      box.setAttribute("aria-busy", "false");
+      box.setAttribute("data-loaded", state);
+    }
+    fetch(box.getAttribute("data-url"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch", Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        if (answer.error) {
+          box.querySelector('[data-state="error"]').textContent = answer.error;
+          return show("error");
+        }
+        if (!answer.rows.length) return show("none");
+        var body = box.querySelector("tbody");
+        answer.rows.forEach(function (row) {
+          var tr = document.createElement("tr");
+          row.forEach(function (value, i) {
+            var td = document.createElement("td");
+            td.textContent = String(value);
+            if (i === 2) td.className = "num";
+            tr.appendChild(td);
+          });
+          body.appendChild(tr);
+        });
+        show("rows");
+      })
+      .catch(function () { show("error"); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
+    var held = document.getElementById("blocked");
+    if (held) fillBlocked(held);
     var live = document.getElementById("live");
     if (live) poll(live);
   });

@@ -141,6 +141,9 @@ def test_the_supervisor_sees_todays_promise_in_the_kpis_chart_and_table(
     expect(live).not_to_have_attribute("data-updated", first or "", timeout=12_000)
     assert page.evaluate("window.__same_page") is True
     expect(page.locator('[data-live="agents_signed_in"]')).to_have_text("0")
+    # The accounts held back today arrive after the page (the preview reads them all).
+    expect(page.locator("#blocked")).to_have_attribute("data-loaded", "rows")
+    expect(page.get_by_test_id("blocked").locator("tbody tr").first).to_be_visible()
     page.screenshot(path=str(screenshots / "desk-dashboard.png"), full_page=True)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="KPIs").click()

@@ -13,14 +13,26 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from dialer.campaign_file import parse_campaign_file
+from dialer.campaign_store import store_file
 from dialer.planner import refresh_tiers
 from hotline import arrangements, audit, cases, queueing
 from hotline.demo import ensure_default_tiers
-from hotline.enums import AttemptStatus, CampaignStatus, CaseKind, Direction, Source, Step
+from hotline.enums import (
+    AccountFlag,
+    AttemptStatus,
+    CampaignStatus,
+    CaseKind,
+    Direction,
+    Source,
+    Step,
+)
 from hotline.kpis import EXPORT_COLUMNS
 from hotline.models import (
+    AccountFlagRow,
     AuditEvent,
     Campaign,
+    CardAccount,
     ContactAttempt,
     IvrCall,
     Placement,
@@ -335,3 +347,19 @@ def test_the_audit_log_is_searched_paged_and_its_chain_verified(app, Session):
     assert "The audit chain is intact" in verified
     none_today = client.get("/desk/sup/compliance?from=2001-01-01&to=2001-01-02")
     assert "0 events match" in none_today.get_data(as_text=True)
+
+
+def test_the_accounts_held_back_today_are_counted_by_reason_within_the_users_accounts(app, Session):
+    _accounts(Session)
+    with Session.begin() as session:
+        store_file(session, parse_campaign_file(EXAMPLE.read_text()), actor="test", now=utcnow())
+        bank = session.scalar(select(CardAccount).where(CardAccount.account_number.endswith("1")))
+        bank.flags.append(AccountFlagRow(flag=AccountFlag.ATTORNEY, source=Source.IMPORT))
+    sue = _supervisor(app, Session)
+    everyone = sue.get("/desk/sup/blocked", headers={"X-Requested-With": "fetch"}).get_json()
+    reasons = {(tier, reason): n for tier, reason, n in everyone["rows"]}
+    assert reasons[("mid", "represented by an attorney")] == 1
+    amy = _supervisor(app, Session, "amy", agency="acme")
+    theirs = amy.get("/desk/sup/blocked", headers={"X-Requested-With": "fetch"}).get_json()
+    assert all(tier == "early" for tier, _reason, _n in theirs["rows"])
+    assert sum(n for *_, n in theirs["rows"]) <= 1
