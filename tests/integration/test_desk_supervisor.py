@@ -24,6 +24,7 @@ from hotline.enums import (
     CampaignStatus,
     CaseKind,
     Direction,
+    Language,
     Source,
     Step,
 )
@@ -363,3 +364,25 @@ def test_the_accounts_held_back_today_are_counted_by_reason_within_the_users_acc
     theirs = amy.get("/desk/sup/blocked", headers={"X-Requested-With": "fetch"}).get_json()
     assert all(tier == "early" for tier, _reason, _n in theirs["rows"])
     assert sum(n for *_, n in theirs["rows"]) <= 1
+
+
+def test_every_supervisor_page_reads_in_chinese_for_a_chinese_supervisor(app, Session):
+    _accounts(Session)
+    with Session.begin() as session:
+        store_file(session, parse_campaign_file(EXAMPLE.read_text()), actor="test", now=utcnow())
+    client = _supervisor(app, Session, "li", language=Language.ZH_CN, time_zone="Asia/Shanghai")
+    for path, words in (
+        ("/desk/sup", "主管总览"),
+        ("/desk/sup/kpis", "催收指标"),
+        ("/desk/sup/campaigns", "外呼活动"),
+        ("/desk/sup/compliance", "投诉与争议的处理时限"),
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        html = page.get_data(as_text=True)
+        assert words in html and 'lang="zh-CN"' in html, path
+    # Days in the viewer's zone: Shanghai's today, whatever New York's is.
+    shanghai_today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    assert f'data-day="{shanghai_today}" data-tier="all"' in client.get("/desk/sup").get_data(
+        as_text=True
+    )
