@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from flask import Flask, abort, current_app, request, session
+from flask import Flask, Response, abort, current_app, request, session
 from flask.typing import ResponseReturnValue
 
 from desk import text
@@ -150,6 +150,31 @@ def _refuse_undeclared() -> ResponseReturnValue | None:
         current_app.logger.error("desk route %s declares no role: refused", request.endpoint)
         abort(403)
     return None
+
+
+# What every desk answer carries. Scripts only from the desk's own files (no inline
+# script: put a page's data in <script type="application/json"> and its code in
+# desk/static), no framing (clickjacking), forms only to the desk, nothing cached: the
+# pages show cardholders' data. Inline styles stay allowed (chart libraries size canvases).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@bp.after_request
+def _secure_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "desk.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.context_processor

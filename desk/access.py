@@ -134,15 +134,20 @@ def _wants_json() -> bool:
 
 
 def _sign_in_first() -> ResponseReturnValue:
-    if request.method != "GET" or _wants_json():
+    """Anonymous: a page asks to sign in and comes back; a form sent after the session
+    ended goes to the sign-in page (303) saying so; a script gets 401."""
+    if _wants_json():
         return jsonify(error="sign in first"), 401
-    target = request.full_path.rstrip("?")
-    return redirect(f"{current_app.url_for('desk.login')}?{urlencode({'next': target})}")
+    login = current_app.url_for("desk.login")
+    if request.method == "GET":
+        return redirect(f"{login}?{urlencode({'next': request.full_path.rstrip('?')})}")
+    return redirect(f"{login}?notice=expired", code=303)
 
 
 def requires(*roles: DeskRole | str) -> Callable[[View], View]:
     """Declare the lowest role(s) a route is for (see the ladder above). Anonymous: a
-    redirect to sign in (401 for a non-GET, fetch or event stream); below the role: 403."""
+    redirect to sign in (302 for a GET, 303 for a form; 401 for fetch, JSON or an event
+    stream); below the role: 403."""
     if not roles:
         raise ValueError("requires() needs at least one role")
     needed = frozenset(DeskRole(role) for role in roles)

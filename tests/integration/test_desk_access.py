@@ -103,8 +103,40 @@ def test_no_desk_route_answers_without_sign_in(client, app):
                 response.status_code,
                 response.headers.get("Location", "").split("?")[0],
             )
-    expected = {key: (302, "/desk/login") if key[1] == "GET" else (401, "") for key in answered}
+    expected = {key: (302 if key[1] == "GET" else 303, "/desk/login") for key in answered}
     assert answered == expected
+
+
+def test_a_script_that_is_not_signed_in_gets_401_not_a_page(client, app):
+    token = csrf_token(client)
+    for rule in _desk_rules(app):
+        for method in _methods(rule):
+            response = client.open(
+                _url(rule),
+                method=method,
+                data={"csrf_token": token},
+                headers={"X-Requested-With": "fetch", "Accept": "application/json"},
+            )
+            assert (rule.rule, method, response.status_code) == (rule.rule, method, 401)
+            assert response.json == {"error": "sign in first"}
+
+
+def test_a_desk_route_that_declares_no_role_is_refused(app, Session):
+    make_user(Session, "ada", DeskRole.ADMIN)
+    app.add_url_rule("/desk/forgotten", endpoint="desk.forgotten", view_func=lambda: "secret")
+    client = app.test_client()
+    assert client.get("/desk/forgotten").status_code == 403
+    sign_in(client, "ada")
+    response = client.get("/desk/forgotten")
+    assert response.status_code == 403 and "secret" not in response.get_data(as_text=True)
+
+
+def test_desk_pages_forbid_framing_inline_scripts_and_caching(client):
+    response = client.get("/desk/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("role", ROLES)

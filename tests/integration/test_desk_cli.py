@@ -81,6 +81,7 @@ def _add(hotline, *args: str):
         (("ann", "--role", "agent", "--waiver-limit", "1.234"), "more than 2 decimal places"),
         (("a b", "--role", "agent"), "Error: user name 'a b': 2 to 64 letters"),
         (("ann", "--role", "boss"), "Error: Invalid value for '--role'"),
+        (("ann", "--role", "admin", "--agency", "X"), "an admin belongs to no agency"),
     ],
 )
 def test_a_wrong_value_is_said_in_one_line(hotline, args, message):

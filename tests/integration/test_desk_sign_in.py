@@ -58,7 +58,7 @@ def test_a_right_password_signs_in_and_each_outcome_is_audited(Session):
         assert users.sign_out(session, signed.token, address=ADDRESS, now=utcnow())
     assert _actions(Session) == [
         ("desk.sign_in_failed", "ann"),
-        ("desk.sign_in_failed", "nobody"),
+        ("desk.sign_in_failed", users.audited_name("nobody", None)),
         ("desk.signed_in", "ann"),
         ("desk.signed_out", "ann"),
     ]
@@ -71,6 +71,21 @@ def test_a_right_password_signs_in_and_each_outcome_is_audited(Session):
         ]
     assert all(ADDRESS in data for data in reasons)
     assert '"reason":"wrong password"' in reasons[0] and '"reason":"unknown user"' in reasons[1]
+
+
+def test_a_name_no_user_has_never_reaches_the_audit_chain_as_typed(Session):
+    make_user(Session, "ann")
+    typed = "my secret password"  # typed into the name field by mistake
+    for _ in range(6):
+        users.sign_in(Session, typed, "whatever", address=ADDRESS)
+    with Session.begin() as session:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.action.like("desk.%"))).all()
+    assert len(rows) == 6 and {r.action for r in rows} == {
+        "desk.sign_in_failed",
+        "desk.sign_in_refused",
+    }
+    assert all("secret" not in r.actor + r.entity_id + r.data for r in rows)
+    assert rows[0].entity_id.startswith("unknown-")
 
 
 def test_a_disabled_user_cannot_sign_in_and_their_sessions_end(Session):
@@ -263,3 +278,12 @@ def test_only_a_hash_of_the_session_token_is_kept(Session):
     with Session.begin() as session:
         stored = session.scalars(select(DeskSession.token_hash)).one()
     assert token not in stored and len(stored) == 64
+
+
+def test_a_hash_made_with_other_parameters_is_upgraded_at_sign_in(Session, monkeypatch):
+    make_user(Session, "ann")  # with the tests' cheap hasher
+    monkeypatch.setattr(users, "HASHER", users.PasswordHasher(time_cost=2, memory_cost=1024))
+    assert isinstance(users.sign_in(Session, "ann", PASSWORD, address=ADDRESS), users.SignedIn)
+    with Session.begin() as session:
+        stored = session.scalars(select(DeskUser.password_hash)).one()
+    assert "$m=1024,t=2," in stored
