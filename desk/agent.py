@@ -158,7 +158,9 @@ def accept(entry_id: int) -> ResponseReturnValue:
             agent_of(user),
             bridge_url=bridge_line().bridge_url,
             clock=utcnow,
-            scope=visible_accounts(user),
+            # The bank's own staff take any caller, one the line could not identify too;
+            # an agency's users only callers whose account is placed with the agency.
+            scope=None if user.is_bank_staff else visible_accounts(user),
         )
     except queue.OutOfScope:
         abort(404)
