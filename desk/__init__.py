@@ -30,6 +30,7 @@ from hotline.users import SESSION_IDLE
 VIEW_MODULES = (
     "desk.auth",
     "desk.views",
+    "desk.supervisor",
     "desk.agent",
 )
 # The language an anonymous visitor chose on the sign-in page (before that: the browser's).

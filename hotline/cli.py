@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dialer.cli import register as register_campaign_commands
 from hotline import audit, db, logs, payments, users, verification
@@ -39,6 +40,7 @@ from hotline.enums import DeskRole, Language
 from hotline.importer import ImportReport, import_accounts
 from hotline.models import Agency, utcnow
 from hotline.money import MoneyError, format_money, normalise_currency, parse_major
+from hotline.report_cli import register as register_report_commands
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
 from simulator.cli import call as call_command
@@ -661,6 +663,23 @@ def demo() -> None:
 campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
 cli.add_command(campaign_group)
 register_campaign_commands(campaign_group, _ready_runtime)
+
+
+# --- reports ------------------------------------------------------------------------------
+
+report_group = AppGroup("report", help="Collections reports: the dashboard's KPIs.")
+cli.add_command(report_group)
+
+
+def _preview_lines(session: Session, day: dt.date, now: dt.datetime) -> list[tuple[str, bool, str]]:
+    """(tier, called, reason) of the campaign preview of `day` (what holds each account)."""
+    from dialer.desk_port import DialerCampaigns
+
+    lines = DialerCampaigns().preview(session, day, now)
+    return [(line.tier, line.called, line.reason) for line in lines]
+
+
+register_report_commands(report_group, _ready_runtime, _preview_lines)
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -398,6 +398,26 @@ class DelinquencyTier(Base):
         return f"DelinquencyTier({self.code!r}, {self.min_days_past_due}-{self.max_days_past_due})"
 
 
+class TierSnapshot(Base):
+    """The tier each account was in on a day (UTC date of the planning run that took it):
+    what roll rates between tiers are read from, day over day. Written whole for a day by
+    the planning job (hotline.kpis.snapshot_tiers); a later run the same day replaces it."""
+
+    __tablename__ = "tier_snapshot"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("card_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    tier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("delinquency_tier.id", ondelete="SET NULL")
+    )
+    days_past_due: Mapped[int]
+
+    def __repr__(self) -> str:
+        return f"TierSnapshot({self.day!r}, account={self.account_id!r}, tier={self.tier_id!r})"
+
+
 class Campaign(Base):
     """An outbound reminder campaign under one contact-rule profile, over one or more tiers
     (campaign_tier), for the cardholders its audience names.

@@ -59,6 +59,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from dialer.callbacks import schedule as schedule_callback
 
     app.extensions["callback_scheduler"] = schedule_callback
+    # The desk starts, pauses and previews campaigns through this port (it does not import
+    # the dialer): the same store and preview as `hotline campaign`.
+    from dialer.desk_port import DialerCampaigns
+
+    app.extensions["campaign_desk"] = DialerCampaigns()
     init_desk(app)
     _protect_forms(app)
     return app
