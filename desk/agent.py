@@ -21,6 +21,7 @@ from babel import Locale
 from babel.dates import get_date_format, get_datetime_format, get_time_format
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import abort
@@ -79,7 +80,8 @@ def _page(template: str, **context: Any) -> str:
     """Render a desk page with this request's words and times bound once: `t` reads the
     user's catalogue directly, `at(moment)` is babel's short date and time in the user's
     zone from patterns parsed once (the account page says a hundred of each; the app-wide
-    `t` and `when` look the language and locale up again for every one)."""
+    `t` and `when` look the language and locale up again for every one); `csrf` the form
+    token."""
     user = signed_in_user()
     catalogue = current_app.extensions["desk_text"][language()]
 
@@ -98,7 +100,9 @@ def _page(template: str, **context: Any) -> str:
             "{0}", time_format.apply(local, found)
         )
 
-    return render_template(template, t=t, at=at, **context)
+    # The form token, once: flask-wtf's csrf_token() costs most of a millisecond a call,
+    # and the account's page has a form for every action.
+    return render_template(template, t=t, at=at, csrf=generate_csrf(), **context)
 
 
 def _say(kind: str, key: str, values: dict[str, str]) -> None:
@@ -158,7 +162,9 @@ def accept(entry_id: int) -> ResponseReturnValue:
             agent_of(user),
             bridge_url=bridge_line().bridge_url,
             clock=utcnow,
-            scope=visible_accounts(user),
+            # The bank's own staff take any caller, one the line could not identify too;
+            # an agency's users only callers whose account is placed with the agency.
+            scope=None if user.is_bank_staff else visible_accounts(user),
         )
     except queue.OutOfScope:
         abort(404)

@@ -1,7 +1,8 @@
 """The agent desk in a real browser: a caller presses 0 on the real line (through the
 simulator), appears in the agent's queue without a reload, is accepted and put through to
 the agent's phone; the screen pops with the path taken on the line; the agent records a
-promise. And a waiver above an agent's authority waits for a supervisor, who approves it.
+promise, and a supervisor sees it in the day's KPIs. And a waiver above an agent's
+authority waits for a supervisor, who approves it.
 
 Screenshots (with `--desk-screenshots docs`): docs/desk-agent-queue.png, docs/desk-account.png.
 """
@@ -14,6 +15,8 @@ import re
 import pytest
 from sqlalchemy import select
 
+from dialer.planner import refresh_tiers
+from hotline.demo import ensure_default_tiers
 from hotline.models import CardAccount, FeeWaiver, PromiseToPay, QueueEntry
 from simulator.callees import Party, Script
 from tests.browser.conftest import sign_in_as
@@ -25,12 +28,18 @@ AGENT_PHONE = "+14155550299"
 ALICE = "+14155550100"  # the demo caller: verification digits 94107
 
 
-def test_a_caller_who_presses_0_is_seen_accepted_bridged_and_promises(desk_line, page, screenshots):
+def test_a_caller_who_presses_0_is_seen_accepted_bridged_and_promises(
+    desk_line, browser, page, screenshots
+):
     from playwright.sync_api import expect
 
     line = desk_line
     Session = line.app.extensions["hotline"].Session
+    with Session.begin() as session:  # the accounts' tiers, as the planner keeps them
+        ensure_default_tiers(session)
+        refresh_tiers(session)
     make_user(Session, "amy", "agent", phone=AGENT_PHONE)
+    make_user(Session, "sue", "supervisor", time_zone="America/New_York")
     line.carrier.scripts[AGENT_PHONE] = Script(ring_seconds=1, talk_seconds=120)
     sign_in_as(page, line.base_url, "amy")
     page.goto(f"{line.base_url}/desk/queue")
@@ -72,9 +81,20 @@ def test_a_caller_who_presses_0_is_seen_accepted_bridged_and_promises(desk_line,
         promise = session.scalars(select(PromiseToPay)).one()
         assert promise.amount_minor == 120_00 and promise.source == "agent"
         assert promise.call_sid == caller.sid
-    # The day's KPIs on the supervisor's page are desk-sup's: the lead adds that step.
     line.app.extensions["hotline"].gateway.hangup(caller.sid)
     line.carrier.wait(caller.sid, timeout=30)
+
+    # The supervisor sees the promise in the day's KPIs.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    supervisor = context.new_page()
+    try:
+        sign_in_as(supervisor, line.base_url, "sue")
+        supervisor.goto(f"{line.base_url}/desk/sup")
+        total = supervisor.locator('[data-testid="kpi-table"] tr[data-tier="all"]').last
+        expect(total.locator('[data-kpi="promises"]')).to_have_text("1")
+        expect(total.locator('[data-kpi="promised"]')).to_contain_text("$120.00")
+    finally:
+        context.close()
 
 
 def test_a_waiver_above_the_agents_limit_waits_for_a_supervisor_who_approves_it(

@@ -213,3 +213,18 @@ def test_the_bridge_webhook_dials_the_agent_and_a_missed_dial_queues_the_caller_
     assert root.find("Enqueue").get("waitUrl") == "http://desk.test/ivr/hold"
     with Session() as session:
         assert session.get(QueueEntry, entry).status == "waiting"
+
+
+def test_the_banks_agent_takes_a_caller_the_line_could_not_identify_and_an_agency_cannot(desk):
+    app, Session, gateway = desk
+    entry = enqueue(Session, None)
+    make_agency(Session, "acme")
+    ann = signed_in(app, Session, "ann", agency="acme", phone=AGENT_PHONE)
+    assert 'data-testid="queue-row"' not in ann.get("/desk/queue").get_data(as_text=True)
+    assert post(ann, f"/desk/queue/{entry}/accept").status_code == 404
+    amy = signed_in(app, Session, "amy", phone=AGENT_PHONE)
+    assert 'data-testid="queue-row"' in amy.get("/desk/queue").get_data(as_text=True)
+    accepted = post(amy, f"/desk/queue/{entry}/accept")
+    assert accepted.status_code == 303 and accepted.location.endswith(f"/desk/calls/{entry}")
+    popped = amy.get(accepted.location).get_data(as_text=True)
+    assert "could not tell who is calling" in popped and len(gateway.redirects) == 1
