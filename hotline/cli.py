@@ -262,18 +262,8 @@ def import_accounts_command(
         raise click.BadParameter(
             f"the folder {report_path.parent} does not exist", param_hint="--report"
         )
-    raw = path.read_bytes()
-    try:
-        text = decode(raw, encoding)
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    text, source = _read_csv(path, encoding)
     current = _ready_runtime()
-    source = {
-        "name": path.name,
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "bytes": len(raw),
-        "encoding": encoding,
-    }
     stream = io.StringIO(text, newline="")
     lines = text.count("\n")
     try:
@@ -297,6 +287,23 @@ def import_accounts_command(
     _print_import_report(path.name, report, report_path)
     if report.rejected:
         ctx.exit(1)
+
+
+def _read_csv(path: Path, encoding: str) -> tuple[str, dict[str, Any]]:
+    """A bank file's text, and what the audit records of it; FileUnusable if it cannot be
+    decoded."""
+    raw = path.read_bytes()
+    try:
+        text = decode(raw, encoding)
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    source = {
+        "name": path.name,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "bytes": len(raw),
+        "encoding": encoding,
+    }
+    return text, source
 
 
 class _progress:
@@ -362,13 +369,8 @@ def import_placements_command(ctx: click.Context, path: Path, encoding: str) -> 
     Exit 1 if any row was rejected, 2 if the file is unusable."""
     from hotline.placements import import_placements
 
-    raw = path.read_bytes()
-    try:
-        text = decode(raw, encoding)
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    text, source = _read_csv(path, encoding)
     current = _ready_runtime()
-    source = {"name": path.name, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
     try:
         with current.Session.begin() as session:
             report = import_placements(

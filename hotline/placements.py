@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -21,29 +20,16 @@ from sqlalchemy.orm import Session
 
 from hotline import audit
 from hotline.csvrows import RowError
+from hotline.importer import ImportReport
 from hotline.models import Agency, CardAccount, Placement
 from hotline.placement_rows import PlacementRow, read_placements
 
 CHUNK_SIZE = 1000
 
 
-@dataclass
-class PlacementReport:
-    rows_read: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: list[RowError] = field(default_factory=list)
-    rejected_rows: int = 0
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "rows_read": self.rows_read,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "rejected": self.rejected_rows,
-        }
+# The accounts import's report: every row read is created (placed), updated (its end
+# moved), unchanged or rejected.
+PlacementReport = ImportReport
 
 
 def _overlaps(

@@ -268,16 +268,7 @@ def reset_password(
     user = get_user(session, username)
     user.password_hash = hash_password(password)
     user.password_changed_at = now
-    ended = end_sessions(session, user.id, reason="password-reset", now=now)
-    audit.record(
-        session,
-        actor=actor,
-        action="user.password_reset",
-        entity_type="desk_user",
-        entity_id=user.username,
-        data={"sessions_ended": ended},
-        now=now,
-    )
+    _sign_out_everywhere(session, user, "password_reset", actor=actor, now=now)
     return user
 
 
@@ -287,17 +278,25 @@ def disable_user(session: Session, username: str, *, actor: str, now: dt.datetim
     if user.disabled_at is not None:
         return False
     user.disabled_at = now
-    ended = end_sessions(session, user.id, reason="disabled", now=now)
+    _sign_out_everywhere(session, user, "disabled", actor=actor, now=now)
+    return True
+
+
+def _sign_out_everywhere(
+    session: Session, user: DeskUser, change: str, *, actor: str, now: dt.datetime
+) -> None:
+    """End every session of a user whose password or status just changed, audited as
+    `user.<change>` with how many sessions ended."""
+    ended = end_sessions(session, user.id, reason=change.replace("_", "-"), now=now)
     audit.record(
         session,
         actor=actor,
-        action="user.disabled",
+        action=f"user.{change}",
         entity_type="desk_user",
         entity_id=user.username,
         data={"sessions_ended": ended},
         now=now,
     )
-    return True
 
 
 def list_users(session: Session) -> Sequence[DeskUser]:
