@@ -30,13 +30,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from dialer import pacing
 from dialer.outcomes import IN_FLIGHT, status_of
 from dialer.retry import Refusal, backoff
 from hotline import audit
+from hotline.contacts import CALLBACK_REQUESTED
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
 from hotline.models import Campaign, ContactAttempt, DialerPacing, Phone
 from telephony.gateway import CallInfo
@@ -308,6 +309,11 @@ def record_placed(
             dial_retries=0,
             error_code=None,
             error_message=None,
+            # A callback an agent scheduled is a call like any other once placed.
+            disposition=case(
+                (ContactAttempt.disposition == CALLBACK_REQUESTED, None),
+                else_=ContactAttempt.disposition,
+            ),
         )
         .execution_options(synchronize_session=False)
     )

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from dialer import campaign_store, text_queue
 from dialer.campaign_file import CampaignFileError, parse_campaign_file
+from dialer.desk_port import DialerCampaigns
 from dialer.planner import plan
 from dialer.preview import preview, summary
 from hotline.cli_errors import FileUnusable
@@ -81,9 +82,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         """The stored campaigns: status, profile, audience, tiers, calls queued."""
         current = ready_runtime()
         with current.Session.begin() as session:
-            campaigns = campaign_store.read_campaigns(session)
-            tiers = campaign_store.tier_codes(session)
-            queued = campaign_store.open_attempts_by_campaign(session)
+            campaigns = DialerCampaigns().campaigns(session)
         if not campaigns:
             click.echo("no campaigns: load one with `hotline campaign load FILE.toml`")
             return
@@ -91,17 +90,14 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         for heading in ("name", "status", "profile", "caller id", "audience", "tiers", "queued"):
             table.add_column(heading, justify="right" if heading == "queued" else "left")
         for c in campaigns:
-            audience = ", ".join(c.audience.countries)
-            if c.audience.regions:
-                audience += " (" + ", ".join(c.audience.regions) + ")"
             table.add_row(
                 c.name,
-                c.status.value,
-                c.profile.name,
+                c.status,
+                c.profile,
                 c.caller_id,
-                audience,
-                ", ".join(tiers.get(t, "?") for t in c.tiers),
-                str(queued.get(c.id, 0)),
+                c.audience,
+                ", ".join(c.tiers),
+                str(c.queued),
             )
         _console().print(table)
 

@@ -23,6 +23,7 @@ from sqlalchemy.sql import ColumnElement
 from dialer.history import is_conversation, outcome_of
 from dialer.policy import AccountFacts, Attempt, Channel, LocalHours, PhoneFacts
 from dialer.schedule import PastCall
+from hotline.contacts import CALLBACK_REQUESTED
 from hotline.enums import (
     AccountFlag,
     AttemptStatus,
@@ -319,7 +320,9 @@ def _add_history(
     for a in connection.execute(query).all():
         mine = cases.get(a.account_id)
         if a.status in OPEN_ATTEMPT_STATUSES and mine is not None:
-            if a.campaign_id is None:
+            # A callback asked for (by the cardholder on the line, for an agent; or
+            # scheduled by an agent, for the dialer to place): not called on top of.
+            if a.campaign_id is None or a.disposition == CALLBACK_REQUESTED:
                 mine.callback_queued = True
             else:
                 mine.open_attempt = (a.id, a.status, a.campaign_id, a.tier_id)

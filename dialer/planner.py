@@ -35,6 +35,7 @@ from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
+from hotline.kpis import snapshot_tiers
 from hotline.models import (
     OPEN_CAMPAIGN_ATTEMPT,
     CardAccount,
@@ -162,6 +163,8 @@ def plan(
     whole run. Every step is safe to repeat, so a run cut short is simply run again.
     """
     report = PlanReport(tiers_changed=refresh_tiers(session))
+    # The day's tiers, kept for roll rates (the desk's KPIs): each run replaces its day's.
+    snapshot_tiers(session, now.date())
     if after_batch is not None:
         after_batch()
     campaigns = read_campaigns(session)

@@ -26,7 +26,7 @@ from dialer.history import CONVERSATIONS
 from dialer.outcomes import move_status
 from flows.carry_out import CallContext, Sms, Texts, carry_out, fill_references
 from flows.state import CallState, Facts, Heard, Money, Outcome, PayResult
-from hotline import accounts, payments
+from hotline import accounts, payments, queueing
 from hotline.accounts import AccountRow
 from hotline.enums import AttemptStatus, Disposition, PayOutcome, Step
 from hotline.facts import LineConfig, build_facts
@@ -281,6 +281,36 @@ def spoken_number(e164: str) -> str:
     except phonenumbers.NumberParseException:
         national = e164
     return ", ".join(" ".join(group) for group in re.findall(r"[0-9]+", national))
+
+
+def waiting(session: Session, *, attempt_id: int | None, call_sid: str, now: dt.datetime) -> None:
+    """The agent queue asks what its caller hears while waiting: the desk's row for the
+    call is kept fresh, or made from the call's state if no turn made it (an apology)."""
+    if not call_sid or queueing.seen(session, call_sid, now):
+        return
+    attempt = session.get(ContactAttempt, attempt_id) if attempt_id is not None else None
+    if attempt is None or attempt.provider_call_sid != call_sid:
+        return
+    state = CallState.from_dict(state_data(attempt.call_state))
+    queueing.enqueue(
+        session,
+        call_sid=call_sid,
+        line="dialer",
+        account_id=attempt.account_id,
+        number=attempt.number,
+        language=state.language,
+        verified=state.verified,
+        intent=state.intent,
+        path=state.path,
+        case_id=None,
+        now=now,
+    )
+
+
+def left_queue(session: Session, *, call_sid: str, result: str, now: dt.datetime) -> None:
+    """The queue's action: the person left it (hung up, or the queue failed)."""
+    if call_sid:
+        queueing.left(session, call_sid, result or "unknown", now)
 
 
 def _carried_out(

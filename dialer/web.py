@@ -253,6 +253,12 @@ def status() -> ResponseReturnValue:
 def hold() -> ResponseReturnValue:
     """The agent queue's wait document: the place in line, then a pause."""
     position = str(int(field("QueuePosition", 5) or "1"))
+    attempt_id, call_sid = _attempt_id(), field("CallSid", 34)
+    _keep_queue(
+        lambda session, now: service.waiting(
+            session, attempt_id=attempt_id, call_sid=call_sid, now=now
+        )
+    )
     turn = Turn((Say("queue_hold", {"position": position}),), Wait(HOLD_PAUSE_SECONDS))
     return _render(turn, _call_language())
 
@@ -261,11 +267,26 @@ def hold() -> ResponseReturnValue:
 @signed
 def queued() -> ResponseReturnValue:
     """The person left the queue (talked to an agent, or the queue failed)."""
+    call_sid, result = field("CallSid", 34), field("QueueResult", 32)
+    _keep_queue(
+        lambda session, now: service.left_queue(session, call_sid=call_sid, result=result, now=now)
+    )
     if request.form.get("QueueResult") in ("bridged", "hangup"):
         says: tuple[Say, ...] = (Say("goodbye"),)
     else:
         says = (Say("error_apology"), Say("goodbye"))
     return _render(Turn(says, Hangup()), _call_language())
+
+
+def _keep_queue(work: Callable[[Session, dt.datetime], None]) -> None:
+    """Keep the desk's queue row of the call, never at the cost of the person's hold
+    music (the desk catches up on the next wait request)."""
+    current = line()
+    try:
+        with current.runtime.Session.begin() as session:
+            work(session, current.clock())
+    except Exception as exc:
+        log.error("dialer %s: the desk's queue row not kept (%s)", request.path, _db_reason(exc))
 
 
 def _call_language() -> str:

@@ -31,8 +31,9 @@ from flows.effects import (
     TransferToAgent,
 )
 from flows.state import REFERENCE, Outcome
-from hotline import accounts, arrangements, audit, cases, contacts, verification
+from hotline import accounts, arrangements, audit, cases, contacts, queueing, verification
 from hotline.accounts import AccountRow
+from hotline.enums import Source
 from hotline.hours import Hours
 from hotline.origin import Origin
 from hotline.phones import mask_phone
@@ -205,6 +206,19 @@ def carry_out(
                         session, row.cardholder_id, call.number, origin=call.origin, now=now
                     )
             case TransferToAgent(intent=intent):
+                queueing.enqueue(
+                    session,
+                    call_sid=call.origin.call_sid or "",
+                    line="dialer" if call.origin.source is Source.DIALER else "ivr",
+                    account_id=row.id if row is not None else None,
+                    number=call.number,
+                    language=call.language,
+                    verified=call.verified,
+                    intent=intent,
+                    path=call.path,
+                    case_id=done.case_id,
+                    now=now,
+                )
                 audit.record(
                     session,
                     actor=call.origin.actor,

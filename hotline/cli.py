@@ -22,9 +22,11 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dialer.cli import register as register_campaign_commands
-from hotline import audit, db, logs, payments, verification
+from hotline import audit, db, logs, payments, users, verification
 from hotline.cli_errors import FileUnusable, check_port_free, describe
 from hotline.csvrows import HeaderError, decode
 from hotline.demo import (
@@ -34,9 +36,11 @@ from hotline.demo import (
     load_demo,
     portfolio_by_tier,
 )
+from hotline.enums import DeskRole, Language
 from hotline.importer import ImportReport, import_accounts
-from hotline.models import utcnow
-from hotline.money import format_money
+from hotline.models import Agency, utcnow
+from hotline.money import MoneyError, format_money, normalise_currency, parse_major
+from hotline.report_cli import register as register_report_commands
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
 from simulator.cli import call as call_command
@@ -258,18 +262,8 @@ def import_accounts_command(
         raise click.BadParameter(
             f"the folder {report_path.parent} does not exist", param_hint="--report"
         )
-    raw = path.read_bytes()
-    try:
-        text = decode(raw, encoding)
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    text, source = _read_csv(path, encoding)
     current = _ready_runtime()
-    source = {
-        "name": path.name,
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "bytes": len(raw),
-        "encoding": encoding,
-    }
     stream = io.StringIO(text, newline="")
     lines = text.count("\n")
     try:
@@ -293,6 +287,23 @@ def import_accounts_command(
     _print_import_report(path.name, report, report_path)
     if report.rejected:
         ctx.exit(1)
+
+
+def _read_csv(path: Path, encoding: str) -> tuple[str, dict[str, Any]]:
+    """A bank file's text, and what the audit records of it; FileUnusable if it cannot be
+    decoded."""
+    raw = path.read_bytes()
+    try:
+        text = decode(raw, encoding)
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    source = {
+        "name": path.name,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "bytes": len(raw),
+        "encoding": encoding,
+    }
+    return text, source
 
 
 class _progress:
@@ -342,6 +353,224 @@ def _print_import_report(name: str, report: ImportReport, report_path: Path | No
             writer = csv.writer(handle)
             writer.writerow(["line", "column", "reason"])
             writer.writerows((e.line, e.column, e.reason) for e in report.rejected)
+
+
+@import_group.command("placements")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="The file's character encoding; a byte not in it refuses the file.",
+)
+@click.pass_context
+def import_placements_command(ctx: click.Context, path: Path, encoding: str) -> None:
+    """Place accounts with agencies from a CSV (account, agency, from, to); idempotent.
+    Exit 1 if any row was rejected, 2 if the file is unusable."""
+    from hotline.placements import import_placements
+
+    text, source = _read_csv(path, encoding)
+    current = _ready_runtime()
+    try:
+        with current.Session.begin() as session:
+            report = import_placements(
+                session,
+                io.StringIO(text, newline=""),
+                actor="cli:import",
+                now=utcnow(),
+                source=source,
+            )
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    s = report.summary()
+    click.echo(
+        f"{path.name}: {s['rows_read']} rows read, {s['created']} placed, {s['updated']} "
+        f"changed, {s['unchanged']} unchanged, {s['rejected']} rejected"
+    )
+    for error in report.rejected[:ERRORS_SHOWN]:
+        click.echo(f"rejected: {error}", err=True)
+    if len(report.rejected) > ERRORS_SHOWN:
+        click.echo(f"... and {len(report.rejected) - ERRORS_SHOWN} more", err=True)
+    if report.rejected:
+        ctx.exit(1)
+
+
+# --- desk users and agencies --------------------------------------------------------------
+
+users_group = AppGroup("users", help="People who sign in to the desk: agents, supervisors, admins.")
+cli.add_command(users_group)
+agencies_group = AppGroup("agencies", help="Outside collection agencies accounts are placed with.")
+cli.add_command(agencies_group)
+
+
+def _new_password(from_stdin: bool) -> str:
+    """A password read from stdin (one line) or asked for twice; never from argv."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise click.ClickException("--password-stdin: no password on standard input")
+        return line
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+_PASSWORD_STDIN = click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (no prompt).",
+)
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in DeskRole]))
+@click.option("--name", "display_name", default="", help="Shown on the desk (default: USERNAME).")
+@click.option("--agency", default=None, help="The agency's code: sees only its placed accounts.")
+@click.option("--phone", default=None, help="The phone Accept bridges callers to (E.164).")
+@click.option(
+    "--language", default="en", show_default=True, type=click.Choice([v.value for v in Language])
+)
+@click.option("--time-zone", default=None, help="IANA zone (default: HOTLINE_DEFAULT_TIMEZONE).")
+@click.option(
+    "--waiver-limit",
+    default="0",
+    show_default=True,
+    help="Late fees the user may waive without approval, in major units (e.g. 25.00).",
+)
+@click.option("--currency", default="USD", show_default=True, help="The waiver limit's currency.")
+@_PASSWORD_STDIN
+def users_add(
+    username: str,
+    role: str,
+    display_name: str,
+    agency: str | None,
+    phone: str | None,
+    language: str,
+    time_zone: str | None,
+    waiver_limit: str,
+    currency: str,
+    password_stdin: bool,
+) -> None:
+    """Add a desk user; the password is asked for (or read with --password-stdin)."""
+    current = _ready_runtime()
+    try:
+        code = normalise_currency(currency)
+        limit = parse_major(waiver_limit, code)
+    except MoneyError as exc:
+        raise click.BadParameter(str(exc), param_hint="--waiver-limit/--currency") from None
+    new = users.NewUser(
+        username=username,
+        role=DeskRole(role),
+        display_name=display_name,
+        language=Language(language),
+        time_zone=time_zone or current.settings.default_timezone,
+        phone=phone,
+        agency=agency,
+        waiver_limit_minor=limit,
+        waiver_currency=code,
+        phone_region=current.settings.default_region,
+    )
+    try:
+        users.check_username(username)
+        password = _new_password(password_stdin)
+        with current.Session.begin() as session:
+            user = users.add_user(session, new, password, actor="cli:users", now=utcnow())
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = f", agency {agency.upper()}" if agency else ""
+    click.echo(f"user {user.username} added: {user.role}{where}")
+
+
+@users_group.command("reset-password")
+@click.argument("username")
+@_PASSWORD_STDIN
+def users_reset_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password; their sessions end and failed sign-ins stop counting."""
+    current = _ready_runtime()
+    try:
+        with current.Session.begin() as session:
+            users.get_user(session, username)  # an unknown name fails before the prompt
+        password = _new_password(password_stdin)
+        with current.Session.begin() as session:
+            user = users.reset_password(
+                session, username, password, actor="cli:users", now=utcnow()
+            )
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {user.username} reset; their sessions are ended")
+
+
+@users_group.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Refuse a user's sign-ins from now on and end their sessions."""
+    current = _ready_runtime()
+    try:
+        with current.Session.begin() as session:
+            changed = users.disable_user(session, username, actor="cli:users", now=utcnow())
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    name = users.normalise_username(username)
+    click.echo(f"user {name} disabled" if changed else f"user {name} was disabled already")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """Every desk user: role, agency, language, phone, waiver limit, status, last seen."""
+    current = _ready_runtime()
+    with current.Session.begin() as session:
+        rows = users.list_users(session)
+        codes = {a.id: a.code for a in session.scalars(select(Agency))}
+    table = Table(title="Desk users")
+    for heading in (
+        "user",
+        "name",
+        "role",
+        "agency",
+        "language",
+        "phone",
+        "waiver limit",
+        "status",
+        "last seen (UTC)",
+    ):
+        table.add_column(heading)
+    for user in rows:
+        table.add_row(
+            user.username,
+            user.display_name,
+            str(user.role),
+            codes.get(user.agency_id, "") if user.agency_id else "",
+            str(user.language),
+            user.phone or "",
+            format_money(user.waiver_limit_minor, user.waiver_currency, "en_US"),
+            f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active",
+            f"{user.last_seen_at:%Y-%m-%d %H:%M}" if user.last_seen_at else "never",
+        )
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console.print(table)
+
+
+@agencies_group.command("add")
+@click.argument("code")
+@click.option("--name", default="", help="The agency's name (default: CODE).")
+def agencies_add(code: str, name: str) -> None:
+    """Add an agency that accounts can be placed with and users belong to."""
+    current = _ready_runtime()
+    try:
+        with current.Session.begin() as session:
+            agency = users.add_agency(session, code, name, actor="cli:agencies", now=utcnow())
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"agency {agency.code} added ({agency.name})")
+
+
+@agencies_group.command("list")
+def agencies_list() -> None:
+    """Every agency with its code and name."""
+    current = _ready_runtime()
+    with current.Session.begin() as session:
+        for agency in session.scalars(select(Agency).order_by(Agency.code)):
+            click.echo(f"{agency.code}\t{agency.name}")
 
 
 # --- demo ---------------------------------------------------------------------------------
@@ -436,6 +665,23 @@ def demo() -> None:
 campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
 cli.add_command(campaign_group)
 register_campaign_commands(campaign_group, _ready_runtime)
+
+
+# --- reports ------------------------------------------------------------------------------
+
+report_group = AppGroup("report", help="Collections reports: the dashboard's KPIs.")
+cli.add_command(report_group)
+
+
+def _preview_lines(session: Session, day: dt.date, now: dt.datetime) -> list[tuple[str, bool, str]]:
+    """(tier, called, reason) of the campaign preview of `day` (what holds each account)."""
+    from dialer.desk_port import DialerCampaigns
+
+    lines = DialerCampaigns().preview(session, day, now)
+    return [(line.tier, line.called, line.reason) for line in lines]
+
+
+register_report_commands(report_group, _ready_runtime, _preview_lines)
 
 
 # --- accounts -----------------------------------------------------------------------------

@@ -20,6 +20,10 @@ from hotline.enums import AttemptStatus, Direction
 from hotline.models import CallEvent, CardAccount, ContactAttempt, Phone, table_of
 from hotline.origin import Origin
 
+# The disposition a planned callback carries until it is dialled: the planner leaves the
+# account to it (dialer.facts), and the dialer clears it once the call is placed.
+CALLBACK_REQUESTED = "callback-requested"
+
 _ATTEMPT_FOR_CALL = select(ContactAttempt.id).where(
     ContactAttempt.provider_call_sid == bindparam("call_sid")
 )
@@ -113,7 +117,7 @@ def request_callback(
         number=number[:64],
         status=AttemptStatus.PLANNED,
         due_at=due,
-        disposition="callback-requested",
+        disposition=CALLBACK_REQUESTED,
         created_at=now,
     )
     session.add(attempt)

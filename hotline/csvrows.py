@@ -95,12 +95,13 @@ class HeaderError(ValueError):
     """The file cannot be read as the accounts format at all."""
 
 
-def check_header(fieldnames: Sequence[str] | None) -> None:
+def check_header(fieldnames: Sequence[str] | None, columns: Sequence[str] = COLUMNS) -> None:
+    """HeaderError unless the header names each of `columns` once and nothing else."""
     if not fieldnames:
         raise HeaderError("the file is empty: a header row naming the columns is required")
     names = [name.strip() for name in fieldnames]
-    unknown = [name for name in names if name not in COLUMNS]
-    missing = [name for name in COLUMNS if name not in names]
+    unknown = [name for name in names if name not in columns]
+    missing = [name for name in columns if name not in names]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     problems = []
     if unknown:
@@ -169,8 +170,10 @@ class _PhysicalLines:
         self.taken = line
 
 
-def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
+def records(stream: TextIO, width: int = len(COLUMNS)) -> Iterator[tuple[int, list[str] | str]]:
     """(first physical line, fields) per record, or (line, why) for one that is not a row.
+
+    `width` is how many columns a row of the format has (the accounts file's by default).
 
     Python's csv module reads a quote that is never closed into one field running to the
     end of the file, taking every row after it. A record is treated as such when the csv
@@ -197,7 +200,7 @@ def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
             else:
                 yield start, f'cannot be read as CSV ({exc}; a quote inside a field is written "")'
             continue
-        if lines.taken > start and _runs_on(fields, lines.taken - start + 1):
+        if lines.taken > start and _runs_on(fields, lines.taken - start + 1, width):
             lines.resume_after(start)
             reader = csv.reader(lines, strict=True)
             yield start, UNCLOSED_QUOTE
@@ -205,7 +208,7 @@ def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
         yield start, fields
 
 
-def _runs_on(fields: Sequence[str], physical_lines: int) -> bool:
+def _runs_on(fields: Sequence[str], physical_lines: int, width: int) -> bool:
     if physical_lines > MAX_LINES_PER_RECORD:
         return True
     return any(
@@ -222,8 +225,8 @@ def read_rows(
     Line numbers are physical lines of the file (1 is the header), where the row begins.
     Blank lines are skipped and are not rows.
     """
-    records = _records(stream)
-    first = next(records, None)
+    rows = records(stream)
+    first = next(rows, None)
     if first is not None and isinstance(first[1], str):
         raise HeaderError(f"line {first[0]}: {first[1]}")
     fieldnames = [name.strip() for name in first[1]] if first is not None else None
@@ -231,7 +234,7 @@ def read_rows(
     assert fieldnames is not None
     width = len(fieldnames)
     seen: dict[str, int] = {}
-    for line, fields in records:
+    for line, fields in rows:
         if isinstance(fields, str):
             yield [RowError(line, "(row)", fields)]
             continue

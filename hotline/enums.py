@@ -246,3 +246,23 @@ class PayOutcome(enum.StrEnum):
     CALLER_HUNG_UP = "caller-hung-up"
     TOO_MANY_FAILED_ATTEMPTS = "too-many-failed-attempts"
     CONNECTOR_ERROR = "payment-connector-error"
+
+
+class DeskRole(enum.StrEnum):
+    """Who a desk user is; each role reaches its own pages and those of the roles below it
+    (agent < supervisor < admin: see desk/access.py)."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class LoginOutcome(enum.StrEnum):
+    """A desk sign-in attempt: `pending` while its password is being checked (it counts as
+    a failure until then, so racing attempts cannot slip past the limit), then one of the
+    others; `refused` attempts were turned away by the rate limit and checked nothing."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REFUSED = "refused"

@@ -41,9 +41,11 @@ from hotline.enums import (
     CampaignStatus,
     CaseKind,
     CaseStatus,
+    DeskRole,
     Direction,
     InstalmentStatus,
     Language,
+    LoginOutcome,
     PaymentStatus,
     PhoneType,
     PlanStatus,
@@ -400,6 +402,26 @@ class DelinquencyTier(Base):
         return f"DelinquencyTier({self.code!r}, {self.min_days_past_due}-{self.max_days_past_due})"
 
 
+class TierSnapshot(Base):
+    """The tier each account was in on a day (UTC date of the planning run that took it):
+    what roll rates between tiers are read from, day over day. Written whole for a day by
+    the planning job (hotline.kpis.snapshot_tiers); a later run the same day replaces it."""
+
+    __tablename__ = "tier_snapshot"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("card_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    tier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("delinquency_tier.id", ondelete="SET NULL")
+    )
+    days_past_due: Mapped[int]
+
+    def __repr__(self) -> str:
+        return f"TierSnapshot({self.day!r}, account={self.account_id!r}, tier={self.tier_id!r})"
+
+
 class Campaign(Base):
     """An outbound reminder campaign under one contact-rule profile, over one or more tiers
     (campaign_tier), for the cardholders its audience names.
@@ -679,3 +701,232 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"AuditEvent(seq={self.seq!r}, action={self.action!r}, entity={self.entity_id!r})"
+
+
+# --- the agent desk (migration 0011) ---------------------------------------------------------
+
+QUEUE_ENTRY_STATUSES = ("waiting", "accepted", "bridged", "ended", "left")
+
+
+class QueueEntry(Base):
+    """A caller waiting for an agent, from either line: the desk's live queue.
+
+    The line that <Enqueue>s the caller inserts it (flows.carry_out on the turn's
+    TransferToAgent, or the queue's first wait request for a caller enqueued by an
+    apology); the wait requests keep `last_seen_at` fresh, the queue's action ends it.
+    An agent takes it by moving it from `waiting` to `accepted` in one guarded UPDATE, so
+    of two agents accepting at once exactly one wins (desk.queue.accept).
+    """
+
+    __tablename__ = "desk_queue_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in QUEUE_ENTRY_STATUSES) + ")",
+            name="status_known",
+        ),
+        CheckConstraint("line IN ('ivr', 'dialer')", name="line_known"),
+        Index("ix_desk_queue_entry_status_queued", "status", "queued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(34), unique=True)
+    line: Mapped[str] = mapped_column(String(16))  # "ivr" or "dialer"
+    # The dialer's attempt (its call's row), or the IVR call's inbound attempt.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempt.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("card_account.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    verified: Mapped[bool] = mapped_column(default=False)
+    intent: Mapped[str | None] = mapped_column(String(32))
+    # The steps the caller took on the line before asking for a person (JSON list).
+    path: Mapped[str] = mapped_column(Text, default="[]")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("service_case.id"))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    queued_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    accepted_by: Mapped[str | None] = mapped_column(String(100))
+    accepted_by_user_id: Mapped[int | None]
+    accepted_at: Mapped[dt.datetime | None]
+    agent_number: Mapped[str | None] = mapped_column(String(16))
+    bridged_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    # Twilio's QueueResult, or the <Dial> to the agent's DialCallStatus.
+    result: Mapped[str | None] = mapped_column(String(32))
+
+    def __repr__(self) -> str:
+        return f"QueueEntry(id={self.id!r}, line={self.line!r}, status={self.status!r})"
+
+
+class DeskNote(Base):
+    """An agent's disposition and note on an account (and the call it was about)."""
+
+    __tablename__ = "desk_note"
+    __table_args__ = (Index("ix_desk_note_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"))
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("contact_attempt.id"))
+    author: Mapped[str] = mapped_column(String(100))
+    disposition: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+WAIVER_STATUSES = ("applied", "pending", "rejected")
+
+
+class FeeWaiver(Base):
+    """A late fee taken off an account by an agent: applied at once within the agent's
+    authority (desk_user.waiver_limit_minor), otherwise pending until a supervisor
+    approves (then applied) or rejects it."""
+
+    __tablename__ = "fee_waiver"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in WAIVER_STATUSES) + ")",
+            name="status_known",
+        ),
+        Index("ix_fee_waiver_status_requested", "status", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_user_id: Mapped[int | None]
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    call_sid: Mapped[str | None] = mapped_column(String(34))
+
+    def __repr__(self) -> str:
+        return f"FeeWaiver(id={self.id!r}, amount={self.amount_minor!r}, status={self.status!r})"
+
+
+# --- the desk: agencies, placements, users, sessions, sign-in attempts (migration 0010) ---
+
+
+class Agency(Base):
+    """An outside collection agency the bank places accounts with."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Agency({self.code!r})"
+
+
+class Placement(Base):
+    """An account placed with an agency from one day to another, both inclusive (no end:
+    until recalled). An account is with at most one agency on any day; the placements
+    import refuses a row that would overlap another agency's (hotline/placements.py)."""
+
+    __tablename__ = "placement"
+    __table_args__ = (
+        UniqueConstraint("account_id", "agency_id", "starts_on"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_not_before_start"),
+        Index("ix_placement_agency_account", "agency_id", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("card_account.id", ondelete="CASCADE"), index=True
+    )
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    agency: Mapped[Agency] = relationship()
+
+    def __repr__(self) -> str:
+        return (
+            f"Placement(account={self.account_id!r}, agency={self.agency_id!r}, "
+            f"{self.starts_on}..{self.ends_on})"
+        )
+
+
+class DeskUser(Base):
+    """A person who signs in to the desk: an agent, a supervisor or an administrator."""
+
+    __tablename__ = "desk_user"
+    __table_args__ = (CheckConstraint("waiver_limit_minor >= 0", name="waiver_limit_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Lower-case, as typed at sign-in after folding (hotline/users.py normalises).
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # argon2id, PHC string format (argon2-cffi): algorithm, cost and salt travel with it.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Failed sign-ins before this no longer count toward the rate limit (a reset clears it).
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    role: Mapped[DeskRole] = mapped_column(_enum(DeskRole, "desk_role"))
+    display_name: Mapped[str] = mapped_column(String(100))
+    language: Mapped[Language] = mapped_column(_enum(Language, "desk_language"))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # E.164: the phone the desk bridges an accepted caller to.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    # NULL: bank staff, who see every account; else only accounts placed with the agency.
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"), index=True)
+    # Late-fee waivers up to this much (in waiver_currency) without a supervisor.
+    waiver_limit_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    waiver_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    disabled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime | None]
+
+    agency: Mapped[Agency | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"DeskUser({self.username!r}, {self.role!r}, agency={self.agency_id!r})"
+
+
+class DeskSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept, so a
+    copy of this table signs nobody in. Ended at sign-out, on a password reset or when the
+    user is disabled; expired when idle too long or too old (desk/sessions.py)."""
+
+    __tablename__ = "desk_session"
+    __table_args__ = (Index("ix_desk_session_user_open", "user_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_user.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+    # signed-out, expired, password-reset, disabled
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[DeskUser] = relationship()
+
+
+class LoginAttempt(Base):
+    """Each desk sign-in attempt, kept in the database so that the rate limit holds across
+    gunicorn workers and hosts (hotline/users.py says how it is counted)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "attempted_at"),
+        Index("ix_login_attempt_address_at", "address", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # As typed (normalised, cut to 64): attempts on unknown names are limited as well.
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("desk_user.id", ondelete="SET NULL"))
+    outcome: Mapped[LoginOutcome] = mapped_column(_enum(LoginOutcome, "login_outcome"))
+    attempted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

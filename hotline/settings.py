@@ -105,6 +105,11 @@ class Settings:
     # How often the dialer runs the planning job; 0: never (planning runs elsewhere, e.g.
     # `hotline campaign plan` from cron, or a test drives the queue itself).
     dialer_plan_every_s: int = 300
+    # --- the supervisor dashboard (desk/supervisor.py) ------------------------------------
+    # Days an open dispute or complaint may stay open before it is overdue: a card dispute's
+    # investigation (Reg Z / FCRA: 30 days), a complaint's answer (the CFPB asks for 15).
+    dispute_sla_days: int = 30
+    complaint_sla_days: int = 15
 
     @property
     def is_production(self) -> bool:
@@ -194,6 +199,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "HOTLINE_DIALER_RECONCILE_AFTER_S": ("dialer_reconcile_after_s", _whole),
     "HOTLINE_DIALER_SETTLE_SECONDS": ("dialer_settle_seconds", _decimal),
     "HOTLINE_DIALER_PLAN_EVERY_S": ("dialer_plan_every_s", _whole),
+    "HOTLINE_DISPUTE_SLA_DAYS": ("dispute_sla_days", _whole),
+    "HOTLINE_COMPLAINT_SLA_DAYS": ("complaint_sla_days", _whole),
 }
 _ATTRIBUTE_TO_VARIABLE = {attr: name for name, (attr, _) in VARIABLES.items()}
 
@@ -325,6 +332,9 @@ def validate(settings: Settings) -> Settings:
     if not s.bank_name.strip():
         raise _fail("bank_name", "must not be empty")
     _check_dialer(s)
+    for attribute in ("dispute_sla_days", "complaint_sla_days"):
+        if not 1 <= getattr(s, attribute) <= 365:
+            raise _fail(attribute, "must be from 1 to 365 days")
     if s.is_production:
         _check_production(s)
     return replace(s, caller_ids=tuple(caller_ids))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFProtect
 
 from hotline import db
 from hotline.bootstrap import Runtime, bootstrap
@@ -25,6 +26,9 @@ health = Blueprint("health", __name__)
 # it after) comes after its database work (at most 2.5 s), all within the 5 s Twilio
 # allows: it may take 1 s to connect and 1 s to answer. Texts go after the answer is sent.
 WEBHOOK_REST_TIMEOUT_S = 1.0
+# Blueprints whose every route is a Twilio webhook, signed (telephony.webhook) rather than
+# posted from a page: CSRF protection, which covers every other route, does not apply.
+SIGNED_BLUEPRINTS = ("ivr", "dialer", "sms", "desk_calls")
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -41,6 +45,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     # to wrap it, though mypy sees assigning to a method.)
     app.wsgi_app = _DatabaseBudget(app.wsgi_app, settings.db_request_timeout_ms / 1000)  # type: ignore[method-assign]
     app.register_blueprint(health)
+    from desk import init_app as init_desk
+    from desk.calls_web import init_app as init_desk_calls
     from dialer.web import init_app as init_dialer
     from dialer.web_sms import init_app as init_texts
     from ivr.web import init_app as init_ivr
@@ -48,7 +54,31 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_ivr(app, runtime)
     init_dialer(app, runtime)
     init_texts(app)
+    init_desk_calls(app, runtime)
+    # The desk schedules callbacks that the dialer places; it may not import the dialer.
+    from dialer.callbacks import schedule as schedule_callback
+
+    app.extensions["callback_scheduler"] = schedule_callback
+    # The desk starts, pauses and previews campaigns through this port (it does not import
+    # the dialer): the same store and preview as `hotline campaign`.
+    from dialer.desk_port import DialerCampaigns
+
+    app.extensions["campaign_desk"] = DialerCampaigns()
+    init_desk(app)
+    _protect_forms(app)
     return app
+
+
+def _protect_forms(app: Flask) -> None:
+    """CSRF on every state-changing request (flask-wtf), but the signed webhooks'.
+
+    App-wide rather than per blueprint, so that a blueprint added later is protected until
+    someone exempts it on purpose. Tokens last as long as the session (an agent's page stays
+    open all shift): the session cookie's own expiry bounds them."""
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    csrf = CSRFProtect(app)
+    for name in SIGNED_BLUEPRINTS:
+        csrf.exempt(app.blueprints[name])
 
 
 class _DatabaseBudget:

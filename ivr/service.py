@@ -10,6 +10,7 @@ call has already left gets the answer it got the first time, and changes nothing
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,11 +22,11 @@ from sqlalchemy.orm import Session
 from flows.carry_out import CallContext, Sms, Texts, carry_out, fill_references
 from flows.effects import PauseRecording, ResumeRecording
 from flows.state import CallState, Heard, Money, Outcome, PayResult
-from hotline import accounts, contacts, payments, verification
+from hotline import accounts, contacts, payments, queueing, verification
 from hotline.accounts import AccountRow, core
 from hotline.enums import PayOutcome, Step
 from hotline.facts import LineConfig, build_facts
-from hotline.models import CardAccount
+from hotline.models import CardAccount, IvrCall
 from hotline.origin import Origin
 from hotline.payments import CardResult
 from hotline.secrets import verify_digits_match
@@ -329,6 +330,44 @@ def record_recording(
         payload={"recording_sid": recording_sid, "status": status, **details},
         now=now,
     )
+
+
+def waiting(session: Session, *, call_sid: str, now: dt.datetime) -> None:
+    """The agent queue asks what its caller hears while waiting: the desk's row for the
+    call is kept fresh, or made from the call's state if no turn made it (a caller put in
+    the queue by an apology)."""
+    if queueing.seen(session, call_sid, now):
+        return
+    call = session.scalars(select(IvrCall).where(IvrCall.call_sid == call_sid)).one_or_none()
+    if call is None:
+        return
+    state = CallState.from_dict(_state_dict(call.state))
+    queueing.enqueue(
+        session,
+        call_sid=call_sid,
+        line="ivr",
+        account_id=call.account_id,
+        number=call.from_number,
+        language=call.language or "en",
+        verified=call.verified,
+        intent=call.intent,
+        path=state.path,
+        case_id=call.case_id,
+        now=now,
+    )
+
+
+def left_queue(session: Session, *, call_sid: str, result: str, now: dt.datetime) -> None:
+    """The queue's action: the caller left it (hung up, or the queue failed)."""
+    queueing.left(session, call_sid, result or "unknown", now)
+
+
+def _state_dict(text: str | None) -> dict[str, object]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _carried_out(

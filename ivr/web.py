@@ -279,19 +279,38 @@ def recording() -> ResponseReturnValue:
 def hold() -> ResponseReturnValue:
     """The queue's wait document: the caller's place in line, then a pause."""
     position = str(int(field("QueuePosition", 5) or "1"))  # ASCII digits, or none
+    call_sid = _params()[0]
+    _keep_queue(lambda session, now: service.waiting(session, call_sid=call_sid, now=now))
     turn = Turn((Say("queue_hold", {"position": position}),), Wait(HOLD_PAUSE_SECONDS))
-    return _render(turn, _call_language(_params()[0]))
+    return _render(turn, _call_language(call_sid))
 
 
 @bp.post("/queued")
 @signed
 def queued() -> ResponseReturnValue:
     """The caller left the queue (talked to an agent, or the queue failed)."""
+    call_sid, result = _params()[0], field("QueueResult", 32)
+    _keep_queue(
+        lambda session, now: service.left_queue(session, call_sid=call_sid, result=result, now=now)
+    )
     if request.form.get("QueueResult") in ("bridged", "hangup"):
         says: tuple[Say, ...] = (Say("goodbye"),)
     else:
         says = (Say("error_apology"), Say("goodbye"))
     return _render(Turn(says, Hangup()), _call_language(_params()[0]))
+
+
+def _keep_queue(work: Callable[[Session, dt.datetime], None]) -> None:
+    """Keep the desk's queue row of the call: never at the cost of the caller's hold music
+    (what the caller hears does not depend on it; the desk catches up on the next request)."""
+    current = line()
+    if not field("CallSid", 34):
+        return
+    try:
+        with current.runtime.Session.begin() as session:
+            work(session, current.clock())
+    except Exception as exc:
+        log.error("IVR %s: the desk's queue row not kept (%s)", request.path, _db_reason(exc))
 
 
 def _request_token() -> str:

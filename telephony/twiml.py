@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.redact import xml_safe
 from prompts.catalog import Catalog
-from telephony.voice import Ask, Enqueue, Hangup, Pay, Say, Turn, Wait
+from telephony.voice import Ask, Dial, Enqueue, Hangup, Pay, Say, Turn, Wait
 
 
 class _Speaks(Protocol):
@@ -45,6 +45,10 @@ class Links:
     hold: str
     queue_action: str
     recording_status: str
+    # For a <Dial>: where the dial's result goes, and the document the dialled number hears
+    # on answering, before the bridge (Twilio's <Number url>); "" for none.
+    dial_action: str = ""
+    dial_answered: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,18 @@ class Renderer:
                 else links.pay_action,
                 max_attempts=2,
                 description="Card payment",
+            )
+        elif isinstance(then, Dial):
+            dial = response.dial(
+                action=links.dial_action or None,
+                method="POST" if links.dial_action else None,
+                timeout=then.timeout,
+                caller_id=then.caller_id,
+            )
+            dial.number(
+                then.number,
+                url=links.dial_answered or None,
+                method="POST" if links.dial_answered else None,
             )
         elif isinstance(then, Hangup):
             response.hangup()

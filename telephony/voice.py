@@ -56,7 +56,18 @@ class Wait:
     seconds: int
 
 
-Next = Ask | Enqueue | Pay | Hangup | Wait
+@dataclass(frozen=True)
+class Dial:
+    """Ring a number and bridge the call to it when answered (an agent taking a caller
+    from the queue: the agent's own phone). What happens after is the Links' dial_action;
+    the number's answer is announced to the Links' dial_answered before the bridge."""
+
+    number: str
+    caller_id: str | None = None
+    timeout: int = 20
+
+
+Next = Ask | Enqueue | Pay | Hangup | Wait | Dial
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sim-callbacks", choices=("in-order", "chaotic"), default="in-order", help="e2e only"
     )
     parser.addoption("--sim-callback-seed", type=int, default=0, help="e2e only")
+    # `pytest tests/browser --desk-screenshots docs` refreshes the README's pictures.
+    parser.addoption("--desk-screenshots", default="", help="browser tests: save pictures here")
 
 
 @pytest.fixture(autouse=True)
@@ -154,3 +156,11 @@ def seed_demo(Session: sessionmaker, size: int) -> None:
         load_demo(
             session, as_of=now.date(), size=size, secret_key=TEST_SECRET_KEY, now=now, actor="test"
         )
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its lowest cost, for tests that sign in to the desk many times."""
+    from tests.desk_support import use_cheap_passwords
+
+    use_cheap_passwords(monkeypatch)

@@ -18,6 +18,7 @@ PURE_MODULES = {
     "hotline/redact.py",
     "hotline/tiers.py",
     "hotline/csvrows.py",
+    "hotline/placement_rows.py",
     "hotline/enums.py",
     "hotline/rules.py",
     "hotline/origin.py",

@@ -69,3 +69,27 @@ def test_what_xml_forbids_is_removed_and_the_rest_is_kept():
     turn = Turn((Say("queue_hold", {"position": "ch_77\uffff\x0b\ud800 中文"}),), Wait(5))
     root = render(turn)
     assert "ch_77 中文" in root[0].text
+
+
+def test_a_dial_rings_the_number_with_its_action_and_the_announcement_on_answer():
+    from telephony.voice import Dial
+
+    links = Links(
+        step=LINKS.step,
+        pay_action=LINKS.pay_action,
+        hold=LINKS.hold,
+        queue_action=LINKS.queue_action,
+        recording_status=LINKS.recording_status,
+        dial_action="https://line.example/ivr/agent/dialed?entry=7",
+        dial_answered="https://line.example/ivr/agent/answered?entry=7",
+    )
+    renderer = Renderer(load_all(), voices_from("Polly.Joanna", "Polly.Zhiyu"), "Default")
+    turn = Turn((Say("agent_connecting"),), Dial("+14155550299", caller_id="+18005550100"))
+    root = ET.fromstring(renderer.render(turn, "en", links))
+    assert [child.tag for child in root] == ["Say", "Dial"]
+    dial = root[1]
+    assert dial.get("action") == links.dial_action and dial.get("method") == "POST"
+    assert dial.get("callerId") == "+18005550100" and dial.get("timeout") == "20"
+    [number] = list(dial)
+    assert number.tag == "Number" and number.text == "+14155550299"
+    assert number.get("url") == links.dial_answered and number.get("method") == "POST"

@@ -1,0 +1,79 @@
+"""What the desk may do with campaigns, as a port: the dialer implements it
+(dialer/desk_port.py) and the app factory hands it to the desk, so the desk never imports
+the dialer (the lines stay apart; tests/unit/test_boundaries.py).
+
+Plain values only; every method takes the caller's session and never commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    name: str
+    status: str  # draft, active, paused, finished
+    profile: str
+    caller_id: str
+    audience: str  # "US (MA)"
+    tiers: tuple[str, ...]
+    queued: int  # calls planned or under way
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    account_number: str
+    campaign: str
+    campaign_status: str
+    tier: str
+    called: bool
+    when: str  # local time and zone of the call or of the next eligible time; "" if none
+    number: str  # masked
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A campaigns file stored, or why not: every problem as (line, key, message)."""
+
+    problems: tuple[tuple[int, str, str], ...] = ()
+    error: str = ""  # a problem with the file as a whole (e.g. no such tier in the DB)
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    status_changes: tuple[str, ...] = ()
+
+    @property
+    def stored(self) -> bool:
+        return not self.problems and not self.error
+
+
+class CampaignError(ValueError):
+    """A campaign command that cannot be done as asked (said in one line)."""
+
+
+class CampaignDesk(Protocol):
+    def campaigns(self, session: Session) -> list[CampaignRow]: ...
+
+    def load(
+        self,
+        session: Session,
+        text: str,
+        *,
+        caller_ids: tuple[str, ...],
+        actor: str,
+        now: dt.datetime,
+    ) -> LoadResult: ...
+
+    def set_status(
+        self, session: Session, name: str, status: str, *, actor: str, now: dt.datetime
+    ) -> int:
+        """Start (active) or pause (paused) a campaign; CampaignError if it cannot be."""
+        ...
+
+    def preview(self, session: Session, day: dt.date, now: dt.datetime) -> list[PreviewRow]: ...
