@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from dialer import claims
-from dialer.clock import SystemClock
+from dialer.clock import Clock, SystemClock
 from dialer.config import DialerConfig
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
@@ -64,7 +64,7 @@ class ScheduledJob:
     every: dt.timedelta
 
 
-def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[ScheduledJob]:
+def planning_and_lifecycle_jobs(runtime: Runtime, clock: Clock) -> list[ScheduledJob]:
     """The jobs the dialer runs besides placing calls.
 
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact

@@ -39,6 +39,7 @@ from hotline.models import utcnow
 from hotline.money import format_money
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
+from simulator.campaign_cli import register as register_simulate
 from simulator.cli import call as call_command
 from simulator.cli import simulator as simulator_group
 from simulator.cli import sms as sms_command
@@ -436,6 +437,7 @@ def demo() -> None:
 campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
 cli.add_command(campaign_group)
 register_campaign_commands(campaign_group, _ready_runtime)
+register_simulate(campaign_group, _ready_runtime)
 
 
 # --- accounts -----------------------------------------------------------------------------
