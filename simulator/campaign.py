@@ -59,6 +59,7 @@ from hotline.enums import AttemptStatus, CampaignStatus, Direction, Disposition
 from hotline.models import Base, Campaign, CardAccount, Cardholder, ContactAttempt, Phone
 from hotline.profiles import PROFILES
 from hotline.settings import Settings
+from simulator import wsgi_transport
 from simulator.callees import PeopleMix
 from simulator.carrier import Carrier
 from simulator.carrier.delivery import CallbackDelivery
@@ -66,6 +67,7 @@ from simulator.carrier.records import SimCall
 from simulator.clock import VirtualClock
 from simulator.server import BackgroundServer, RunningSimulator, start
 from simulator.softphone import render
+from telephony.twilio_gateway import TwilioGateway
 
 log = logging.getLogger(__name__)
 
@@ -309,6 +311,32 @@ class _Due:
             self.next += self.every
 
 
+def _next_event(
+    line: Line,
+    Session: sessionmaker[Session],
+    jobs: list[_Due],
+    config: DialerConfig,
+    end: dt.datetime,
+) -> dt.datetime:
+    """When the loop next has something to do: a job's run (reconcile aside: it runs at
+    whichever of the loop's turns is due), the next attempt's due time, or, while attempts
+    are due but waiting (pacing, or every call slot in use), the next tick or the next
+    callback (a call ending frees its slot), whichever comes first. Callbacks due before
+    then are delivered on the way, each at its own moment."""
+    now = line.clock.now()
+    candidates = [end, *(job.next for job in jobs if job.every != config.tick)]
+    with line.clock.watch.part("next event"):
+        due = _next_attempt_due(Session)
+    if due is not None and due > now:
+        candidates.append(due)
+    elif due is not None:
+        candidates.append(now + config.tick)
+        callback = line.carrier.next_callback_due()
+        if callback is not None:
+            candidates.append(callback)
+    return max(min(candidates), now + dt.timedelta(milliseconds=1))
+
+
 def _next_attempt_due(Session: sessionmaker[Session]) -> dt.datetime | None:
     with Session() as session:
         due = session.scalar(
@@ -387,6 +415,13 @@ def start_line(settings: Settings, database_url: str, options: Options, at: dt.d
     for name in ("dialer", "ivr"):
         app.extensions[name] = dataclasses.replace(app.extensions[name], clock=clock.now)
     deferred.app = app
+    # Every request between the carrier, the SDK and the app is made in-process: the same
+    # requests, without a socket and a server thread each (simulator/wsgi_transport.py).
+    wsgi_transport.mount(carrier.http, served.base_url, app)
+    gateway = app.extensions["hotline"].gateway
+    if isinstance(gateway, TwilioGateway):
+        session = gateway.client.http_client.session  # type: ignore[attr-defined]
+        wsgi_transport.mount(session, simulator.base_url, simulator.server.app)
     carrier.mix = PeopleMix(
         seed=options.seed,
         promises=_promises(app.extensions["hotline"].Session),
@@ -475,16 +510,7 @@ def _run(
         clock.run_placed()
         if progress is not None:
             progress((clock.now() - begin) / (end - begin))
-        now = clock.now()
-        candidates = [end, *(job.next for job in jobs if job.every != config.tick)]
-        callback = line.carrier.next_callback_due()
-        if callback is not None:
-            candidates.append(callback)
-        with watch.part("next event"):
-            due = _next_attempt_due(Session)
-        if due is not None:
-            candidates.append(max(due, now + config.tick) if due <= now else due)
-        clock.advance_to(max(min(candidates), now + dt.timedelta(milliseconds=1)))
+        clock.advance_to(_next_event(line, Session, jobs, config, end))
     clock.advance_to(end + dt.timedelta(hours=1))  # calls still live at the end finish
     if inbound is not None:
         inbound(line)
