@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer import campaign_store, claims
 from dialer.campaign_file import parse_campaign_file
 from dialer.config import DialerConfig
-from dialer.preview import preview, summary
+from dialer.preview import PreviewLine, preview, summary
 from dialer.process import RECONCILE_JOB_ID, TICK_JOB_ID, planning_and_lifecycle_jobs
 from dialer.tick import Worker, reconcile, tick
 from hotline import db
@@ -60,7 +60,7 @@ from hotline.models import Base, Campaign, CardAccount, Cardholder, ContactAttem
 from hotline.profiles import PROFILES
 from hotline.settings import Settings
 from simulator import wsgi_transport
-from simulator.callees import PeopleMix
+from simulator.callees import Party, PeopleMix, Script
 from simulator.carrier import Carrier
 from simulator.carrier.delivery import CallbackDelivery
 from simulator.carrier.records import SimCall
@@ -130,6 +130,8 @@ class Result:
     # Wall seconds spent in each part of the run (for bench/simulate_campaign.py): the
     # copy, each job by id, the tick, the calls' TwiML, the callbacks, the rest of the loop.
     timings: dict[str, float] = field(default_factory=dict)
+    # Calls to the IVR made once the campaign was over (the demo's): what, and as heard.
+    inbound: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 class Stopwatch:
@@ -435,7 +437,7 @@ def simulate(
     options: Options,
     *,
     progress: Callable[[float], None] | None = None,
-    inbound: Callable[[Line], None] | None = None,
+    inbound: tuple[tuple[str, str, str], ...] = (),
     transcripts: int = 0,
 ) -> Result:
     """Run the campaigns for `options.days` on a copy of the configured database."""
@@ -474,7 +476,7 @@ def _run(
     begin: dt.datetime,
     end: dt.datetime,
     progress: Callable[[float], None] | None,
-    inbound: Callable[[Line], None] | None,
+    inbound: tuple[tuple[str, str, str], ...],
     transcripts: int,
 ) -> Result:
     runtime: Runtime = line.app.extensions["hotline"]
@@ -512,12 +514,11 @@ def _run(
             progress((clock.now() - begin) / (end - begin))
         clock.advance_to(_next_event(line, Session, jobs, config, end))
     clock.advance_to(end + dt.timedelta(hours=1))  # calls still live at the end finish
-    if inbound is not None:
-        inbound(line)
     if progress is not None:
         progress(1.0)
     with watch.part("results"):
         result = _result(line, Session, begin, end, names, origin, transcripts)
+    result.inbound = ring_the_line(line, inbound)
     result.timings = dict(watch.spent)
     return result
 
@@ -565,7 +566,7 @@ def _result(
         texts=texts,
         accounts=accounts,
         accounts_called=len(called),
-        not_called=dict(sorted(summary(lines).items(), key=lambda kv: (-kv[1], kv[0]))),
+        not_called=_not_called(lines, accounts - len(called)),
         dispositions=dict(sorted(dispositions.items())),
         campaigns=names,
         campaigns_loaded_from=origin,
@@ -574,6 +575,24 @@ def _result(
     for call in _interesting(line.clock.calls_run, sids, transcripts):
         shown.append((sids[call.sid], _heard(call)))
     return Result(summary_, rows, shown)
+
+
+# What an account none of the campaigns covers is, in the preview's words.
+NO_CAMPAIGN = "in no campaign's audience or tiers (current, or not in arrears)"
+NOT_REACHED = "callable, not reached in the run (pacing, attempts a day, spacing)"
+
+
+def _not_called(lines: list[PreviewLine], not_called: int) -> dict[str, int]:
+    """Accounts never called in the run, by the reason the preview gives on the day after
+    it; those it would call then were due but not reached (NOT_REACHED), those no campaign
+    covers (the preview lists only a campaign's accounts) are NO_CAMPAIGN."""
+    reasons = summary(lines)
+    reached = sum(1 for line in lines if line.called)
+    if reached:
+        reasons[NOT_REACHED] = reached
+    if not_called > len(lines):
+        reasons[NO_CAMPAIGN] = not_called - len(lines)
+    return dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 # A right-party contact: the cardholder said who they are (and then perhaps more).
@@ -636,3 +655,25 @@ def write_attempts(rows: list[dict[str, str]], path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+
+
+# The demo's inbound calls: the demo callers ring the IVR through the simulator once the
+# campaign is over (hotline.demo.KNOWN_CALLERS: number, and the digits that verify them).
+DEMO_INBOUND = (
+    ("balance, in English", "+14155550100", "94107#,1"),
+    ("a card payment of the minimum", "+14155550100", "94107#,2,1,1"),
+    ("balance, in Chinese", "+8613800138000", "100086#,1"),
+)
+
+
+def ring_the_line(
+    line: Line, calls: tuple[tuple[str, str, str], ...] = DEMO_INBOUND
+) -> list[tuple[str, list[str]]]:
+    """Ring the IVR as each (what, number, keys) caller, one after another; the transcripts."""
+    heard = []
+    for what, number, keys in calls:
+        party = Party(Script.from_dict({"keys": keys}))
+        call = line.carrier.start_inbound(number, party=party)
+        line.carrier.wait(call.sid, timeout=60)
+        heard.append((f"{what} ({number}, keys {keys})", _heard(call)))
+    return heard

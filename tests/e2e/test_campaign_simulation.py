@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,10 @@ def test_a_simulated_campaign_writes_every_attempt_and_a_summary_equal_to_its_ro
     # A seeded mix of behaviour, call to call: voicemails, no answers and people.
     assert {"voicemail-left", "no-answer"} <= {r["disposition"] for r in rows}
     assert "Accounts not called, by reason" in output
+    reasons = output.split("Accounts not called, by reason")[1].split("\nattempt ")[0]
+    assert sum(int(n) for n in re.findall(r"│ [^│]+? +│ +(\d+) │", reasons)) == figure(
+        output, "accounts not called"
+    )
     assert "attempt " in output and "SAY" in output  # a transcript
     # Nothing of the rehearsal is in the database it read.
     assert counts(portfolio) == before
@@ -183,3 +188,21 @@ def test_an_out_folder_that_cannot_be_written_is_a_one_line_error(hotline, tmp_p
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "--out" in lines[0] and "cannot create" in lines[0], lines
+
+
+def test_the_demo_seeds_rehearses_a_campaign_rings_the_line_and_prints_it(hotline):
+    """The README's run command: a minute or less on the development machine (its CPU time
+    is what is bounded here, as CI shares the machine with other work)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = hotline("demo")
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "Hotline demo portfolio by delinquency tier" in output
+    assert figure(output, "attempts") > 0 and figure(output, "payments") > 0
+    assert "A few of the calls, as the callee heard them" in output
+    assert 'SAY   "Hello, this is Example Bank, calling for' in output  # an outbound call
+    assert "balance, in English (+14155550100" in output  # the demo callers ring the IVR
+    assert "Your current balance is" in output
+    assert "was accepted" in output
+    assert cpu < 60, f"the demo took {cpu:.1f} s of CPU ({wall:.1f} s wall)"
