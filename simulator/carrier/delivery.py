@@ -38,6 +38,9 @@ from simulator.clock import Clock
 log = logging.getLogger(__name__)
 
 MODES = ("in-order", "chaotic", "on-time")
+# What a running simulator may be told to do (`hotline simulator --callbacks`): on-time needs
+# a driver moving the virtual clock and releasing what is due (simulator/campaign.py).
+SERVED_MODES = ("in-order", "chaotic")
 
 
 @dataclass(frozen=True)
