@@ -5,8 +5,11 @@ The real parts, end to end: the dialer's planning job and every other job
 the tick and reconcile (dialer/tick.py), the contact policy inside them, the Twilio
 adapter on the `twilio` SDK, the app's /dialer webhooks served over loopback, and the
 simulator as the carrier, with a seeded mix of people whose behaviour varies call to call
-(simulator.callees.PeopleMix). Nothing reaches beyond 127.0.0.1 and nothing reads or waits
-on the wall clock once the run has started.
+(simulator.callees.PeopleMix). Nothing reaches beyond 127.0.0.1 (the requests between the
+SDK, the carrier and the app are made in-process: simulator/wsgi_transport.py) and nothing
+waits on the wall clock: the jobs, the webhooks and the carrier read the simulation's
+clock (columns that default to the moment of writing, such as a row's created_at, still
+take the wall clock's time in the scratch copy).
 
 Where it runs: a scratch SQLite file in a temporary folder, holding a copy of every row of
 the configured database (accounts, numbers and their opt-outs, flags, consents, the
@@ -84,6 +87,8 @@ COLUMNS = (
     "said",
 )
 WORKER_ID = "simulation"
+# Calls kept, with their transcripts, to print a few of (the first of each disposition).
+KEPT_CALLS = 2000
 CONNECTED = frozenset({AttemptStatus.COMPLETED})
 
 
@@ -169,7 +174,7 @@ class SimulationClock:
         self.carrier = carrier
         self.watch = watch
         self.running: SimCall | None = None
-        self.calls_run: list[SimCall] = []
+        self.calls_run: list[SimCall] = []  # the first KEPT_CALLS, in the order run
 
     def now(self) -> dt.datetime:
         call = self.running
@@ -192,7 +197,8 @@ class SimulationClock:
                     self.carrier.run_held(call)
             finally:
                 self.running = None
-            self.calls_run.append(call)
+            if len(self.calls_run) < KEPT_CALLS:
+                self.calls_run.append(call)
 
     def advance_to(self, moment: dt.datetime) -> None:
         self.run_placed()
