@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.callees import CalleeMix
 from simulator.carrier import Carrier
-from simulator.carrier.delivery import MODES, CallbackDelivery
+from simulator.carrier.delivery import SERVED_MODES, CallbackDelivery
 from simulator.clock import VirtualClock
 from simulator.server import BackgroundServer, start
 from telephony.gateway import CallRequest
@@ -65,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--callbacks", choices=MODES, default="in-order")
+    parser.add_argument("--callbacks", choices=SERVED_MODES, default="in-order")
     parser.add_argument("--callback-seed", type=int, default=0)
     args = parser.parse_args()
     # The figures, not thousands of request lines from the two servers' threads.

@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from dialer import claims
-from dialer.clock import SystemClock
+from dialer.clock import Clock, SystemClock
 from dialer.config import DialerConfig
 from dialer.texting import TextConfig, send_texts
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
@@ -70,7 +70,7 @@ class ScheduledJob:
 
 
 def planning_and_lifecycle_jobs(
-    runtime: Runtime, clock: SystemClock, stop: threading.Event | None = None
+    runtime: Runtime, clock: Clock, stop: threading.Event | None = None
 ) -> list[ScheduledJob]:
     """The jobs the dialer runs besides placing calls.
 
@@ -99,7 +99,7 @@ def planning_and_lifecycle_jobs(
     return [*jobs, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
 
 
-def _texts_job(runtime: Runtime, clock: SystemClock, stop: threading.Event) -> ScheduledJob:
+def _texts_job(runtime: Runtime, clock: Clock, stop: threading.Event) -> ScheduledJob:
     """`dialer.texts` (TEXTS_JOB_ID): queue the follow-ups, reminders and thank-yous owed
     and send the due ones (dialer/texting.py), every TEXTS_EVERY, one run at a time; once
     stopping, a text claimed but not yet sent is given back."""

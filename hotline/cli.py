@@ -43,6 +43,10 @@ from hotline.money import MoneyError, format_money, normalise_currency, parse_ma
 from hotline.report_cli import register as register_report_commands
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
+from simulator.campaign import DEMO_INBOUND, simulate
+from simulator.campaign import Options as SimulationOptions
+from simulator.campaign_cli import print_summary, print_transcripts, progress_bar
+from simulator.campaign_cli import register as register_simulate
 from simulator.cli import call as call_command
 from simulator.cli import simulator as simulator_group
 from simulator.cli import sms as sms_command
@@ -610,9 +614,23 @@ def _seed(as_of: dt.date, size: int) -> ImportReport:
     return report
 
 
+# The demo's rehearsal: short enough to finish within a minute on two cores.
+DEMO_DAYS = 2
+DEMO_PLAN_EVERY_S = 3600
+
+
 @cli.command("demo")
-def demo() -> None:
-    """Seed the demo portfolio on the embedded defaults and show it by tier."""
+@click.option(
+    "--days",
+    default=DEMO_DAYS,
+    show_default=True,
+    type=click.IntRange(0, 31),
+    help="Days of simulated campaign to run after seeding (0: none).",
+)
+def demo(days: int) -> None:
+    """Seed the demo portfolio and show it by tier; then rehearse the campaigns on it for a
+    couple of simulated days and ring the IVR as the demo callers, all offline through the
+    simulator (nothing of the rehearsal is kept), and print what happened."""
     current = _ready_runtime()
     _seed(utcnow().date(), DEMO_SIZE)
     with current.Session.begin() as session:
@@ -658,6 +676,34 @@ def demo() -> None:
             f"  {caller.phone}  {caller.account_number}  {caller.verify_digits}"
             f"  ({caller.language})"
         )
+    if days:
+        _demo_rehearsal(current, days, console)
+
+
+def _demo_rehearsal(current: Runtime, days: int, console: Console) -> None:
+    """A simulated campaign over the demo portfolio, then the demo callers ring the IVR."""
+    console.print(
+        f"\n[bold]Rehearsing the campaigns for {days} simulated day(s)[/bold] (the shipped "
+        "campaigns.example.toml, the real dialer and webhooks, the simulator as the carrier, "
+        "a virtual clock; the database is copied, never changed)"
+    )
+    options = SimulationOptions(days=days, seed=1, plan_every_s=DEMO_PLAN_EVERY_S)
+    with progress_bar(sys.stderr.isatty()) as advance:
+        result = simulate(
+            current.settings, options, progress=advance, inbound=DEMO_INBOUND, transcripts=3
+        )
+    print_summary(result, console)
+    console.print("\n[bold]A few of the calls, as the callee heard them[/bold]")
+    print_transcripts(result, console)
+    console.print("\n[bold]The demo callers ring the line[/bold]")
+    for what, lines in result.inbound:
+        console.print(f"\n[bold]{what}[/bold]", highlight=False)
+        for text in lines:
+            console.print(text, markup=False, highlight=False)
+    console.print(
+        "\nrun it yourself: hotline campaign simulate --days 7 --out sim (attempts.csv); "
+        "hotline serve, hotline simulator and hotline call to ring the line live"
+    )
 
 
 # --- campaigns ----------------------------------------------------------------------------
@@ -665,6 +711,7 @@ def demo() -> None:
 campaign_group = AppGroup("campaign", help="Outbound campaigns: load, list, start, pause, preview.")
 cli.add_command(campaign_group)
 register_campaign_commands(campaign_group, _ready_runtime)
+register_simulate(campaign_group, _ready_runtime)
 
 
 # --- reports ------------------------------------------------------------------------------

@@ -7,12 +7,13 @@ prompt. A number with no script answers as a person after a short ring and stays
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import random
 import re
 import threading
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from simulator.amd import BEEP, GREETING_ENDS, OTHER, SILENCE, Greeting
@@ -285,3 +286,92 @@ class InteractiveParty(Party):
     @property
     def exhausted(self) -> bool:
         return False
+
+
+# What a person who answers does, once they have said who they are, call by call (the rest
+# of the time they listen and hang up): pay by card, promise, opt out by key, ask for an
+# agent. A number's person keeps these leanings; each call draws afresh from them.
+PERSON_CHOICES = {"listen": 0.58, "pay": 0.14, "promise": 0.2, "opt-out": 0.03, "agent": 0.05}
+# A number answered by someone else (a relative, a reassigned number): they say so.
+WRONG_NUMBERS = 0.05
+CARD_DECLINED = 0.15
+
+
+@dataclass
+class PeopleMix:
+    """A seeded mix of people whose behaviour varies from call to call, for a campaign
+    simulation: one call finds no answer, the next the voicemail, the next the person, who
+    may pay, promise, opt out or just listen.
+
+    Each number has a person drawn once from (seed, number): how often they pick up, whether
+    a voicemail answers otherwise, whether the number is someone else's. Each call to it
+    draws from (seed, number, which call to the number this is), never from timing or
+    order, so one seed replays a campaign exactly. `promises` gives the amount (minor
+    units) a number's person promises when they promise (a simulation knows the accounts;
+    without one, that person pays instead); `today` the date a promise is counted from.
+    """
+
+    seed: int = 1
+    promises: Mapping[str, int] = field(default_factory=dict)
+    today: Callable[[], dt.date] | None = None
+    _calls: dict[str, int] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def script_for(self, number: str) -> Script:
+        with self._lock:
+            nth = self._calls.get(number, 0)
+            self._calls[number] = nth + 1
+        person = random.Random(f"{self.seed}:{number}")
+        picks_up = person.uniform(0.15, 0.65)
+        has_voicemail = person.random() < 0.7
+        wrong_number = person.random() < WRONG_NUMBERS
+        rng = random.Random(f"{self.seed}:{number}:{nth}")
+        ring_seconds = round(rng.uniform(2, 20), 1)
+        roll = rng.random()
+        if roll < 0.04:
+            return Script(answer="busy", ring_seconds=ring_seconds)
+        if roll < 0.04 + picks_up:
+            return self._person(number, rng, ring_seconds, wrong_number)
+        if has_voicemail and rng.random() < 0.8:
+            return Script(
+                answer="machine",
+                ring_seconds=ring_seconds,
+                greeting_seconds=_machine_greeting(rng),
+                greeting_end=rng.choices(
+                    list(MACHINE_GREETING_ENDS), weights=list(MACHINE_GREETING_ENDS.values())
+                )[0],
+            )
+        return Script(answer="no-answer", ring_seconds=max(ring_seconds, 25.0))
+
+    def _person(
+        self, number: str, rng: random.Random, ring_seconds: float, wrong_number: bool
+    ) -> Script:
+        silent = rng.random() < SILENT_PEOPLE
+        greeting = None if silent else _human_greeting(rng)
+        person = Script(
+            answer="human", ring_seconds=ring_seconds, silent=silent, greeting_seconds=greeting
+        )
+        if wrong_number:
+            return replace(person, steps=tuple(steps_from_keys("2")))
+        choice = rng.choices(list(PERSON_CHOICES), weights=list(PERSON_CHOICES.values()))[0]
+        amount, today = self.promises.get(number), self.today
+        if choice == "promise" and (amount is None or today is None):
+            choice = "pay"
+        card = Card(outcome="declined" if rng.random() < CARD_DECLINED else "success")
+        if choice == "pay":  # I am; pay; the minimum; confirm; then the card
+            keys = "1,1,1,1"
+        elif choice == "promise" and today is not None:  # I am; promise; amount; date; confirm
+            day = today() + dt.timedelta(days=rng.randint(2, 14))
+            keys = f"1,2,{amount}#,{day:%Y%m%d}#,1"
+        elif choice == "opt-out":  # I am; stop calls to this number; confirm
+            keys = "1,9,1"
+        elif choice == "agent":
+            keys = "1,0"
+        else:  # says who they are, hears what is due, and hangs up
+            keys = "1"
+        return replace(
+            person,
+            steps=tuple(steps_from_keys(keys)),
+            card=card,
+            hold_patience=round(rng.uniform(20, 120), 1),
+        )

@@ -14,7 +14,7 @@ from hotline.demo import KNOWN_CALLERS, DemoCaller
 from hotline.logs import configure as configure_logging
 from hotline.settings import Settings, SettingsError, from_env
 from simulator.callees import CalleeMix
-from simulator.carrier.delivery import MODES, CallbackDelivery
+from simulator.carrier.delivery import SERVED_MODES, CallbackDelivery
 from simulator.carrier.sms_rules import well_formed_service_sid
 from simulator.server import DEFAULT_PORT, carrier_from_settings, start
 from simulator.softphone import SimulatorClient, SimulatorUnavailable, follow, render, speaker
@@ -71,7 +71,7 @@ def _client(settings: Settings, simulator_url: str | None) -> SimulatorClient:
 )
 @click.option(
     "--callbacks",
-    type=click.Choice(MODES),
+    type=click.Choice(SERVED_MODES),
     default="in-order",
     show_default=True,
     help="chaotic: status callbacks late, out of order, some twice (same token), as Twilio may.",

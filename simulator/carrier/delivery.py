@@ -37,7 +37,10 @@ from simulator.clock import Clock
 
 log = logging.getLogger(__name__)
 
-MODES = ("in-order", "chaotic")
+MODES = ("in-order", "chaotic", "on-time")
+# What a running simulator may be told to do (`hotline simulator --callbacks`): on-time needs
+# a driver moving the virtual clock and releasing what is due (simulator/campaign.py).
+SERVED_MODES = ("in-order", "chaotic")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,14 @@ class CallbackDelivery:
     @property
     def chaotic(self) -> bool:
         return self.mode == "chaotic"
+
+    @property
+    def on_time(self) -> bool:
+        """Virtual clock only (a campaign simulation): each callback once, when the
+        carrier's clock (not the call's own time) reaches its event, so an app that sees a
+        call's TwiML requests at the call's own time sees its status change at the moment
+        the rest of the world reaches it (release, next_due)."""
+        return self.mode == "on-time"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallbackDelivery:
@@ -95,7 +106,7 @@ def schedule(config: CallbackDelivery, key: str) -> tuple[float, ...]:
     outcome, so changing one rate never shifts the others' draws.
     """
     if not config.chaotic:
-        return (0.0,)
+        return (0.0,)  # in order, or on time: once, at the event
     rng = random.Random(f"{config.seed}/{key}")
     delayed, delay = rng.random() < config.delay_rate, rng.uniform(0, config.delay_max_seconds)
     doubled, later = rng.random() < config.duplicate_rate, rng.uniform(0, config.delay_max_seconds)
@@ -165,6 +176,11 @@ class CallbackScheduler:
             return
         with self._delivering:  # one thread at a time over ended calls: due order holds
             self._release(upto, self._ended.__contains__)
+
+    def next_due(self) -> dt.datetime | None:
+        """Virtual clock: when the earliest delivery still held is due (None: none)."""
+        with self._lock:
+            return min((item[0] for item in self._due), default=None)
 
     def ended(self, sid: str) -> None:
         """The call's thread is done: its remaining deliveries are released with the rest."""

@@ -50,8 +50,10 @@ class Lifecycle(Webhooks):
         finally:
             if self.clock.virtual:
                 # The call is over: what it held back that is due by its end has arrived;
-                # the rest goes out as the carrier's clock passes it (or on drain).
-                self._callbacks.release(call.at(), call.sid)
+                # the rest goes out as the carrier's clock passes it (or on drain). On time:
+                # all of it goes out as the carrier's clock passes it.
+                if not self.callback_delivery.on_time:
+                    self._callbacks.release(call.at(), call.sid)
                 self._callbacks.ended(call.sid)
             call.done.set()
 
@@ -266,7 +268,7 @@ class Lifecycle(Webhooks):
         self.clock.reached(call.end_time)
         with contextlib.suppress(_CallOver):  # over the request limit: the call is over anyway
             self._async_amd_if_due(call, call_ended=True)
-        if self.clock.virtual:
+        if self.clock.virtual and not self.callback_delivery.on_time:
             self._callbacks.release(self.clock.now())
         self._remove_from_queues(call)
         self._note(call, "status", {"status": status, "duration": call.duration})

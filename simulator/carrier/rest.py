@@ -124,8 +124,32 @@ class RestApi(Lifecycle):
                 "queue_time_ms": call.queue_time_ms,
             },
         )
-        self._pool.submit(self._guarded, self._run_outbound, call)
+        if self.hold_calls:
+            with self._lock:
+                self._held.append(call)
+        else:
+            self._pool.submit(self._guarded, self._run_outbound, call)
         return call
+
+    def take_held(self) -> list[SimCall]:
+        """The outbound calls created since the last take, oldest first, not yet run
+        (`hold_calls`: a simulation runs each with run_held when its clock says)."""
+        with self._lock:
+            held, self._held = self._held, []
+        return held
+
+    def run_held(self, call: SimCall) -> SimCall:
+        """Run a held outbound call to its end on this thread (its callbacks as configured)."""
+        self._guarded(self._run_outbound, call)
+        return call
+
+    def release_callbacks(self, upto: dt.datetime) -> None:
+        """Virtual clock: make the held-back deliveries due by `upto` (calls that ended)."""
+        self._callbacks.release(upto)
+
+    def next_callback_due(self) -> dt.datetime | None:
+        """Virtual clock: when the earliest held-back delivery is due."""
+        return self._callbacks.next_due()
 
     def start_inbound(
         self, from_: str, to: str | None = None, party: Party | None = None

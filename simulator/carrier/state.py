@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
+import secrets
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from simulator.callees import CalleeMix, Script
+from simulator.callees import CalleeMix, PeopleMix, Script
 from simulator.carrier.delivery import CallbackDelivery, CallbackScheduler
 from simulator.carrier.records import Message, QueueState, SimCall
 from simulator.clock import Clock
@@ -48,7 +50,7 @@ class CarrierState:
         calls_per_second: float = 1.0,
         payment_connectors: Iterable[str] = ("Default",),
         inbound_status_callback: str | None = None,
-        mix: CalleeMix | None = None,
+        mix: CalleeMix | PeopleMix | None = None,
         http: requests.Session | None = None,
         max_workers: int = 64,
         list_lag_seconds: float = 0.0,
@@ -76,4 +78,17 @@ class CarrierState:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="call")
         self._order = itertools.count()
         self.callback_delivery = callback_delivery or CallbackDelivery()
+        # A campaign simulation runs outbound calls itself, one at a time, when its clock
+        # says (rest: take_held, run_held); otherwise each call starts on a thread at once.
+        self.hold_calls = False
+        # Where the carrier's own random codes come from (<Pay> confirmation codes and
+        # tokens): a seeded Random replays them (a simulation); None: the secrets module.
+        self.ids: random.Random | None = None
+        self._held: list[SimCall] = []
         self._callbacks = CallbackScheduler(self.clock)
+
+    def _token_hex(self, nbytes: int) -> str:
+        """Random hex for the carrier's codes; seeded when `ids` is set."""
+        if self.ids is None:
+            return secrets.token_hex(nbytes)
+        return self.ids.randbytes(nbytes).hex()

@@ -6,7 +6,6 @@ running, so a test can prove card data stayed out of recordings (PCI DSS).
 
 from __future__ import annotations
 
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
@@ -87,11 +86,11 @@ class PayVerbs(Interpreter):
         if outcome == "success":
             params.update(masked)
             params.update(
-                {"Result": "success", "PaymentConfirmationCode": "ch_" + secrets.token_hex(12)}
+                {"Result": "success", "PaymentConfirmationCode": "ch_" + self._token_hex(12)}
             )
             if not amount or amount in ("0", "0.00"):
                 params.pop("PaymentConfirmationCode")
-                params["PaymentToken"] = "tok_" + secrets.token_hex(12)
+                params["PaymentToken"] = "tok_" + self._token_hex(12)
         elif outcome == "declined":
             params.update(
                 {
