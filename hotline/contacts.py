@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -156,3 +156,29 @@ def record_call_event(
     except IntegrityError:
         return False
     return True
+
+
+def cancel_planned_calls(
+    session: Session, account_id: int, *, disposition: str, now: dt.datetime
+) -> int:
+    """Cancel the account's campaign calls still PLANNED (not yet claimed by a dialer: a
+    claim moves the row out of PLANNED first), as the planner would on its next run; how
+    many. For a change that takes the account out of every campaign at once (paid up)."""
+    result = session.execute(
+        update(ContactAttempt)
+        .where(
+            ContactAttempt.account_id == account_id,
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.status == AttemptStatus.PLANNED,
+        )
+        .values(status=AttemptStatus.CANCELED, disposition=disposition, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def direction_of_call(session: Session, call_sid: str) -> Direction | None:
+    """Whether the call of `call_sid` was the cardholder's (inbound) or the dialer's."""
+    return session.scalar(
+        select(ContactAttempt.direction).where(ContactAttempt.provider_call_sid == call_sid)
+    )

@@ -95,12 +95,13 @@ class HeaderError(ValueError):
     """The file cannot be read as the accounts format at all."""
 
 
-def check_header(fieldnames: Sequence[str] | None) -> None:
+def check_header(fieldnames: Sequence[str] | None, columns: Sequence[str] = COLUMNS) -> None:
+    """HeaderError unless the header names exactly `columns` (any order), each once."""
     if not fieldnames:
         raise HeaderError("the file is empty: a header row naming the columns is required")
     names = [name.strip() for name in fieldnames]
-    unknown = [name for name in names if name not in COLUMNS]
-    missing = [name for name in COLUMNS if name not in names]
+    unknown = [name for name in names if name not in columns]
+    missing = [name for name in columns if name not in names]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     problems = []
     if unknown:
@@ -169,8 +170,9 @@ class _PhysicalLines:
         self.taken = line
 
 
-def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
-    """(first physical line, fields) per record, or (line, why) for one that is not a row.
+def records(stream: TextIO, width: int = len(COLUMNS)) -> Iterator[tuple[int, list[str] | str]]:
+    """(first physical line, fields) per record, or (line, why) for one that is not a row;
+    `width` is the format's number of columns.
 
     Python's csv module reads a quote that is never closed into one field running to the
     end of the file, taking every row after it. A record is treated as such when the csv
@@ -197,7 +199,7 @@ def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
             else:
                 yield start, f'cannot be read as CSV ({exc}; a quote inside a field is written "")'
             continue
-        if lines.taken > start and _runs_on(fields, lines.taken - start + 1):
+        if lines.taken > start and _runs_on(fields, lines.taken - start + 1, width):
             lines.resume_after(start)
             reader = csv.reader(lines, strict=True)
             yield start, UNCLOSED_QUOTE
@@ -205,41 +207,54 @@ def _records(stream: TextIO) -> Iterator[tuple[int, list[str] | str]]:
         yield start, fields
 
 
-def _runs_on(fields: Sequence[str], physical_lines: int) -> bool:
+def _runs_on(fields: Sequence[str], physical_lines: int, width: int) -> bool:
     if physical_lines > MAX_LINES_PER_RECORD:
         return True
     return any(
-        ("\n" in field or "\r" in field) and field.count(",") >= len(COLUMNS) - 1
-        for field in fields
+        ("\n" in field or "\r" in field) and field.count(",") >= width - 1 for field in fields
     )
 
 
-def read_rows(
-    stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
-) -> Iterator[AccountRow | list[RowError]]:
-    """Yield each data row parsed, or its errors; HeaderError if the header is wrong.
+def raw_rows(
+    stream: TextIO, columns: Sequence[str]
+) -> Iterator[tuple[int, dict[str, object] | RowError]]:
+    """(line, column -> text) per data row of a CSV whose header must name exactly
+    `columns`, or (line, its error) for a record that is not a row; HeaderError if the
+    header is wrong. Fields beyond the header's are kept under "__extra__".
 
     Line numbers are physical lines of the file (1 is the header), where the row begins.
     Blank lines are skipped and are not rows.
     """
-    records = _records(stream)
-    first = next(records, None)
+    rows = records(stream, len(columns))
+    first = next(rows, None)
     if first is not None and isinstance(first[1], str):
         raise HeaderError(f"line {first[0]}: {first[1]}")
     fieldnames = [name.strip() for name in first[1]] if first is not None else None
-    check_header(fieldnames)
+    check_header(fieldnames, columns)
     assert fieldnames is not None
     width = len(fieldnames)
-    seen: dict[str, int] = {}
-    for line, fields in records:
+    for line, fields in rows:
         if isinstance(fields, str):
-            yield [RowError(line, "(row)", fields)]
+            yield line, RowError(line, "(row)", fields)
             continue
         if not any(value.strip() for value in fields):
             continue  # blank line
         raw: dict[str, object] = dict(zip(fieldnames, fields, strict=False))
         if len(fields) > width:
             raw["__extra__"] = fields[width:]
+        yield line, raw
+
+
+def read_rows(
+    stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
+) -> Iterator[AccountRow | list[RowError]]:
+    """Yield each data row parsed, or its errors; HeaderError if the header is wrong
+    (see raw_rows for lines)."""
+    seen: dict[str, int] = {}
+    for line, raw in raw_rows(stream, COLUMNS):
+        if isinstance(raw, RowError):
+            yield [raw]
+            continue
         result = parse_row(line, raw, us_subdivisions=us_subdivisions)
         if isinstance(result, AccountRow):
             first_line = seen.setdefault(result.account_number, line)
