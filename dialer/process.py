@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from dialer import claims
 from dialer.clock import SystemClock
 from dialer.config import DialerConfig
+from dialer.lifecycle import lifecycle
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
 
@@ -49,6 +50,7 @@ TICK_JOB_ID = "dialer.tick"
 RECONCILE_JOB_ID = "dialer.reconcile"
 PLANNING_JOB_ID = "dialer.planning"
 LIFECYCLE_JOB_ID = "dialer.lifecycle"
+LIFECYCLE_EVERY = dt.timedelta(days=1)
 
 
 class DialerAlreadyRunning(RuntimeError):
@@ -69,25 +71,43 @@ def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[Sc
 
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact
     policy and queue the PLANNED attempts that are due, every HOTLINE_DIALER_PLAN_EVERY_S
-    (0: not here). The daily
-    `dialer.lifecycle` (LIFECYCLE_JOB_ID: promises and instalments kept or broken) joins it
-    here when it is built; each is a plain function of (sessionmaker, clock) in
-    dialer/tick.py, wrapped as a ScheduledJob for a fixed id and one instance at a time.
+    (0: not here). `dialer.lifecycle` (LIFECYCLE_JOB_ID): promises kept or broken,
+    instalments paid or missed, daily and once at start (dialer/lifecycle.py; safe to run
+    any number of times, by any number of dialers). Each is a plain function of
+    (sessionmaker, clock), wrapped as a ScheduledJob for a fixed id and one instance at a
+    time.
     """
+    jobs = [
+        ScheduledJob(
+            LIFECYCLE_JOB_ID,
+            _one_at_a_time(
+                lambda: lifecycle(
+                    runtime.Session, clock, default_zone=runtime.settings.default_timezone
+                )
+            ),
+            LIFECYCLE_EVERY,
+        )
+    ]
     every = runtime.settings.dialer_plan_every_s
-    if every == 0:
-        return []
+    if every != 0:
+        run_planning = _one_at_a_time(lambda: planning(runtime.Session, clock))
+        jobs.insert(0, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every)))
+    return jobs
+
+
+def _one_at_a_time(run: Callable[[], object]) -> Callable[[], None]:
+    """`run`, returning at once while a previous run is still going."""
     running = threading.Lock()
 
-    def run_planning() -> None:
+    def once() -> None:
         if not running.acquire(blocking=False):
             return
         try:
-            planning(runtime.Session, clock)
+            run()
         finally:
             running.release()
 
-    return [ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
+    return once
 
 
 def new_worker_id() -> str:

@@ -37,6 +37,8 @@ PURE_MODULES = {
     "dialer/flow.py",
     "dialer/urls.py",
     "dialer/texts.py",
+    "dialer/lifecycle_rules.py",
+    "hotline/paymentrows.py",
 } | {
     # Every call flow both lines speak, but the module that carries their effects out.
     f"flows/{path.name}"
