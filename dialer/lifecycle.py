@@ -105,6 +105,7 @@ def run_lifecycle(
             for account_id in ids[start : start + batch_size]:
                 settle_account(session, account_id, now, default_zone, report, actor=actor)
             session.commit()
+            session.expunge_all()  # a long run holds no batch's objects after it
     return report
 
 
@@ -397,8 +398,7 @@ def _repause(session: Session, account: CardAccount, today: dt.date) -> None:
         .where(RepaymentPlan.account_id == account.id, RepaymentPlan.status == PlanStatus.ACTIVE)
     )
     until = max((d for d in (promised, planned) if d is not None and d >= today), default=None)
-    if account.reminders_paused_until != until:
-        account.reminders_paused_until = until
+    account.reminders_paused_until = until
 
 
 def _audit(
