@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from flask import Flask
@@ -46,10 +46,12 @@ from simulator.cli import sms as sms_command
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
+    from sqlalchemy.orm import Session
 
     from hotline.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Show a progress bar only for files worth waiting on, and only on a terminal.
 PROGRESS_MIN_LINES = 5000
@@ -272,6 +274,26 @@ def _read_import_file(
     return text, source
 
 
+def _run_import(
+    path: Path,
+    text: str,
+    run: Callable[[Runtime, Session, io.StringIO, Callable[[int], None] | None], R],
+) -> R:
+    """Run one file's import in a session of its own, with the progress bar; FileUnusable
+    if its header is wrong. The import commits chunk by chunk (`after_chunk`: each is
+    idempotent, so a run cut short is run again): a single transaction would hold the
+    audit chain's lock for the whole file, and every payment, lock and promise on the line
+    would wait on it."""
+    current = _ready_runtime()
+    try:
+        with current.Session() as session, _progress(text.count("\n")) as advance:
+            report = run(current, session, io.StringIO(text, newline=""), advance)
+            session.commit()
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    return report
+
+
 @import_group.command("accounts")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_REPORT_OPTION
@@ -283,27 +305,20 @@ def import_accounts_command(
     """Upsert accounts from a CSV file; exit 1 if any row was rejected, 2 if the file is
     unusable."""
     text, source = _read_import_file(path, report_path, encoding)
-    current = _ready_runtime()
-    stream = io.StringIO(text, newline="")
-    lines = text.count("\n")
-    try:
-        # Committed chunk by chunk (the import is idempotent, so a run cut short is run
-        # again): a single transaction would hold the audit chain's lock for the whole file,
-        # and every payment, lock and promise on the line would wait on it.
-        with current.Session() as session, _progress(lines) as advance:
-            report = import_accounts(
-                session,
-                stream,
-                secret_key=current.settings.secret_key,
-                now=utcnow(),
-                actor="cli:import",
-                source=source,
-                on_progress=advance,
-                after_chunk=session.commit,
-            )
-            session.commit()
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    report = _run_import(
+        path,
+        text,
+        lambda current, session, stream, advance: import_accounts(
+            session,
+            stream,
+            secret_key=current.settings.secret_key,
+            now=utcnow(),
+            actor="cli:import",
+            source=source,
+            on_progress=advance,
+            after_chunk=session.commit,
+        ),
+    )
     _print_import_report(path.name, report, report_path)
     if report.rejected:
         ctx.exit(1)
@@ -321,24 +336,19 @@ def import_payments_command(
     reference), each reference once; exit 1 if any row was rejected, 2 if the file is
     unusable."""
     text, source = _read_import_file(path, report_path, encoding)
-    current = _ready_runtime()
-    stream = io.StringIO(text, newline="")
-    try:
-        # Chunk by chunk, as the accounts file: a reference posted stays posted, so a run
-        # cut short is simply run again.
-        with current.Session() as session, _progress(text.count("\n")) as advance:
-            report = import_payments(
-                session,
-                stream,
-                now=utcnow(),
-                actor="cli:import",
-                source=source,
-                on_progress=advance,
-                after_chunk=session.commit,
-            )
-            session.commit()
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    report = _run_import(
+        path,
+        text,
+        lambda _current, session, stream, advance: import_payments(
+            session,
+            stream,
+            now=utcnow(),
+            actor="cli:import",
+            source=source,
+            on_progress=advance,
+            after_chunk=session.commit,
+        ),
+    )
     s = report.summary()
     click.echo(
         f"{path.name}: {s['rows_read']} rows read, {s['posted']} posted, "

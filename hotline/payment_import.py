@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from hotline import audit, payments
 from hotline.csvrows import RowError
 from hotline.enums import Source
+from hotline.importer import write_in_chunks
 from hotline.models import CardAccount, Payment
 from hotline.origin import Origin
 from hotline.paymentrows import PaymentRow, read_payment_rows
@@ -67,23 +68,15 @@ def import_payments(
     account or the audit chain is held for a whole large file)."""
     report = PaymentImportReport()
     origin = Origin(Source.IMPORT, actor)
-    chunk: list[PaymentRow] = []
-    for result in read_payment_rows(stream, today=now.date()):
-        report.rows_read += 1
-        if isinstance(result, PaymentRow):
-            chunk.append(result)
-        else:
-            report.rejected.extend(result)
-            report.rejected_rows += 1
-        if len(chunk) >= chunk_size:
-            _post(session, chunk, origin, now, report)
-            chunk = []
-            if after_chunk is not None:
-                after_chunk()
-        if on_progress is not None:
-            on_progress(1)
-    if chunk:
-        _post(session, chunk, origin, now, report)
+    write_in_chunks(
+        read_payment_rows(stream, today=now.date()),
+        PaymentRow,
+        lambda chunk: _post(session, chunk, origin, now, report),
+        report,
+        chunk_size=chunk_size,
+        after_chunk=after_chunk,
+        on_progress=on_progress,
+    )
     audit.record(
         session,
         actor=actor,
