@@ -161,16 +161,26 @@ def record_call_event(
 def cancel_planned_calls(
     session: Session, account_id: int, *, disposition: str, now: dt.datetime
 ) -> int:
-    """Cancel the account's campaign calls still PLANNED (not yet claimed by a dialer: a
-    claim moves the row out of PLANNED first), as the planner would on its next run; how
-    many. For a change that takes the account out of every campaign at once (paid up)."""
-    result = session.execute(
-        update(ContactAttempt)
+    """Cancel the account's campaign calls still PLANNED, as the planner would on its next
+    run; how many. For a change that takes the account out of every campaign at once (paid
+    up). A row a dialer is claiming this moment (locked) is skipped, not waited for: the
+    caller may hold the audit chain's lock, which the claim takes next; and the policy,
+    asked again at the call's slot, refuses it anyway."""
+    planned = (
+        select(ContactAttempt.id)
         .where(
             ContactAttempt.account_id == account_id,
             ContactAttempt.campaign_id.is_not(None),
             ContactAttempt.status == AttemptStatus.PLANNED,
         )
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(planned))
+    if not ids:
+        return 0
+    result = session.execute(
+        update(ContactAttempt)
+        .where(ContactAttempt.id.in_(ids), ContactAttempt.status == AttemptStatus.PLANNED)
         .values(status=AttemptStatus.CANCELED, disposition=disposition, ended_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -293,3 +293,26 @@ def test_two_imports_of_one_file_at_once_post_each_reference_once(Session, accou
         account = alice(session)
         assert account.balance_minor == 123456 - 30 * 100
         assert audit.verify_chain(session).ok
+
+
+def test_an_accounts_file_that_makes_an_account_current_cancels_its_planned_call(Session):
+    load_campaigns(Session)
+    row = {**ALICE, "phone_type": "home", "flags": "", "days_past_due": "45"}
+    with Session.begin() as session:
+        import_accounts(
+            session, csv_of(row), secret_key=TEST_SECRET_KEY, now=FIXTURE_NOW, actor="t", source={}
+        )
+    with Session.begin() as session:
+        assert plan(session, FIXTURE_NOW).planned == 1
+    current = {**row, "past_due": "0", "days_past_due": "0"}
+    with Session.begin() as session:
+        import_accounts(
+            session,
+            csv_of(current),
+            secret_key=TEST_SECRET_KEY,
+            now=FIXTURE_NOW,
+            actor="t",
+            source={},
+        )
+    [attempt] = attempts(Session)
+    assert (attempt.status, attempt.disposition) == (AttemptStatus.CANCELED, "not-due")
