@@ -9,7 +9,7 @@ moves.
 For each account with a pending promise or an active plan: its payments since (any
 source: the line, the dialer, an agent, the bank's file), the arrangements still open and
 the person's zones go to the pure rules (dialer/lifecycle_rules.py); what they decide is
-stored, each in the audit chain:
+stored, each in the audit chain, one account per transaction:
 - kept promise / paid instalment: status, `resolved_at` / `paid_at`, and the payments
   drawn on in `payment_allocation` (a payment counts once);
 - broken promise: status and `resolved_at`, and, for a promise made on a call, a
@@ -50,7 +50,6 @@ from hotline.models import (
 log = logging.getLogger(__name__)
 
 ACTOR = "dialer:lifecycle"
-BATCH_SIZE = 100
 DEFAULT_ZONE = "America/New_York"
 BROKEN_EVENT = "promise-broken"
 KEPT_EVENT = "promise-kept"
@@ -91,21 +90,24 @@ def run_lifecycle(
     now: dt.datetime,
     *,
     default_zone: str = DEFAULT_ZONE,
-    batch_size: int = BATCH_SIZE,
     actor: str = ACTOR,
 ) -> LifecycleReport:
-    """Settle every account with a pending promise or an active plan as of `now` (UTC);
-    committed a batch of accounts at a time. `default_zone`: a person's zone when neither
-    their address nor their numbers tell (HOTLINE_DEFAULT_TIMEZONE)."""
+    """Settle every account with a pending promise or an active plan as of `now` (UTC).
+    `default_zone`: a person's zone when neither their address nor their numbers tell
+    (HOTLINE_DEFAULT_TIMEZONE).
+
+    One transaction per account: its row lock first, then the audit chain's, then the
+    commit. Holding the chain's lock while waiting for the next account's row would
+    deadlock with a call posting a payment there (which holds the row and waits for the
+    chain)."""
     report = LifecycleReport()
     with Session() as session:
         ids = accounts_to_settle(session)
         session.rollback()
-        for start in range(0, len(ids), batch_size):
-            for account_id in ids[start : start + batch_size]:
-                settle_account(session, account_id, now, default_zone, report, actor=actor)
+        for account_id in ids:
+            settle_account(session, account_id, now, default_zone, report, actor=actor)
             session.commit()
-            session.expunge_all()  # a long run holds no batch's objects after it
+            session.expunge_all()  # a long run holds no account's objects after it
     return report
 
 

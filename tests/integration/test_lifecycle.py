@@ -298,7 +298,7 @@ def test_lifecycle_runs_at_once_settle_each_promise_once(Session):
     def one() -> None:
         try:
             barrier.wait()
-            reports.append(run_lifecycle(Session, NOW + 3 * DAY, batch_size=3))
+            reports.append(run_lifecycle(Session, NOW + 3 * DAY))
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
