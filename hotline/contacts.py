@@ -158,8 +158,13 @@ def record_call_event(
     return True
 
 
+# A planned call cancelled because the account owes nothing past due any more: the
+# planner's own word for an account that is not due.
+NOT_DUE = "not-due"
+
+
 def cancel_planned_calls(
-    session: Session, account_id: int, *, disposition: str, now: dt.datetime
+    session: Session, account_id: int, *, now: dt.datetime, disposition: str = NOT_DUE
 ) -> int:
     """Cancel the account's campaign calls still PLANNED, as the planner would on its next
     run; how many. For a change that takes the account out of every campaign at once (paid

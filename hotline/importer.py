@@ -24,7 +24,6 @@ from hotline import audit, contacts
 from hotline.csvrows import AccountRow, RowError, read_rows
 from hotline.enums import AccountFlag, Language, PhoneType, Source
 from hotline.models import AccountFlagRow, CardAccount, Cardholder, Phone
-from hotline.payments import PAID_UP
 from hotline.phones import mask_phone
 from hotline.secrets import hash_verify_digits, new_salt, verify_digits_match
 
@@ -296,9 +295,7 @@ def _update_existing(context: _Context, account: CardAccount, row: AccountRow) -
     context.report.updated += 1
     if "past_due_minor" in changes and account.past_due_minor == 0:
         # Current now: out of its campaign at once, as a payment that clears it does.
-        contacts.cancel_planned_calls(
-            context.session, account.id, disposition=PAID_UP, now=context.now
-        )
+        contacts.cancel_planned_calls(context.session, account.id, now=context.now)
     audit.record(
         context.session,
         actor=context.actor,

@@ -26,9 +26,6 @@ from hotline.redact import card_last4
 # Stored fields are bounded by design: nothing a carrier sends can stop a posting.
 CONFIRMATION_LENGTH = 100
 BRAND_LENGTH = 20
-# The disposition of a planned call cancelled because a payment left nothing past due: the
-# planner's own word for an account that is not due.
-PAID_UP = "not-due"
 
 
 def pay_key(call_sid: str, pay_token: str, confirmation: str) -> str:
@@ -101,7 +98,7 @@ def post_card_payment(
     account.past_due_minor = max(0, account.past_due_minor - amount_minor)
     session.flush()
     if account.past_due_minor == 0:
-        contacts.cancel_planned_calls(session, account.id, disposition=PAID_UP, now=now)
+        contacts.cancel_planned_calls(session, account.id, now=now)
     audit.record(
         session,
         actor=origin.actor,
