@@ -181,8 +181,8 @@ def settle_account(
         for i in plan.instalments
         if i.status is InstalmentStatus.DUE
     ]
-    earliest_made = min(o.made_at for o in owed)
-    paid = _payments(session, account, earliest_made, zones)
+    # (A plan with nothing left due, yet still active, is only closed below.)
+    paid = _payments(session, account, min(o.made_at for o in owed), zones) if owed else []
     verdicts = settle(owed, paid, today=earliest_local_day(now, zones))
     promise_by_id = {p.id: p for p in promises}
     instalment_by_id = {i.id: (plan, i) for plan in plans for i in plan.instalments}

@@ -365,3 +365,13 @@ def test_the_dialer_runs_the_lifecycle_daily_and_at_start_whatever_its_planning(
     assert jobs[LIFECYCLE_JOB_ID].every == DAY
     jobs[LIFECYCLE_JOB_ID].func()
     assert get(Session, PromiseToPay, promise_id).status is PromiseStatus.BROKEN
+
+
+def test_an_active_plan_with_nothing_left_due_is_completed(Session):
+    account_id = account(Session)
+    plan_id = plan_of(Session, account_id, 3, 100_00, NOW.date() + DAY)
+    with Session.begin() as session:
+        for instalment in session.get_one(RepaymentPlan, plan_id).instalments:
+            instalment.status = InstalmentStatus.PAID
+    assert run_lifecycle(Session, NOW).plans_completed == 1
+    assert get(Session, RepaymentPlan, plan_id).status is PlanStatus.COMPLETED
