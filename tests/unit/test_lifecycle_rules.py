@@ -173,7 +173,7 @@ def payments(draw):
     return paid
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(owed=arrangements(), paid=payments(), today=days)
 def test_a_payment_is_never_counted_for_more_than_it_brings(owed, paid, today):
     verdicts = settle(owed, paid, today=DAY0 + dt.timedelta(days=today))
@@ -186,7 +186,7 @@ def test_a_payment_is_never_counted_for_more_than_it_brings(owed, paid, today):
     assert all(drawn[i] <= free[i] for i in drawn)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(owed=arrangements(), paid=payments(), today=days)
 def test_kept_means_covered_by_payments_that_count_and_broken_only_after_the_date(
     owed, paid, today
@@ -203,7 +203,7 @@ def test_kept_means_covered_by_payments_that_count_and_broken_only_after_the_dat
             assert (verdict.outcome is Outcome.BROKEN) == (day > verdict.owed.due)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(one=arrangements(), paid=payments(), today=days)
 def test_alone_an_arrangement_is_kept_iff_what_counts_toward_it_reaches_its_amount(
     one, paid, today
@@ -214,7 +214,7 @@ def test_alone_an_arrangement_is_kept_iff_what_counts_toward_it_reaches_its_amou
         assert (verdict.outcome is Outcome.KEPT) == (counting >= owed.amount_minor)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(owed=arrangements(), paid=payments(), today=days, later=st.integers(0, 40))
 def test_running_again_over_what_is_left_changes_nothing_decided(owed, paid, today, later):
     """The job stores kept draws and settled statuses; a second run (the same day or any

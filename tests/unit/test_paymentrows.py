@@ -67,7 +67,7 @@ def test_the_header_must_name_exactly_the_columns():
         list(read_payment_rows(io.StringIO(",".join(PAYMENT_COLUMNS) + ",note\n"), today=TODAY))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(PAYMENT_COLUMNS), st.text(max_size=40)))
 def test_any_text_in_any_field_gives_a_row_or_its_errors(raw):
     result = parse_payment_row(3, raw, today=TODAY)
