@@ -16,12 +16,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dialer import campaign_store
+from dialer import campaign_store, text_queue
 from dialer.campaign_file import CampaignFileError, parse_campaign_file
 from dialer.planner import plan
 from dialer.preview import preview, summary
 from hotline.cli_errors import FileUnusable
 from hotline.enums import CampaignStatus
+from hotline.phones import mask_phone
 
 if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
@@ -161,9 +162,13 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         """Who would be called on a day, and for every other account why not and when next."""
         current = ready_runtime()
         now = _now()
+        shown_day = day.date() if day else now.date()
         try:
             with current.Session.begin() as session:
-                lines = preview(session, day.date() if day else now.date(), now, campaign_name)
+                lines = preview(session, shown_day, now, campaign_name)
+                # Every zone's day has begun by the end of the UTC day + 14 h (UTC-12..+14).
+                until = dt.datetime.combine(shown_day, dt.time(), dt.UTC) + dt.timedelta(days=1)
+                texts = text_queue.queued_by(session, until + dt.timedelta(hours=14))
         except campaign_store.CampaignError as exc:
             raise click.ClickException(str(exc)) from None
         table = Table(
@@ -192,3 +197,17 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         console.print(f"{called} of {len(lines)} account(s) would be called")
         for reason, count in summary(lines).items():
             console.print(f"  not called, {reason}: {count}")
+        if texts:
+            listed = Table(title="texts queued (the policy is asked again when each is sent)")
+            for heading in ("account", "kind", "due (UTC)", "number", "why it waits"):
+                listed.add_column(heading, overflow="fold")
+            for account_number, text in texts:
+                listed.add_row(
+                    account_number,
+                    text.kind.value,
+                    f"{text.due_at:%Y-%m-%d %H:%M}",
+                    mask_phone(text.number),
+                    text.error_message or "",
+                )
+            console.print(listed)
+        console.print(f"{len(texts)} text(s) queued")

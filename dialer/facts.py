@@ -22,9 +22,16 @@ from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, func, 
 from sqlalchemy.sql import ColumnElement
 
 from dialer.history import is_conversation, outcome_of
-from dialer.policy import AccountFacts, Attempt, LocalHours, PhoneFacts
+from dialer.policy import AccountFacts, Attempt, Channel, LocalHours, PhoneFacts
 from dialer.schedule import PastCall
-from hotline.enums import AccountFlag, AttemptStatus, CaseKind, CaseStatus, Direction
+from hotline.enums import (
+    AccountFlag,
+    AttemptStatus,
+    CaseKind,
+    CaseStatus,
+    Direction,
+    TextStatus,
+)
 from hotline.models import (
     OPEN_ATTEMPT_STATUSES,
     AccountFlagRow,
@@ -34,6 +41,7 @@ from hotline.models import (
     ContactAttempt,
     IvrCall,
     Phone,
+    TextMessage,
 )
 from hotline.phones import time_zones_for
 from hotline.profiles import AttemptOutcome
@@ -152,7 +160,8 @@ def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datet
         by_holder[row.cardholder_id].append(case)
     holders = list(by_holder)
     updates = _add_phones(connection, holders, by_holder)
-    _add_history(connection, holders, by_holder, cases, since)
+    numbers = _add_history(connection, holders, by_holder, cases, since)
+    _add_texts(connection, numbers, by_holder, since)
     _add_inbound(connection, list(cases), cases, since)
     return Batch([cases[i] for i in sorted(cases)], updates)
 
@@ -218,9 +227,10 @@ def _add_history(
     by_holder: dict[int, list[AccountCase]],
     cases: dict[int, AccountCase],
     since: dt.datetime,
-) -> None:
+) -> dict[int, tuple[str, int]]:
     """Outbound attempts about any of the cardholders' accounts (the caps count per person
-    and per number too), and each account's open attempt."""
+    and per number too), and each account's open attempt; returns those accounts (id ->
+    account number, cardholder id)."""
     dialect = connection.dialect.name
     # The cardholders' accounts first (by the cardholder index), then their attempts by the
     # (account, started) index: joining on the cardholder would scan every attempt.
@@ -280,6 +290,41 @@ def _add_history(
             case.history.append(attempt)
         if mine is not None and a.campaign_id is not None:
             mine.past_calls.append(PastCall(when, outcome))
+    return {i: (numbers[i], holder_of[i]) for i in numbers}
+
+
+# A text counts from the moment it is claimed for sending: one whose sending is unknown
+# (the sender died) may have gone, and the caps err towards counting.
+TEXTS_COUNTED = (TextStatus.SENDING, TextStatus.SENT)
+
+
+def _add_texts(
+    connection: Connection,
+    accounts: dict[int, tuple[str, int]],
+    by_holder: dict[int, list[AccountCase]],
+    since: dt.datetime,
+) -> None:
+    """The texts sent to the cardholders: the caps that count texts count them."""
+    if not accounts:
+        return
+    sent_at = func.coalesce(TextMessage.sent_at, TextMessage.claimed_at)
+    for account_id, number, when in connection.execute(
+        select(TextMessage.account_id, TextMessage.number, sent_at).where(
+            _among(TextMessage.account_id, list(accounts), connection.dialect.name),
+            TextMessage.status.in_(TEXTS_COUNTED),
+            sent_at >= since,
+        )
+    ):
+        account_number, holder = accounts[account_id]
+        attempt = Attempt(
+            placed_at=when,
+            phone=number,
+            outcome=AttemptOutcome.NO_ANSWER,
+            accounts=frozenset({account_number}),
+            channel=Channel.SMS,
+        )
+        for case in by_holder[holder]:
+            case.history.append(attempt)
 
 
 def _add_inbound(

@@ -55,6 +55,7 @@ __all__ = [
     "callable_numbers",
     "candidate_zones",
     "decide",
+    "decide_text",
 ]
 
 # How far ahead a next eligible time is looked for (after a reminder pause ends). A year
@@ -88,6 +89,7 @@ class Reason(enum.StrEnum):
     BAD_NUMBER = "bad-number"
     UNDER_REVIEW = "under-review"
     NO_AUTODIAL_CONSENT = "no-autodial-consent"
+    NOT_A_MOBILE = "not-a-mobile"  # texts go to mobiles only
     NO_TIME_ZONE = "no-time-zone"
     # Time and history: these pass by themselves.
     REMINDERS_PAUSED = "reminders-paused"
@@ -128,6 +130,7 @@ _WHY = {
     Reason.BAD_NUMBER: "bad number",
     Reason.UNDER_REVIEW: "number under review (wrong party)",
     Reason.NO_AUTODIAL_CONSENT: "mobile without autodial consent",
+    Reason.NOT_A_MOBILE: "not a mobile number (no texts)",
     Reason.NO_TIME_ZONE: "no known time zone",
     Reason.REMINDERS_PAUSED: "reminders paused (promise or plan)",
     Reason.CONVERSATION_PAUSE: "pause after a conversation",
@@ -324,7 +327,34 @@ def decide(
 ) -> Decision:
     """May the account be called (voice, automated) at `now`, on which numbers; if not,
     why not and when next. `history` holds every contact with the cardholder."""
-    prepared = _prepare(account, phones, history, profile, now)
+    return _decided(_prepare(account, phones, history, profile, now), now)
+
+
+def decide_text(
+    account: AccountFacts,
+    phones: Sequence[PhoneFacts],
+    history: Iterable[Attempt],
+    profile: ContactProfile,
+    now: dt.datetime,
+    to: str,
+) -> Decision:
+    """May the dialer text `to`, one of the cardholder's numbers, at `now`; if not, why not
+    and when next.
+
+    The same rules as a call, read for a text: only a mobile on file with consent (TCPA:
+    an automated text is an autodialled call), never an opted-out, bad or under-review
+    number; the hard blocks and an open dispute; the calling window and holidays in every
+    candidate zone; and the caps that count texts (`Cap.counts_sms`: Massachusetts'
+    "communications", China's attempts per number). Not the rules that are about calls
+    only: the Reg F 7-in-7 count and the pause after a conversation (calls), nothing past
+    due and reminders paused (a courtesy reminder or a thank-you is sent exactly then).
+    """
+    return _decided(_prepare(account, phones, history, profile, now, Channel.SMS, to), now)
+
+
+def _decided(
+    prepared: Decision | tuple[_Rules, tuple[tuple[str, Reason], ...]], now: dt.datetime
+) -> Decision:
     if isinstance(prepared, Decision):
         return prepared
     rules, excluded = prepared
@@ -390,8 +420,11 @@ def _prepare(
     history: Iterable[Attempt],
     profile: ContactProfile,
     now: dt.datetime,
+    channel: Channel = Channel.VOICE,
+    only: str | None = None,
 ) -> Decision | tuple[_Rules, tuple[tuple[str, Reason], ...]]:
-    """A denial that time will not lift, or the account's time rules ready to be asked."""
+    """A denial that time will not lift, or the account's time rules ready to be asked.
+    `only`: the one number asked about (a text's); the others still place the person."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     for flag, reason in HARD_BLOCKS:
@@ -399,11 +432,13 @@ def _prepare(
             return _never(reason)
     if account.open_dispute:
         return _never(Reason.OPEN_DISPUTE)
-    if account.past_due_minor <= 0 or account.days_past_due <= 0:
+    if channel is Channel.VOICE and (account.past_due_minor <= 0 or account.days_past_due <= 0):
         return _never(Reason.NOTHING_DUE)
     on_file = [p for p in phones if not p.removed]
-    excluded = tuple((p.e164, r) for p in on_file if (r := _number_block(p)) is not None)
-    diallable = [p for p in on_file if _number_block(p) is None]
+    asked = [p for p in on_file if only is None or p.e164 == only]
+    block = _number_block if channel is Channel.VOICE else _text_block
+    excluded = tuple((p.e164, r) for p in asked if (r := block(p)) is not None)
+    diallable = [p for p in asked if block(p) is None]
     if not diallable:
         reasons = {r for _, r in excluded}
         reason = reasons.pop() if len(reasons) == 1 else Reason.NO_NUMBER
@@ -411,7 +446,9 @@ def _prepare(
     zones = candidate_zones(account, on_file)
     if not zones:
         return _never(Reason.NO_TIME_ZONE, excluded)
-    rules = _Rules(account, diallable, list(history), profile, zones, now.astimezone(dt.UTC))
+    rules = _Rules(
+        account, diallable, list(history), profile, zones, now.astimezone(dt.UTC), channel
+    )
     return rules, excluded
 
 
@@ -430,6 +467,16 @@ def _number_block(phone: PhoneFacts) -> Reason | None:
     if phone.type is PhoneType.MOBILE and not phone.autodial_consent:
         return Reason.NO_AUTODIAL_CONSENT
     return None
+
+
+def _text_block(phone: PhoneFacts) -> Reason | None:
+    """What stops a number on file from ever being texted: a call's blocks, and any number
+    that is not a mobile with consent."""
+    if phone.type is not PhoneType.MOBILE:
+        return _number_block(phone) or Reason.NOT_A_MOBILE
+    if not phone.autodial_consent:
+        return _number_block(phone) or Reason.NO_AUTODIAL_CONSENT
+    return _number_block(phone)
 
 
 @functools.lru_cache(maxsize=256)
@@ -477,8 +524,12 @@ class _Rules:
         profile: ContactProfile,
         zones: tuple[str, ...],
         now: dt.datetime,
+        channel: Channel = Channel.VOICE,
     ) -> None:
         self.account = account
+        # A text is held to the caps that count texts only, and to no pause (see
+        # decide_text); a call to every cap.
+        self.text = channel is Channel.SMS
         self.phones = phones
         self.profile = profile
         self.zones = zones
@@ -493,7 +544,11 @@ class _Rules:
         self.conversations = [
             a.placed_at for a in recent if a.conversation and account.account_number in a.accounts
         ]
-        self.caps = [(cap, [a for a in recent if _counts(cap, a, account)]) for cap in profile.caps]
+        self.caps = [
+            (cap, [a for a in recent if _counts(cap, a, account)])
+            for cap in profile.caps
+            if cap.counts_sms or not self.text
+        ]
 
     # -- the verdict at one instant ------------------------------------------------------
 
@@ -506,10 +561,10 @@ class _Rules:
         the one that decides when calls may resume (a capped account at night says "cap").
         """
         locals_ = [(z, _local(t, z)) for z in self.zones]
-        paused = self.account.reminders_paused_until
+        paused = None if self.text else self.account.reminders_paused_until
         if paused is not None and any(loc.date() <= paused for _, loc in locals_):
             return (), Reason.REMINDERS_PAUSED, None, ()
-        if self._in_pause(locals_):
+        if not self.text and self._in_pause(locals_):
             return (), Reason.CONVERSATION_PAUSE, None, ()
         for cap, attempts in self.caps:
             if cap.scope is not CapScope.NUMBER and _over(cap, attempts, locals_):
@@ -578,7 +633,7 @@ class _Rules:
         transition in some zone: those instants are the only ones worth asking about.
         """
         start = now
-        paused = self.account.reminders_paused_until
+        paused = None if self.text else self.account.reminders_paused_until
         if paused is not None:
             # Skip a long pause in one step: nothing is allowed before its last midnight.
             resume = max(_midnight(paused + DAY, z) for z in self.zones)

@@ -41,8 +41,10 @@ from dialer import claims
 from dialer.clock import SystemClock
 from dialer.config import DialerConfig
 from dialer.lifecycle import lifecycle
+from dialer.texting import TextConfig, send_texts
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
+from prompts.catalog import load_all
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ RECONCILE_JOB_ID = "dialer.reconcile"
 PLANNING_JOB_ID = "dialer.planning"
 LIFECYCLE_JOB_ID = "dialer.lifecycle"
 LIFECYCLE_EVERY = dt.timedelta(days=1)
+TEXTS_JOB_ID = "dialer.texts"
+# How often the texts job looks for texts owed and sends the due ones.
+TEXTS_EVERY = dt.timedelta(seconds=15)
 
 
 class DialerAlreadyRunning(RuntimeError):
@@ -66,18 +71,22 @@ class ScheduledJob:
     every: dt.timedelta
 
 
-def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[ScheduledJob]:
+def planning_and_lifecycle_jobs(
+    runtime: Runtime, clock: SystemClock, stop: threading.Event | None = None
+) -> list[ScheduledJob]:
     """The jobs the dialer runs besides placing calls.
 
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact
     policy and queue the PLANNED attempts that are due, every HOTLINE_DIALER_PLAN_EVERY_S
-    (0: not here). `dialer.lifecycle` (LIFECYCLE_JOB_ID): promises kept or broken,
-    instalments paid or missed, daily and once at start (dialer/lifecycle.py; safe to run
-    any number of times, by any number of dialers). Each is a plain function of
-    (sessionmaker, clock), wrapped as a ScheduledJob for a fixed id and one instance at a
-    time.
+    (0: not here). `dialer.texts` (TEXTS_JOB_ID, dialer/texting.py): the texts owed
+    (follow-ups, courtesy reminders, thank-yous) queued and the due ones sent.
+    `dialer.lifecycle` (LIFECYCLE_JOB_ID): promises kept or broken, instalments paid or
+    missed, daily and once at start (dialer/lifecycle.py; safe to run any number of times,
+    by any number of dialers). Each is a plain function of (sessionmaker, clock), wrapped
+    as a ScheduledJob for a fixed id and one instance at a time.
     """
     jobs = [
+        _texts_job(runtime, clock, stop or threading.Event()),
         ScheduledJob(
             LIFECYCLE_JOB_ID,
             _one_at_a_time(
@@ -86,12 +95,12 @@ def planning_and_lifecycle_jobs(runtime: Runtime, clock: SystemClock) -> list[Sc
                 )
             ),
             LIFECYCLE_EVERY,
-        )
+        ),
     ]
     every = runtime.settings.dialer_plan_every_s
     if every != 0:
         run_planning = _one_at_a_time(lambda: planning(runtime.Session, clock))
-        jobs.insert(0, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every)))
+        jobs.append(ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every)))
     return jobs
 
 
@@ -108,6 +117,18 @@ def _one_at_a_time(run: Callable[[], object]) -> Callable[[], None]:
             running.release()
 
     return once
+
+
+def _texts_job(runtime: Runtime, clock: SystemClock, stop: threading.Event) -> ScheduledJob:
+    """`dialer.texts` (TEXTS_JOB_ID): queue the follow-ups, reminders and thank-yous owed
+    and send the due ones (dialer/texting.py), every TEXTS_EVERY, one run at a time; once
+    stopping, a text claimed but not yet sent is given back."""
+    config = TextConfig.from_settings(runtime.settings, new_worker_id())
+    catalogs = load_all()
+    run_texts = _one_at_a_time(
+        lambda: send_texts(runtime.Session, runtime.gateway, clock, config, stop, catalogs)
+    )
+    return ScheduledJob(TEXTS_JOB_ID, run_texts, TEXTS_EVERY)
 
 
 def new_worker_id() -> str:
@@ -176,7 +197,7 @@ def run(runtime: Runtime) -> None:
         jobs = [
             ScheduledJob(TICK_JOB_ID, job(tick), config.tick),
             ScheduledJob(RECONCILE_JOB_ID, job(reconcile), config.tick),
-            *planning_and_lifecycle_jobs(runtime, clock),
+            *planning_and_lifecycle_jobs(runtime, clock, stop),
         ]
         for scheduled in jobs:
             scheduler.add_job(

@@ -161,6 +161,24 @@ class CampaignStatus(enum.StrEnum):
     FINISHED = "finished"
 
 
+class TextKind(enum.StrEnum):
+    """Why the dialer texts a cardholder (a campaign tier's settings say which it sends)."""
+
+    FOLLOW_UP = "follow-up"  # after a call that reached a voicemail or went unanswered
+    REMINDER = "reminder"  # a courtesy reminder before a promise's or instalment's date
+    THANK_YOU = "thank-you"  # after a payment is posted, or a promise is kept
+
+
+class TextStatus(enum.StrEnum):
+    """A queued text's state: queued -> sending (claimed) -> sent; or skipped / failed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"  # the policy or the text's own rule refused it for good
+    FAILED = "failed"  # the carrier refused it for good
+
+
 class Step(enum.StrEnum):
     """Where a call's next answer goes: the steps of the call flows."""
 

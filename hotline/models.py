@@ -49,6 +49,8 @@ from hotline.enums import (
     PlanStatus,
     PromiseStatus,
     Source,
+    TextKind,
+    TextStatus,
 )
 
 
@@ -272,6 +274,8 @@ class Payment(Base):
 
     __tablename__ = "payment"
     __table_args__ = (
+        # The texts job's look for payments just posted (thank-yous): migration 0008.
+        Index("ix_payment_posted", "posted_at"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         # Exactly four ASCII digits or NULL; the expression reads the same in SQLite and
         # PostgreSQL (migration 0004 says why).
@@ -497,6 +501,8 @@ class ContactAttempt(Base):
     __table_args__ = (
         Index("ix_contact_attempt_due", "status", "due_at"),
         Index("ix_contact_attempt_account_started", "account_id", "started_at"),
+        # The texts job's look for calls just ended (follow-ups): migration 0008.
+        Index("ix_contact_attempt_ended", "ended_at"),
         Index(
             "uq_contact_attempt_open_per_account",
             "account_id",
@@ -550,6 +556,54 @@ class ContactAttempt(Base):
     dial_retries: Mapped[int] = mapped_column(server_default="0")
     # When reconcile last fetched the call from the carrier (callbacks overdue).
     carrier_checked_at: Mapped[dt.datetime | None]
+
+
+class TextMessage(Base):
+    """A text the dialer sends a cardholder: a queue row with its placement state.
+
+    One row per reason to text (`kind`, `source_key`: "attempt:12", "promise:3",
+    "instalment:9", "payment:40", "promise-kept:3"), so finding the same reason twice queues
+    nothing new. It moves QUEUED -> SENDING (claimed: worker, claimed_at, lease) -> SENT
+    (provider_sid stored), each step its own transaction (dialer/text_queue.py); a SENDING
+    row without a SID whose lease is over is resolved by listing the carrier's messages to
+    the number before it could ever be sent again.
+    """
+
+    __tablename__ = "text_message"
+    __table_args__ = (
+        UniqueConstraint("kind", "source_key"),
+        Index("ix_text_message_due", "status", "due_at"),
+        Index("ix_text_message_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"))
+    phone_id: Mapped[int | None] = mapped_column(ForeignKey("phone.id"))
+    number: Mapped[str] = mapped_column(String(16))  # E.164
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"))
+    kind: Mapped[TextKind] = mapped_column(_enum(TextKind, "text_kind"))
+    source_key: Mapped[str] = mapped_column(String(64))
+    body_key: Mapped[str] = mapped_column(String(64))  # the prompt key (prompts/*.toml)
+    language: Mapped[str] = mapped_column(String(8))
+    # The prompt's parameters (JSON; never an amount) and the text as sent.
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[TextStatus] = mapped_column(_enum(TextStatus, "text_status"))
+    due_at: Mapped[dt.datetime]
+    # Past this the text is pointless (a reminder after its date): skipped, not sent late.
+    expires_at: Mapped[dt.datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None]
+    lease_until: Mapped[dt.datetime | None]
+    provider_sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    sent_at: Mapped[dt.datetime | None]
+    retries: Mapped[int] = mapped_column(server_default="0", default=0)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"TextMessage(id={self.id!r}, kind={self.kind!r}, status={self.status!r})"
 
 
 class DialerPacing(Base):

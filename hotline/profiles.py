@@ -116,6 +116,10 @@ class ContactProfile:
 
     @property
     def sms_counts_toward_caps(self) -> bool:
+        """Whether a text the dialer sends counts toward any cap (set per cap, `counts_sms`:
+        us-ma's 2-in-7 "communications" and cn-default's attempts per number do; Reg F's
+        7-in-7 and Washington's 3-in-7 count calls only). A text is held to the caps that
+        count it, and a call to every cap, texts included where they count."""
         return any(cap.counts_sms for cap in self.caps)
 
 
@@ -202,6 +206,8 @@ PROFILES = {
             ),
         ),
         caps=(
+            # "Attempts per contact number per day": a text to the number is an attempt on
+            # that channel that nobody answers, so it counts (the dialer's own reading).
             Cap(
                 "6 unanswered calls today to this number",
                 limit=6,
@@ -209,6 +215,7 @@ PROFILES = {
                 scope=CapScope.NUMBER,
                 counts=UNANSWERED,
                 source="CBA collection guideline 2026, GB/T 45251-2025",
+                counts_sms=True,
             ),
             Cap(
                 "3 connected calls today",

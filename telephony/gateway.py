@@ -62,6 +62,9 @@ class MessageInfo:
     to: str
     from_: str
     body: str = field(repr=False)
+    direction: str = "outbound-api"
+    # When the carrier created the message (Twilio's date_created, whole seconds).
+    created_at: dt.datetime | None = None
 
 
 class CallGateway(abc.ABC):
@@ -87,6 +90,11 @@ class CallGateway(abc.ABC):
 
     @abc.abstractmethod
     def send_sms(self, to: str, from_: str, body: str) -> MessageInfo: ...
+
+    @abc.abstractmethod
+    def list_messages(self, to: str, since: dt.datetime) -> list[MessageInfo]:
+        """Outbound messages the account sent to `to` created at or after `since`, oldest
+        first: how a sender that lost a MessageSid (killed mid-send) finds its text."""
 
     @abc.abstractmethod
     def pause_recording(self, sid: str) -> str:

@@ -133,6 +133,32 @@ class TwilioGateway(CallGateway):
             sid=message.sid or "", status=str(message.status), to=to, from_=from_, body=body
         )
 
+    def list_messages(self, to: str, since: dt.datetime) -> list[MessageInfo]:
+        # As list_calls: by To on the carrier, by creation time here (DateSent leaves out
+        # a message still queued), newest first so reading stops at the first older one.
+        floor = since.astimezone(dt.UTC).replace(microsecond=0)
+        found: list[MessageInfo] = []
+
+        def read() -> None:
+            for message in self.client.messages.stream(to=to, page_size=LIST_PAGE_SIZE):
+                created = message.date_created
+                if created is not None and created < floor:
+                    break
+                found.append(
+                    MessageInfo(
+                        sid=message.sid or "",
+                        status=str(message.status),
+                        to=message.to or "",
+                        from_=message.from_ or "",
+                        body=message.body or "",
+                        direction=str(message.direction),
+                        created_at=created,
+                    )
+                )
+
+        self._do("list", read)
+        return [m for m in reversed(found) if m.direction.startswith("outbound")]
+
     def pause_recording(self, sid: str) -> str:
         return self._set_recording(sid, "paused")
 

@@ -108,10 +108,23 @@ class FakeCallGateway(CallGateway):
     def send_sms(self, to: str, from_: str, body: str) -> MessageInfo:
         self._refuse_if_failing("send_sms", to)
         message = MessageInfo(
-            sid=self._new_sid("SM"), status="queued", to=to, from_=from_, body=body
+            sid=self._new_sid("SM"),
+            status="queued",
+            to=to,
+            from_=from_,
+            body=body,
+            created_at=self.now() if self.now else None,
         )
         self.sms.append(message)
         return message
+
+    def list_messages(self, to: str, since: dt.datetime) -> list[MessageInfo]:
+        self._refuse_if_failing("list_messages", to)
+        self.listed.append((to, since))
+        floor = since.replace(microsecond=0)
+        return [
+            m for m in self.sms if m.to == to and (m.created_at is None or m.created_at >= floor)
+        ]
 
     def pause_recording(self, sid: str) -> str:
         self._refuse_if_failing("pause_recording", sid)

@@ -352,14 +352,18 @@ def test_a_reconciled_payment_from_a_reminder_call_is_the_dialers(Session):
 def test_the_dialer_runs_the_lifecycle_daily_and_at_start_whatever_its_planning(
     Session, plan_every
 ):
+    import dataclasses
     from types import SimpleNamespace
 
     from dialer.process import LIFECYCLE_JOB_ID, PLANNING_JOB_ID, planning_and_lifecycle_jobs
+    from hotline.settings import Settings
 
     account_id = account(Session)
     promise_id = promise(Session, account_id, 10_00, dt.date(2020, 1, 1), now=NOW - 3000 * DAY)
-    settings = SimpleNamespace(dialer_plan_every_s=plan_every, default_timezone="UTC")
-    runtime = SimpleNamespace(settings=settings, Session=Session)
+    settings = dataclasses.replace(
+        Settings(), dialer_plan_every_s=plan_every, default_timezone="UTC"
+    )
+    runtime = SimpleNamespace(settings=settings, Session=Session, gateway=None)
     jobs = {job.job_id: job for job in planning_and_lifecycle_jobs(runtime, SystemClock())}
     assert (PLANNING_JOB_ID in jobs) == (plan_every != 0)
     assert jobs[LIFECYCLE_JOB_ID].every == DAY

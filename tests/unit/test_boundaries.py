@@ -37,6 +37,7 @@ PURE_MODULES = {
     "dialer/flow.py",
     "dialer/urls.py",
     "dialer/texts.py",
+    "dialer/text_rules.py",
     "dialer/lifecycle_rules.py",
     "hotline/paymentrows.py",
 } | {

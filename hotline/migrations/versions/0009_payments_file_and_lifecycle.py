@@ -2,7 +2,7 @@
 of each payment counted toward a promise or an instalment.
 
 Revision ID: 0009
-Revises: 0007 (to be re-chained onto 0008 when both land)
+Revises: 0008
 Create Date: 2026-12-01 15:00:00
 
 payment gains posted_on (the day the bank's file says it was booked; payments taken here
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

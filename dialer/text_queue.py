@@ -1,0 +1,713 @@
+"""The dialer's texts as queue rows: found, claimed, and moved along their sending.
+
+A text is a `text_message` row, one per reason to text (kind, source_key), inserted with
+ON CONFLICT DO NOTHING, so finding the same follow-up on every run queues it once. It
+moves QUEUED -> SENDING (claimed: worker, claimed_at, lease; the body fixed) -> SENT (the
+MessageSid stored), each step its own transaction, as dialer/claims.py moves a call:
+
+- SENDING without a SID: the sender may have died before, during or after the carrier
+  request. Nobody sends it again; once its lease is over (and the carrier's list has
+  settled), `resolve_unknown` lists the carrier's messages to the number since the claim:
+  one with the row's body is adopted, otherwise the row is QUEUED again.
+- A carrier 429 or 4xx of our own: QUEUED again after a backoff; a 5xx or no answer:
+  unknown, as above; a number the carrier will not text (not a mobile, unsubscribed at the
+  carrier, invalid): FAILED, and an unsubscribe is recorded as the cardholder's opt-out.
+
+Claims read with FOR UPDATE SKIP LOCKED (no lock on SQLite, where one dialer runs). Every
+step after the claim is guarded by the claim itself (worker id, claimed_at). Services here
+take a session and never commit; dialer/texting.py owns the transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dialer import text_rules
+from dialer.campaign_store import tier_settings
+from dialer.campaigns import TierSettings
+from dialer.facts import AccountCase, load_cases
+from dialer.policy import Decision, candidate_zones, decide_text
+from dialer.retry import Refusal, backoff
+from hotline import audit, contacts
+from hotline.enums import (
+    CampaignStatus,
+    Direction,
+    Disposition,
+    InstalmentStatus,
+    PaymentStatus,
+    PhoneType,
+    PlanStatus,
+    PromiseStatus,
+    Source,
+    TextKind,
+    TextStatus,
+)
+from hotline.models import (
+    Campaign,
+    CardAccount,
+    Cardholder,
+    ContactAttempt,
+    Payment,
+    PlanInstalment,
+    PromiseToPay,
+    RepaymentPlan,
+    TextMessage,
+    table_of,
+)
+from hotline.origin import Origin
+from hotline.profiles import PROFILES
+from prompts.spoken import spoken_date
+
+ACTOR = "dialer:texts"
+# Rows claimed per transaction.
+BATCH = 20
+# Twilio: 21610 the recipient unsubscribed (replied STOP to our number); 21614 and 21635
+# not a mobile / a landline; 21211 an invalid number; 21612 and 21408 not reachable from
+# our number or region. None of these goes on retrying.
+UNSUBSCRIBED = 21610
+NEVER_TEXTABLE = frozenset({21211, 21612, 21408, 21614, 21635, UNSUBSCRIBED})
+
+
+@dataclass(frozen=True)
+class TextClaim:
+    text_id: int
+    number: str
+    worker_id: str
+    claimed_at: dt.datetime
+    lease_until: dt.datetime
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What the texts say for the line: its names and callback number by language."""
+
+    callback_number: str
+    caller_id: str  # the sender when the campaign names none
+    business: dict[str, str]  # language -> the name that does not suggest collection
+
+    def business_for(self, language: str) -> str:
+        return self.business.get(language) or self.business.get("en") or ""
+
+
+# --- finding the texts that are owed -------------------------------------------------------
+
+
+def queue_due(session: Session, now: dt.datetime) -> int:
+    """Queue every text owed now that is not queued yet; how many new rows."""
+    connection = session.connection()
+    rows: list[dict[str, Any]] = []
+    rows += _follow_ups(session, connection, now)
+    rows += _reminders(session, connection, now)
+    rows += _thank_yous(session, connection, now)
+    return _insert(session, rows, now)
+
+
+def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+    """A text after each campaign call that reached a voicemail or went unanswered, where
+    its tier says so, to the mobile called (or, when a landline was called, the first
+    mobile on file)."""
+    found = connection.execute(
+        select(
+            ContactAttempt.id,
+            ContactAttempt.account_id,
+            ContactAttempt.campaign_id,
+            ContactAttempt.tier_id,
+            ContactAttempt.number,
+            ContactAttempt.disposition,
+            ContactAttempt.ended_at,
+        ).where(
+            ContactAttempt.direction == Direction.OUTBOUND,
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
+            ContactAttempt.ended_at >= now - text_rules.FOLLOW_UP_FOR,
+        )
+    ).all()
+    settings = _SettingsCache(session)
+    rows = []
+    for a in found:
+        tier = settings.get(a.campaign_id, a.tier_id)
+        if (
+            a.account_id is None
+            or tier is None
+            or not text_rules.wants_follow_up(a.disposition, tier)
+        ):
+            continue
+        timing = text_rules.follow_up_timing(a.ended_at)
+        rows.append(
+            _row(TextKind.FOLLOW_UP, f"attempt:{a.id}", a.account_id, a.campaign_id, timing)
+            | {"number": a.number}
+        )
+    return rows
+
+
+def _reminders(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+    """A courtesy reminder before each pending promise's date and each active plan's next
+    instalment, where the tier that worked the account says so."""
+    first, last = text_rules.reminder_dates_from(now.date())
+    dates: list[tuple[str, int, dt.date]] = [
+        (f"promise:{pid}", account_id, day)
+        for pid, account_id, day in connection.execute(
+            select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.promised_date).where(
+                PromiseToPay.status == PromiseStatus.PENDING,
+                PromiseToPay.promised_date.between(first, last),
+            )
+        )
+    ]
+    # Each plan's next instalment within the reminders' reach (the lowest one still due).
+    next_due: dict[int, tuple[int, int, dt.date]] = {}
+    for iid, plan_id, account_id, day in connection.execute(
+        select(
+            PlanInstalment.id,
+            PlanInstalment.plan_id,
+            RepaymentPlan.account_id,
+            PlanInstalment.due_date,
+        )
+        .join(RepaymentPlan, RepaymentPlan.id == PlanInstalment.plan_id)
+        .where(
+            RepaymentPlan.status == PlanStatus.ACTIVE,
+            PlanInstalment.status == InstalmentStatus.DUE,
+            PlanInstalment.due_date.between(first, last),
+        )
+        .order_by(PlanInstalment.plan_id, PlanInstalment.sequence)
+    ):
+        next_due.setdefault(plan_id, (iid, account_id, day))
+    dates += [(f"instalment:{iid}", account_id, day) for iid, account_id, day in next_due.values()]
+    worked = _worked_by(connection, {account_id for _, account_id, _ in dates}, now)
+    dates = [d for d in dates if d[1] in worked]
+    if not dates:
+        return []
+    zones = _zones(connection, {account_id for _, account_id, _ in dates}, now)
+    settings = _SettingsCache(session)
+    rows = []
+    for source, account_id, day in dates:
+        campaign_id, tier_id = worked[account_id]
+        tier = settings.get(campaign_id, tier_id)
+        timing = text_rules.reminder_timing(day, tier, zones.get(account_id, ())) if tier else None
+        if timing is None or timing.due_at > now or timing.expires_at <= now:
+            continue
+        row = _row(TextKind.REMINDER, source, account_id, campaign_id, timing)
+        row["params"] = json.dumps({"date": day.isoformat()})
+        rows.append(row)
+    return rows
+
+
+def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+    """A thank-you after each payment posted (from any source) and each promise kept."""
+    since = now - text_rules.THANK_YOU_FOR
+    events: list[tuple[str, int, dt.datetime | None]] = [
+        (f"payment:{pid}", account_id, at)
+        for pid, account_id, at in connection.execute(
+            select(Payment.id, Payment.account_id, Payment.posted_at).where(
+                Payment.status == PaymentStatus.POSTED, Payment.posted_at >= since
+            )
+        )
+    ]
+    events += [
+        (f"promise-kept:{pid}", account_id, at)
+        for pid, account_id, at in connection.execute(
+            select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
+                PromiseToPay.status == PromiseStatus.KEPT, PromiseToPay.resolved_at >= since
+            )
+        )
+    ]
+    worked = _worked_by(connection, {account_id for _, account_id, _ in events}, now)
+    settings = _SettingsCache(session)
+    rows = []
+    for source, account_id, at in events:
+        if account_id not in worked or at is None:
+            continue
+        campaign_id, tier_id = worked[account_id]
+        tier = settings.get(campaign_id, tier_id)
+        if tier is None or not tier.thank_you_sms:
+            continue
+        rows.append(
+            _row(
+                TextKind.THANK_YOU,
+                source,
+                account_id,
+                campaign_id,
+                text_rules.thank_you_timing(min(at, now)),
+            )
+        )
+    return rows
+
+
+class _SettingsCache:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[tuple[int, int], TierSettings | None] = {}
+
+    def get(self, campaign_id: int | None, tier_id: int | None) -> TierSettings | None:
+        if campaign_id is None or tier_id is None:
+            return None
+        key = (campaign_id, tier_id)
+        if key not in self.known:
+            self.known[key] = tier_settings(self.session, campaign_id, tier_id)
+        return self.known[key]
+
+
+# How far back the campaign that worked an account is looked for.
+WORKED_WITHIN = dt.timedelta(days=120)
+
+
+def _worked_by(
+    connection: Connection, account_ids: set[int], now: dt.datetime
+) -> dict[int, tuple[int, int]]:
+    """Each account's campaign and tier as of its latest campaign call: whose settings
+    decide its reminders and thank-yous (an account that paid has left its tier, and an
+    account no campaign has worked gets no campaign texts)."""
+    worked: dict[int, tuple[int, int]] = {}
+    if not account_ids:
+        return worked
+    for account_id, campaign_id, tier_id in connection.execute(
+        select(ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id)
+        .where(
+            ContactAttempt.account_id.in_(sorted(account_ids)),
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.tier_id.is_not(None),
+            ContactAttempt.created_at >= now - WORKED_WITHIN,
+        )
+        .order_by(ContactAttempt.id)
+    ):
+        if account_id is not None and campaign_id is not None and tier_id is not None:
+            worked[account_id] = (campaign_id, tier_id)
+    return worked
+
+
+def _zones(
+    connection: Connection, account_ids: set[int], now: dt.datetime
+) -> dict[int, tuple[str, ...]]:
+    cases = load_cases(connection, sorted(account_ids), now).cases
+    return {c.account_id: candidate_zones(c.facts, c.phones) for c in cases}
+
+
+def _row(
+    kind: TextKind,
+    source: str,
+    account_id: int,
+    campaign_id: int | None,
+    timing: text_rules.Timing,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "source_key": source,
+        "account_id": account_id,
+        "campaign_id": campaign_id,
+        "body_key": text_rules.BODY_KEYS[kind],
+        "params": "{}",
+        "due_at": timing.due_at,
+        "expires_at": timing.expires_at,
+        "number": None,
+    }
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> int:
+    """Insert the rows not queued yet (ON CONFLICT DO NOTHING on (kind, source_key)), each
+    addressed to the cardholder's mobile and in their language; audited."""
+    if not rows:
+        return 0
+    existing = set(
+        session.execute(
+            select(TextMessage.kind, TextMessage.source_key).where(
+                TextMessage.source_key.in_({r["source_key"] for r in rows})
+            )
+        ).all()
+    )
+    rows = [r for r in rows if (r["kind"], r["source_key"]) not in existing]
+    if not rows:
+        return 0
+    people = _people(session, {r["account_id"] for r in rows})
+    values = []
+    for r in rows:
+        language, mobiles = people[r["account_id"]]
+        called = r.pop("number")
+        # The mobile called; else the first mobile on file; else the number called (the
+        # policy then refuses it, and the row says why no text went).
+        number = called if called in mobiles else next(iter(mobiles), called)
+        if number is None:
+            continue  # no mobile on file and no number called: nobody to text
+        values.append(
+            r
+            | {
+                "number": number,
+                "phone_id": mobiles.get(number),
+                "language": language,
+                "status": TextStatus.QUEUED,
+                "retries": 0,
+                "created_at": now,
+            }
+        )
+    if not values:
+        return 0
+    table = table_of(TextMessage)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["kind", "source_key"])
+        .returning(table.c.id, table.c.kind, table.c.source_key)
+    )
+    added = session.execute(statement).all()
+    for text_id, kind, source in added:
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="text.queued",
+            entity_type="text_message",
+            entity_id=text_id,
+            data={"kind": kind, "source": source},
+            now=now,
+        )
+    return len(added)
+
+
+def _people(session: Session, account_ids: set[int]) -> dict[int, tuple[str, dict[str, int]]]:
+    """Each account's cardholder: their language, and their mobiles on file (number ->
+    phone id), the primary first."""
+    people: dict[int, tuple[str, dict[str, int]]] = {}
+    for account in session.scalars(select(CardAccount).where(CardAccount.id.in_(account_ids))):
+        holder = session.get(Cardholder, account.cardholder_id)
+        assert holder is not None
+        mobiles: dict[str, int] = {}
+        for phone in sorted(holder.phones, key=lambda p: (not p.is_primary, p.id)):
+            if phone.phone_type is PhoneType.MOBILE and phone.removed_at is None:
+                mobiles[phone.e164] = phone.id
+        people[account.id] = (holder.language.value, mobiles)
+    return people
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed text, ready to go: the claim, and what to send from where."""
+
+    claim: TextClaim
+    from_: str
+    body: str
+
+
+@dataclass
+class Claimed:
+    ready: list[Outgoing]
+    deferred: int = 0  # the policy allows it later: due again then
+    skipped: int = 0  # the policy or the text's own rule refuses it for good
+
+
+def claim_due(
+    session: Session,
+    *,
+    worker_id: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    voice: Voice,
+    catalogs: Any,
+    limit: int = BATCH,
+) -> Claimed:
+    """Claim up to `limit` due texts, each asked of the contact policy first, on the facts
+    as they are now: allowed ones are claimed (SENDING, body fixed), the others deferred to
+    the policy's next eligible time or skipped with its reason. One at a time, each claim
+    flushed before the next is asked about, so two texts to one person in a batch count
+    against each other's caps."""
+    candidates = session.scalars(
+        select(TextMessage)
+        .where(TextMessage.status == TextStatus.QUEUED, TextMessage.due_at <= now)
+        .order_by(TextMessage.due_at, TextMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    # One sender at a time per person: the caps count texts across a cardholder's accounts
+    # and numbers, so a second sender asking about the same person waits here until the
+    # first one's claim is committed, then counts it. Locked in cardholder order, so two
+    # senders never hold two people each waiting for the other.
+    holders = dict(
+        session.execute(
+            select(CardAccount.id, CardAccount.cardholder_id).where(
+                CardAccount.id.in_({t.account_id for t in candidates})
+            )
+        ).all()
+    )
+    if holders:
+        session.execute(
+            select(Cardholder.id)
+            .where(Cardholder.id.in_(set(holders.values())))
+            .order_by(Cardholder.id)
+            .with_for_update()
+        ).all()
+    result = Claimed([])
+    for text in candidates:
+        verdict = _verdict(session, text, now)
+        if isinstance(verdict, str):
+            _end(session, text, TextStatus.SKIPPED, verdict, now)
+            result.skipped += 1
+            continue
+        if isinstance(verdict, dt.datetime):
+            text.due_at = verdict
+            result.deferred += 1
+            continue
+        campaign, holder_name = verdict
+        params = json.loads(text.params or "{}")
+        if "date" in params:
+            params["date"] = spoken_date(dt.date.fromisoformat(params["date"]), text.language)
+        text.body = catalogs[text.language].render(
+            text.body_key,
+            params
+            | {
+                "business": voice.business_for(text.language),
+                "name": holder_name,
+                "callback": voice.callback_number,
+            },
+        )
+        text.status = TextStatus.SENDING
+        text.worker_id = worker_id
+        text.claimed_at = now
+        text.lease_until = now + lease
+        session.flush()
+        claim = TextClaim(text.id, text.number, worker_id, now, now + lease)
+        result.ready.append(Outgoing(claim, campaign.caller_id or voice.caller_id, text.body))
+    return result
+
+
+def _verdict(
+    session: Session, text: TextMessage, now: dt.datetime
+) -> str | dt.datetime | tuple[Campaign, str]:
+    """Why the text may never go (str), when it may (datetime), or that it may go now:
+    the campaign it is sent for and the cardholder's name."""
+    campaign = session.get(Campaign, text.campaign_id) if text.campaign_id else None
+    if campaign is None or campaign.profile not in PROFILES:
+        return "no campaign profile to check the text against"
+    if campaign.status is not CampaignStatus.ACTIVE:
+        return f"campaign {campaign.status.value}"
+    cases = load_cases(session.connection(), [text.account_id], now).cases
+    if not cases:
+        return "account no longer on file"
+    case: AccountCase = cases[0]
+    decision: Decision = decide_text(
+        case.facts, case.phones, case.history, PROFILES[campaign.profile], now, text.number
+    )
+    if decision.allowed:
+        # The text's own rules after the policy's, so a refusal names the policy's reason
+        # (opted out) before "one already went today".
+        own = text_rules.why_not_now(text.kind, text.expires_at, _sent(session, text), now)
+        if own is not None:
+            return own
+        account = session.get(CardAccount, text.account_id)
+        assert account is not None
+        return campaign, account.cardholder.name
+    text.error_message = decision.explanation[:500]
+    later = decision.next_eligible
+    if later is not None and (text.expires_at is None or later < text.expires_at):
+        return later
+    return decision.explanation
+
+
+def _sent(session: Session, text: TextMessage) -> list[text_rules.Sent]:
+    """The other texts gone (or going) to the account lately."""
+    since = text.due_at - text_rules.ONE_A_DAY - dt.timedelta(days=1)
+    return [
+        text_rules.Sent(kind, at)
+        for kind, at in session.execute(
+            select(TextMessage.kind, TextMessage.claimed_at).where(
+                TextMessage.account_id == text.account_id,
+                TextMessage.id != text.id,
+                TextMessage.status.in_((TextStatus.SENDING, TextStatus.SENT)),
+                TextMessage.claimed_at >= since,
+            )
+        )
+        if at is not None
+    ]
+
+
+def _end(
+    session: Session, text: TextMessage, status: TextStatus, why: str, now: dt.datetime
+) -> None:
+    text.status = status
+    text.error_message = why[:500]
+    text.worker_id = None
+    text.lease_until = None
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=f"text.{status.value}",
+        entity_type="text_message",
+        entity_id=text.id,
+        data={"kind": text.kind.value, "reason": why[:200], "error_code": text.error_code},
+        now=now,
+    )
+
+
+def held(claim: TextClaim):  # type: ignore[no-untyped-def]
+    """The text's row, only while this claim still holds it unsent."""
+    return (
+        TextMessage.id == claim.text_id,
+        TextMessage.status == TextStatus.SENDING,
+        TextMessage.provider_sid.is_(None),
+        TextMessage.worker_id == claim.worker_id,
+        TextMessage.claimed_at == claim.claimed_at,
+    )
+
+
+def release(session: Session, claim: TextClaim) -> bool:
+    """Give back a claim never sent (stopping, or its lease ran short)."""
+    result = session.execute(
+        update(TextMessage)
+        .where(*held(claim))
+        .values(status=TextStatus.QUEUED, worker_id=None, lease_until=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_sent(session: Session, claim: TextClaim, sid: str, *, now: dt.datetime) -> bool:
+    """Store the MessageSid; False if the claim was taken up meanwhile."""
+    text = session.scalars(select(TextMessage).where(*held(claim)).with_for_update()).one_or_none()
+    if text is None:
+        return False
+    _mark_sent(session, text, sid, now, "text.sent")
+    return True
+
+
+def _mark_sent(
+    session: Session, text: TextMessage, sid: str, now: dt.datetime, action: str
+) -> None:
+    text.status = TextStatus.SENT
+    text.provider_sid = sid
+    text.sent_at = text.sent_at or now
+    text.lease_until = None
+    text.error_code = None
+    text.error_message = None
+    audit.record(
+        session,
+        actor=ACTOR,
+        action=action,
+        entity_type="text_message",
+        entity_id=text.id,
+        data={
+            "kind": text.kind.value,
+            "source": text.source_key,
+            "sid": sid,
+            "to_last4": text.number[-4:],
+            "body_key": text.body_key,
+            "campaign_id": text.campaign_id,
+        },
+        now=now,
+    )
+
+
+def record_refusal(
+    session: Session,
+    claim: TextClaim,
+    refusal: Refusal,
+    *,
+    code: int | None,
+    message: str,
+    now: dt.datetime,
+) -> TextStatus | None:
+    """What a carrier refusal does to the text; its new status (None: claim lost).
+
+    A number the carrier will never text: FAILED (an unsubscribe at the carrier is also
+    the cardholder's opt-out). A 429 or a 4xx of ours: QUEUED after a backoff. A 5xx or no
+    answer: the text may have gone; left SENDING with its lease over, for resolve_unknown.
+    """
+    text = session.scalars(select(TextMessage).where(*held(claim)).with_for_update()).one_or_none()
+    if text is None:
+        return None
+    text.error_code = str(code) if code is not None else None
+    text.error_message = message[:500]
+    if code in NEVER_TEXTABLE or refusal in (Refusal.INVALID_NUMBER, Refusal.REFUSED):
+        if code == UNSUBSCRIBED:
+            contacts.opt_out(
+                session, text.number, origin=Origin(Source.DIALER, ACTOR, None), now=now
+            )
+        _end(session, text, TextStatus.FAILED, message, now)
+        return TextStatus.FAILED
+    text.due_at = now + backoff(text.retries)
+    text.retries += 1
+    if refusal is Refusal.UNKNOWN:
+        text.lease_until = now  # over: resolve_unknown asks the carrier once it settles
+        return TextStatus.SENDING
+    text.status = TextStatus.QUEUED
+    text.worker_id = None
+    text.lease_until = None
+    text.claimed_at = None
+    return TextStatus.QUEUED
+
+
+def unknown(session: Session, now: dt.datetime, settle: dt.timedelta) -> list[TextClaim]:
+    """Texts claimed but never known sent, whose lease ended at least `settle` ago."""
+    rows = session.scalars(
+        select(TextMessage)
+        .where(
+            TextMessage.status == TextStatus.SENDING,
+            TextMessage.provider_sid.is_(None),
+            TextMessage.lease_until <= now - settle,
+        )
+        .order_by(TextMessage.id)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return [
+        TextClaim(t.id, t.number, t.worker_id or "", t.claimed_at or now, t.lease_until or now)
+        for t in rows
+    ]
+
+
+def resolve(
+    session: Session, claim: TextClaim, found: Sequence[tuple[str, str]], now: dt.datetime
+) -> str:
+    """Settle an unknown sending from the carrier's messages to the number since the claim
+    ((sid, body) pairs): adopt the one with the text's body, else queue it again.
+    'adopted', 'requeued' or 'gone' (someone else settled it meanwhile)."""
+    text = session.scalars(select(TextMessage).where(*held(claim)).with_for_update()).one_or_none()
+    if text is None:
+        return "gone"
+    for sid, body in found:
+        if body == text.body:
+            _mark_sent(session, text, sid, now, "text.adopted")
+            return "adopted"
+    text.status = TextStatus.QUEUED
+    text.worker_id = None
+    text.lease_until = None
+    text.claimed_at = None
+    text.due_at = now
+    return "requeued"
+
+
+# --- what the desk shows -------------------------------------------------------------------
+
+
+def account_texts(session: Session, account_id: int) -> list[TextMessage]:
+    """The account's texts, newest first: the contact history's text lines (what was sent,
+    when, to which number, or why not)."""
+    return list(
+        session.scalars(
+            select(TextMessage)
+            .where(TextMessage.account_id == account_id)
+            .order_by(TextMessage.created_at.desc(), TextMessage.id.desc())
+        )
+    )
+
+
+def queued_by(session: Session, until: dt.datetime) -> list[tuple[str, TextMessage]]:
+    """Texts queued and due before `until`, with their account numbers, soonest first:
+    what `hotline campaign preview` lists under the calls (queued by the texts job; the
+    policy is asked again when each is sent)."""
+    return [
+        (number, text)
+        for number, text in session.execute(
+            select(CardAccount.account_number, TextMessage)
+            .join(CardAccount, CardAccount.id == TextMessage.account_id)
+            .where(TextMessage.status == TextStatus.QUEUED, TextMessage.due_at < until)
+            .order_by(TextMessage.due_at, TextMessage.id)
+        )
+    ]

@@ -1,0 +1,552 @@
+"""The texts job on the database (SQLite, and PostgreSQL with HOTLINE_TEST_DATABASE_URL):
+what is queued for which reason, once; what the policy lets go, and when; the carrier's
+refusals; a sender killed between the send and the SID; two senders at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from dialer import text_queue
+from dialer.text_queue import Voice
+from dialer.texting import TextConfig, send_texts
+from hotline.enums import (
+    AttemptStatus,
+    Direction,
+    Disposition,
+    PaymentStatus,
+    PhoneType,
+    PromiseStatus,
+    Source,
+    TextKind,
+    TextStatus,
+)
+from hotline.models import (
+    AuditEvent,
+    Campaign,
+    CardAccount,
+    ContactAttempt,
+    Payment,
+    Phone,
+    PromiseToPay,
+    TextMessage,
+)
+from telephony.gateway import GatewayError, MessageInfo
+from tests.conftest import backend
+from tests.dialer_support import StepClock
+from tests.fakes import FakeCallGateway
+from tests.integration.dialer_fixtures import NOW, add_account, load_campaigns
+
+MOBILE = "+14155550100"
+CAMPAIGN = """
+[tiers.mid]
+days_past_due = "30-59"
+
+[campaigns.us]
+profile = "us-regf"
+caller_id = "+18005550100"
+status = "active"
+countries = ["US"]
+
+[campaigns.us.tiers.mid]
+script = ["reminder_mid"]
+attempts_per_day = 2
+spacing = "3h"
+retry_delay = { no_answer = "3h", busy = "30m", voicemail = "1d", failed = "2h" }
+amd = "detect-message-end"
+offer_agent = true
+sms_after = ["voicemail"]
+courtesy_reminder_days = 2
+thank_you_sms = true
+"""
+VOICE = Voice(
+    callback_number="+18005550100",
+    caller_id="+18005550100",
+    business={"en": "EB Services", "zh-CN": "EB服务"},
+)
+
+
+def config(worker: str = "t1") -> TextConfig:
+    return TextConfig(voice=VOICE, worker_id=worker)
+
+
+@pytest.fixture
+def campaign(Session) -> int:
+    load_campaigns(Session, CAMPAIGN)
+    with Session() as session:
+        return session.scalars(select(Campaign.id)).one()
+
+
+def account_with_call(
+    Session,
+    campaign_id: int,
+    *,
+    number: str = "4000000000000001",
+    phones=((MOBILE, PhoneType.MOBILE, True),),
+    disposition: Disposition = Disposition.VOICEMAIL_LEFT,
+    ended_at: dt.datetime = NOW,
+) -> int:
+    with Session.begin() as session:
+        account = add_account(session, number, phones=phones)
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                account_id=account.id,
+                number=phones[0][0],
+                campaign_id=campaign_id,
+                tier_id=account.tier_id or _tier(session),
+                status=AttemptStatus.COMPLETED,
+                started_at=ended_at - dt.timedelta(minutes=1),
+                ended_at=ended_at,
+                due_at=ended_at,
+                answered_by="machine_end_beep",
+                disposition=disposition,
+            )
+        )
+        return account.id
+
+
+def _tier(session) -> int:
+    from hotline.models import DelinquencyTier
+
+    return session.scalars(select(DelinquencyTier.id).where(DelinquencyTier.code == "mid")).one()
+
+
+def texts(Session) -> list[TextMessage]:
+    with Session() as session:
+        return list(session.scalars(select(TextMessage).order_by(TextMessage.id)))
+
+
+def test_a_voicemail_is_followed_by_one_text_with_the_stop_words_and_its_sid(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.queued, report.sent) == (1, 1)
+    [message] = gateway.sms
+    assert message.to == MOBILE and message.from_ == "+18005550100"
+    assert message.body == (
+        "EB Services: a message for Test Holder. Please call us back at +18005550100. "
+        "Reply STOP to opt out."
+    )
+    [row] = texts(Session)
+    assert row.kind is TextKind.FOLLOW_UP and row.status is TextStatus.SENT
+    assert row.provider_sid == message.sid and row.body == message.body
+    # Found again on every run, queued and sent once.
+    again = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(minutes=5)), config())
+    assert (again.queued, again.sent) == (0, 0) and len(gateway.sms) == 1
+    with Session() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.entity_type == "text_message")
+        ).all()
+    assert actions == ["text.queued", "text.sent"]
+    with Session() as session:
+        assert [t.id for t in text_queue.account_texts(session, row.account_id)] == [row.id]
+
+
+def test_no_answer_is_not_followed_when_the_tier_texts_after_a_voicemail_only(Session, campaign):
+    account_with_call(Session, campaign, disposition=Disposition.NO_ANSWER)
+    gateway = FakeCallGateway()
+    assert send_texts(Session, gateway, StepClock(NOW), config()).queued == 0
+    assert gateway.sms == []
+
+
+@pytest.mark.parametrize(
+    ("phones", "reason"),
+    [
+        (((MOBILE, PhoneType.HOME, True),), "not a mobile"),
+        (((MOBILE, PhoneType.MOBILE, False),), "without autodial consent"),
+    ],
+)
+def test_a_landline_or_a_mobile_without_consent_is_never_texted(Session, campaign, phones, reason):
+    account_with_call(Session, campaign, phones=phones)
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.queued, report.skipped, report.sent) == (1, 1, 0)
+    assert gateway.sms == []
+    [row] = texts(Session)
+    assert row.status is TextStatus.SKIPPED and reason in (row.error_message or "")
+
+
+def test_a_landline_called_is_followed_on_the_cardholders_mobile(Session, campaign):
+    account_with_call(
+        Session,
+        campaign,
+        phones=(("+14155550111", PhoneType.HOME, True), (MOBILE, PhoneType.MOBILE, True)),
+    )
+    gateway = FakeCallGateway()
+    send_texts(Session, gateway, StepClock(NOW), config())
+    assert [m.to for m in gateway.sms] == [MOBILE]
+
+
+def test_an_opted_out_number_is_never_texted(Session, campaign):
+    account_id = account_with_call(Session, campaign)
+    with Session.begin() as session:
+        phone = session.scalars(select(Phone).where(Phone.e164 == MOBILE)).one()
+        phone.opted_out_at, phone.opted_out_source = NOW, Source.DIALER
+    gateway = FakeCallGateway()
+    send_texts(Session, gateway, StepClock(NOW), config())
+    assert gateway.sms == []
+    [row] = texts(Session)
+    assert row.account_id == account_id and row.status is TextStatus.SKIPPED
+    assert "opted out" in (row.error_message or "")
+
+
+def test_a_text_due_at_night_waits_for_the_window_in_every_zone(Session, campaign):
+    night = dt.datetime(2026, 12, 2, 11, 0, tzinfo=dt.UTC)  # 03:00 in California
+    account_with_call(Session, campaign, ended_at=night)
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(night), config())
+    assert (report.deferred, report.sent) == (1, 0)
+    [row] = texts(Session)
+    assert row.status is TextStatus.QUEUED
+    assert row.due_at == dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC)  # 08:00 in California
+    later = send_texts(Session, gateway, StepClock(row.due_at), config())
+    assert later.sent == 1
+
+
+def test_a_courtesy_reminder_goes_the_set_days_before_a_promise(Session, campaign):
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    with Session.begin() as session:
+        session.add(
+            PromiseToPay(
+                account_id=account_id,
+                amount_minor=50_00,
+                currency="USD",
+                promised_date=NOW.date() + dt.timedelta(days=2),
+                status=PromiseStatus.PENDING,
+                source=Source.DIALER,
+            )
+        )
+    gateway = FakeCallGateway()
+    early = send_texts(Session, gateway, StepClock(NOW - dt.timedelta(days=1)), config())
+    assert early.queued == 0  # three days before: not yet
+    send_texts(Session, gateway, StepClock(NOW), config())
+    [message] = gateway.sms
+    assert "December 4, 2026" in message.body and "$" not in message.body
+    assert message.body.endswith("Reply STOP to opt out.")
+    assert send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=1)), config()).sent == 0
+
+
+def test_a_payment_and_the_promise_it_kept_get_one_thank_you(Session, campaign):
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    with Session.begin() as session:
+        account = session.get(CardAccount, account_id)
+        account.past_due_minor, account.days_past_due = 0, 0  # paid up: no call, but thanks
+        session.add(
+            Payment(
+                account_id=account_id,
+                amount_minor=100_00,
+                currency="USD",
+                source=Source.IMPORT,
+                status=PaymentStatus.POSTED,
+                idempotency_key="bank:REF1",
+                posted_at=NOW - dt.timedelta(hours=1),
+            )
+        )
+        session.add(
+            PromiseToPay(
+                account_id=account_id,
+                amount_minor=100_00,
+                currency="USD",
+                promised_date=NOW.date(),
+                status=PromiseStatus.KEPT,
+                source=Source.DIALER,
+                resolved_at=NOW - dt.timedelta(minutes=30),
+            )
+        )
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert report.queued == 2 and report.sent == 1 and report.skipped == 1
+    [message] = gateway.sms
+    assert "received your payment" in message.body and "$" not in message.body
+
+
+def test_a_429_defers_the_text_with_backoff_and_it_goes_later(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = FakeCallGateway()
+    gateway.fail("send_sms", GatewayError("Too Many Requests", code=20429, status=429))
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.sent, report.deferred) == (0, 1)
+    [row] = texts(Session)
+    assert row.status is TextStatus.QUEUED and row.due_at == NOW + dt.timedelta(seconds=30)
+    gateway.failing.clear()
+    assert send_texts(Session, gateway, StepClock(row.due_at), config()).sent == 1
+
+
+def test_an_unsubscribed_number_at_the_carrier_fails_and_is_opted_out(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = FakeCallGateway()
+    gateway.fail("send_sms", GatewayError("unsubscribed", code=21610, status=400))
+    assert send_texts(Session, gateway, StepClock(NOW), config()).failed == 1
+    with Session() as session:
+        assert session.scalars(select(Phone.opted_out_at)).one() is not None
+
+
+class LostAnswer(FakeCallGateway):
+    """Sends the text, then the answer is lost (a 502, a dead connection)."""
+
+    def send_sms(self, to: str, from_: str, body: str) -> MessageInfo:
+        super().send_sms(to, from_, body)
+        raise GatewayError("bad gateway", code=None, status=502)
+
+
+def test_a_text_whose_answer_was_lost_is_found_at_the_carrier_not_sent_again(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = LostAnswer()
+    clock = StepClock(NOW)
+    gateway.now = clock.now
+    report = send_texts(Session, gateway, clock, config())
+    assert report.unknown == 1 and len(gateway.sms) == 1
+    [row] = texts(Session)
+    assert row.status is TextStatus.SENDING and row.provider_sid is None
+    # The next run, after the lease: it asks the carrier, and adopts what it finds.
+    again = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(minutes=2)), config())
+    assert (again.adopted, again.sent, len(gateway.sms)) == (1, 0, 1)
+    [row] = texts(Session)
+    assert row.status is TextStatus.SENT and row.provider_sid == gateway.sms[0].sid
+
+
+def test_a_sender_killed_after_sending_is_settled_from_the_carriers_list(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = FakeCallGateway()
+    gateway.now = lambda: NOW
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    with Session.begin() as session:
+        [outgoing] = text_queue.claim_due(
+            session,
+            worker_id="dead",
+            now=NOW,
+            lease=dt.timedelta(seconds=30),
+            voice=VOICE,
+            catalogs=_catalogs(),
+        ).ready
+    gateway.send_sms(outgoing.claim.number, outgoing.from_, outgoing.body)  # then kill -9
+    later = NOW + dt.timedelta(minutes=1)
+    report = send_texts(Session, gateway, StepClock(later), config("w2"))
+    assert report.adopted == 1 and report.sent == 0 and len(gateway.sms) == 1
+    [row] = texts(Session)
+    assert row.status is TextStatus.SENT and row.provider_sid == gateway.sms[0].sid
+
+
+def test_a_sender_killed_before_sending_sends_it_once_later(Session, campaign):
+    account_with_call(Session, campaign)
+    gateway = FakeCallGateway()
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    with Session.begin() as session:
+        text_queue.claim_due(
+            session,
+            worker_id="dead",
+            now=NOW,
+            lease=dt.timedelta(seconds=30),
+            voice=VOICE,
+            catalogs=_catalogs(),
+        )
+    # Within the lease nobody touches it; after it, the carrier shows nothing: queued again.
+    assert (
+        send_texts(Session, gateway, StepClock(NOW + dt.timedelta(seconds=10)), config()).sent == 0
+    )
+    report = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(minutes=1)), config())
+    assert (report.requeued, report.sent, len(gateway.sms)) == (1, 1, 1)
+
+
+def _catalogs():
+    from prompts.catalog import load_all
+
+    return load_all()
+
+
+@pytest.mark.skipif(
+    backend() != "postgresql", reason="SKIP LOCKED is PostgreSQL's; SQLite runs one dialer"
+)
+def test_two_senders_at_once_never_send_a_text_twice(Session, campaign):
+    for i in range(30):
+        account_with_call(
+            Session,
+            campaign,
+            number=f"40000000000001{i:02d}",
+            phones=((f"+1415555{i:04d}", PhoneType.MOBILE, True),),
+        )
+    gateway = FakeCallGateway()
+    lock = threading.Lock()
+    sent: list[str] = []
+    original = gateway.send_sms
+
+    def send(to: str, from_: str, body: str) -> MessageInfo:
+        with lock:
+            sent.append(to)
+        return original(to, from_, body)
+
+    gateway.send_sms = send  # type: ignore[method-assign]
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def run(name: str) -> None:
+        barrier.wait()
+        reports.append(send_texts(Session, gateway, StepClock(NOW), config(name)))
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(sent) == 30 and len(set(sent)) == 30
+    assert sum(r.sent for r in reports) == 30
+    rows = texts(Session)
+    assert len(rows) == 30 and all(r.status is TextStatus.SENT for r in rows)
+
+
+def test_the_preview_lists_the_texts_queued_for_the_day_and_why_they_wait(
+    Session, campaign, hotline
+):
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
+    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
+    with Session.begin() as session:
+        session.add(
+            TextMessage(
+                account_id=account_id,
+                number=MOBILE,
+                campaign_id=campaign,
+                kind=TextKind.FOLLOW_UP,
+                source_key="attempt:1",
+                body_key="sms_follow_up",
+                language="en",
+                status=TextStatus.QUEUED,
+                due_at=due,
+                error_message="outside the calling window",
+            )
+        )
+    result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "follow-up" in line]
+    assert "4000000000000001" in line and f"{tomorrow.isoformat()} 16:00" in line
+    assert "outside the calling" in line and MOBILE not in line  # masked
+    assert "1 text(s) queued" in result.stdout
+
+
+@pytest.mark.skipif(
+    backend() != "postgresql", reason="SKIP LOCKED is PostgreSQL's; SQLite runs one dialer"
+)
+def test_a_claim_in_flight_is_passed_over_by_another_sender(Session, campaign):
+    for i in range(6):
+        account_with_call(
+            Session,
+            campaign,
+            number=f"40000000000002{i:02d}",
+            phones=((f"+1415556{i:04d}", PhoneType.MOBILE, True),),
+        )
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    claim = {
+        "now": NOW,
+        "lease": dt.timedelta(seconds=30),
+        "voice": VOICE,
+        "catalogs": _catalogs(),
+        "limit": 3,
+    }
+    with Session.begin() as first:
+        mine = text_queue.claim_due(first, worker_id="a", **claim).ready
+        # Not committed yet: another sender, meanwhile, takes the other three.
+        with Session.begin() as second:
+            theirs = text_queue.claim_due(second, worker_id="b", **claim).ready
+    assert len(mine) == len(theirs) == 3
+    assert not {o.claim.text_id for o in mine} & {o.claim.text_id for o in theirs}
+
+
+def test_the_next_instalment_of_a_plan_gets_a_reminder_in_the_cardholders_language(
+    Session, campaign
+):
+    from hotline.enums import InstalmentStatus, Language, PlanStatus
+    from hotline.models import PlanInstalment, RepaymentPlan
+
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    with Session.begin() as session:
+        account = session.get(CardAccount, account_id)
+        account.cardholder.language = Language.ZH_CN
+        first = NOW.date() + dt.timedelta(days=2)
+        plan = RepaymentPlan(
+            account_id=account_id,
+            instalment_count=2,
+            total_minor=200_00,
+            currency="USD",
+            start_date=first,
+            status=PlanStatus.ACTIVE,
+            source=Source.AGENT,
+        )
+        for sequence, day in ((1, first), (2, first + dt.timedelta(days=30))):
+            plan.instalments.append(
+                PlanInstalment(
+                    sequence=sequence,
+                    due_date=day,
+                    amount_minor=100_00,
+                    status=InstalmentStatus.DUE,
+                )
+            )
+        session.add(plan)
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.queued, report.sent) == (1, 1)
+    [message] = gateway.sms
+    assert message.body == (
+        "EB服务：Test Holder您好，提醒您于2026年12月4日按约定付款。"
+        "如有疑问请致电+18005550100。回复退订停止接收。"
+    )
+    [row] = texts(Session)
+    assert row.kind is TextKind.REMINDER and row.source_key.startswith("instalment:")
+
+
+@pytest.mark.skipif(
+    backend() != "postgresql", reason="row locks are PostgreSQL's; SQLite runs one dialer"
+)
+def test_two_senders_texting_one_person_at_once_keep_to_a_cap_that_counts_texts(Session):
+    """us-ma: 2 communications in 7 days, texts included. The voicemail is one; of the two
+    texts owed (a follow-up and a reminder), claimed by two senders at once, one goes."""
+    load_campaigns(Session, CAMPAIGN.replace('"us-regf"', '"us-ma"'))
+    with Session() as session:
+        campaign = session.scalars(select(Campaign.id)).one()
+    account_id = account_with_call(Session, campaign, ended_at=NOW - dt.timedelta(hours=1))
+    with Session.begin() as session:
+        session.add(
+            PromiseToPay(
+                account_id=account_id,
+                amount_minor=50_00,
+                currency="USD",
+                promised_date=NOW.date() + dt.timedelta(days=2),
+                status=PromiseStatus.PENDING,
+                source=Source.DIALER,
+            )
+        )
+    with Session.begin() as session:
+        assert text_queue.queue_due(session, NOW) == 2
+    claim = {
+        "now": NOW,
+        "lease": dt.timedelta(seconds=30),
+        "voice": VOICE,
+        "catalogs": _catalogs(),
+        "limit": 1,
+    }
+    second: list[text_queue.Claimed] = []
+
+    def other_sender() -> None:
+        with Session.begin() as session:
+            second.append(text_queue.claim_due(session, worker_id="b", **claim))
+
+    with Session.begin() as session:
+        first = text_queue.claim_due(session, worker_id="a", **claim)
+        thread = threading.Thread(target=other_sender)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waiting for the first sender's claim on the person
+    thread.join(timeout=10)
+    assert len(first.ready) == 1
+    [late] = second
+    assert late.ready == [] and late.deferred + late.skipped == 1
+    sending, other = sorted(texts(Session), key=lambda t: t.status is not TextStatus.SENDING)
+    assert sending.status is TextStatus.SENDING
+    assert other.status in (TextStatus.QUEUED, TextStatus.SKIPPED)
+    assert "Massachusetts 2-in-7" in (other.error_message or "")
