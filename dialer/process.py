@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from dialer import claims
 from dialer.clock import Clock, SystemClock
 from dialer.config import DialerConfig
+from dialer.lifecycle import lifecycle
 from dialer.texting import TextConfig, send_texts
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
@@ -51,6 +52,7 @@ TICK_JOB_ID = "dialer.tick"
 RECONCILE_JOB_ID = "dialer.reconcile"
 PLANNING_JOB_ID = "dialer.planning"
 LIFECYCLE_JOB_ID = "dialer.lifecycle"
+LIFECYCLE_EVERY = dt.timedelta(days=1)
 TEXTS_JOB_ID = "dialer.texts"
 # How often the texts job looks for texts owed and sends the due ones.
 TEXTS_EVERY = dt.timedelta(seconds=15)
@@ -77,26 +79,44 @@ def planning_and_lifecycle_jobs(
     `dialer.planning` (PLANNING_JOB_ID): refresh tiers from days past due, run the contact
     policy and queue the PLANNED attempts that are due, every HOTLINE_DIALER_PLAN_EVERY_S
     (0: not here). `dialer.texts` (TEXTS_JOB_ID, dialer/texting.py): the texts owed
-    (follow-ups, courtesy reminders, thank-yous) queued and the due ones sent. The daily
-    `dialer.lifecycle` (LIFECYCLE_JOB_ID: promises and instalments kept or broken) joins it
-    here when it is built; each is a plain function of (sessionmaker, clock) in
-    dialer/tick.py, wrapped as a ScheduledJob for a fixed id and one instance at a time.
+    (follow-ups, courtesy reminders, thank-yous) queued and the due ones sent.
+    `dialer.lifecycle` (LIFECYCLE_JOB_ID): promises kept or broken, instalments paid or
+    missed, daily and once at start (dialer/lifecycle.py; safe to run any number of times,
+    by any number of dialers). Each is a plain function of (sessionmaker, clock), wrapped
+    as a ScheduledJob for a fixed id and one instance at a time.
     """
-    jobs = [_texts_job(runtime, clock, stop or threading.Event())]
+    jobs = [
+        _texts_job(runtime, clock, stop or threading.Event()),
+        ScheduledJob(
+            LIFECYCLE_JOB_ID,
+            _one_at_a_time(
+                lambda: lifecycle(
+                    runtime.Session, clock, default_zone=runtime.settings.default_timezone
+                )
+            ),
+            LIFECYCLE_EVERY,
+        ),
+    ]
     every = runtime.settings.dialer_plan_every_s
-    if every == 0:
-        return jobs
+    if every != 0:
+        run_planning = _one_at_a_time(lambda: planning(runtime.Session, clock))
+        jobs.append(ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every)))
+    return jobs
+
+
+def _one_at_a_time(run: Callable[[], object]) -> Callable[[], None]:
+    """`run`, returning at once while a previous run is still going."""
     running = threading.Lock()
 
-    def run_planning() -> None:
+    def once() -> None:
         if not running.acquire(blocking=False):
             return
         try:
-            planning(runtime.Session, clock)
+            run()
         finally:
             running.release()
 
-    return [*jobs, ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every))]
+    return once
 
 
 def _texts_job(runtime: Runtime, clock: Clock, stop: threading.Event) -> ScheduledJob:
@@ -105,16 +125,9 @@ def _texts_job(runtime: Runtime, clock: Clock, stop: threading.Event) -> Schedul
     stopping, a text claimed but not yet sent is given back."""
     config = TextConfig.from_settings(runtime.settings, new_worker_id())
     catalogs = load_all()
-    running = threading.Lock()
-
-    def run_texts() -> None:
-        if not running.acquire(blocking=False):
-            return
-        try:
-            send_texts(runtime.Session, runtime.gateway, clock, config, stop, catalogs)
-        finally:
-            running.release()
-
+    run_texts = _one_at_a_time(
+        lambda: send_texts(runtime.Session, runtime.gateway, clock, config, stop, catalogs)
+    )
     return ScheduledJob(TEXTS_JOB_ID, run_texts, TEXTS_EVERY)
 
 

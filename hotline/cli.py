@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from flask import Flask
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from dialer.cli import register as register_campaign_commands
 from hotline import audit, db, logs, payments, users, verification
 from hotline.cli_errors import FileUnusable, check_port_free, describe
-from hotline.csvrows import HeaderError, decode
+from hotline.csvrows import HeaderError, RowError, decode
 from hotline.demo import (
     DEMO_SIZE,
     KNOWN_CALLERS,
@@ -40,6 +40,7 @@ from hotline.enums import DeskRole, Language
 from hotline.importer import ImportReport, import_accounts
 from hotline.models import Agency, utcnow
 from hotline.money import MoneyError, format_money, normalise_currency, parse_major
+from hotline.payment_import import import_payments
 from hotline.report_cli import register as register_report_commands
 from hotline.settings import SettingsError
 from hotline.web import create_app, runtime
@@ -53,10 +54,12 @@ from simulator.cli import sms as sms_command
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
+    from sqlalchemy.orm import Session
 
     from hotline.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Show a progress bar only for files worth waiting on, and only on a terminal.
 PROGRESS_MIN_LINES = 5000
@@ -241,53 +244,78 @@ import_group = AppGroup("import", help="Load data from the bank's files.")
 cli.add_command(import_group)
 
 
-@import_group.command("accounts")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+_REPORT_OPTION = click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every rejected field to this CSV (line, column, reason).",
 )
-@click.option(
+_ENCODING_OPTION = click.option(
     "--encoding",
     default="utf-8",
     show_default=True,
     help="The file's character encoding, e.g. gb18030; a byte not in it refuses the file.",
 )
+
+
+def _read_import_file(
+    path: Path, report_path: Path | None, encoding: str
+) -> tuple[str, dict[str, Any]]:
+    """The file's text and what the audit trail keeps of it; FileUnusable if it cannot be
+    read in `encoding`. The report's folder is checked first: found out after the import,
+    the rows would be in and the report lost."""
+    if report_path is not None and not report_path.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {report_path.parent} does not exist", param_hint="--report"
+        )
+    return _read_csv(path, encoding)
+
+
+def _run_import(
+    path: Path,
+    text: str,
+    run: Callable[[Runtime, Session, io.StringIO, Callable[[int], None] | None], R],
+) -> R:
+    """Run one file's import in a session of its own, with the progress bar; FileUnusable
+    if its header is wrong. The import commits chunk by chunk (`after_chunk`: each is
+    idempotent, so a run cut short is run again): a single transaction would hold the
+    audit chain's lock for the whole file, and every payment, lock and promise on the line
+    would wait on it."""
+    current = _ready_runtime()
+    try:
+        with current.Session() as session, _progress(text.count("\n")) as advance:
+            report = run(current, session, io.StringIO(text, newline=""), advance)
+            session.commit()
+    except HeaderError as exc:
+        raise FileUnusable(f"{path.name}: {exc}") from None
+    return report
+
+
+@import_group.command("accounts")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_REPORT_OPTION
+@_ENCODING_OPTION
 @click.pass_context
 def import_accounts_command(
     ctx: click.Context, path: Path, report_path: Path | None, encoding: str
 ) -> None:
     """Upsert accounts from a CSV file; exit 1 if any row was rejected, 2 if the file is
     unusable."""
-    if report_path is not None and not report_path.parent.is_dir():
-        # Checked first: found out after the import, the rows would be in and the report lost.
-        raise click.BadParameter(
-            f"the folder {report_path.parent} does not exist", param_hint="--report"
-        )
-    text, source = _read_csv(path, encoding)
-    current = _ready_runtime()
-    stream = io.StringIO(text, newline="")
-    lines = text.count("\n")
-    try:
-        # Committed chunk by chunk (the import is idempotent, so a run cut short is run
-        # again): a single transaction would hold the audit chain's lock for the whole file,
-        # and every payment, lock and promise on the line would wait on it.
-        with current.Session() as session, _progress(lines) as advance:
-            report = import_accounts(
-                session,
-                stream,
-                secret_key=current.settings.secret_key,
-                now=utcnow(),
-                actor="cli:import",
-                source=source,
-                on_progress=advance,
-                after_chunk=session.commit,
-            )
-            session.commit()
-    except HeaderError as exc:
-        raise FileUnusable(f"{path.name}: {exc}") from None
+    text, source = _read_import_file(path, report_path, encoding)
+    report = _run_import(
+        path,
+        text,
+        lambda current, session, stream, advance: import_accounts(
+            session,
+            stream,
+            secret_key=current.settings.secret_key,
+            now=utcnow(),
+            actor="cli:import",
+            source=source,
+            on_progress=advance,
+            after_chunk=session.commit,
+        ),
+    )
     _print_import_report(path.name, report, report_path)
     if report.rejected:
         ctx.exit(1)
@@ -308,6 +336,41 @@ def _read_csv(path: Path, encoding: str) -> tuple[str, dict[str, Any]]:
         "encoding": encoding,
     }
     return text, source
+
+
+@import_group.command("payments")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_REPORT_OPTION
+@_ENCODING_OPTION
+@click.pass_context
+def import_payments_command(
+    ctx: click.Context, path: Path, report_path: Path | None, encoding: str
+) -> None:
+    """Post the bank's payments file (account_number, amount, currency, posted_date,
+    reference), each reference once; exit 1 if any row was rejected, 2 if the file is
+    unusable."""
+    text, source = _read_import_file(path, report_path, encoding)
+    report = _run_import(
+        path,
+        text,
+        lambda _current, session, stream, advance: import_payments(
+            session,
+            stream,
+            now=utcnow(),
+            actor="cli:import",
+            source=source,
+            on_progress=advance,
+            after_chunk=session.commit,
+        ),
+    )
+    s = report.summary()
+    click.echo(
+        f"{path.name}: {s['rows_read']} rows read, {s['posted']} posted, "
+        f"{s['already_posted']} already posted, {s['rejected']} rejected"
+    )
+    _print_rejections(report.rejected, report_path)
+    if report.rejected:
+        ctx.exit(1)
 
 
 class _progress:
@@ -347,16 +410,21 @@ def _print_import_report(name: str, report: ImportReport, report_path: Path | No
     )
     for note in report.notes[:ERRORS_SHOWN]:
         click.echo(f"note: {note}")
-    for error in report.rejected[:ERRORS_SHOWN]:
+    _print_rejections(report.rejected, report_path)
+
+
+def _print_rejections(rejected: list[RowError], report_path: Path | None) -> None:
+    """The first rejections on stderr, and all of them in `report_path` if given."""
+    for error in rejected[:ERRORS_SHOWN]:
         click.echo(f"rejected: {error}", err=True)
-    hidden = len(report.rejected) - ERRORS_SHOWN
+    hidden = len(rejected) - ERRORS_SHOWN
     if hidden > 0:
         click.echo(f"... and {hidden} more (use --report FILE for all)", err=True)
     if report_path is not None:
         with report_path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(["line", "column", "reason"])
-            writer.writerows((e.line, e.column, e.reason) for e in report.rejected)
+            writer.writerows((e.line, e.column, e.reason) for e in rejected)
 
 
 @import_group.command("placements")

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -175,4 +175,45 @@ def _insert_event(dialect: str) -> Any:
         )
         .on_conflict_do_nothing(index_elements=["call_sid", "kind", "sequence"])
         .returning(_EVENTS.c.id)
+    )
+
+
+# A planned call cancelled because the account owes nothing past due any more: the
+# planner's own word for an account that is not due.
+NOT_DUE = "not-due"
+
+
+def cancel_planned_calls(
+    session: Session, account_id: int, *, now: dt.datetime, disposition: str = NOT_DUE
+) -> int:
+    """Cancel the account's campaign calls still PLANNED, as the planner would on its next
+    run; how many. For a change that takes the account out of every campaign at once (paid
+    up). A row a dialer is claiming this moment (locked) is skipped, not waited for: the
+    caller may hold the audit chain's lock, which the claim takes next; and the policy,
+    asked again at the call's slot, refuses it anyway."""
+    planned = (
+        select(ContactAttempt.id)
+        .where(
+            ContactAttempt.account_id == account_id,
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.status == AttemptStatus.PLANNED,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(planned))
+    if not ids:
+        return 0
+    result = session.execute(
+        update(ContactAttempt)
+        .where(ContactAttempt.id.in_(ids), ContactAttempt.status == AttemptStatus.PLANNED)
+        .values(status=AttemptStatus.CANCELED, disposition=disposition, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def direction_of_call(session: Session, call_sid: str) -> Direction | None:
+    """Whether the call of `call_sid` was the cardholder's (inbound) or the dialer's."""
+    return session.scalar(
+        select(ContactAttempt.direction).where(ContactAttempt.provider_call_sid == call_sid)
     )

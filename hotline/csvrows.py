@@ -212,37 +212,50 @@ def _runs_on(fields: Sequence[str], physical_lines: int, width: int) -> bool:
     if physical_lines > MAX_LINES_PER_RECORD:
         return True
     return any(
-        ("\n" in field or "\r" in field) and field.count(",") >= len(COLUMNS) - 1
-        for field in fields
+        ("\n" in field or "\r" in field) and field.count(",") >= width - 1 for field in fields
     )
 
 
-def read_rows(
-    stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
-) -> Iterator[AccountRow | list[RowError]]:
-    """Yield each data row parsed, or its errors; HeaderError if the header is wrong.
+def raw_rows(
+    stream: TextIO, columns: Sequence[str]
+) -> Iterator[tuple[int, dict[str, object] | RowError]]:
+    """(line, column -> text) per data row of a CSV whose header must name exactly
+    `columns`, or (line, its error) for a record that is not a row; HeaderError if the
+    header is wrong. Fields beyond the header's are kept under "__extra__".
 
     Line numbers are physical lines of the file (1 is the header), where the row begins.
     Blank lines are skipped and are not rows.
     """
-    rows = records(stream)
+    rows = records(stream, len(columns))
     first = next(rows, None)
     if first is not None and isinstance(first[1], str):
         raise HeaderError(f"line {first[0]}: {first[1]}")
     fieldnames = [name.strip() for name in first[1]] if first is not None else None
-    check_header(fieldnames)
+    check_header(fieldnames, columns)
     assert fieldnames is not None
     width = len(fieldnames)
-    seen: dict[str, int] = {}
     for line, fields in rows:
         if isinstance(fields, str):
-            yield [RowError(line, "(row)", fields)]
+            yield line, RowError(line, "(row)", fields)
             continue
         if not any(value.strip() for value in fields):
             continue  # blank line
         raw: dict[str, object] = dict(zip(fieldnames, fields, strict=False))
         if len(fields) > width:
             raw["__extra__"] = fields[width:]
+        yield line, raw
+
+
+def read_rows(
+    stream: TextIO, *, us_subdivisions: frozenset[str] = frozenset()
+) -> Iterator[AccountRow | list[RowError]]:
+    """Yield each data row parsed, or its errors; HeaderError if the header is wrong
+    (see raw_rows for lines)."""
+    seen: dict[str, int] = {}
+    for line, raw in raw_rows(stream, COLUMNS):
+        if isinstance(raw, RowError):
+            yield [raw]
+            continue
         result = parse_row(line, raw, us_subdivisions=us_subdivisions)
         if isinstance(result, AccountRow):
             first_line = seen.setdefault(result.account_number, line)

@@ -12,21 +12,22 @@ flag set through the IVR or by an agent stays, an opt-out is not touched by the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 import holidays
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from hotline import audit
+from hotline import audit, contacts
 from hotline.csvrows import AccountRow, RowError, read_rows
 from hotline.enums import AccountFlag, Language, PhoneType, Source
 from hotline.models import AccountFlagRow, CardAccount, Cardholder, Phone
 from hotline.phones import mask_phone, stored_zones
 from hotline.secrets import hash_verify_digits, new_salt, verify_digits_match
 
+R = TypeVar("R")
 US_SUBDIVISIONS = frozenset(holidays.US.subdivisions)
 CHUNK_SIZE = 1000
 
@@ -98,23 +99,15 @@ def import_accounts(
     there, so no lock (the audit chain's above all) is held for a whole large file."""
     report = ImportReport()
     context = _Context(session, secret_key, now, actor, report)
-    chunk: list[AccountRow] = []
-    for result in read_rows(stream, us_subdivisions=US_SUBDIVISIONS):
-        report.rows_read += 1
-        if isinstance(result, AccountRow):
-            chunk.append(result)
-        else:
-            report.rejected.extend(result)
-            report.rejected_rows += 1
-        if len(chunk) >= chunk_size:
-            _upsert(context, chunk)
-            chunk = []
-            if after_chunk is not None:
-                after_chunk()
-        if on_progress is not None:
-            on_progress(1)
-    if chunk:
-        _upsert(context, chunk)
+    write_in_chunks(
+        read_rows(stream, us_subdivisions=US_SUBDIVISIONS),
+        AccountRow,
+        lambda chunk: _upsert(context, chunk),
+        report,
+        chunk_size=chunk_size,
+        after_chunk=after_chunk,
+        on_progress=on_progress,
+    )
     audit.record(
         session,
         actor=actor,
@@ -125,6 +118,46 @@ def import_accounts(
         now=now,
     )
     return report
+
+
+class RowCounts(Protocol):
+    """What a file's report counts of the rows read (every import's report has these)."""
+
+    rows_read: int
+    rejected: list[RowError]
+    rejected_rows: int
+
+
+def write_in_chunks(
+    results: Iterable[R | list[RowError]],
+    good: type[R],
+    write: Callable[[list[R]], None],
+    counts: RowCounts,
+    *,
+    chunk_size: int,
+    after_chunk: Callable[[], None] | None,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Count each row read, keep each bad one's errors, and `write` the good ones a chunk
+    at a time, `after_chunk` after each full chunk (the entry point commits there)."""
+    chunk: list[R] = []
+    for result in results:
+        counts.rows_read += 1
+        if isinstance(result, good):
+            chunk.append(result)
+        else:
+            assert isinstance(result, list)
+            counts.rejected.extend(result)
+            counts.rejected_rows += 1
+        if len(chunk) >= chunk_size:
+            write(chunk)
+            chunk = []
+            if after_chunk is not None:
+                after_chunk()
+        if on_progress is not None:
+            on_progress(1)
+    if chunk:
+        write(chunk)
 
 
 def _upsert(context: _Context, rows: Sequence[AccountRow]) -> None:
@@ -261,6 +294,9 @@ def _update_existing(context: _Context, account: CardAccount, row: AccountRow) -
         context.report.unchanged += 1
         return
     context.report.updated += 1
+    if "past_due_minor" in changes and account.past_due_minor == 0:
+        # Current now: out of its campaign at once, as a payment that clears it does.
+        contacts.cancel_planned_calls(context.session, account.id, now=context.now)
     audit.record(
         context.session,
         actor=context.actor,

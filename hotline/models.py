@@ -303,6 +303,35 @@ class Payment(Base):
     call_sid: Mapped[str | None] = mapped_column(String(34))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     posted_at: Mapped[dt.datetime | None]
+    # The day the bank booked it, as its posting file says (migration 0009): a payment from
+    # the file has a day, not an instant; None for payments taken here (posted_at says).
+    posted_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class PaymentAllocation(Base):
+    """What part of a payment counted toward a promise or an instalment (migration 0009).
+
+    Written when the lifecycle job finds the promise kept or the instalment paid, one row
+    per payment drawn on: a payment's rows never add up to more than its amount, so it
+    counts once, toward one arrangement or split across several (dialer/lifecycle.py).
+    """
+
+    __tablename__ = "payment_allocation"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("(promise_id IS NULL) <> (instalment_id IS NULL)", name="one_arrangement"),
+        UniqueConstraint("payment_id", "promise_id"),
+        UniqueConstraint("payment_id", "instalment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    promise_id: Mapped[int | None] = mapped_column(ForeignKey("promise_to_pay.id"), index=True)
+    instalment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("plan_instalment.id", ondelete="CASCADE"), index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    allocated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class PromiseToPay(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hotline import accounts, audit, contacts
-from hotline.enums import PaymentStatus, Source
+from hotline.enums import Direction, PaymentStatus, Source
 from hotline.models import CallEvent, CardAccount, Payment
 from hotline.origin import Origin
 from hotline.redact import card_last4
@@ -51,11 +51,15 @@ def post_card_payment(
     masked: str | None,
     origin: Origin,
     now: dt.datetime,
+    posted_on: dt.date | None = None,
 ) -> bool:
     """Post a card payment once per `key`; True if this call posted it.
 
     The whole amount is posted; what exceeds the balance (two payments racing, or a file
     that lowered the balance meanwhile) becomes a credit on the account, never clamped.
+    `posted_on`: the day the bank booked it, for a payment from its posting file. A payment
+    that leaves nothing past due takes the account out of its campaign at once: its calls
+    still planned are cancelled (`not-due`, as the planner would).
     """
     # The account's row, locked and read afresh before anything else (inserting the payment
     # first would take a key-share lock that two racing payments would deadlock on): the
@@ -76,6 +80,7 @@ def post_card_payment(
                 call_sid=origin.call_sid,
                 created_at=now,
                 posted_at=now,
+                posted_on=posted_on,
             )
             session.add(payment)
             session.flush()
@@ -92,6 +97,8 @@ def post_card_payment(
     account.minimum_due_minor = max(0, account.minimum_due_minor - amount_minor)
     account.past_due_minor = max(0, account.past_due_minor - amount_minor)
     session.flush()
+    if account.past_due_minor == 0:
+        contacts.cancel_planned_calls(session, account.id, now=now)
     audit.record(
         session,
         actor=origin.actor,
@@ -200,13 +207,19 @@ def reconcile(session: Session, *, since: dt.datetime, now: dt.datetime) -> tupl
             confirmation=result.confirmation,
             brand=result.brand,
             masked=result.masked,
-            origin=Origin(Source.IVR, "reconcile", result.call_sid),
+            origin=_reconcile_origin(session, result.call_sid),
             now=now,
         ):
             posted += 1
         else:
             already += 1
     return posted, already
+
+
+def _reconcile_origin(session: Session, call_sid: str) -> Origin:
+    """The line whose call took the card: a reminder call's payment is the dialer's."""
+    outbound = contacts.direction_of_call(session, call_sid) is Direction.OUTBOUND
+    return Origin(Source.DIALER if outbound else Source.IVR, "reconcile", call_sid)
 
 
 def _result_of(event: CallEvent) -> CardResult | None:

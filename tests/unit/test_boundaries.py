@@ -39,6 +39,8 @@ PURE_MODULES = {
     "dialer/urls.py",
     "dialer/texts.py",
     "dialer/text_rules.py",
+    "dialer/lifecycle_rules.py",
+    "hotline/paymentrows.py",
 } | {
     # Every call flow both lines speak, but the module that carries their effects out.
     f"flows/{path.name}"

@@ -4,7 +4,7 @@ role, language, zone, phone, agency, waiver authority), their sessions and sign-
 Numbered 0010 by agreement between the desk branches; their own migrations revise this one.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01 14:27:15
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
