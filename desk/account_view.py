@@ -7,8 +7,8 @@ waivers; `current_call` what the line knew of the caller an agent has just taken
 is bounded (the newest first), so the page costs the same for an account called a hundred
 times as for one called once.
 
-Texts: the outbound text table is another branch's (dl-sms); `texts_of` is the one hook
-the page reads them through, and answers nothing until that table lands.
+Texts: the dialer's `text_message` rows (sent, queued, skipped or failed), read by
+`texts_of` and merged into the contact history by time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from hotline.models import (
     PromiseToPay,
     QueueEntry,
     RepaymentPlan,
+    TextMessage,
 )
 
 HISTORY_LIMIT = 50
@@ -207,12 +208,32 @@ def contacts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
 
 
 def texts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
-    """The texts sent to (and received from) the account's cardholder, as contacts.
-
-    The hook for the outbound text table (branch dl-sms): until it lands there is nothing
-    to read, and the history shows calls only. When it does, read its rows for the account
-    here (kind "text", the body as `said`), newest first, at most HISTORY_LIMIT."""
-    return ()
+    """The dialer's texts to the account's cardholder, newest first, at most HISTORY_LIMIT,
+    as contacts: what was sent (the body), or why not (a skipped or failed text's reason)."""
+    rows = session.execute(
+        select(TextMessage, Campaign.name)
+        .outerjoin(Campaign, Campaign.id == TextMessage.campaign_id)
+        .where(TextMessage.account_id == account_id)
+        .order_by(TextMessage.created_at.desc(), TextMessage.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return tuple(
+        Contact(
+            kind="text",
+            direction="outbound",
+            at=text.sent_at or text.due_at,
+            number=text.number,
+            status=str(text.status),
+            disposition=str(text.kind),
+            answered_by=None,
+            duration_seconds=None,
+            campaign=campaign,
+            said=tuple(
+                line for line in (text.body or text.error_message or "").splitlines() if line
+            ),
+        )
+        for text, campaign in rows
+    )
 
 
 @dataclass(frozen=True)

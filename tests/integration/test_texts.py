@@ -550,3 +550,18 @@ def test_two_senders_texting_one_person_at_once_keep_to_a_cap_that_counts_texts(
     assert sending.status is TextStatus.SENDING
     assert other.status in (TextStatus.QUEUED, TextStatus.SKIPPED)
     assert "Massachusetts 2-in-7" in (other.error_message or "")
+
+
+def test_a_sent_follow_up_is_in_the_desks_contact_history_with_what_it_said(Session, campaign):
+    from desk.account_view import account_view
+
+    account = account_with_call(Session, campaign)
+    send_texts(Session, FakeCallGateway(), StepClock(NOW), config())
+    with Session() as session:
+        contacts = account_view(session, account).contacts
+    kinds = [c.kind for c in contacts]
+    assert sorted(kinds) == ["call", "text"]
+    [text] = [c for c in contacts if c.kind == "text"]
+    assert text.number == MOBILE and text.status == "sent" and text.disposition == "follow-up"
+    assert text.said[0].endswith("Reply STOP to opt out.")
+    assert text.campaign is not None
