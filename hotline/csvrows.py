@@ -9,12 +9,14 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from hotline.money import MoneyError, normalise_currency, parse_major
 from hotline.phones import PHONE_TYPES, ParsedPhone, PhoneError, parse_phone
+
+R = TypeVar("R")
 
 COLUMNS = (
     "account_number",
@@ -251,18 +253,37 @@ def read_rows(
 ) -> Iterator[AccountRow | list[RowError]]:
     """Yield each data row parsed, or its errors; HeaderError if the header is wrong
     (see raw_rows for lines)."""
+    return keyed_rows(
+        raw_rows(stream, COLUMNS),
+        lambda line, raw: parse_row(line, raw, us_subdivisions=us_subdivisions),
+        AccountRow,
+        key=lambda row: row.account_number,
+        column="account_number",
+        what="account",
+    )
+
+
+def keyed_rows(
+    rows: Iterator[tuple[int, Mapping[str, object] | RowError]],
+    parse: Callable[[int, Mapping[str, object]], R | list[RowError]],
+    parsed: type[R],
+    *,
+    key: Callable[[R], str],
+    column: str,
+    what: str,
+) -> Iterator[R | list[RowError]]:
+    """Each raw row parsed, or its errors; a row whose key an earlier line of the file
+    already had is refused on its later lines (the first stands), whatever its content."""
     seen: dict[str, int] = {}
-    for line, raw in raw_rows(stream, COLUMNS):
+    for line, raw in rows:
         if isinstance(raw, RowError):
             yield [raw]
             continue
-        result = parse_row(line, raw, us_subdivisions=us_subdivisions)
-        if isinstance(result, AccountRow):
-            first_line = seen.setdefault(result.account_number, line)
+        result = parse(line, raw)
+        if isinstance(result, parsed):
+            first_line = seen.setdefault(key(result), line)
             if first_line != line:
-                result = [
-                    RowError(line, "account_number", f"repeats the account on line {first_line}")
-                ]
+                result = [RowError(line, column, f"repeats the {what} on line {first_line}")]
         yield result
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
-from hotline.csvrows import RowError, raw_rows
+from hotline.csvrows import RowError, keyed_rows, raw_rows
 from hotline.money import MoneyError, normalise_currency, parse_major
 
 PAYMENT_COLUMNS = ("account_number", "amount", "currency", "posted_date", "reference")
@@ -51,19 +51,14 @@ def read_payment_rows(stream: TextIO, *, today: dt.date) -> Iterator[PaymentRow 
 
     A reference repeated within the file is refused on its later lines (the first stands),
     whatever their content: a bank never books one reference twice."""
-    seen: dict[str, int] = {}
-    for line, raw in raw_rows(stream, PAYMENT_COLUMNS):
-        if isinstance(raw, RowError):
-            yield [raw]
-            continue
-        result = parse_payment_row(line, raw, today=today)
-        if isinstance(result, PaymentRow):
-            first_line = seen.setdefault(result.reference, line)
-            if first_line != line:
-                result = [
-                    RowError(line, "reference", f"repeats the reference on line {first_line}")
-                ]
-        yield result
+    return keyed_rows(
+        raw_rows(stream, PAYMENT_COLUMNS),
+        lambda line, raw: parse_payment_row(line, raw, today=today),
+        PaymentRow,
+        key=lambda row: row.reference,
+        column="reference",
+        what="reference",
+    )
 
 
 def parse_payment_row(
