@@ -100,6 +100,8 @@ def test_users_add_with_an_absurd_waiver_limit_is_one_line_not_a_traceback(hotli
     except Exception as crash:
         raise AssertionError(f"traceback: {type(crash).__name__}") from None
     assert result.exit_code in (1, 2), result.output
+    assert "waiver limit is larger than any balance" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 def test_campaign_simulate_starting_on_the_calendars_last_day_is_one_line(hotline):
