@@ -109,7 +109,7 @@ class Status:
             status=form.get("CallStatus", ""),
             sequence=form.get("SequenceNumber", ""),
             answered_by=form.get("AnsweredBy", ""),
-            duration=int(duration) if duration.isdigit() else None,
+            duration=int(duration) if duration.isascii() and duration.isdigit() else None,
             sip=form.get("SipResponseCode", ""),
             error_code=form.get("ErrorCode", ""),
         )

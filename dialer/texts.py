@@ -30,7 +30,27 @@ _STOP_WORDS = re.compile(
     r"(do not|don'?t|never) (call|text|contact)|no more (calls|texts|messages))\b",
     re.IGNORECASE,
 )
-_STOP_ZH = ("退订", "取消订阅", "不要再", "别再", "不要打", "别打", "停止")
+_STOP_ZH = (
+    "退订",
+    "取消订阅",
+    "不要再",
+    "别再",
+    "不要打",
+    "别打",
+    "停止",
+    "不要联系",
+    "别联系",
+    "勿打扰",
+    "不要打扰",
+    "别打扰",
+    "不要发短信",
+    "别发短信",
+    "不要给我发",
+    "别给我发",
+)
+# China's standard unsubscribe reply ("回复TD退订"): the whole text, any case, trimmed of
+# punctuation. Not in a sentence ("TD Bank"); Twilio does not know it, so the app answers.
+_STOP_ALONE = frozenset({"TD"})
 _HELP_ZH = ("帮助",)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -60,7 +80,10 @@ def read_text(body: str) -> TextRead:
         return TextRead(Ask.START, language, twilio_answers=True)
     if bare in TWILIO_HELP:
         return TextRead(Ask.HELP, language, twilio_answers=True)
-    if _STOP_WORDS.search(text) or any(word in text for word in _STOP_ZH):
+    stop_alone = bare.strip(" .!。！,，") in _STOP_ALONE
+    if stop_alone:
+        language = "zh-CN"  # a convention of China's carriers: answered in Chinese
+    if stop_alone or _STOP_WORDS.search(text) or any(word in text for word in _STOP_ZH):
         return TextRead(Ask.STOP, language, twilio_answers=False)
     if any(word in text for word in _HELP_ZH):
         return TextRead(Ask.HELP, language, twilio_answers=False)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hotline.models import AuditEvent, utcnow
@@ -81,9 +81,13 @@ def record(
     second event (a call's outcome, then its end) costs nothing until the flush that
     inserts both. The head kept is bound to the innermost transaction it was read in, so
     an event in a savepoint that rolls back is never chained onto."""
+    # Begin the transaction first if the caller has not: a head kept under "no transaction"
+    # would be reused by whatever transaction comes next (after a rollback, or a commit by
+    # another writer, it is stale).
+    session.connection()
     transaction = session.get_nested_transaction() or session.get_transaction()
     kept = session.info.get(_HEAD)
-    if kept is not None and kept[0] is transaction:
+    if transaction is not None and kept is not None and kept[0] is transaction:
         seq, prev_hash = kept[1] + 1, kept[2]
     else:
         head = _locked_head(session)
@@ -113,6 +117,17 @@ def record(
     session.add(event)
     session.info[_HEAD] = (transaction, seq, event.hash)
     return event
+
+
+def lock_chain(session: Session) -> None:
+    """Take the chain's append lock now, for the rest of the transaction (PostgreSQL; on
+    SQLite the transaction's write lock already serialises appends).
+
+    For a writer that must not hold a row another appender may wait on while it waits for
+    the chain: it takes the chain first, then writes (the lock is re-entrant, so its own
+    appends later take it again at no cost)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY})"))
 
 
 def _locked_head(session: Session) -> tuple[int, str] | None:

@@ -376,15 +376,18 @@ def parse_row(
     dpd_text = value("days_past_due")
     days_past_due = None
     if dpd_text:
-        if dpd_text.isdigit() and int(dpd_text) <= MAX_DAYS_PAST_DUE:
-            days_past_due = int(dpd_text)
+        dpd_digits = ascii_digits(dpd_text)
+        if dpd_digits is not None and int(dpd_digits) <= MAX_DAYS_PAST_DUE:
+            days_past_due = int(dpd_digits)
         else:
             fail(
                 "days_past_due", f"{dpd_text!r} is not a whole number from 0 to {MAX_DAYS_PAST_DUE}"
             )
 
-    verify_digits = value("verify_digits")
-    if verify_digits and not (verify_digits.isdigit() and 4 <= len(verify_digits) <= 10):
+    verify_text = value("verify_digits")
+    # Hashed as the caller keys them: full-width digits (a Chinese IME's) as ASCII ones.
+    verify_digits = ascii_digits(verify_text) or ""
+    if verify_text and not 4 <= len(verify_digits) <= 10:
         fail("verify_digits", "must be 4 to 10 digits")
 
     flags = frozenset(f.strip().lower() for f in value("flags").split(";") if f.strip())
@@ -414,6 +417,17 @@ def parse_row(
         verify_digits=verify_digits,
         flags=flags,
     )
+
+
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def ascii_digits(text: str) -> str | None:
+    """`text` as ASCII digits, full-width ones (U+FF10-FF19, what NFKC maps to ASCII)
+    included; None if anything else is in it. Not str.isdigit(): that also passes
+    superscripts and other scripts' digits, which int() refuses or a keypad cannot key."""
+    digits = text.translate(_FULL_WIDTH_DIGITS)
+    return digits if digits.isascii() and digits.isdigit() else None
 
 
 def _parse_phones(

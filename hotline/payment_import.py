@@ -109,6 +109,10 @@ def _post(
             .with_for_update(key_share=True)
         )
     }
+    # Then the audit chain's lock, before any payment is inserted: a payment inserted first
+    # (its reference's unique key held uncommitted) while waiting for the chain would
+    # deadlock with another file holding the chain and inserting the same reference.
+    audit.lock_chain(session)
     earlier = {
         payment.idempotency_key: payment
         for payment in session.scalars(

@@ -44,6 +44,9 @@ from hotline.phones import PhoneError, parse_phone
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 USERNAME_MAX = 64
+# A waiver limit beyond any balance (10^12 minor units: ten billion dollars); what BIGINT
+# (and SQLite's INTEGER) can store is far above it.
+MAX_WAIVER_LIMIT_MINOR = 10**12
 # A session ends after this long without a request, and in any case this long after it
 # began (a shift): the cookie cannot outlive either.
 SESSION_IDLE = dt.timedelta(hours=8)
@@ -204,6 +207,8 @@ def add_user(
             raise UserError(f"phone: {exc}") from None
     if new.waiver_limit_minor < 0:
         raise UserError("the waiver limit must not be negative")
+    if new.waiver_limit_minor > MAX_WAIVER_LIMIT_MINOR:
+        raise UserError("the waiver limit is larger than any balance could be")
     if len(new.display_name.strip()) > 100:
         raise UserError("the name must have at most 100 characters")
     if new.agency and DeskRole(new.role) == DeskRole.ADMIN:

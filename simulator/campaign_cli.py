@@ -112,6 +112,12 @@ def print_transcripts(result: Result, out: Console) -> None:
             out.print(text, markup=False, highlight=False)
 
 
+# The days a rehearsal may start on: the calendar's last days would overflow the
+# simulated clock (days ahead, and the planner's look-ahead beyond them).
+FIRST_START = dt.date(1970, 1, 1)
+LAST_START = dt.date(2999, 12, 31)
+
+
 def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
     """Add `simulate` to the campaign group."""
 
@@ -140,7 +146,13 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         default=None,
         help="Seconds between planning runs, simulated (default HOTLINE_DIALER_PLAN_EVERY_S).",
     )
-    @click.option("--transcripts", default=0, show_default=True, help="Calls to print in full.")
+    @click.option(
+        "--transcripts",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Calls to print in full.",
+    )
     def simulate_command(
         days: int,
         profile: str | None,
@@ -153,6 +165,10 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         """Rehearse the campaigns over the accounts in the database, on a virtual clock,
         against the simulator (nothing in the database changes): writes attempts.csv and
         prints what happened."""
+        if start is not None and not FIRST_START <= start.date() <= LAST_START:
+            raise click.BadParameter(
+                f"must be a day from {FIRST_START} to {LAST_START}", param_hint="'--start'"
+            )
         folder = writable_folder(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="sim-"))
         current = ready_runtime()
         options = Options(

@@ -172,6 +172,9 @@ def test_profile_overrides_the_campaigns_profile_for_the_run(hotline, portfolio,
         (["--days", "abc"], "--days"),
         (["--days", "2", "--profile", "us-nowhere"], "--profile"),
         (["--days", "2", "--plan-every", "5"], "--plan-every"),
+        (["--days", "1", "--start", "9999-12-31"], "--start"),
+        (["--days", "1", "--start", "0001-01-01"], "--start"),
+        (["--days", "1", "--transcripts", "-1"], "--transcripts"),
     ],
 )
 def test_bad_options_are_one_line_errors(hotline, args, message):

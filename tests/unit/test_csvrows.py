@@ -55,6 +55,12 @@ def test_a_good_row_parses_into_typed_values():
     ]
 
 
+def test_full_width_digits_are_read_as_the_caller_keys_them():
+    [row] = rows_of({**GOOD, "verify_digits": "９４１０７", "days_past_due": "２２"})
+    assert isinstance(row, AccountRow)
+    assert (row.verify_digits, row.days_past_due) == ("94107", 22)
+
+
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
@@ -66,6 +72,10 @@ def test_a_good_row_parses_into_typed_values():
         ("due_date", "01/11/2026", "ISO date"),
         ("days_past_due", "-3", "whole number"),
         ("verify_digits", "12a4", "4 to 10 digits"),
+        ("verify_digits", "²²²²", "4 to 10 digits"),
+        ("verify_digits", "١٢٣٤", "4 to 10 digits"),
+        ("days_past_due", "²", "whole number"),
+        ("days_past_due", "١٢", "whole number"),
         ("flags", "vip", "unknown flag"),
         ("autodial_consent", "maybe", "not yes or no"),
         ("address_region", "ZZ", "not a US state"),
