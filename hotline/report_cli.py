@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hotline import kpi_rules
+from hotline.campaign_port import CampaignError
 from hotline.kpi_rules import Counts, RangeError
 from hotline.kpis import KpiReport, kpis
 from hotline.money import format_money, to_major
@@ -139,11 +140,14 @@ def register(
         today = now.astimezone(where).date()
         with current.Session.begin() as session:
             report = kpis(session, start, end, where)
-            blocked = (
-                kpi_rules.blocked_by_reason(preview(session, today, now))
-                if start <= today <= end
-                else {}
-            )
+            try:
+                blocked = (
+                    kpi_rules.blocked_by_reason(preview(session, today, now))
+                    if start <= today <= end
+                    else {}
+                )
+            except CampaignError as exc:
+                raise click.ClickException(str(exc)) from None
         if form == "csv":
             import csv
 

@@ -141,3 +141,19 @@ def test_preview_of_a_past_day_is_one_line(hotline):
     result = hotline("campaign", "preview", "--date", "2020-01-01")
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: 2020-01-01 is past: preview today or a later day"
+
+
+def test_a_day_over_in_shanghai_but_not_in_new_york_is_previewed_not_refused(hotline, Session):
+    """From 16:00 UTC Shanghai's day is over while New York's runs on: the Chinese accounts
+    say so on their lines; the rest of the preview is as ever."""
+    from dialer.preview import preview
+
+    hotline("campaign", "load", str(EXAMPLE))
+    hotline("seed-demo", "--size", "40")
+    day = dt.date(2026, 12, 2)
+    now = dt.datetime(2026, 12, 2, 17, 0, tzinfo=dt.UTC)
+    with Session() as session:
+        lines = preview(session, day, now)
+    over = [line for line in lines if line.reason == "2026-12-02 is already over in Asia/Shanghai"]
+    assert over and all(line.campaign == "cn-reminders" and not line.called for line in over)
+    assert any(line.campaign != "cn-reminders" for line in lines)
