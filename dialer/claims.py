@@ -317,7 +317,8 @@ def record_placed(
         )
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    stored = bool(result.rowcount)  # type: ignore[attr-defined]
+    if not stored and not _adopted_by_its_callback(session, claim, call, sent_at):
         return False
     audit.record(
         session,
@@ -329,6 +330,27 @@ def record_placed(
         now=now,
     )
     return True
+
+
+def _adopted_by_its_callback(
+    session: Session, claim: Claim, call: CallInfo, sent_at: dt.datetime
+) -> bool:
+    """Whether the call's first status callback got here before the carrier's answer did
+    and stored this CallSid on the claimed row (dialer/outcomes.py adopts it): then the
+    claim is ours and placed, its status the callback's; only the placement is recorded."""
+    result = session.execute(
+        update(ContactAttempt)
+        .where(
+            ContactAttempt.id == claim.attempt_id,
+            ContactAttempt.provider_call_sid == call.sid,
+            ContactAttempt.worker_id == claim.worker_id,
+            ContactAttempt.claimed_at == claim.claimed_at,
+            ContactAttempt.placed_at.is_(None),
+        )
+        .values(placed_at=sent_at, lease_until=None, dial_retries=0)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def record_refusal(

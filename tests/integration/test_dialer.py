@@ -434,3 +434,30 @@ def test_the_ticks_facts_leave_out_a_second_call_to_the_same_cardholder(Session,
     with Session.begin() as session:
         refused = recheck.refusal_at(session, batch[1], batch[1].slot, facts)
     assert refused == "this number may not be called now (not allowed)"
+
+
+def test_a_call_whose_first_callback_stored_its_sid_before_the_dialer_did_is_placed(
+    Session, clock, carrier
+):
+    """The carrier's first status callback can reach the app before the carrier's answer
+    reaches the dialer, and adopt the CallSid on the claimed row: the claim is still this
+    dialer's, and the placement is recorded, not reported as a lost claim."""
+    set_limits(Session, Limits(1.0, 10))
+    plan(Session, make_campaign(Session), numbers(1))
+    claim = claim_one(Session, clock, "fast-callback")
+    assert isinstance(claim, claims.Claim)
+    call = carrier.place_call(_request(claim))
+    with Session.begin() as session:  # what dialer/outcomes.py does for the early callback
+        row = session.get(ContactAttempt, claim.attempt_id)
+        row.provider_call_sid = call.sid
+        row.status = AttemptStatus.RINGING
+    sent_at = clock.now()
+    with Session.begin() as session:
+        assert claims.record_placed(session, claim, call, sent_at, now=clock.now())
+    [row] = attempts(Session)
+    assert (row.status, row.provider_call_sid, row.placed_at) == (
+        AttemptStatus.RINGING,
+        call.sid,
+        sent_at,
+    )
+    assert row.lease_until is None
