@@ -62,6 +62,17 @@ class LoadReport:
     status_changes: list[str]
 
 
+def _stored(campaign: Campaign) -> tuple[object, ...]:
+    """What a campaigns file sets of a stored campaign, to tell a change from a reload."""
+    return (
+        campaign.status,
+        campaign.profile,
+        campaign.caller_id,
+        campaign.settings,
+        sorted((link.tier_id, link.settings) for link in campaign.tiers),
+    )
+
+
 def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.datetime) -> LoadReport:
     """Store the file's tiers (if it has a [tiers] table) and campaigns, by name."""
     if spec.tiers is not None:
@@ -84,12 +95,11 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
             campaign = Campaign(name=item.name, status=item.status or CampaignStatus.DRAFT)
             session.add(campaign)
             created.append(item.name)
-        else:
-            updated.append(item.name)
-            if item.status is not None and item.status is not campaign.status:
-                changes.append(f"{item.name}: {campaign.status.value} -> {item.status.value}")
-                campaign.status = item.status
-            campaign.updated_at = now
+        before = _stored(campaign)
+        if item.name in existing and item.status not in (None, campaign.status):
+            assert item.status is not None
+            changes.append(f"{item.name}: {campaign.status.value} -> {item.status.value}")
+            campaign.status = item.status
         campaign.profile = item.profile
         campaign.caller_id = item.caller_id
         campaign.settings = json.dumps(item.audience_json(), ensure_ascii=False, sort_keys=True)
@@ -99,6 +109,11 @@ def store_file(session: Session, spec: CampaignFile, *, actor: str, now: dt.date
         campaign.tiers = [kept.get(tier_id) or CampaignTier(tier_id=tier_id) for tier_id in wanted]
         for link in campaign.tiers:
             link.settings = json.dumps(wanted[link.tier_id].to_json(), sort_keys=True)
+        # The same file again changes nothing: a campaign counts as updated (and its
+        # updated_at moves) only when what is stored of it differs.
+        if item.name in existing and _stored(campaign) != before:
+            updated.append(item.name)
+            campaign.updated_at = now
     session.flush()
     _check_no_two_claim_an_account(read_campaigns(session))
     audit.record(

@@ -17,7 +17,7 @@ def statuses(Session) -> dict[str, CampaignStatus]:
         return {c.name: c.status for c in session.scalars(select(Campaign))}
 
 
-def test_load_stores_the_example_s_tiers_and_campaigns_as_drafts(hotline, Session):
+def test_load_stores_the_example_s_tiers_and_campaigns_as_drafts(hotline, Session, tmp_path):
     result = hotline("campaign", "load", str(EXAMPLE))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -39,7 +39,13 @@ def test_load_stores_the_example_s_tiers_and_campaigns_as_drafts(hotline, Sessio
     assert bands == [("early", 1, 29), ("mid", 30, 59), ("late", 60, 89), ("severe", 90, None)]
     hotline("campaign", "start", "us-reminders")
     again = hotline("campaign", "load", str(EXAMPLE))
-    assert "0 campaign(s) created, 3 updated" in again.stdout
+    # The same file again changes nothing (README: "Running either a second time is safe").
+    assert "0 campaign(s) created, 0 updated" in again.stdout
+    changed = EXAMPLE.read_text().replace('profile = "us-regf"', 'profile = "us-wa"', 1)
+    assert changed != EXAMPLE.read_text()
+    edited = tmp_path / "edited.toml"
+    edited.write_text(changed)
+    assert "0 campaign(s) created, 1 updated" in hotline("campaign", "load", str(edited)).stdout
     # The example leaves status out: a started campaign stays started.
     assert statuses(Session)["us-reminders"] is CampaignStatus.ACTIVE
 
