@@ -163,6 +163,9 @@ def single_dialer_lock(database_url: str) -> Iterator[bool]:
 
 def run(runtime: Runtime) -> None:
     """Run the dialer until SIGTERM or SIGINT."""
+    # APScheduler logs every run of every job at INFO (four lines every tick), burying the
+    # dialer's own lines: its warnings (a missed run, a job that raised) still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config = DialerConfig.from_settings(runtime.settings)
     clock = SystemClock()
     stop = threading.Event()
