@@ -24,6 +24,7 @@ from hotline.enums import (
     CaseStatus,
     Direction,
     PlanStatus,
+    PromiseStatus,
     Source,
 )
 from hotline.models import (
@@ -34,6 +35,7 @@ from hotline.models import (
     DeskNote,
     FeeWaiver,
     Phone,
+    PromiseToPay,
     RepaymentPlan,
 )
 from hotline.origin import Origin
@@ -269,6 +271,21 @@ def promise(
     last = limits.last_promise_day(today)
     if not today <= date <= last:
         raise DateOutsideWindow(first=today, last=last)
+    # A form sent twice (a double click, a reload) is one promise: an identical pending
+    # promise is answered as itself. Under the account lock, so two at once see each other.
+    same = session.scalar(
+        select(PromiseToPay.id)
+        .where(
+            PromiseToPay.account_id == account.id,
+            PromiseToPay.amount_minor == amount_minor,
+            PromiseToPay.promised_date == date,
+            PromiseToPay.status == PromiseStatus.PENDING,
+        )
+        .order_by(PromiseToPay.id)
+        .limit(1)
+    )
+    if same is not None:
+        return f"P{same:06d}"
     return arrangements.save_promise(
         session,
         account,
