@@ -225,7 +225,7 @@ def account_page(account_id: int) -> ResponseReturnValue:
 
 def _call_for(db: Session, account_id: int) -> Any:
     raw = request.args.get("call", "")[:12]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return None
     call = current_call(db, int(raw))
     return call if call is not None and call.account_id == account_id else None
@@ -266,7 +266,7 @@ def _act(account_id: int, do: Any, done_key: str, **done_values: Any) -> Respons
         key = values.pop("_key", done_key)
         _say("ok", f"agent.{key}", _shown(values, currency[0], user))
     target = url_for("desk.account_page", account_id=account_id)
-    if call_id.isdigit():
+    if call_id.isascii() and call_id.isdigit():
         target += f"?call={call_id}"
     return redirect(target, code=303)
 
@@ -294,7 +294,7 @@ def _shown(values: Any, currency: str, user: User) -> dict[str, str]:
 
 
 def _call_sid(db: Session, call_id: str, account_id: int) -> str | None:
-    if not call_id.isdigit():
+    if not (call_id.isascii() and call_id.isdigit()) or len(call_id) > 12:
         return None
     entry = db.get(QueueEntry, int(call_id))
     return entry.call_sid if entry is not None and entry.account_id == account_id else None
@@ -332,7 +332,8 @@ def _time(name: str) -> dt.time | None:
 
 def _whole(name: str) -> int:
     raw = request.form.get(name, "").strip()
-    if not raw.isdigit() or len(raw) > 9:
+    # ASCII digits only: '²'.isdigit() is True but int('²') fails.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise _FormError("error_number_format")
     return int(raw)
 

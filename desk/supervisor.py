@@ -399,7 +399,9 @@ def _set_status(name: str, status: str) -> ResponseReturnValue:
 
 
 def _page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    if not raw or not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        return 1
+    return int(raw) or 1
 
 
 @bp.get("/sup/compliance")
