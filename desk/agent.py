@@ -325,9 +325,12 @@ def _time(name: str) -> dt.time | None:
     if not raw:
         return None
     try:
-        return dt.time.fromisoformat(raw)
+        time = dt.time.fromisoformat(raw)
     except ValueError:
         raise _FormError("error_time_format") from None
+    if time.tzinfo is not None:  # a wall-clock time in the cardholder's zone, no offset
+        raise _FormError("error_time_format")
+    return time
 
 
 def _whole(name: str) -> int:
