@@ -40,6 +40,7 @@ from desk.access import (
 from desk.account_view import account_view, current_call
 from desk.blueprint import bp
 from desk.calls_web import bridge_line
+from hotline import kpi_rules
 from hotline.models import CardAccount, QueueEntry, utcnow
 from hotline.money import format_money, parse_major
 from hotline.rules import Limits
@@ -260,7 +261,7 @@ def _act(account_id: int, do: Any, done_key: str, **done_values: Any) -> Respons
     except act.ActionError as refused:
         _say("error", f"agent.{refused.key}", _shown(refused.values, currency[0], user))
     except _FormError as bad:
-        _say("error", f"agent.{bad.key}", {})
+        _say("error", f"agent.{bad.key}", bad.values)
     else:
         values = done_values | (result if isinstance(result, dict) else {})
         key = values.pop("_key", done_key)
@@ -301,9 +302,10 @@ def _call_sid(db: Session, call_id: str, account_id: int) -> str | None:
 
 
 class _FormError(Exception):
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, **values: str) -> None:
         super().__init__(key)
         self.key = key
+        self.values = values
 
 
 def _amount(currency: str, name: str = "amount") -> int:
@@ -528,6 +530,11 @@ def callback(account_id: int) -> ResponseReturnValue:
             local = dt.datetime.fromisoformat(raw)
         except ValueError:
             raise _FormError("error_datetime_format") from None
+        try:
+            kpi_rules.sane_date(local.date())
+        except kpi_rules.RangeError:
+            first, last = f"{kpi_rules.FIRST_YEAR}-01-01", f"{kpi_rules.LAST_YEAR}-12-31"
+            raise _FormError("error_datetime_range", first=first, last=last) from None
         at = (local if local.tzinfo else local.replace(tzinfo=user.zone)).astimezone(dt.UTC)
         act.schedule_callback(
             db, agent, account, _whole("phone"), at=at, now=now, scheduler=scheduler

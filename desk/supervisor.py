@@ -282,8 +282,8 @@ def campaigns() -> ResponseReturnValue:
     raw_day = request.args.get("day", "")
     today = now.astimezone(user.zone).date()
     try:
-        day = dt.date.fromisoformat(raw_day) if raw_day else today
-    except ValueError:
+        day = kpi_rules.parse_day(raw_day, "day") or today
+    except kpi_rules.RangeError:
         day = today
     preview_error = None
     with desk_runtime().Session.begin() as db:
@@ -418,10 +418,11 @@ def compliance() -> ResponseReturnValue:
     error = None
     start = end = None
     try:
-        start = dt.date.fromisoformat(args["from"]) if args.get("from") else None
-        end = dt.date.fromisoformat(args["to"]) if args.get("to") else None
-    except ValueError:
-        error = "dates are YYYY-MM-DD, e.g. 2026-12-01"
+        start = kpi_rules.parse_day(args.get("from"), "from")
+        end = kpi_rules.parse_day(args.get("to"), "to")
+    except kpi_rules.RangeError as exc:
+        error = str(exc)
+        start = end = None
     query = AuditQuery(
         actor=args.get("actor", "")[:100],
         action=args.get("action", "")[:64],

@@ -192,6 +192,9 @@ def test_a_callback_at_the_end_of_the_calendar_is_a_form_error_not_a_500(desk):
     client = signed_in(app, Session, "amy", phone=AGENT_PHONE)
     answer = post(client, f"/desk/accounts/{account}/callback", at="9999-12-31T23:00", phone="1")
     assert answer.status_code == 303, answer.status_code
+    assert "Give a date from 2000-01-01 to 2999-12-31" in client.get(answer.location).get_data(
+        as_text=True
+    )
 
 
 def test_calling_hours_with_an_offset_on_one_end_are_a_form_error_not_a_500(desk):
