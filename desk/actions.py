@@ -24,6 +24,7 @@ from hotline.enums import (
     CaseStatus,
     Direction,
     PlanStatus,
+    PromiseStatus,
     Source,
 )
 from hotline.models import (
@@ -34,6 +35,7 @@ from hotline.models import (
     DeskNote,
     FeeWaiver,
     Phone,
+    PromiseToPay,
     RepaymentPlan,
 )
 from hotline.origin import Origin
@@ -61,6 +63,7 @@ AGENT_CASE_KINDS = (CaseKind.DISPUTE, CaseKind.COMPLAINT, CaseKind.HARDSHIP)
 NOTE_LIMIT = 2000
 APPLIED, PENDING, REJECTED = "applied", "pending", "rejected"
 SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
+WAIVER_WINDOW = dt.timedelta(days=30)  # an agent's waiver authority per account is per 30 days
 
 
 class ActionError(Exception):
@@ -115,6 +118,10 @@ class NotSupervisor(ActionError):
 
 class OwnWaiver(ActionError):
     key = "error_own_waiver"
+
+
+class WaiverAboveLimit(ActionError):
+    key = "error_waiver_above_limit"
 
 
 class UnknownCase(ActionError):
@@ -264,6 +271,21 @@ def promise(
     last = limits.last_promise_day(today)
     if not today <= date <= last:
         raise DateOutsideWindow(first=today, last=last)
+    # A form sent twice (a double click, a reload) is one promise: an identical pending
+    # promise is answered as itself. Under the account lock, so two at once see each other.
+    same = session.scalar(
+        select(PromiseToPay.id)
+        .where(
+            PromiseToPay.account_id == account.id,
+            PromiseToPay.amount_minor == amount_minor,
+            PromiseToPay.promised_date == date,
+            PromiseToPay.status == PromiseStatus.PENDING,
+        )
+        .order_by(PromiseToPay.id)
+        .limit(1)
+    )
+    if same is not None:
+        return f"P{same:06d}"
     return arrangements.save_promise(
         session,
         account,
@@ -330,7 +352,13 @@ def request_waiver(
     now: dt.datetime,
 ) -> FeeWaiver:
     """Take a late fee off: applied at once within the agent's authority, otherwise it
-    waits for a supervisor (pending_waivers / decide_waiver)."""
+    waits for a supervisor (pending_waivers / decide_waiver).
+
+    The authority is cumulative per account: what this agent applied on their own
+    authority on this account in the last WAIVER_WINDOW, plus this waiver, must stay within
+    waiver_limit_minor; so a balance cannot be waived in pieces each within the limit. The
+    account row is locked first, so two concurrent requests cannot both count the same
+    headroom."""
     accounts.lock(session, account)
     reason = reason.strip()
     if not reason:
@@ -339,7 +367,8 @@ def request_waiver(
         raise NoteTooLong(limit=NOTE_LIMIT)
     if not 0 < amount_minor <= account.balance_minor:
         raise BadAmount(low=1, high=account.balance_minor)
-    within = amount_minor <= agent.waiver_limit_minor
+    already = _self_applied(session, agent, account, now)
+    within = already + amount_minor <= agent.waiver_limit_minor
     waiver = FeeWaiver(
         account_id=account.id,
         amount_minor=amount_minor,
@@ -364,6 +393,7 @@ def request_waiver(
             "waiver_id": waiver.id,
             "amount_minor": amount_minor,
             "limit_minor": agent.waiver_limit_minor,
+            "already_applied_minor": already,
             "status": waiver.status,
             "call_sid": call_sid,
         },
@@ -372,6 +402,21 @@ def request_waiver(
     if within:
         _apply_waiver(session, agent, account, waiver, now)
     return waiver
+
+
+def _self_applied(session: Session, agent: Agent, account: CardAccount, now: dt.datetime) -> int:
+    """What the agent waived on this account on their own authority (requested and decided
+    by them) within the rolling WAIVER_WINDOW before now."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(FeeWaiver.amount_minor), 0)).where(
+            FeeWaiver.account_id == account.id,
+            FeeWaiver.requested_by_user_id == agent.user_id,
+            FeeWaiver.decided_by == agent.username,
+            FeeWaiver.status == APPLIED,
+            FeeWaiver.requested_at > now - WAIVER_WINDOW,
+        )
+    )
+    return int(total or 0)
 
 
 def _apply_waiver(
@@ -424,7 +469,11 @@ def decide_waiver(
     now: dt.datetime,
     scope: Any = None,
 ) -> FeeWaiver:
-    """A supervisor approves (the fee comes off now) or rejects a pending waiver."""
+    """A supervisor approves (the fee comes off now) or rejects a pending waiver.
+
+    Approving needs authority for the amount: a waiver above the approver's own
+    waiver_limit_minor is refused (WaiverAboveLimit), admins included, so the limit set on
+    a desk user is the most they can take off in one decision. Rejecting needs none."""
     if supervisor.role not in SUPERVISOR_ROLES:
         raise NotSupervisor()
     waiver = session.get(FeeWaiver, waiver_id, with_for_update=True)
@@ -438,6 +487,8 @@ def decide_waiver(
         raise WaiverNotPending(waiver_id=waiver_id)
     if waiver.requested_by_user_id == supervisor.user_id:
         raise OwnWaiver()
+    if approve and waiver.amount_minor > supervisor.waiver_limit_minor:
+        raise WaiverAboveLimit(waiver_id=waiver_id)
     if len(note) > NOTE_LIMIT:
         raise NoteTooLong(limit=NOTE_LIMIT)
     waiver.decided_by, waiver.decided_at = supervisor.username, now

@@ -40,6 +40,7 @@ from desk.access import (
 from desk.account_view import account_view, current_call
 from desk.blueprint import bp
 from desk.calls_web import bridge_line
+from hotline import kpi_rules
 from hotline.models import CardAccount, QueueEntry, utcnow
 from hotline.money import format_money, parse_major
 from hotline.rules import Limits
@@ -225,7 +226,7 @@ def account_page(account_id: int) -> ResponseReturnValue:
 
 def _call_for(db: Session, account_id: int) -> Any:
     raw = request.args.get("call", "")[:12]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return None
     call = current_call(db, int(raw))
     return call if call is not None and call.account_id == account_id else None
@@ -260,13 +261,13 @@ def _act(account_id: int, do: Any, done_key: str, **done_values: Any) -> Respons
     except act.ActionError as refused:
         _say("error", f"agent.{refused.key}", _shown(refused.values, currency[0], user))
     except _FormError as bad:
-        _say("error", f"agent.{bad.key}", {})
+        _say("error", f"agent.{bad.key}", bad.values)
     else:
         values = done_values | (result if isinstance(result, dict) else {})
         key = values.pop("_key", done_key)
         _say("ok", f"agent.{key}", _shown(values, currency[0], user))
     target = url_for("desk.account_page", account_id=account_id)
-    if call_id.isdigit():
+    if call_id.isascii() and call_id.isdigit():
         target += f"?call={call_id}"
     return redirect(target, code=303)
 
@@ -294,16 +295,17 @@ def _shown(values: Any, currency: str, user: User) -> dict[str, str]:
 
 
 def _call_sid(db: Session, call_id: str, account_id: int) -> str | None:
-    if not call_id.isdigit():
+    if not (call_id.isascii() and call_id.isdigit()) or len(call_id) > 12:
         return None
     entry = db.get(QueueEntry, int(call_id))
     return entry.call_sid if entry is not None and entry.account_id == account_id else None
 
 
 class _FormError(Exception):
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, **values: str) -> None:
         super().__init__(key)
         self.key = key
+        self.values = values
 
 
 def _amount(currency: str, name: str = "amount") -> int:
@@ -325,14 +327,18 @@ def _time(name: str) -> dt.time | None:
     if not raw:
         return None
     try:
-        return dt.time.fromisoformat(raw)
+        time = dt.time.fromisoformat(raw)
     except ValueError:
         raise _FormError("error_time_format") from None
+    if time.tzinfo is not None:  # a wall-clock time in the cardholder's zone, no offset
+        raise _FormError("error_time_format")
+    return time
 
 
 def _whole(name: str) -> int:
     raw = request.form.get(name, "").strip()
-    if not raw.isdigit() or len(raw) > 9:
+    # ASCII digits only: '²'.isdigit() is True but int('²') fails.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise _FormError("error_number_format")
     return int(raw)
 
@@ -524,6 +530,11 @@ def callback(account_id: int) -> ResponseReturnValue:
             local = dt.datetime.fromisoformat(raw)
         except ValueError:
             raise _FormError("error_datetime_format") from None
+        try:
+            kpi_rules.sane_date(local.date())
+        except kpi_rules.RangeError:
+            first, last = f"{kpi_rules.FIRST_YEAR}-01-01", f"{kpi_rules.LAST_YEAR}-12-31"
+            raise _FormError("error_datetime_range", first=first, last=last) from None
         at = (local if local.tzinfo else local.replace(tzinfo=user.zone)).astimezone(dt.UTC)
         act.schedule_callback(
             db, agent, account, _whole("phone"), at=at, now=now, scheduler=scheduler

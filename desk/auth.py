@@ -20,7 +20,10 @@ def _address() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on the desk itself: never another site (an open redirect)."""
+    """Only a path on the desk itself: never another site (an open redirect); a target
+    with a control character (a CR/LF would split the Location header) is as if absent."""
+    if target and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        target = None
     if target and target.startswith("/desk/") and not target.startswith("/desk//"):
         return target
     return url_for("desk.home")

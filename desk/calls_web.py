@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException
 
 from desk import queue
 from flows.state import AGENT_QUEUE
@@ -73,6 +75,22 @@ class Bridge:
         language = entry.language if entry.language in self.catalogs else "en"
         return twiml(self.renderer.render(turn, language, self.links(entry)))
 
+    def apology(self) -> Response:
+        """Our side failed before the entry could be read: say so in English and put the
+        caller back in the queue (the phone line's hold and queue links), where the next
+        agent takes them; nothing here needs the database."""
+        links = Links(
+            step=lambda step: self.url(f"/ivr/step/{step}"),
+            pay_action=self.url("/ivr/pay"),
+            hold=self.url("/ivr/hold"),
+            queue_action=self.url("/ivr/queued"),
+            recording_status=self.url("/ivr/recording"),
+            dial_action=self.url(f"{PREFIX}/dialed"),
+            dial_answered=self.url(f"{PREFIX}/answered"),
+        )
+        turn = Turn((Say("error_apology"), Say("transfer_notice")), Enqueue(AGENT_QUEUE))
+        return twiml(self.renderer.render(turn, "en", links))
+
 
 def init_app(app: Flask, runtime: Runtime) -> None:
     settings = runtime.settings
@@ -106,6 +124,37 @@ def _entry_id() -> int | None:
 
 def _back_to_queue(entry: QueueEntry, says: tuple[Say, ...]) -> Turn:
     return Turn(says, Enqueue(AGENT_QUEUE))
+
+
+# The database is down, hung or busy past the request's budget (hotline.db.deadline).
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+
+
+@bp.errorhandler(Exception)
+def failed(exc: Exception) -> ResponseReturnValue:
+    """Never a 500 to the carrier (it would say "an application error" and hang up): the
+    agent's leg (/answered) is put through as usual; the caller's leg hears the apology
+    and goes back to the queue, as /ivr/* does."""
+    if isinstance(exc, HTTPException):  # a refusal we chose (a bad signature): as it is
+        return exc
+    if isinstance(exc, _UNAVAILABLE):
+        cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+        first = (str(cause).strip().splitlines() or [""])[0][:200]
+        log.error(
+            "bridge webhook %s failed: database unavailable (%s: %s)",
+            request.path,
+            type(cause).__name__,
+            first,
+        )
+    else:
+        log.error("bridge webhook %s failed", request.path, exc_info=exc)
+    if request.path.endswith("/answered"):
+        return twiml(EMPTY)
+    try:
+        return bridge_line().apology()
+    except Exception:  # even the apology failed: still valid TwiML
+        log.exception("bridge apology failed")
+        return twiml(EMPTY.replace("<Response/>", "<Response><Hangup/></Response>"))
 
 
 @bp.post("/bridge")

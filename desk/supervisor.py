@@ -231,8 +231,6 @@ def _csv(lines: Any, name: str) -> Response:
 @requires("supervisor")
 def kpis_csv() -> ResponseReturnValue:
     """The KPI table as CSV (one row per day and tier and a day's total)."""
-    import csv
-    import io
 
     user = signed_in_user()
     start, end, error = _range(user)
@@ -240,9 +238,8 @@ def kpis_csv() -> ResponseReturnValue:
         return jsonify(error=error), 400
     with desk_runtime().Session.begin() as db:
         report = kpis(db, start, end, user.zone, scope=_scope(user))
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(csv_lines(report))
-    return _csv(iter([buffer.getvalue()]), f"kpis-{start}-{end}.csv")
+    text = "".join(csv_line(row) for row in csv_lines(report))
+    return _csv(iter([text]), f"kpis-{start}-{end}.csv")
 
 
 @bp.get("/sup/attempts.csv")
@@ -282,8 +279,8 @@ def campaigns() -> ResponseReturnValue:
     raw_day = request.args.get("day", "")
     today = now.astimezone(user.zone).date()
     try:
-        day = dt.date.fromisoformat(raw_day) if raw_day else today
-    except ValueError:
+        day = kpi_rules.parse_day(raw_day, "day") or today
+    except kpi_rules.RangeError:
         day = today
     preview_error = None
     with desk_runtime().Session.begin() as db:
@@ -399,7 +396,9 @@ def _set_status(name: str, status: str) -> ResponseReturnValue:
 
 
 def _page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    if not raw or not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
+        return 1
+    return int(raw) or 1
 
 
 @bp.get("/sup/compliance")
@@ -416,10 +415,11 @@ def compliance() -> ResponseReturnValue:
     error = None
     start = end = None
     try:
-        start = dt.date.fromisoformat(args["from"]) if args.get("from") else None
-        end = dt.date.fromisoformat(args["to"]) if args.get("to") else None
-    except ValueError:
-        error = "dates are YYYY-MM-DD, e.g. 2026-12-01"
+        start = kpi_rules.parse_day(args.get("from"), "from")
+        end = kpi_rules.parse_day(args.get("to"), "to")
+    except kpi_rules.RangeError as exc:
+        error = str(exc)
+        start = end = None
     query = AuditQuery(
         actor=args.get("actor", "")[:100],
         action=args.get("action", "")[:64],

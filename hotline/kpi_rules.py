@@ -250,6 +250,33 @@ def case_age(opened_at: dt.datetime, now: dt.datetime, sla_days: int) -> CaseAge
     return CaseAge(age, sla_days, opened_at + dt.timedelta(days=sla_days))
 
 
+# The dates a report, a search or a callback may name: the calendar's ends (0001-01-01,
+# 9999-12-31) overflow once moved to another zone, and no collections data is that old or new.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
+def sane_date(day: dt.date, name: str = "the date") -> dt.date:
+    """The day, or RangeError in words when its year is outside FIRST_YEAR..LAST_YEAR."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise RangeError(
+            f"{name} {day.isoformat()} is out of range: give a date from "
+            f"{FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
+        )
+    return day
+
+
+def parse_day(raw: str | None, name: str) -> dt.date | None:
+    """A YYYY-MM-DD text as a date within the sane years, None when empty; RangeError, in
+    words, otherwise (the desk and the CLI say the same)."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        day = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise RangeError(f"{name} {raw.strip()!r} is not a date like 2026-12-01") from None
+    return sane_date(day, name)
+
+
 def parse_range(
     raw_from: str | None, raw_to: str | None, today: dt.date
 ) -> tuple[dt.date, dt.date]:
@@ -257,16 +284,8 @@ def parse_range(
     to (a week). RangeError, in words, for a date that is not one, from after to, or a range
     over MAX_RANGE_DAYS."""
 
-    def day(raw: str | None, name: str) -> dt.date | None:
-        if raw is None or not raw.strip():
-            return None
-        try:
-            return dt.date.fromisoformat(raw.strip())
-        except ValueError:
-            raise RangeError(f"{name} {raw.strip()!r} is not a date like 2026-12-01") from None
-
-    end = day(raw_to, "--to") or today
-    start = day(raw_from, "--from") or end - dt.timedelta(days=6)
+    end = parse_day(raw_to, "--to") or today
+    start = parse_day(raw_from, "--from") or end - dt.timedelta(days=6)
     if start > end:
         raise RangeError(f"--from {start.isoformat()} is after --to {end.isoformat()}")
     if (end - start).days + 1 > MAX_RANGE_DAYS:

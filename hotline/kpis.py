@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -427,9 +428,28 @@ def export_chunk(
     return lines, (rows[-1][0] if len(rows) == limit else None)
 
 
+# A cell a spreadsheet would run as a formula (CSV injection, OWASP): one starting so.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """The value as a CSV cell that no spreadsheet runs: text starting with = + - @, a tab
+    or a CR gets a leading single quote (OWASP's advice); a plain negative number stays."""
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_STARTS)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
 def csv_line(values: Iterable[Any]) -> str:
+    """One CSV line, every cell through csv_cell: what every export writes with (the
+    desk's attempts and KPI files, `hotline report kpis --format csv`)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
+    csv.writer(buffer, lineterminator="\n").writerow([csv_cell(v) for v in values])
     return buffer.getvalue()
 
 

@@ -149,10 +149,9 @@ def register(
             except CampaignError as exc:
                 raise click.ClickException(str(exc)) from None
         if form == "csv":
-            import csv
+            from hotline.kpis import csv_line
 
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerows(csv_lines(report))
+            sys.stdout.write("".join(csv_line(row) for row in csv_lines(report)))
             return
         _print_tables(report, blocked)
 

@@ -105,7 +105,7 @@ def test_a_waiver_above_the_agents_limit_waits_for_a_supervisor_who_approves_it(
     line = desk_line
     Session = line.app.extensions["hotline"].Session
     make_user(Session, "amy", "agent", phone=AGENT_PHONE, waiver_limit_minor=20_00)
-    make_user(Session, "sue", "supervisor")
+    make_user(Session, "sue", "supervisor", waiver_limit_minor=500_00)
     with Session() as session:
         account = session.scalars(select(CardAccount).order_by(CardAccount.id)).first()
         balance = account.balance_minor

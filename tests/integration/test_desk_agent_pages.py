@@ -130,12 +130,16 @@ def test_a_waiver_above_the_limit_waits_and_a_supervisor_approves_it(desk):
     done = post(agent, f"/desk/accounts/{account}/waiver", amount="35.00", reason="fee in error")
     assert "waits for a supervisor" in agent.get(done.location).get_data(as_text=True)
     assert agent.get("/desk/waivers").status_code == 403
-    sue = signed_in(app, Session, "sue", "supervisor")
+    sue = signed_in(app, Session, "sue", "supervisor", waiver_limit_minor=500_00)
     listed = sue.get("/desk/waivers").get_data(as_text=True)
     assert 'data-testid="pending-waiver"' in listed and "fee in error" in listed
     with Session() as session:
         waiver = session.scalars(select(FeeWaiver)).one()
         before = session.get(CardAccount, account).balance_minor
+    # A supervisor's own authority bounds what they approve.
+    low = signed_in(app, Session, "lou", "supervisor", waiver_limit_minor=20_00)
+    refused = post(low, f"/desk/waivers/{waiver.id}/decide", decision="approve", note="ok")
+    assert "above your own waiver authority" in low.get(refused.location).get_data(as_text=True)
     decided = post(sue, f"/desk/waivers/{waiver.id}/decide", decision="approve", note="ok")
     assert "approved and applied" in sue.get(decided.location).get_data(as_text=True)
     with Session() as session:

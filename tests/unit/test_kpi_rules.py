@@ -220,3 +220,29 @@ def test_a_range_defaults_to_the_week_ending_today():
 def test_a_bad_range_is_refused_in_words(raw_from, raw_to, message):
     with pytest.raises(RangeError, match=message):
         parse_range(raw_from, raw_to, DAY)
+
+
+@pytest.mark.parametrize("raw", ["9999-12-31", "0001-01-01", "1999-12-31", "3000-01-01"])
+def test_a_date_at_the_ends_of_the_calendar_is_refused_in_words(raw):
+    with pytest.raises(RangeError, match="out of range: give a date from 2000-01-01"):
+        parse_range(None, raw, dt.date(2026, 12, 1))
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("-12.50", "-12.50"),
+        ("A1", "A1"),
+        (3, 3),
+    ],
+)
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted(value, cell):
+    from hotline.kpis import csv_cell
+
+    assert csv_cell(value) == cell
