@@ -41,7 +41,7 @@ from desk.account_view import account_view, current_call
 from desk.blueprint import bp
 from desk.calls_web import bridge_line
 from hotline import kpi_rules
-from hotline.models import CardAccount, QueueEntry, utcnow
+from hotline.models import CardAccount, FeeWaiver, QueueEntry, utcnow
 from hotline.money import format_money, parse_major
 from hotline.rules import Limits
 
@@ -570,9 +570,11 @@ def decide(waiver_id: int) -> ResponseReturnValue:
     approve = request.form.get("decision") == "approve"
     try:
         with desk_runtime().Session.begin() as db:
+            # The approver's limit counts in its own currency only, as the agent's does.
+            waiver = db.get(FeeWaiver, waiver_id)
             act.decide_waiver(
                 db,
-                agent_of(user),
+                agent_of(user, waiver.currency if waiver is not None else None),
                 waiver_id,
                 approve=approve,
                 note=request.form.get("note", ""),

@@ -40,6 +40,7 @@ def make_user(
     language: Language = Language.EN,
     phone: str | None = None,
     waiver_limit_minor: int = 0,
+    waiver_currency: str = "USD",
     time_zone: str = "America/New_York",
 ) -> int:
     new = users.NewUser(
@@ -51,6 +52,7 @@ def make_user(
         phone=phone,
         agency=agency,
         waiver_limit_minor=waiver_limit_minor,
+        waiver_currency=waiver_currency,
     )
     with Session.begin() as session:
         return users.add_user(session, new, password, actor="test", now=utcnow()).id

@@ -140,6 +140,12 @@ def test_a_waiver_above_the_limit_waits_and_a_supervisor_approves_it(desk):
     low = signed_in(app, Session, "lou", "supervisor", waiver_limit_minor=20_00)
     refused = post(low, f"/desk/waivers/{waiver.id}/decide", decision="approve", note="ok")
     assert "above your own waiver authority" in low.get(refused.location).get_data(as_text=True)
+    # A limit in another currency is no authority over this one (500.00 yuan is not $500).
+    yuan = signed_in(
+        app, Session, "yan", "supervisor", waiver_limit_minor=500_00, waiver_currency="CNY"
+    )
+    refused = post(yuan, f"/desk/waivers/{waiver.id}/decide", decision="approve", note="ok")
+    assert "above your own waiver authority" in yuan.get(refused.location).get_data(as_text=True)
     decided = post(sue, f"/desk/waivers/{waiver.id}/decide", decision="approve", note="ok")
     assert "approved and applied" in sue.get(decided.location).get_data(as_text=True)
     with Session() as session:
