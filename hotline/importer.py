@@ -12,7 +12,7 @@ flag set through the IVR or by an agent stays, an opt-out is not touched by the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO, TypeVar
 
@@ -108,15 +108,7 @@ def import_accounts(
         after_chunk=after_chunk,
         on_progress=on_progress,
     )
-    audit.record(
-        session,
-        actor=actor,
-        action="import.accounts",
-        entity_type="import",
-        entity_id=str(source.get("name", "stream"))[-64:],
-        data={**source, **report.summary()},
-        now=now,
-    )
+    record_file(session, "accounts", source, report.summary(), actor=actor, now=now)
     return report
 
 
@@ -126,6 +118,28 @@ class RowCounts(Protocol):
     rows_read: int
     rejected: list[RowError]
     rejected_rows: int
+
+
+def record_file(
+    session: Session,
+    kind: str,
+    source: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """The audit event of one bank file imported (`import.<kind>`): the file as the CLI
+    read it (name, SHA-256, size, encoding) and what became of its rows."""
+    audit.record(
+        session,
+        actor=actor,
+        action=f"import.{kind}",
+        entity_type="import",
+        entity_id=str(source.get("name", "stream"))[-64:],
+        data={**source, **summary},
+        now=now,
+    )
 
 
 def write_in_chunks(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hotline import audit, payments
 from hotline.csvrows import RowError
 from hotline.enums import Source
-from hotline.importer import write_in_chunks
+from hotline.importer import record_file, write_in_chunks
 from hotline.models import CardAccount, Payment
 from hotline.origin import Origin
 from hotline.paymentrows import PaymentRow, read_payment_rows
@@ -77,15 +77,7 @@ def import_payments(
         after_chunk=after_chunk,
         on_progress=on_progress,
     )
-    audit.record(
-        session,
-        actor=actor,
-        action="import.payments",
-        entity_type="import",
-        entity_id=str(source.get("name", "stream"))[-64:],
-        data={**source, **report.summary()},
-        now=now,
-    )
+    record_file(session, "payments", source, report.summary(), actor=actor, now=now)
     return report
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hotline import audit
 from hotline.csvrows import RowError
-from hotline.importer import ImportReport
+from hotline.importer import ImportReport, record_file
 from hotline.models import Agency, CardAccount, Placement
 from hotline.placement_rows import PlacementRow, read_placements
 
@@ -68,15 +68,7 @@ def import_placements(
     if chunk:
         _apply(session, chunk, agencies, report, actor=actor, now=now)
     report.rejected.sort(key=lambda error: error.line)
-    audit.record(
-        session,
-        actor=actor,
-        action="import.placements",
-        entity_type="import",
-        entity_id=str(source.get("name", "stream"))[-64:],
-        data={**source, **report.summary()},
-        now=now,
-    )
+    record_file(session, "placements", source, report.summary(), actor=actor, now=now)
     return report
 
 
