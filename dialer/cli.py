@@ -23,6 +23,7 @@ from dialer.planner import plan
 from dialer.preview import preview, summary
 from hotline.cli_errors import FileUnusable
 from hotline.enums import CampaignStatus
+from hotline.kpis import snapshot_tiers
 from hotline.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -127,12 +128,15 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
 
     @group.command("plan")
     def plan_command() -> None:
-        """Run the planning job once: refresh tiers, queue the calls due in the next 24 h."""
+        """Run the planning job once: refresh tiers, queue the calls due in the next 24 h,
+        and keep the day's tiers for roll rates (as the dialer's daily job does)."""
         current = ready_runtime()
+        now = _now()
         # Committed batch by batch (see plan's after_batch): a caller's account is never
         # held for the whole run.
         with current.Session() as session:
-            report = plan(session, _now(), actor="cli:campaign", after_batch=session.commit)
+            report = plan(session, now, actor="cli:campaign", after_batch=session.commit)
+            snapshot_tiers(session, now.date())
             session.commit()
         click.echo(
             f"tiers changed: {report.tiers_changed}; accounts considered: "

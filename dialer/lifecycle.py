@@ -16,6 +16,9 @@ stored, each in the audit chain, one account per transaction:
   `call_event` on that call (kind `promise-broken`) so the attempt's history shows it;
 - missed instalment: the plan is broken;
 - a plan all paid: completed.
+Then the day's tiers are kept for the desk's roll rates (hotline.kpis.snapshot_tiers): a
+daily job's work, where the planning job (every few minutes) would rewrite every
+account's row each run.
 When a promise or plan breaks, reminders are paused only as long as what is still open
 asks: the account is back in its tier's campaign, and the next planning run queues it.
 """
@@ -36,6 +39,7 @@ from dialer.lifecycle_rules import Kind, Outcome, Owed, Paid, Verdict, earliest_
 from dialer.policy import address_zones, phone_zones
 from hotline import audit, contacts
 from hotline.enums import InstalmentStatus, PaymentStatus, PlanStatus, PromiseStatus
+from hotline.kpis import snapshot_tiers
 from hotline.models import (
     CardAccount,
     Cardholder,
@@ -64,6 +68,7 @@ class LifecycleReport:
     instalments_missed: int = 0
     plans_completed: int = 0
     plans_broken: int = 0
+    tiers_kept: int = 0
 
 
 def lifecycle(
@@ -108,6 +113,9 @@ def run_lifecycle(
             settle_account(session, account_id, now, default_zone, report, actor=actor)
             session.commit()
             session.expunge_all()  # a long run holds no account's objects after it
+    with Session.begin() as session:
+        # The tiers as the planning job last set them from days past due.
+        report.tiers_kept = snapshot_tiers(session, now.date())
     return report
 
 

@@ -290,8 +290,9 @@ def rolls(
 
 
 def snapshot_tiers(session: Session, day: dt.date) -> int:
-    """Keep every account's tier for `day` (the planning job calls it after refreshing the
-    tiers; a later run the same day overwrites the day's rows). How many accounts.
+    """Keep every account's tier for `day` (the dialer's daily lifecycle job and `hotline
+    campaign plan` call it; a later run the same day overwrites the day's rows). How many
+    accounts.
 
     One INSERT ... SELECT with ON CONFLICT DO UPDATE, in account order: two planners at
     once (PostgreSQL) meet on the primary key and the second one's rows update the first's,

@@ -432,9 +432,10 @@ class DelinquencyTier(Base):
 
 
 class TierSnapshot(Base):
-    """The tier each account was in on a day (UTC date of the planning run that took it):
-    what roll rates between tiers are read from, day over day. Written whole for a day by
-    the planning job (hotline.kpis.snapshot_tiers); a later run the same day replaces it."""
+    """The tier each account was in on a day (UTC date of the run that took it): what roll
+    rates between tiers are read from, day over day. Written whole for a day by the
+    dialer's daily lifecycle job (hotline.kpis.snapshot_tiers); a later run the same day
+    replaces it."""
 
     __tablename__ = "tier_snapshot"
 

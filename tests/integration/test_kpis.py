@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from dialer.lifecycle import run_lifecycle
 from dialer.planner import plan, refresh_tiers
 from hotline import arrangements, payments
 from hotline.demo import ensure_default_tiers
@@ -150,18 +151,20 @@ def test_the_export_lists_each_attempt_with_its_outcome_in_local_time(Session):
     assert {r["tier"] for r in rows} == {"mid", "early"}
 
 
-def test_roll_rates_come_from_the_planning_jobs_snapshots_day_over_day(Session):
+def test_roll_rates_come_from_the_daily_jobs_snapshots_day_over_day(Session):
     ids = _portfolio(Session)
     yesterday = NOW - dt.timedelta(days=1)
     with Session.begin() as session:
         plan(session, yesterday)
+    assert run_lifecycle(Session, yesterday).tiers_kept == 3
     with Session.begin() as session:
         # The bank's file: a and b a day older (a rolls into late at 60), c paid up.
         for account_id, dpd in ((ids["a"], 60), (ids["b"], 41), (ids["c"], 0)):
             session.get(CardAccount, account_id).days_past_due = dpd
     with Session.begin() as session:
         plan(session, NOW)
-        plan(session, NOW)  # a second run the same day replaces the day's snapshot
+    run_lifecycle(Session, NOW)
+    run_lifecycle(Session, NOW)  # a second run the same day replaces the day's snapshot
     with Session() as session:
         assert session.query(TierSnapshot).filter_by(day=NOW.date()).count() == 3
         report = kpis(session, DAY, DAY, NY)
