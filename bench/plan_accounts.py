@@ -9,8 +9,10 @@ shipped example campaigns with the US and Chinese ones started, then times:
 
 1. scan: a bare indexed scan of the same rows (accounts in the campaigns' tiers with their
    cardholder and phone), fetched to Python: the floor any planner pays to read them;
-2. plan, first run: tiers refreshed for every account, every account's facts read in bulk,
-   the policy and the tier's pacing evaluated, the due calls inserted with their decisions;
+2. plan, first run: tiers refreshed for every account; the plain accounts (no recent
+   contact) planned as sets in SQL, one schedule per shape (dialer/plan_sets.py), the rest
+   one by one (facts read in bulk, the policy and the tier's pacing evaluated); the due
+   calls inserted with their decisions;
 3. plan, again: nothing new is due (every eligible account has its open call): the cost
    of the job on an ordinary tick.
 
@@ -288,7 +290,8 @@ def main() -> None:
             print(
                 f"{label}: {seconds:.2f} s, {considered / seconds:,.0f} accounts/s, "
                 f"{seconds / scan:.1f}x the scan; queued {getattr(r, 'planned', 0):,}, "
-                f"already open {getattr(r, 'already_open', 0):,}"
+                f"already open {getattr(r, 'already_open', 0):,}; as sets "
+                f"{getattr(r, 'considered_as_sets', 0):,} of {considered:,}"
             )
         print(f"calls queued in all: {queued:,}")
         engine.dispose()

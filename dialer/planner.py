@@ -25,17 +25,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, null, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from dialer import plan_sets
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
 from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
-from hotline.kpis import snapshot_tiers
 from hotline.models import (
     OPEN_CAMPAIGN_ATTEMPT,
     CardAccount,
@@ -60,42 +61,37 @@ class PlanReport:
     already_open: int = 0
     cancelled: int = 0
     not_due: dict[str, int] = field(default_factory=dict)
+    # Of accounts_considered, those planned as sets (dialer/plan_sets.py).
+    considered_as_sets: int = 0
 
     def count(self, reason: str) -> None:
         self.not_due[reason] = self.not_due.get(reason, 0) + 1
 
 
 def refresh_tiers(session: Session) -> int:
-    """Set every account's tier from its days past due; how many accounts changed tier."""
-    connection = core(session)
+    """Set every account's tier from its days past due; how many accounts changed tier.
+
+    One UPDATE for all the tiers (their bands never overlap: hotline.tiers), writing only
+    the rows whose tier changes: one pass over the accounts, where a statement per tier
+    read them all once per tier."""
     tiers = session.execute(
         select(
             DelinquencyTier.id, DelinquencyTier.min_days_past_due, DelinquencyTier.max_days_past_due
-        )
+        ).order_by(DelinquencyTier.id)
     ).all()
-    changed = 0
     dpd = CardAccount.days_past_due
-    in_some_tier = []
-    for tier_id, low, high in tiers:
-        band = dpd >= low if high is None else dpd.between(low, high)
-        in_some_tier.append(band)
-        result = connection.execute(
-            update(CardAccount)
-            .where(band, (CardAccount.tier_id.is_(None)) | (CardAccount.tier_id != tier_id))
-            .values(tier_id=tier_id)
-        )
-        changed += result.rowcount
-    outside = ~_any(in_some_tier)
+    bands = [
+        (dpd >= low if high is None else dpd.between(low, high), tier_id)
+        for tier_id, low, high in tiers
+    ]
+    tier: Any = sql_case(*bands, else_=null()) if bands else null()
+    connection = core(session)
     result = connection.execute(
-        update(CardAccount).where(outside, CardAccount.tier_id.is_not(None)).values(tier_id=None)
+        update(CardAccount).where(CardAccount.tier_id.is_distinct_from(tier)).values(tier_id=tier)
     )
-    return changed + result.rowcount
-
-
-def _any(conditions: list[Any]) -> Any:
-    from sqlalchemy import false, or_
-
-    return or_(*conditions) if conditions else false()
+    if result.rowcount >= plan_sets.ANALYZE_AFTER:
+        plan_sets.analyze(connection, CardAccount.__tablename__)
+    return int(result.rowcount)
 
 
 def campaign_for(case: AccountCase, campaigns: Sequence[StoredCampaign]) -> StoredCampaign | None:
@@ -154,6 +150,7 @@ def plan(
     batch_size: int = BATCH_SIZE,
     actor: str = "dialer:planner",
     after_batch: Callable[[], None] | None = None,
+    as_sets: bool = True,
 ) -> PlanReport:
     """Refresh tiers and queue the due campaign calls (see the module's docstring).
 
@@ -161,10 +158,10 @@ def plan(
     after each batch: a run over a large portfolio then holds no account row it changed
     (a tier) for longer than a batch, so a caller's turn on the IVR never waits for the
     whole run. Every step is safe to repeat, so a run cut short is simply run again.
+    `as_sets=False`: every account one by one, what the set path must equal (the tests
+    compare the two).
     """
     report = PlanReport(tiers_changed=refresh_tiers(session))
-    # The day's tiers, kept for roll rates (the desk's KPIs): each run replaces its day's.
-    snapshot_tiers(session, now.date())
     if after_batch is not None:
         after_batch()
     campaigns = read_campaigns(session)
@@ -175,7 +172,29 @@ def plan(
     connection = core(session)
     tier_ids = sorted({t for c in running for t in c.tiers})
     countries = sorted({country for c in running for country in c.audience.countries})
+
+    def decide(case: AccountCase) -> plan_sets.ShapePlan:
+        campaign = campaign_for(case, campaigns)
+        if campaign is None or campaign.id not in running_ids:
+            return None, None
+        return campaign, schedule_case(case, campaign, now, now + horizon)
+
+    # The plain majority as sets (dialer/plan_sets.py), then the rest account by account;
+    # both in this transaction, on this connection (its temporary tables).
+    sets = plan_sets.plan_plain(
+        connection, tier_ids if as_sets else [], countries, now, decide, decision_json
+    )
+    report.accounts_considered += sets.considered
+    report.considered_as_sets = sets.considered
+    if sets.planned + sets.cancelled >= plan_sets.ANALYZE_AFTER:
+        plan_sets.analyze(connection, ContactAttempt.__tablename__)
+    report.planned += sets.planned
+    report.already_open += sets.already_open
+    report.cancelled += sets.cancelled
+    for reason, count in (sets.not_due or {}).items():
+        report.not_due[reason] = report.not_due.get(reason, 0) + count
     ids = _accounts_to_plan(connection, tier_ids, countries)
+    plan_sets.finish(connection)
     memo = ScheduleMemo()
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
@@ -274,13 +293,19 @@ def _plan_one(
     )
 
 
-def decision_json(result: Schedule, campaign: StoredCampaign, case: AccountCase) -> str:
+def decision_json(
+    result: Schedule,
+    campaign: StoredCampaign,
+    case: AccountCase,
+    days_past_due: Any = None,
+) -> str:
     """What is kept with the attempt: why this call, on this number, at this time, and
     what held it back until then (the policy's reason code, or the campaign's pacing).
 
     Compact: what the attempt's row says already is not repeated (the due time is its
     due_at, the time of the decision its created_at, the numbers allowed are in the
-    explanation), and no spaces: a million-account run writes a million of these."""
+    explanation), and no spaces: a million-account run writes a million of these.
+    `days_past_due`: written instead of the account's own (dialer/plan_sets.py's token)."""
     assert case.tier_id is not None and result.decision is not None
     decision, first = result.decision, result.first
     return _DUMPS(
@@ -295,7 +320,7 @@ def decision_json(result: Schedule, campaign: StoredCampaign, case: AccountCase)
             "profile": campaign.profile.name,
             "campaign": campaign.name,
             "tier": campaign.tiers[case.tier_id].tier,
-            "days_past_due": case.facts.days_past_due,
+            "days_past_due": case.facts.days_past_due if days_past_due is None else days_past_due,
         }
     )
 
@@ -307,16 +332,19 @@ def _accounts_to_plan(
     connection: Connection, tier_ids: Sequence[int], countries: Sequence[str]
 ) -> list[int]:
     """Accounts in a running campaign's tier and country, and every account with a planned
-    campaign attempt (it may have left: then the attempt is cancelled)."""
+    campaign attempt (it may have left: then the attempt is cancelled); but not those
+    planned as sets this run (plan_sets.staged)."""
+    staged = ~plan_sets.staged(CardAccount.id)
     in_campaigns = (
         select(CardAccount.id)
         .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
-        .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries))
+        .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries), staged)
     )
     with_planned = select(ContactAttempt.account_id).where(
         ContactAttempt.campaign_id.is_not(None),
         ContactAttempt.status == AttemptStatus.PLANNED,
         ContactAttempt.account_id.is_not(None),
+        ~plan_sets.staged(ContactAttempt.account_id),
     )
     ids = set(connection.scalars(in_campaigns)) if tier_ids else set()
     ids.update(i for i in connection.scalars(with_planned) if i is not None)

@@ -201,10 +201,12 @@ class ScheduleMemo:
         source, result = seen
         if source == numbers or not exact:
             return result
-        return _renumbered(result, dict(zip(source, numbers, strict=True)))
+        return renumbered(result, dict(zip(source, numbers, strict=True)))
 
 
-def _renumbered(result: Schedule, to: Mapping[str, str]) -> Schedule:
+def renumbered(result: Schedule, to: Mapping[str, str]) -> Schedule:
+    """The schedule with its numbers exchanged by `to` (every one of them must be there)."""
+
     # Built directly (dataclasses.replace goes through the fields one by one): on a first
     # run over a large portfolio most accounts take this path.
     def decision(d: Decision | None) -> Any:

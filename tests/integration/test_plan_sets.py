@@ -1,0 +1,302 @@
+"""Planning as sets (dialer/plan_sets.py) against planning one account at a time: over a
+varied portfolio, at several moments, first runs and later ones, the two must queue the
+same calls (numbers, times, decisions byte for byte), cancel the same attempts and count
+the same reasons. The set path is only a faster way to the planner's own answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from dialer.campaign_store import set_status
+from dialer.planner import PlanReport, plan
+from hotline.enums import (
+    AccountFlag,
+    AttemptStatus,
+    CampaignStatus,
+    CaseKind,
+    CaseStatus,
+    Direction,
+    PhoneType,
+    Source,
+)
+from hotline.models import Campaign, CardAccount, Case, ContactAttempt, IvrCall, Phone
+from hotline.phones import stored_zones
+from tests.integration.dialer_fixtures import EXAMPLE, NOW, add_account, load_campaigns
+
+US_AREAS = {"CA": "415", "NY": "212", "MA": "617", "WA": "206", "TX": "512", "HI": "808"}
+HOURS = (None, (dt.time(9), dt.time(12)), (dt.time(18), dt.time(20)))
+
+
+def _number(rng: random.Random, country: str, area: str) -> str:
+    if country == "CN":
+        return f"+86138{rng.randrange(10**8):08d}"
+    return f"+1{area}{rng.randint(2, 9)}{rng.randrange(10**6):06d}"
+
+
+def _portfolio(Session: Any, seed: int, accounts: int = 160) -> None:
+    """Accounts of every kind the planner tells apart, most of them plain."""
+    rng = random.Random(seed)
+    load_campaigns(
+        Session,
+        EXAMPLE.read_text(encoding="utf-8"),
+        start=("us-reminders", "us-massachusetts", "cn-reminders"),
+    )
+    with Session.begin() as session:
+        for i in range(accounts):
+            if rng.random() < 0.6:
+                _common_account(session, rng, f"S{seed}-{i:05d}")
+                continue
+            country = "CN" if rng.random() < 0.15 else "US"
+            region = "BJ" if country == "CN" else rng.choice(list(US_AREAS))
+            area = US_AREAS.get(region, "415")
+            count = rng.choice((1, 1, 1, 2, 2, 3, 5))
+            phones = []
+            for k in range(count):
+                # Now and then a number from another state: more zones to call within.
+                other = rng.choice(list(US_AREAS.values())) if rng.random() < 0.2 else area
+                kind = rng.choice((PhoneType.MOBILE, PhoneType.HOME, PhoneType.WORK))
+                phones.append((_number(rng, country, other), kind, rng.random() < 0.8))
+            if count == 2 and rng.random() < 0.2:
+                # Two numbers with the same last four digits: masked alike.
+                first = phones[0][0]
+                digit = "8" if first[-5] == "9" else "9"
+                phones[1] = (first[:-5] + digit + first[-4:], *phones[1][1:])
+            dpd = rng.choice((0, 0, 5, 15, 29, 30, 45, 59, 60, 75, 89, 90, 120))
+            flags = (rng.choice(list(AccountFlag)),) if rng.random() < 0.12 else ()
+            account = add_account(
+                session,
+                f"S{seed}-{i:05d}",
+                dpd=dpd,
+                past_due=0 if rng.random() < 0.05 else 75_00,
+                region=region,
+                country=country,
+                phones=tuple(phones),
+                flags=flags,
+            )
+            holder = account.cardholder
+            for phone in holder.phones:
+                if rng.random() < 0.9:
+                    for key, value in stored_zones(phone.e164).items():
+                        setattr(phone, key, value)
+                if rng.random() < 0.06:
+                    phone.opted_out_at = NOW - dt.timedelta(days=3)
+                if rng.random() < 0.04:
+                    phone.bad_number = True
+                if rng.random() < 0.04:
+                    phone.removed_at = NOW - dt.timedelta(days=30)
+                if rng.random() < 0.04:
+                    phone.under_review_at = NOW - dt.timedelta(days=1)
+                hours = rng.choice(HOURS)
+                if hours is not None and rng.random() < 0.3:
+                    phone.allowed_hours_start, phone.allowed_hours_end = hours
+            roll = rng.random()
+            if roll < 0.08:
+                account.reminders_paused_until = NOW.date() + dt.timedelta(days=rng.randint(1, 9))
+            elif roll < 0.12:
+                account.reminders_paused_until = NOW.date() - dt.timedelta(days=2)
+            if rng.random() < 0.05:
+                session.add(
+                    Case(
+                        account_id=account.id,
+                        kind=CaseKind.DISPUTE,
+                        status=rng.choice((CaseStatus.OPEN, CaseStatus.RESOLVED)),
+                        source=Source.IVR,
+                    )
+                )
+            roll = rng.random()
+            if roll < 0.08:
+                when = NOW - dt.timedelta(hours=rng.choice((3, 20, 30, 100, 300)))
+                session.add(
+                    ContactAttempt(
+                        direction=Direction.OUTBOUND,
+                        account_id=account.id,
+                        number=holder.phones[0].e164,
+                        status=rng.choice((AttemptStatus.NO_ANSWER, AttemptStatus.COMPLETED)),
+                        started_at=when,
+                        due_at=when,
+                    )
+                )
+            elif roll < 0.11:
+                session.add(
+                    IvrCall(
+                        call_sid=f"CA{seed:04d}{i:028d}",
+                        from_number=holder.phones[0].e164,
+                        account_id=account.id,
+                        step="menu",
+                        verified=True,
+                        started_at=NOW - dt.timedelta(days=2),
+                    )
+                )
+            elif roll < 0.14 and i > 0:
+                # A second account of the previous account's cardholder.
+                previous = session.scalars(
+                    select(CardAccount).where(CardAccount.account_number == f"S{seed}-{i - 1:05d}")
+                ).one()
+                account.cardholder = previous.cardholder
+        session.flush()
+
+
+def _common_account(session: Any, rng: random.Random, number: str) -> None:
+    """The portfolio's bulk: accounts alike but for who they are and what they owe, so that
+    many share a shape (and one account's schedule stands for many)."""
+    region = rng.choice(("CA", "NY", "MA"))
+    country = "CN" if rng.random() < 0.1 else "US"
+    e164 = _number(rng, country, US_AREAS[region])
+    kind, consent = rng.choice(((PhoneType.MOBILE, True), (PhoneType.HOME, False)))
+    account = add_account(
+        session,
+        number,
+        dpd=rng.choice((3, 20, 40, 70, 100)),
+        past_due=0 if rng.random() < 0.1 else rng.choice((20_00, 75_00)),
+        region="BJ" if country == "CN" else region,
+        country=country,
+        phones=((e164, kind, consent),),
+        flags=(AccountFlag.BANKRUPTCY,) if rng.random() < 0.05 else (),
+    )
+    if rng.random() < 0.05:
+        account.reminders_paused_until = NOW.date() + dt.timedelta(days=2)
+    for phone in account.cardholder.phones:
+        for key, value in stored_zones(phone.e164).items():
+            setattr(phone, key, value)
+        if rng.random() < 0.05:
+            phone.opted_out_at = NOW - dt.timedelta(days=3)
+    session.flush()
+    roll = rng.random()
+    if roll < 0.06:  # called by its campaign this morning, or rang the line two days ago
+        when = NOW - dt.timedelta(hours=3)
+        campaign = "cn-reminders" if country == "CN" else "us-reminders"
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                account_id=account.id,
+                campaign_id=session.scalar(select(Campaign.id).where(Campaign.name == campaign)),
+                number=e164,
+                status=AttemptStatus.NO_ANSWER,
+                started_at=when,
+                due_at=when,
+            )
+        )
+    elif roll < 0.1:
+        session.add(
+            IvrCall(
+                call_sid=f"CA{account.id:032d}",
+                from_number=e164,
+                account_id=account.id,
+                step="menu",
+                verified=True,
+                started_at=NOW - dt.timedelta(days=2),
+            )
+        )
+
+
+def _attempt_rows(session: Any) -> list[tuple[Any, ...]]:
+    rows = session.execute(
+        select(
+            ContactAttempt.account_id,
+            ContactAttempt.status,
+            ContactAttempt.number,
+            ContactAttempt.phone_id,
+            ContactAttempt.campaign_id,
+            ContactAttempt.tier_id,
+            ContactAttempt.due_at,
+            ContactAttempt.decision,
+            ContactAttempt.disposition,
+            ContactAttempt.ended_at,
+        ).where(ContactAttempt.campaign_id.is_not(None))
+    ).all()
+    return sorted((tuple(r) for r in rows), key=repr)
+
+
+def _figures(report: PlanReport) -> tuple[Any, ...]:
+    return (
+        report.tiers_changed,
+        report.accounts_considered,
+        report.planned,
+        report.already_open,
+        report.cancelled,
+        sorted(report.not_due.items()),
+    )
+
+
+def _both_ways(Session: Any, now: dt.datetime) -> tuple[PlanReport, PlanReport]:
+    """Plan at `now` one by one and as sets, each rolled back; both must agree."""
+    outcomes = []
+    for as_sets in (False, True):
+        with Session() as session:
+            report = plan(session, now, as_sets=as_sets)
+            outcomes.append((report, _attempt_rows(session)))
+            session.rollback()
+    (one_by_one, rows_one), (sets, rows_sets) = outcomes
+    assert rows_sets == rows_one
+    assert _figures(sets) == _figures(one_by_one)
+    return one_by_one, sets
+
+
+MOMENTS = (
+    NOW,  # Wednesday 10:00 in Los Angeles
+    dt.datetime(2026, 12, 2, 4, 0, tzinfo=dt.UTC),  # night in the US, noon in Beijing
+    dt.datetime(2026, 12, 25, 17, 0, tzinfo=dt.UTC),  # Christmas Day
+    dt.datetime(2026, 12, 6, 20, 30, tzinfo=dt.UTC),  # a Sunday afternoon
+)
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=lambda m: m.strftime("%a-%d-%H%M"))
+def test_a_first_run_as_sets_queues_what_one_by_one_queues(Session, moment):
+    _portfolio(Session, seed=moment.day * 100 + moment.hour)
+    one_by_one, sets = _both_ways(Session, moment)
+    assert one_by_one.considered_as_sets == 0
+    # Not a set path that hands everything back: most plain accounts are planned as sets.
+    assert sets.considered_as_sets > sets.accounts_considered // 2
+    assert sets.planned > 0
+
+
+def test_a_later_run_as_sets_keeps_cancels_and_replaces_what_one_by_one_does(Session):
+    _portfolio(Session, seed=7)
+    with Session.begin() as session:
+        plan(session, NOW)
+    later = NOW + dt.timedelta(hours=2)
+    with Session.begin() as session:
+        ids = list(session.scalars(select(CardAccount.id).order_by(CardAccount.id)))
+        rng = random.Random(3)
+        for account_id in rng.sample(ids, 30):  # the bank's file: some roll a tier
+            session.execute(
+                update(CardAccount)
+                .where(CardAccount.id == account_id)
+                .values(days_past_due=rng.choice((0, 10, 35, 65, 95)))
+            )
+        for account_id in rng.sample(ids, 5):
+            account = session.get(CardAccount, account_id)
+            account.reminders_paused_until = later.date() + dt.timedelta(days=3)
+        for phone in session.scalars(select(Phone).limit(12)):
+            phone.opted_out_at = later
+        set_status(session, "us-massachusetts", CampaignStatus.PAUSED, actor="test", now=later)
+    one_by_one, sets = _both_ways(Session, later)
+    assert sets.already_open > 0 and sets.cancelled > 0
+    # And once more, with nothing changed: everything that stands is kept.
+    with Session.begin() as session:
+        plan(session, later)
+    _, again = _both_ways(Session, later + dt.timedelta(minutes=5))
+    assert again.planned == 0 and again.cancelled == 0
+
+
+def test_an_account_called_meanwhile_is_left_to_the_account_path(Session):
+    """A cardholder with any recent contact is never planned as a set."""
+    _portfolio(Session, seed=11, accounts=40)
+    with Session.begin() as session:
+        holder_account = session.scalars(select(CardAccount).limit(1)).one()
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                account_id=holder_account.id,
+                number=holder_account.cardholder.phones[0].e164,
+                status=AttemptStatus.NO_ANSWER,
+                started_at=NOW - dt.timedelta(hours=1),
+                due_at=NOW - dt.timedelta(hours=1),
+            )
+        )
+    _both_ways(Session, NOW)
