@@ -56,7 +56,7 @@ def _portfolio(Session: Any, seed: int, accounts: int = 160) -> None:
             area = US_AREAS.get(region, "415")
             count = rng.choice((1, 1, 1, 2, 2, 3, 5))
             phones = []
-            for k in range(count):
+            for _ in range(count):
                 # Now and then a number from another state: more zones to call within.
                 other = rng.choice(list(US_AREAS.values())) if rng.random() < 0.2 else area
                 kind = rng.choice((PhoneType.MOBILE, PhoneType.HOME, PhoneType.WORK))
@@ -110,28 +110,15 @@ def _portfolio(Session: Any, seed: int, accounts: int = 160) -> None:
                 )
             roll = rng.random()
             if roll < 0.08:
-                when = NOW - dt.timedelta(hours=rng.choice((3, 20, 30, 100, 300)))
-                session.add(
-                    ContactAttempt(
-                        direction=Direction.OUTBOUND,
-                        account_id=account.id,
-                        number=holder.phones[0].e164,
-                        status=rng.choice((AttemptStatus.NO_ANSWER, AttemptStatus.COMPLETED)),
-                        started_at=when,
-                        due_at=when,
-                    )
+                _called(
+                    session,
+                    account,
+                    holder.phones[0].e164,
+                    NOW - dt.timedelta(hours=rng.choice((3, 20, 30, 100, 300))),
+                    rng.choice((AttemptStatus.NO_ANSWER, AttemptStatus.COMPLETED)),
                 )
             elif roll < 0.11:
-                session.add(
-                    IvrCall(
-                        call_sid=f"CA{seed:04d}{i:028d}",
-                        from_number=holder.phones[0].e164,
-                        account_id=account.id,
-                        step="menu",
-                        verified=True,
-                        started_at=NOW - dt.timedelta(days=2),
-                    )
-                )
+                _rang_the_line(session, account, holder.phones[0].e164)
             elif roll < 0.14 and i > 0:
                 # A second account of the previous account's cardholder.
                 previous = session.scalars(
@@ -168,30 +155,47 @@ def _common_account(session: Any, rng: random.Random, number: str) -> None:
     session.flush()
     roll = rng.random()
     if roll < 0.06:  # called by its campaign this morning, or rang the line two days ago
-        when = NOW - dt.timedelta(hours=3)
         campaign = "cn-reminders" if country == "CN" else "us-reminders"
-        session.add(
-            ContactAttempt(
-                direction=Direction.OUTBOUND,
-                account_id=account.id,
-                campaign_id=session.scalar(select(Campaign.id).where(Campaign.name == campaign)),
-                number=e164,
-                status=AttemptStatus.NO_ANSWER,
-                started_at=when,
-                due_at=when,
-            )
-        )
+        campaign_id = session.scalar(select(Campaign.id).where(Campaign.name == campaign))
+        when = NOW - dt.timedelta(hours=3)
+        _called(session, account, e164, when, AttemptStatus.NO_ANSWER, campaign_id)
     elif roll < 0.1:
-        session.add(
-            IvrCall(
-                call_sid=f"CA{account.id:032d}",
-                from_number=e164,
-                account_id=account.id,
-                step="menu",
-                verified=True,
-                started_at=NOW - dt.timedelta(days=2),
-            )
+        _rang_the_line(session, account, e164)
+
+
+def _called(
+    session: Any,
+    account: CardAccount,
+    number: str,
+    when: dt.datetime,
+    status: AttemptStatus,
+    campaign_id: int | None = None,
+) -> None:
+    session.add(
+        ContactAttempt(
+            direction=Direction.OUTBOUND,
+            account_id=account.id,
+            campaign_id=campaign_id,
+            number=number,
+            status=status,
+            started_at=when,
+            due_at=when,
         )
+    )
+
+
+def _rang_the_line(session: Any, account: CardAccount, number: str) -> None:
+    """A verified inbound call two days ago: a conversation the pause counts."""
+    session.add(
+        IvrCall(
+            call_sid=f"CA{account.id:032d}",
+            from_number=number,
+            account_id=account.id,
+            step="menu",
+            verified=True,
+            started_at=NOW - dt.timedelta(days=2),
+        )
+    )
 
 
 def _attempt_rows(session: Any) -> list[tuple[Any, ...]]:
@@ -275,7 +279,7 @@ def test_a_later_run_as_sets_keeps_cancels_and_replaces_what_one_by_one_does(Ses
         for phone in session.scalars(select(Phone).limit(12)):
             phone.opted_out_at = later
         set_status(session, "us-massachusetts", CampaignStatus.PAUSED, actor="test", now=later)
-    one_by_one, sets = _both_ways(Session, later)
+    _, sets = _both_ways(Session, later)
     assert sets.already_open > 0 and sets.cancelled > 0
     # And once more, with nothing changed: everything that stands is kept.
     with Session.begin() as session:
@@ -287,16 +291,10 @@ def test_a_later_run_as_sets_keeps_cancels_and_replaces_what_one_by_one_does(Ses
 def test_an_account_called_meanwhile_is_left_to_the_account_path(Session):
     """A cardholder with any recent contact is never planned as a set."""
     _portfolio(Session, seed=11, accounts=40)
+    _, before = _both_ways(Session, NOW)
     with Session.begin() as session:
-        holder_account = session.scalars(select(CardAccount).limit(1)).one()
-        session.add(
-            ContactAttempt(
-                direction=Direction.OUTBOUND,
-                account_id=holder_account.id,
-                number=holder_account.cardholder.phones[0].e164,
-                status=AttemptStatus.NO_ANSWER,
-                started_at=NOW - dt.timedelta(hours=1),
-                due_at=NOW - dt.timedelta(hours=1),
-            )
-        )
-    _both_ways(Session, NOW)
+        for account in session.scalars(select(CardAccount)):
+            phone = account.cardholder.phones[0]
+            _called(session, account, phone.e164, NOW - dt.timedelta(hours=1), AttemptStatus.BUSY)
+    _, after = _both_ways(Session, NOW)
+    assert before.considered_as_sets > 0 and after.considered_as_sets == 0
