@@ -60,7 +60,7 @@ from dialer.campaign_store import StoredCampaign
 from dialer.facts import HISTORY_DAYS, OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
 from dialer.schedule import Schedule, renumbered
 from hotline.contacts import CALLBACK_REQUESTED
-from hotline.enums import AccountFlag, AttemptStatus, CaseKind, Direction
+from hotline.enums import AccountFlag, AttemptStatus, CaseKind, Direction, TextStatus
 from hotline.models import OPEN_ATTEMPT_STATUSES, OPEN_CAMPAIGN_ATTEMPT, ContactAttempt, table_of
 from hotline.phones import ZONES_VERSION, mask_phone
 
@@ -135,7 +135,9 @@ def _flags_sql() -> str:
 def _busy_sql() -> str:
     open_statuses = ", ".join(f"'{s.value}'" for s in OPEN_ATTEMPT_STATUSES)
     never = ", ".join(f"'{s.value}'" for s in _NEVER_PLACED)
-    counted = ", ".join(f"'{s.value}'" for s in TEXTS_COUNTED)
+    # The texts the caps count (dialer.facts.TEXTS_COUNTED), by the (status, sent_at) index:
+    # every one still sending, whenever claimed, and those sent since.
+    assert set(TEXTS_COUNTED) == {TextStatus.SENDING, TextStatus.SENT}
     return f"""
 CREATE TEMPORARY TABLE plan_busy AS
 SELECT ca.cardholder_id AS cardholder_id
@@ -148,7 +150,8 @@ WHERE a.direction = '{Direction.OUTBOUND.value}' AND (
     AND COALESCE(a.disposition, '') <> '{CALLBACK_REQUESTED}')))
 UNION
 SELECT ca.cardholder_id FROM text_message t JOIN card_account ca ON ca.id = t.account_id
-WHERE t.status IN ({counted}) AND COALESCE(t.sent_at, t.claimed_at) >= :since
+WHERE t.status = '{TextStatus.SENDING.value}' OR (t.status = '{TextStatus.SENT.value}'
+  AND (t.sent_at >= :since OR (t.sent_at IS NULL AND t.claimed_at >= :since)))
 UNION
 SELECT ca.cardholder_id FROM ivr_call i JOIN card_account ca ON ca.id = i.account_id
 WHERE i.verified AND i.started_at >= :since
@@ -255,6 +258,7 @@ _SHAPES = Table(
 # that changed this many: autovacuum comes later, and until then the planner's estimates
 # (a tier no account was in, no planned attempts) choose nested loops over a million rows.
 ANALYZE_AFTER = 10_000
+WORK_MEM = "64MB"
 
 
 def analyze(connection: Connection, name: str) -> None:
@@ -274,7 +278,7 @@ def _drop(connection: Connection) -> None:
 def staged(account_id: Any) -> Any:
     """SQL: the account `account_id` was planned here (valid until `finish`). NOT EXISTS,
     not NOT IN: PostgreSQL hashes a NOT IN list only if it fits in work_mem, and checks a
-    million ids one by one against it otherwise."""
+    million ids one by one against it otherwise; the stage's index answers it either way."""
     return exists(
         select(literal_column("1"))
         .select_from(table("plan_stage"))
@@ -303,6 +307,10 @@ def plan_plain(
         return report
     since = now - dt.timedelta(days=HISTORY_DAYS)
     dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # A million rows sorted (each holder's numbers in order) and hashed (the shapes):
+        # in memory, for this transaction only, rather than in temporary files.
+        connection.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     connection.execute(
         text(_busy_sql()).bindparams(bindparam("since", since, type_=_ATTEMPTS.c.due_at.type))
     )
@@ -313,9 +321,9 @@ def plan_plain(
             bindparam("countries", list(countries), expanding=True),
         )
     )
-    if dialect == "sqlite":
-        # For `staged` (PostgreSQL answers it by a hashed anti-join, and needs none).
-        connection.execute(text("CREATE INDEX temp.plan_stage_account ON plan_stage (account_id)"))
+    # For `staged`: whatever the estimates (a planned attempt the statistics have not seen
+    # yet), a lookup by index, never a scan of the stage per row.
+    connection.execute(text("CREATE INDEX plan_stage_account ON plan_stage (account_id)"))
     analyze(connection, "plan_stage")
     representatives = connection.execute(
         text("SELECT shape, min(account_id) FROM plan_stage GROUP BY shape")

@@ -186,8 +186,6 @@ def plan(
     )
     report.accounts_considered += sets.considered
     report.considered_as_sets = sets.considered
-    if sets.planned + sets.cancelled >= plan_sets.ANALYZE_AFTER:
-        plan_sets.analyze(connection, ContactAttempt.__tablename__)
     report.planned += sets.planned
     report.already_open += sets.already_open
     report.cancelled += sets.cancelled
@@ -195,6 +193,15 @@ def plan(
         report.not_due[reason] = report.not_due.get(reason, 0) + count
     ids = _accounts_to_plan(connection, tier_ids, countries)
     plan_sets.finish(connection)
+    if after_batch is not None and (sets.planned or sets.cancelled):
+        after_batch()  # the sets' calls are visible to the dialers while the rest go on
+        connection = core(session)
+    if sets.planned + sets.cancelled >= plan_sets.ANALYZE_AFTER:
+        # Its lock (held to the commit) is only ANALYZE's own, and is let go at once.
+        plan_sets.analyze(connection, ContactAttempt.__tablename__)
+        if after_batch is not None:
+            after_batch()
+            connection = core(session)
     memo = ScheduleMemo()
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]

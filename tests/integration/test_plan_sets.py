@@ -23,8 +23,18 @@ from hotline.enums import (
     Direction,
     PhoneType,
     Source,
+    TextKind,
+    TextStatus,
 )
-from hotline.models import Campaign, CardAccount, Case, ContactAttempt, IvrCall, Phone
+from hotline.models import (
+    Campaign,
+    CardAccount,
+    Case,
+    ContactAttempt,
+    IvrCall,
+    Phone,
+    TextMessage,
+)
 from hotline.phones import stored_zones
 from tests.integration.dialer_fixtures import EXAMPLE, NOW, add_account, load_campaigns
 
@@ -161,6 +171,8 @@ def _common_account(session: Any, rng: random.Random, number: str) -> None:
         _called(session, account, e164, when, AttemptStatus.NO_ANSWER, campaign_id)
     elif roll < 0.1:
         _rang_the_line(session, account, e164)
+    elif roll < 0.16 and kind is PhoneType.MOBILE:
+        _texted(session, account, e164)
 
 
 def _called(
@@ -182,6 +194,26 @@ def _called(
             due_at=when,
         )
     )
+
+
+def _texted(session: Any, account: CardAccount, number: str) -> None:
+    """Two texts sent yesterday (us-ma counts texts: 2 in 7 days)."""
+    for k in range(2):
+        sent = NOW - dt.timedelta(hours=20 + k)
+        session.add(
+            TextMessage(
+                account_id=account.id,
+                number=number,
+                kind=TextKind.FOLLOW_UP,
+                source_key=f"test-{account.id}-{k}",
+                body_key="sms_follow_up",
+                language="en",
+                status=TextStatus.SENT,
+                due_at=sent,
+                claimed_at=sent,
+                sent_at=sent,
+            )
+        )
 
 
 def _rang_the_line(session: Any, account: CardAccount, number: str) -> None:
@@ -298,3 +330,53 @@ def test_an_account_called_meanwhile_is_left_to_the_account_path(Session):
             _called(session, account, phone.e164, NOW - dt.timedelta(hours=1), AttemptStatus.BUSY)
     _, after = _both_ways(Session, NOW)
     assert before.considered_as_sets > 0 and after.considered_as_sets == 0
+
+
+@pytest.mark.parametrize("contact", ["campaign call", "two texts", "inbound call"])
+def test_a_contacted_account_among_its_twins_is_not_planned_as_one_of_them(Session, contact):
+    """Five Massachusetts accounts alike; the fourth was contacted. Its twins are queued now
+    as one shape; it is held back as the rules say (retry delay, 2 contacts in 7 days
+    under us-ma, the pause after a conversation), and the set path agrees."""
+    load_campaigns(
+        Session, EXAMPLE.read_text(encoding="utf-8"), start=("us-reminders", "us-massachusetts")
+    )
+    with Session.begin() as session:
+        accounts = []
+        for i in range(5):
+            number = f"+1617555{1000 + i:04d}"
+            phones = ((number, PhoneType.MOBILE, True),)
+            account = add_account(session, f"MA-{i}", region="MA", phones=phones)
+            for key, value in stored_zones(number).items():
+                setattr(account.cardholder.phones[0], key, value)
+            accounts.append(account)
+        session.flush()
+        contacted = accounts[3]
+        number = contacted.cardholder.phones[0].e164
+        if contact == "campaign call":
+            campaign_id = session.scalar(
+                select(Campaign.id).where(Campaign.name == "us-massachusetts")
+            )
+            when = NOW - dt.timedelta(hours=1)
+            _called(session, contacted, number, when, AttemptStatus.NO_ANSWER, campaign_id)
+        elif contact == "two texts":
+            _texted(session, contacted, number)
+        else:
+            _rang_the_line(session, contacted, number)
+        contacted_id = contacted.id
+    _, sets = _both_ways(Session, NOW)
+    assert sets.considered_as_sets == 4
+    with Session.begin() as session:
+        plan(session, NOW)
+    queued = {a.account_id: a.due_at for a in session_attempts(Session)}
+    twins = {queued[a.id] for a in accounts if a.id != contacted_id}
+    assert twins == {NOW}
+    assert queued.get(contacted_id) != NOW
+
+
+def session_attempts(Session: Any) -> list[ContactAttempt]:
+    with Session() as session:
+        return list(
+            session.scalars(
+                select(ContactAttempt).where(ContactAttempt.status == AttemptStatus.PLANNED)
+            )
+        )
