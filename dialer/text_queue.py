@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, String, cast, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from dialer import text_rules
 from dialer.campaign_store import tier_settings
@@ -128,6 +129,7 @@ def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> l
             ContactAttempt.campaign_id.is_not(None),
             ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
             ContactAttempt.ended_at >= now - text_rules.FOLLOW_UP_FOR,
+            _not_queued(TextKind.FOLLOW_UP, "attempt:", ContactAttempt.id),
         )
     ).all()
     settings = _SettingsCache(session)
@@ -180,6 +182,8 @@ def _reminders(session: Session, connection: Connection, now: dt.datetime) -> li
     ):
         next_due.setdefault(plan_id, (iid, account_id, day))
     dates += [(f"instalment:{iid}", account_id, day) for iid, account_id, day in next_due.values()]
+    queued = _queued(connection, TextKind.REMINDER, {source for source, _, _ in dates})
+    dates = [d for d in dates if d[0] not in queued]
     worked = _worked_by(connection, {account_id for _, account_id, _ in dates}, now)
     dates = [d for d in dates if d[1] in worked]
     if not dates:
@@ -206,7 +210,9 @@ def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> l
         (f"payment:{pid}", account_id, at)
         for pid, account_id, at in connection.execute(
             select(Payment.id, Payment.account_id, Payment.posted_at).where(
-                Payment.status == PaymentStatus.POSTED, Payment.posted_at >= since
+                Payment.status == PaymentStatus.POSTED,
+                Payment.posted_at >= since,
+                _not_queued(TextKind.THANK_YOU, "payment:", Payment.id),
             )
         )
     ]
@@ -214,7 +220,9 @@ def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> l
         (f"promise-kept:{pid}", account_id, at)
         for pid, account_id, at in connection.execute(
             select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
-                PromiseToPay.status == PromiseStatus.KEPT, PromiseToPay.resolved_at >= since
+                PromiseToPay.status == PromiseStatus.KEPT,
+                PromiseToPay.resolved_at >= since,
+                _not_queued(TextKind.THANK_YOU, "promise-kept:", PromiseToPay.id),
             )
         )
     ]
@@ -238,6 +246,31 @@ def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> l
             )
         )
     return rows
+
+
+def _not_queued(kind: TextKind, prefix: str, source_id: Any) -> ColumnElement[bool]:
+    """No text of `kind` is queued yet for the source `prefix` + id: what was found and
+    queued on an earlier run is not read again on every run after (by the (kind,
+    source_key) unique index; _insert still inserts each reason once)."""
+    key = literal(prefix, String) + cast(source_id, String)
+    return ~(
+        select(TextMessage.id)
+        .where(TextMessage.kind == kind, TextMessage.source_key == key)
+        .exists()
+    )
+
+
+def _queued(connection: Connection, kind: TextKind, sources: set[str]) -> set[str]:
+    """The source keys among these with a text of `kind` queued (by the unique index)."""
+    if not sources:
+        return set()
+    return set(
+        connection.scalars(
+            select(TextMessage.source_key).where(
+                TextMessage.kind == kind, TextMessage.source_key.in_(sorted(sources))
+            )
+        )
+    )
 
 
 class _SettingsCache:
@@ -314,13 +347,15 @@ def _insert(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> i
     addressed to the cardholder's mobile and in their language; audited."""
     if not rows:
         return 0
-    existing = set(
-        session.execute(
-            select(TextMessage.kind, TextMessage.source_key).where(
-                TextMessage.source_key.in_({r["source_key"] for r in rows})
-            )
-        ).all()
-    )
+    connection = session.connection()
+    by_kind: dict[TextKind, set[str]] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], set()).add(r["source_key"])
+    existing = {
+        (kind, source)
+        for kind, sources in by_kind.items()
+        for source in _queued(connection, kind, sources)
+    }
     rows = [r for r in rows if (r["kind"], r["source_key"]) not in existing]
     if not rows:
         return 0
