@@ -654,12 +654,10 @@ class _Rules:
                 if phone.allowed_hours and zone in self.preference_zones[phone.e164]:
                     times |= {phone.allowed_hours.start, phone.allowed_hours.end}
             first, last = _local(lo, zone).date() - DAY, _local(hi, zone).date() + DAY
+            kept = frozenset(times)
             day = first
             while day <= last:
-                for moment in times:
-                    for fold in (0, 1):  # a time the clocks pass twice, both times
-                        local = dt.datetime.combine(day, moment, tzinfo=_zone(zone))
-                        yield local.replace(fold=fold).astimezone(dt.UTC)
+                yield from _day_edges(zone, day, kept)
                 day += DAY
             yield from _transitions(zone, lo, hi)
 
@@ -705,6 +703,19 @@ def _over(cap: Cap, attempts: list[Attempt], locals_: list[tuple[str, dt.datetim
 def _midnight(day: dt.date, zone: str) -> dt.datetime:
     """The instant a local date starts (a midnight skipped by DST: when the day starts)."""
     return dt.datetime.combine(day, dt.time(0, 0), tzinfo=_zone(zone)).astimezone(dt.UTC)
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_edges(zone: str, day: dt.date, times: frozenset[dt.time]) -> tuple[dt.datetime, ...]:
+    """These local times of `day` in `zone` as UTC instants, a time the clocks pass twice
+    both times. The same few days, zones and windows come up for account after account
+    (the planner asks every account's next allowed instant): worked out once each."""
+    zone_info = _zone(zone)
+    return tuple(
+        dt.datetime.combine(day, moment, tzinfo=zone_info).replace(fold=fold).astimezone(dt.UTC)
+        for moment in times
+        for fold in (0, 1)
+    )
 
 
 def _transitions(zone: str, lo: dt.datetime, hi: dt.datetime) -> Iterator[dt.datetime]:

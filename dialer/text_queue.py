@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, String, cast, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from dialer import text_rules
-from dialer.campaign_store import tier_settings
 from dialer.campaigns import TierSettings
 from dialer.facts import AccountCase, load_cases
 from dialer.policy import Decision, candidate_zones, decide_text
@@ -52,6 +52,7 @@ from hotline.enums import (
 )
 from hotline.models import (
     Campaign,
+    CampaignTier,
     CardAccount,
     Cardholder,
     ContactAttempt,
@@ -103,14 +104,17 @@ class Voice:
 def queue_due(session: Session, now: dt.datetime) -> int:
     """Queue every text owed now that is not queued yet; how many new rows."""
     connection = session.connection()
+    settings = _SettingsCache(connection)
     rows: list[dict[str, Any]] = []
-    rows += _follow_ups(session, connection, now)
-    rows += _reminders(session, connection, now)
-    rows += _thank_yous(session, connection, now)
+    rows += _follow_ups(settings, connection, now)
+    rows += _reminders(settings, connection, now)
+    rows += _thank_yous(settings, connection, now)
     return _insert(session, rows, now)
 
 
-def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+def _follow_ups(
+    settings: _SettingsCache, connection: Connection, now: dt.datetime
+) -> list[dict[str, Any]]:
     """A text after each campaign call that reached a voicemail or went unanswered, where
     its tier says so, to the mobile called (or, when a landline was called, the first
     mobile on file)."""
@@ -128,9 +132,9 @@ def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> l
             ContactAttempt.campaign_id.is_not(None),
             ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
             ContactAttempt.ended_at >= now - text_rules.FOLLOW_UP_FOR,
+            _not_queued(TextKind.FOLLOW_UP, "attempt:", ContactAttempt.id),
         )
     ).all()
-    settings = _SettingsCache(session)
     rows = []
     for a in found:
         tier = settings.get(a.campaign_id, a.tier_id)
@@ -148,7 +152,9 @@ def _follow_ups(session: Session, connection: Connection, now: dt.datetime) -> l
     return rows
 
 
-def _reminders(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+def _reminders(
+    settings: _SettingsCache, connection: Connection, now: dt.datetime
+) -> list[dict[str, Any]]:
     """A courtesy reminder before each pending promise's date and each active plan's next
     instalment, where the tier that worked the account says so."""
     first, last = text_rules.reminder_dates_from(now.date())
@@ -180,17 +186,26 @@ def _reminders(session: Session, connection: Connection, now: dt.datetime) -> li
     ):
         next_due.setdefault(plan_id, (iid, account_id, day))
     dates += [(f"instalment:{iid}", account_id, day) for iid, account_id, day in next_due.values()]
+    queued = _queued(connection, TextKind.REMINDER, {source for source, _, _ in dates})
+    dates = [d for d in dates if d[0] not in queued]
     worked = _worked_by(connection, {account_id for _, account_id, _ in dates}, now)
-    dates = [d for d in dates if d[1] in worked]
-    if not dates:
-        return []
-    zones = _zones(connection, {account_id for _, account_id, _ in dates}, now)
-    settings = _SettingsCache(session)
-    rows = []
+    # Only those whose reminder may be due by now in some zone have their zones looked up
+    # (a promise a week or two ahead is found on every run until its reminder's day).
+    dated = []
     for source, account_id, day in dates:
+        if account_id not in worked:
+            continue
         campaign_id, tier_id = worked[account_id]
         tier = settings.get(campaign_id, tier_id)
-        timing = text_rules.reminder_timing(day, tier, zones.get(account_id, ())) if tier else None
+        earliest = text_rules.earliest_reminder(day, tier) if tier else None
+        if tier is not None and earliest is not None and earliest <= now:
+            dated.append((source, account_id, day, campaign_id, tier))
+    if not dated:
+        return []
+    zones = _zones(connection, {account_id for _, account_id, _, _, _ in dated}, now)
+    rows = []
+    for source, account_id, day, campaign_id, tier in dated:
+        timing = text_rules.reminder_timing(day, tier, zones.get(account_id, ()))
         if timing is None or timing.due_at > now or timing.expires_at <= now:
             continue
         row = _row(TextKind.REMINDER, source, account_id, campaign_id, timing)
@@ -199,14 +214,18 @@ def _reminders(session: Session, connection: Connection, now: dt.datetime) -> li
     return rows
 
 
-def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> list[dict[str, Any]]:
+def _thank_yous(
+    settings: _SettingsCache, connection: Connection, now: dt.datetime
+) -> list[dict[str, Any]]:
     """A thank-you after each payment posted (from any source) and each promise kept."""
     since = now - text_rules.THANK_YOU_FOR
     events: list[tuple[str, int, dt.datetime | None]] = [
         (f"payment:{pid}", account_id, at)
         for pid, account_id, at in connection.execute(
             select(Payment.id, Payment.account_id, Payment.posted_at).where(
-                Payment.status == PaymentStatus.POSTED, Payment.posted_at >= since
+                Payment.status == PaymentStatus.POSTED,
+                Payment.posted_at >= since,
+                _not_queued(TextKind.THANK_YOU, "payment:", Payment.id),
             )
         )
     ]
@@ -214,12 +233,13 @@ def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> l
         (f"promise-kept:{pid}", account_id, at)
         for pid, account_id, at in connection.execute(
             select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
-                PromiseToPay.status == PromiseStatus.KEPT, PromiseToPay.resolved_at >= since
+                PromiseToPay.status == PromiseStatus.KEPT,
+                PromiseToPay.resolved_at >= since,
+                _not_queued(TextKind.THANK_YOU, "promise-kept:", PromiseToPay.id),
             )
         )
     ]
     worked = _worked_by(connection, {account_id for _, account_id, _ in events}, now)
-    settings = _SettingsCache(session)
     rows = []
     for source, account_id, at in events:
         if account_id not in worked or at is None:
@@ -240,9 +260,38 @@ def _thank_yous(session: Session, connection: Connection, now: dt.datetime) -> l
     return rows
 
 
+def _not_queued(kind: TextKind, prefix: str, source_id: Any) -> ColumnElement[bool]:
+    """No text of `kind` is queued yet for the source `prefix` + id: what was found and
+    queued on an earlier run is not read again on every run after (by the (kind,
+    source_key) unique index; _insert still inserts each reason once)."""
+    key = literal(prefix, String) + cast(source_id, String)
+    return ~(
+        select(TextMessage.id)
+        .where(TextMessage.kind == kind, TextMessage.source_key == key)
+        .exists()
+    )
+
+
+def _queued(connection: Connection, kind: TextKind, sources: set[str]) -> set[str]:
+    """The source keys among these with a text of `kind` queued (by the unique index)."""
+    if not sources:
+        return set()
+    return set(
+        connection.scalars(
+            select(TextMessage.source_key).where(
+                TextMessage.kind == kind, TextMessage.source_key.in_(sorted(sources))
+            )
+        )
+    )
+
+
 class _SettingsCache:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    """Every campaign's tier settings, read in one statement the first time one is asked
+    for (a handful of rows), each parsed once: a run asks for them row by row."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.stored: dict[tuple[int, int], str] | None = None
         self.known: dict[tuple[int, int], TierSettings | None] = {}
 
     def get(self, campaign_id: int | None, tier_id: int | None) -> TierSettings | None:
@@ -250,7 +299,15 @@ class _SettingsCache:
             return None
         key = (campaign_id, tier_id)
         if key not in self.known:
-            self.known[key] = tier_settings(self.session, campaign_id, tier_id)
+            if self.stored is None:
+                tiers = select(
+                    CampaignTier.campaign_id, CampaignTier.tier_id, CampaignTier.settings
+                )
+                self.stored = {(c, t): stored for c, t, stored in self.connection.execute(tiers)}
+            stored = self.stored.get(key)
+            self.known[key] = (
+                TierSettings.from_json(json.loads(stored)) if stored is not None else None
+            )
         return self.known[key]
 
 
@@ -314,13 +371,15 @@ def _insert(session: Session, rows: list[dict[str, Any]], now: dt.datetime) -> i
     addressed to the cardholder's mobile and in their language; audited."""
     if not rows:
         return 0
-    existing = set(
-        session.execute(
-            select(TextMessage.kind, TextMessage.source_key).where(
-                TextMessage.source_key.in_({r["source_key"] for r in rows})
-            )
-        ).all()
-    )
+    connection = session.connection()
+    by_kind: dict[TextKind, set[str]] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], set()).add(r["source_key"])
+    existing = {
+        (kind, source)
+        for kind, sources in by_kind.items()
+        for source in _queued(connection, kind, sources)
+    }
     rows = [r for r in rows if (r["kind"], r["source_key"]) not in existing]
     if not rows:
         return 0

@@ -88,6 +88,21 @@ def reminder_timing(date: dt.date, settings: TierSettings, zones: Iterable[str])
     )
 
 
+# The zone furthest ahead of UTC (Kiribati's Line Islands): no local day starts earlier.
+_AHEAD_MOST = dt.timedelta(hours=14)
+
+
+def earliest_reminder(date: dt.date, settings: TierSettings) -> dt.datetime | None:
+    """The earliest a courtesy reminder of `date` could be due in any zone (what
+    reminder_timing gives is never before it), without the person's zones; None: the
+    tier sends none."""
+    days = settings.courtesy_reminder_days
+    if not days or days > MAX_REMINDER_DAYS:
+        return None
+    day = date - dt.timedelta(days=days)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) - _AHEAD_MOST
+
+
 def reminder_dates_from(today: dt.date) -> tuple[dt.date, dt.date]:
     """The promise and instalment dates a reminder may be due for on `today` (UTC date):
     from yesterday (zones behind UTC) to the farthest reminder ahead."""

@@ -336,7 +336,12 @@ class PaymentAllocation(Base):
 
 class PromiseToPay(Base):
     __tablename__ = "promise_to_pay"
-    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        # The texts job's reminders (pending, by date) and thank-yous (kept, since): 0013.
+        Index("ix_promise_to_pay_status_date", "status", "promised_date"),
+        Index("ix_promise_to_pay_status_resolved", "status", "resolved_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("card_account.id"), index=True)
@@ -378,6 +383,7 @@ class PlanInstalment(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "sequence"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
+        Index("ix_plan_instalment_status_due", "status", "due_date"),  # reminders: 0013
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -526,6 +532,10 @@ class ContactAttempt(Base):
         Index("ix_contact_attempt_account_started", "account_id", "started_at"),
         # The texts job's look for calls just ended (follow-ups): migration 0008.
         Index("ix_contact_attempt_ended", "ended_at"),
+        # Claims without a CallSid (reconcile, every tick): migration 0013. Without it
+        # SQLite reads `provider_call_sid IS NULL` from the CallSid's unique index, every
+        # attempt never placed.
+        Index("ix_contact_attempt_status_sid", "status", "provider_call_sid"),
         Index(
             "uq_contact_attempt_open_per_account",
             "account_id",
@@ -597,6 +607,7 @@ class TextMessage(Base):
         UniqueConstraint("kind", "source_key"),
         Index("ix_text_message_due", "status", "due_at"),
         Index("ix_text_message_account_created", "account_id", "created_at"),
+        Index("ix_text_message_status_sid", "status", "provider_sid"),  # unknown sendings: 0013
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -351,12 +351,18 @@ def _next_event(
 
 
 def _next_attempt_due(Session: sessionmaker[Session]) -> dt.datetime | None:
+    # The first by the (status, due_at) index, where min() read every planned row's
+    # direction (the queue's whole length, each turn of the loop).
     with Session() as session:
         due = session.scalar(
-            select(func.min(ContactAttempt.due_at)).where(
+            select(ContactAttempt.due_at)
+            .where(
                 ContactAttempt.status == AttemptStatus.PLANNED,
+                ContactAttempt.due_at.is_not(None),
                 ContactAttempt.direction == Direction.OUTBOUND,
             )
+            .order_by(ContactAttempt.due_at)
+            .limit(1)
         )
     if due is not None and due.tzinfo is None:
         due = due.replace(tzinfo=dt.UTC)

@@ -86,6 +86,35 @@ def test_a_tier_without_reminder_days_sends_no_reminder(days):
     )
 
 
+@given(
+    date=st.dates(dt.date(2026, 1, 1), dt.date(2028, 12, 31)),
+    days=st.integers(1, text_rules.MAX_REMINDER_DAYS),
+    zones=st.lists(
+        st.sampled_from(
+            ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai", "America/New_York"]
+        ),
+        max_size=3,
+    ),
+)
+def test_a_reminder_is_never_due_before_its_earliest_in_any_zone(date, days, zones):
+    settings = tier(courtesy_reminder_days=days)
+    timing = text_rules.reminder_timing(date, settings, zones)
+    earliest = text_rules.earliest_reminder(date, settings)
+    assert timing is not None and earliest is not None
+    assert earliest <= timing.due_at
+    # Tight where the day starts first: 14 hours ahead of UTC.
+    if zones == ["Pacific/Kiritimati"]:
+        assert earliest == timing.due_at
+
+
+@pytest.mark.parametrize("days", [None, 0, text_rules.MAX_REMINDER_DAYS + 1])
+def test_a_tier_without_reminders_has_no_earliest_reminder(days):
+    assert (
+        text_rules.earliest_reminder(dt.date(2026, 12, 10), tier(courtesy_reminder_days=days))
+        is None
+    )
+
+
 NOW = dt.datetime(2026, 12, 2, 18, 0, tzinfo=dt.UTC)
 
 
