@@ -260,6 +260,36 @@ def test_the_command_exits_1_with_a_report_when_a_row_is_rejected(
     assert report.read_text().splitlines()[1].startswith("3,amount,")
 
 
+def test_the_command_says_every_rejected_row_in_line_order_format_and_account_alike(
+    hotline, tmp_path, Session, accounts
+):
+    a = ALICE["account_number"]
+    text = payments_csv(
+        f"{a},10.00,CNY,2026-11-22,C1",  # 2: not Alice's currency (found when posting)
+        f"{a},ten,USD,2026-11-22,B1",  # 3: not an amount (found when reading)
+        "9999999999999999,10.00,USD,2026-11-22,N1",  # 4: no such account (when posting)
+        f"{a},10.00,USD,2026-11-22,G1",  # 5: good
+        f"{a},1.00,USD,22/11/2026,B2",  # 6: not a date (when reading)
+    )
+    report = tmp_path / "rejected.csv"
+    result = hotline("import", "payments", write(tmp_path / "p.csv", text), "--report", str(report))
+    assert result.exit_code == 1
+    assert "5 rows read, 1 posted, 0 already posted, 4 rejected" in result.output
+    said = [line for line in result.output.splitlines() if line.startswith("rejected: ")]
+    assert [line.split(",")[0] for line in said] == [
+        "rejected: line 2",
+        "rejected: line 3",
+        "rejected: line 4",
+        "rejected: line 6",
+    ]
+    assert [row.split(",")[:2] for row in report.read_text().splitlines()[1:]] == [
+        ["2", "currency"],
+        ["3", "amount"],
+        ["4", "account_number"],
+        ["6", "posted_date"],
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
