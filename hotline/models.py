@@ -570,6 +570,9 @@ class ContactAttempt(Base):
     # When the current claim was taken: the start of the window in which the carrier is
     # asked for this attempt's call if the claimer died before storing its CallSid.
     claimed_at: Mapped[dt.datetime | None]
+    # The pacing slot its latest claim took (migration 0014): the call goes at it, never
+    # before, so the slots of the calls placed show the rate every dialer kept together.
+    slot_at: Mapped[dt.datetime | None]
     # When the carrier accepted the call (its CallSid stored).
     placed_at: Mapped[dt.datetime | None]
     # Carrier refusals (429, 5xx) so far: the exponent of the next backoff.

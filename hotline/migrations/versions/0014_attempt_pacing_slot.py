@@ -1,0 +1,32 @@
+"""The pacing slot each claim of an attempt took.
+
+Revision ID: 0014
+Revises: 0012 (to be re-chained onto 0013, another branch's migration, when both land)
+Create Date: 2026-12-01 18:00:00
+
+contact_attempt gains slot_at: the moment the pacing bucket gave the current claim
+(dialer/claims.py), written with the claim in one transaction. The call goes at it, never
+before; so the slots of the calls placed show, from the database alone, that every dialer
+process together kept to the calls-per-second limit.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0014'
+down_revision = '0012'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('contact_attempt', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('slot_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('contact_attempt', schema=None) as batch_op:
+        batch_op.drop_column('slot_at')
