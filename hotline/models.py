@@ -278,6 +278,8 @@ class Payment(Base):
     __table_args__ = (
         # The texts job's look for payments just posted (thank-yous): migration 0008.
         Index("ix_payment_posted", "posted_at"),
+        # The KPIs' collected per bank posting day (hotline/kpis.py): migration 0014.
+        Index("ix_payment_posted_on", "posted_on"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         # Exactly four ASCII digits or NULL; the expression reads the same in SQLite and
         # PostgreSQL (migration 0004 says why).
