@@ -554,6 +554,10 @@ def _verdict(
     campaign = session.get(Campaign, text.campaign_id) if text.campaign_id else None
     if campaign is None or campaign.profile not in PROFILES:
         return "no campaign profile to check the text against"
+    if campaign.status in HOLDING:
+        # Paused since the candidates were read (they leave held texts out): held, as
+        # those are, not dropped; its time stays, and the claim's query passes it over.
+        return text.due_at
     if campaign.status is not CampaignStatus.ACTIVE:
         return f"campaign {campaign.status.value}"
     gone = still_owed(session, text)

@@ -694,3 +694,17 @@ def test_the_preview_says_a_paused_campaigns_text_is_held(Session, campaign, hot
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if "follow-up" in line]
     assert "held: campaign us is paused" in line
+
+
+def test_a_text_whose_campaign_is_paused_while_it_is_being_claimed_is_held_not_dropped(
+    Session, campaign
+):
+    # The claim reads the candidates (held texts left out), then each one's campaign: one
+    # paused in between (another session, PostgreSQL's read committed) is held as well.
+    account_with_call(Session, campaign)
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    _set_campaign(Session, "paused")
+    with Session.begin() as session:
+        [text] = session.scalars(select(TextMessage)).all()
+        assert text_queue._verdict(session, text, NOW) == text.due_at
