@@ -180,6 +180,7 @@ def claim_due(
         attempt.status = AttemptStatus.DIALING
         attempt.worker_id = worker_id
         attempt.claimed_at = now
+        attempt.slot_at = taken
         attempt.lease_until = now + lease
         campaign = session.get(Campaign, attempt.campaign_id)
         claimed.append(

@@ -201,13 +201,14 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
             listed = Table(title="texts queued (the policy is asked again when each is sent)")
             for heading in ("account", "kind", "due (UTC)", "number", "why it waits"):
                 listed.add_column(heading, overflow="fold")
-            for account_number, text in texts:
+            for queued in texts:
+                text = queued.text
                 listed.add_row(
-                    account_number,
+                    queued.account_number,
                     text.kind.value,
                     f"{text.due_at:%Y-%m-%d %H:%M}",
                     mask_phone(text.number),
-                    text.error_message or "",
+                    queued.held or text.error_message or "",
                 )
             console.print(listed)
         console.print(f"{len(texts)} text(s) queued")

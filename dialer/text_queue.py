@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, literal, select, update
+from sqlalchemy import Connection, String, cast, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -68,6 +68,10 @@ from hotline.profiles import PROFILES
 from prompts.spoken import spoken_date
 
 ACTOR = "dialer:texts"
+# A campaign in one of these may be started again: its texts are held (left queued, not
+# claimed) and go when it is, if still owed, still allowed and still worth sending. A
+# finished campaign is not started again: its texts are dropped when next claimed.
+HOLDING = (CampaignStatus.PAUSED, CampaignStatus.DRAFT)
 # Rows claimed per transaction.
 BATCH = 20
 # Twilio: 21610 the recipient unsubscribed (replied STOP to our number); 21614 and 21635
@@ -478,9 +482,17 @@ def claim_due(
     the policy's next eligible time or skipped with its reason. One at a time, each claim
     flushed before the next is asked about, so two texts to one person in a batch count
     against each other's caps."""
+    result = Claimed([])
+    result.skipped += _drop_moot_held(session, now, limit)
     candidates = session.scalars(
         select(TextMessage)
-        .where(TextMessage.status == TextStatus.QUEUED, TextMessage.due_at <= now)
+        .where(
+            TextMessage.status == TextStatus.QUEUED,
+            TextMessage.due_at <= now,
+            # Held: a paused campaign's texts wait in the queue, unclaimed, for its start
+            # (kept out here, so they never fill a batch that texts able to go need).
+            or_(TextMessage.campaign_id.is_(None), TextMessage.campaign_id.not_in(_holding())),
+        )
         .order_by(TextMessage.due_at, TextMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -503,7 +515,6 @@ def claim_due(
             .order_by(Cardholder.id)
             .with_for_update()
         ).all()
-    result = Claimed([])
     for text in candidates:
         verdict = _verdict(session, text, now)
         if isinstance(verdict, str):
@@ -537,6 +548,63 @@ def claim_due(
     return result
 
 
+def _holding() -> Any:
+    """The ids of the campaigns whose texts are held."""
+    return select(Campaign.id).where(Campaign.status.in_(HOLDING))
+
+
+def _drop_moot_held(session: Session, now: dt.datetime, limit: int) -> int:
+    """Skip the held texts no longer worth sending (a reminder whose date has come, a
+    follow-up or thank-you past its day or two), so a campaign started again later never
+    sends them and the queue does not keep them; how many."""
+    rows = session.execute(
+        select(TextMessage, Campaign.name, Campaign.status)
+        .join(Campaign, Campaign.id == TextMessage.campaign_id)
+        .where(
+            TextMessage.status == TextStatus.QUEUED,
+            Campaign.status.in_(HOLDING),
+            TextMessage.expires_at <= now,
+        )
+        .order_by(TextMessage.id)
+        .limit(limit)
+        .with_for_update(of=TextMessage, skip_locked=True)
+    ).all()
+    for text, name, status in rows:
+        why = f"too late: no longer worth sending (held while campaign {name} was {status.value})"
+        _end(session, text, TextStatus.SKIPPED, why, now)
+    return len(rows)
+
+
+def still_owed(session: Session, text: TextMessage) -> str | None:
+    """Why the reason the text was queued for is gone (None: still owed): a reminder of a
+    promise no longer pending or an instalment no longer due, a thank-you for a payment
+    reversed. Asked when the text is claimed, which may be days after it was queued (a
+    campaign paused meanwhile)."""
+    kind, _, raw_id = text.source_key.partition(":")
+    if not raw_id.isdigit():
+        return None
+    row_id = int(raw_id)
+    if kind in ("promise", "promise-kept"):
+        promise = session.get(PromiseToPay, row_id)
+        wanted = PromiseStatus.PENDING if kind == "promise" else PromiseStatus.KEPT
+        if promise is None or promise.status is not wanted:
+            return f"no longer owed: the promise is {promise.status.value if promise else 'gone'}"
+    elif kind == "instalment":
+        instalment = session.get(PlanInstalment, row_id)
+        plan = session.get(RepaymentPlan, instalment.plan_id) if instalment else None
+        if instalment is None or plan is None:
+            return "no longer owed: the instalment is gone"
+        if plan.status is not PlanStatus.ACTIVE:
+            return f"no longer owed: the plan is {plan.status.value}"
+        if instalment.status is not InstalmentStatus.DUE:
+            return f"no longer owed: the instalment is {instalment.status.value}"
+    elif kind == "payment":
+        payment = session.get(Payment, row_id)
+        if payment is None or payment.status is not PaymentStatus.POSTED:
+            return f"no longer owed: the payment is {payment.status.value if payment else 'gone'}"
+    return None
+
+
 def _verdict(
     session: Session, text: TextMessage, now: dt.datetime
 ) -> str | dt.datetime | tuple[Campaign, str]:
@@ -545,8 +613,15 @@ def _verdict(
     campaign = session.get(Campaign, text.campaign_id) if text.campaign_id else None
     if campaign is None or campaign.profile not in PROFILES:
         return "no campaign profile to check the text against"
+    if campaign.status in HOLDING:
+        # Paused since the candidates were read (they leave held texts out): held, as
+        # those are, not dropped; its time stays, and the claim's query passes it over.
+        return text.due_at
     if campaign.status is not CampaignStatus.ACTIVE:
         return f"campaign {campaign.status.value}"
+    gone = still_owed(session, text)
+    if gone is not None:
+        return gone
     cases = load_cases(session.connection(), [text.account_id], now).cases
     if not cases:
         return "account no longer on file"
@@ -757,15 +832,27 @@ def account_texts(session: Session, account_id: int) -> list[TextMessage]:
     )
 
 
-def queued_by(session: Session, until: dt.datetime) -> list[tuple[str, TextMessage]]:
+@dataclass(frozen=True)
+class QueuedText:
+    account_number: str
+    text: TextMessage
+    held: str | None  # why it is held back, whatever the policy says (its campaign paused)
+
+
+def queued_by(session: Session, until: dt.datetime) -> list[QueuedText]:
     """Texts queued and due before `until`, with their account numbers, soonest first:
     what `hotline campaign preview` lists under the calls (queued by the texts job; the
-    policy is asked again when each is sent)."""
+    policy is asked again when each is sent; a paused campaign's are held)."""
     return [
-        (number, text)
-        for number, text in session.execute(
-            select(CardAccount.account_number, TextMessage)
+        QueuedText(
+            number,
+            text,
+            f"held: campaign {name} is {status.value}" if status in HOLDING else None,
+        )
+        for number, text, name, status in session.execute(
+            select(CardAccount.account_number, TextMessage, Campaign.name, Campaign.status)
             .join(CardAccount, CardAccount.id == TextMessage.account_id)
+            .outerjoin(Campaign, Campaign.id == TextMessage.campaign_id)
             .where(TextMessage.status == TextStatus.QUEUED, TextMessage.due_at < until)
             .order_by(TextMessage.due_at, TextMessage.id)
         )

@@ -126,7 +126,22 @@ class PromiseDue:
 
 @dataclass(frozen=True)
 class PaymentBucket:
+    """Payments taken here (a card on a call, an agent), by the moment they posted."""
+
     bucket: int
+    tier: str | None
+    currency: str
+    payments: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class PaymentDay:
+    """Payments from the bank's posting file, by the day it says the bank booked them:
+    a date, not an instant, so it is that day in every zone (a file imported on the 3rd
+    for the 1st counts on the 1st)."""
+
+    day: dt.date
     tier: str | None
     currency: str
     payments: int
@@ -140,7 +155,7 @@ def fold(
     attempts: Iterable[AttemptBucket] = (),
     promises: Iterable[PromiseBucket] = (),
     due: Iterable[PromiseDue] = (),
-    payments: Iterable[PaymentBucket] = (),
+    payments: Iterable[PaymentBucket | PaymentDay] = (),
 ) -> dict[tuple[dt.date, str], Counts]:
     """Counts per (local day, tier) for the days start..end (rows outside are dropped)."""
     table: dict[tuple[dt.date, str], Counts] = defaultdict(Counts)
@@ -162,7 +177,8 @@ def fold(
             c.promises_kept += d.kept
             c.promises_broken += d.broken
     for m in payments:
-        if (c := cell(local_day(m.bucket, zone), m.tier)) is not None:
+        day = m.day if isinstance(m, PaymentDay) else local_day(m.bucket, zone)
+        if (c := cell(day, m.tier)) is not None:
             c.payments += m.payments
             _add_money(c.collected_minor, {m.currency: m.amount_minor})
     return dict(table)

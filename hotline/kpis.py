@@ -12,7 +12,10 @@ the figures):
   CONVERSATIONS);
 - promises: made that day, by any line or person; kept rate: of the promises due that day
   that came to an end (kept or broken), the share kept;
-- collected: posted payments, per currency, on the day posted;
+- collected: posted payments, per currency, on the day posted: a payment from the bank's
+  file on the day the file says the bank booked it (`posted_on`, a date, the same in every
+  zone), not the day the file was imported; any other on its own moment (`posted_at`) in
+  the reporting zone;
 - promises and payments are put in the tier the account was in that day (its snapshot),
   else the tier it is in now;
 - roll rates: tier_snapshot day over day.
@@ -54,6 +57,7 @@ from hotline.kpi_rules import (
     AttemptBucket,
     Counts,
     PaymentBucket,
+    PaymentDay,
     PromiseBucket,
     PromiseDue,
     Roll,
@@ -125,8 +129,8 @@ def _in_scope(column: Any, scope: Select[Any] | None) -> Any:
     return literal(True) if scope is None else column.in_(scope)
 
 
-def _tier_on_day(account_id: Any, moment: Any, dialect: str) -> tuple[Any, Any]:
-    """The tier code an account was in on the UTC day of `moment`: its snapshot, else its
+def _tier_on_day(account_id: Any, day: Any) -> tuple[Any, Any]:
+    """The tier code an account was in on `day` (a date expression): its snapshot, else its
     tier now. Returns (expression, the outer joins it needs as (target, on) pairs)."""
     snap = aliased(TierSnapshot)
     then = aliased(DelinquencyTier)
@@ -134,7 +138,7 @@ def _tier_on_day(account_id: Any, moment: Any, dialect: str) -> tuple[Any, Any]:
     account = aliased(CardAccount)
     joins = [
         (account, account.id == account_id),
-        (snap, and_(snap.account_id == account_id, snap.day == _utc_date(moment, dialect))),
+        (snap, and_(snap.account_id == account_id, snap.day == day)),
         (then, then.id == snap.tier_id),
         (now, now.id == account.tier_id),
     ]
@@ -181,7 +185,7 @@ def kpis(
     ]
 
     made = PromiseToPay.created_at
-    code, joins = _tier_on_day(PromiseToPay.account_id, made, dialect)
+    code, joins = _tier_on_day(PromiseToPay.account_id, _utc_date(made, dialect))
     query = select(
         _bucket(made, dialect).label("bucket"),
         code.label("tier"),
@@ -220,26 +224,9 @@ def kpis(
     ).all()
     due = [PromiseDue(d, t, int(k or 0), int(b or 0)) for d, t, k, b in due_rows]
 
-    posted = Payment.posted_at
-    code, joins = _tier_on_day(Payment.account_id, posted, dialect)
-    query = select(
-        _bucket(posted, dialect).label("bucket"),
-        code.label("tier"),
-        Payment.currency,
-        func.count(),
-        func.sum(Payment.amount_minor),
-    ).select_from(Payment)
-    for target, on in joins:
-        query = query.outerjoin(target, on)
-    payment_rows = session.execute(
-        query.where(
-            Payment.status == PaymentStatus.POSTED,
-            posted >= since,
-            posted < until,
-            _in_scope(Payment.account_id, scope),
-        ).group_by("bucket", "tier", Payment.currency)
-    ).all()
-    payments = [PaymentBucket(int(b), t, cur, n, int(s or 0)) for b, t, cur, n, s in payment_rows]
+    payments = _payments(session, since, until, dialect, scope) + _booked(
+        session, start, end, scope
+    )
 
     return KpiReport(
         start=start,
@@ -249,6 +236,60 @@ def kpis(
         rolls=rolls(session, start, end, scope=scope),
         tiers=tier_codes(session),
     )
+
+
+def _payments(
+    session: Session,
+    since: dt.datetime,
+    until: dt.datetime,
+    dialect: str,
+    scope: Select[Any] | None,
+) -> list[PaymentBucket | PaymentDay]:
+    """Payments taken here (no bank posting day), per bucket of the moment they posted."""
+    posted = Payment.posted_at
+    code, joins = _tier_on_day(Payment.account_id, _utc_date(posted, dialect))
+    query = select(
+        _bucket(posted, dialect).label("bucket"),
+        code.label("tier"),
+        Payment.currency,
+        func.count(),
+        func.sum(Payment.amount_minor),
+    ).select_from(Payment)
+    for target, on in joins:
+        query = query.outerjoin(target, on)
+    rows = session.execute(
+        query.where(
+            Payment.status == PaymentStatus.POSTED,
+            Payment.posted_on.is_(None),
+            posted >= since,
+            posted < until,
+            _in_scope(Payment.account_id, scope),
+        ).group_by("bucket", "tier", Payment.currency)
+    ).all()
+    return [PaymentBucket(int(b), t, cur, n, int(s or 0)) for b, t, cur, n, s in rows]
+
+
+def _booked(
+    session: Session, start: dt.date, end: dt.date, scope: Select[Any] | None
+) -> list[PaymentBucket | PaymentDay]:
+    """Payments from the bank's file, per day the bank booked them (start..end), in the
+    tier the account was in that day."""
+    day = Payment.posted_on
+    code, joins = _tier_on_day(Payment.account_id, day)
+    query = select(
+        day, code.label("tier"), Payment.currency, func.count(), func.sum(Payment.amount_minor)
+    ).select_from(Payment)
+    for target, on in joins:
+        query = query.outerjoin(target, on)
+    rows = session.execute(
+        query.where(
+            Payment.status == PaymentStatus.POSTED,
+            day >= start,
+            day <= end,
+            _in_scope(Payment.account_id, scope),
+        ).group_by(day, "tier", Payment.currency)
+    ).all()
+    return [PaymentDay(d, t, cur, n, int(s or 0)) for d, t, cur, n, s in rows]
 
 
 def tier_codes(session: Session) -> list[str]:

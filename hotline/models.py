@@ -278,6 +278,8 @@ class Payment(Base):
     __table_args__ = (
         # The texts job's look for payments just posted (thank-yous): migration 0008.
         Index("ix_payment_posted", "posted_at"),
+        # The KPIs' collected per bank posting day (hotline/kpis.py): migration 0014.
+        Index("ix_payment_posted_on", "posted_on"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         # Exactly four ASCII digits or NULL; the expression reads the same in SQLite and
         # PostgreSQL (migration 0004 says why).
@@ -581,6 +583,9 @@ class ContactAttempt(Base):
     # When the current claim was taken: the start of the window in which the carrier is
     # asked for this attempt's call if the claimer died before storing its CallSid.
     claimed_at: Mapped[dt.datetime | None]
+    # The pacing slot its latest claim took (migration 0014): the call goes at it, never
+    # before, so the slots of the calls placed show the rate every dialer kept together.
+    slot_at: Mapped[dt.datetime | None]
     # When the carrier accepted the call (its CallSid stored).
     placed_at: Mapped[dt.datetime | None]
     # Carrier refusals (429, 5xx) so far: the exponent of the next backoff.

@@ -77,6 +77,10 @@ def import_payments(
         after_chunk=after_chunk,
         on_progress=on_progress,
     )
+    # A row's format errors are found as it is read, its account's and currency's when its
+    # chunk is posted: put them back in the file's order, so the first errors shown (the
+    # CLI shows 50) are the file's first, not every malformed row before any account check.
+    report.rejected.sort(key=lambda error: error.line)
     record_file(session, "payments", source, report.summary(), actor=actor, now=now)
     return report
 

@@ -4,6 +4,7 @@ kill -9 at random moments, and two dialers sharing PostgreSQL within the pacing 
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import random
 import signal
@@ -17,11 +18,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, Response, request
-from sqlalchemy import select
 
+from dialer import pacing
 from dialer.outcomes import FINAL, status_of
 from hotline.enums import AttemptStatus
-from hotline.models import ContactAttempt
 from hotline.settings import DEV_ACCOUNT_SID
 from simulator.carrier import Carrier
 from simulator.clock import Clock
@@ -238,30 +238,35 @@ def test_kill_9_at_random_moments_never_dials_twice_nor_loses_an_outcome(dialer_
 
 @pytest.mark.skipif(backend() != "postgresql", reason="several dialers need PostgreSQL")
 def test_two_dialers_share_a_campaign_without_double_dialling_within_the_limit(
-    dialer_line, Session, engine
+    dialer_line, Session
 ):
+    import datetime as dt
+
+    # Both dialers up before anything is due, so that both take a share of the campaign;
+    # ticks of 0.1 s, so that they claim often, and often at once.
+    first = dialer_line.spawn("a", HOTLINE_DIALER_CPS="5", HOTLINE_DIALER_TICK_SECONDS="0.1")
+    second = dialer_line.spawn("b", HOTLINE_DIALER_CPS="5", HOTLINE_DIALER_TICK_SECONDS="0.1")
+    dialer_line.wait_started("a")
+    dialer_line.wait_started("b")
     to = plan_due(Session, 40)
-    first = dialer_line.spawn("a", HOTLINE_DIALER_CPS="5")
-    second = dialer_line.spawn("b", HOTLINE_DIALER_CPS="5")
     wait_until(lambda: all_final(Session), 120, "every attempt final")
     for dialer in (first, second):
         dialer.send_signal(signal.SIGTERM)
     assert [first.wait(timeout=15), second.wait(timeout=15)] == [0, 0]
     assert_each_number_dialled_once_and_every_outcome_kept(dialer_line, Session, to)
-    with Session.begin() as session:
-        workers = set(session.scalars(select(ContactAttempt.worker_id)))
-    assert len(workers) == 2  # both took a share
-    with Session.begin() as session:
-        sent = sorted(session.scalars(select(ContactAttempt.placed_at)))
-    created = sorted(c.created_at for c in dialer_line.carrier.list_calls())
-    # Never above 5 calls a second over any stretch, as the dialers sent them (a request
-    # leaves within 25 ms of its slot or not at all: dialer/tick.py) and as the carrier
-    # received them (up to 200 ms more on the way, through an in-process simulator on this
-    # busy 2-core machine).
-    for moments, jitter in ((sent, 0.03), (created, 0.2)):
-        for i in range(len(moments)):
-            for j in range(i + 1, len(moments)):
-                assert (moments[j] - moments[i]).total_seconds() >= (j - i) / 5 - jitter
-    for moments in (sent, created):
-        achieved = (len(moments) - 1) / (moments[-1] - moments[0]).total_seconds()
-        assert 5 * 0.9 <= achieved <= 5 * 1.01
+    rows = attempts(Session)
+    assert len({r.worker_id for r in rows}) == 2  # both took a share
+    # What pacing guarantees, read from the database rather than from gaps on the wall
+    # clock (which a loaded machine stretches or squeezes on the way to the carrier): the
+    # slots the two processes reserved, in one bucket row locked by every claim, are at
+    # least 1/5 s apart, so no second holds more than 5; and no call went before its slot.
+    slots = sorted(r.slot_at for r in rows)
+    assert None not in slots and len(slots) == 40
+    step = pacing.interval(5)
+    assert [(a, b) for a, b in itertools.pairwise(slots) if b - a < step] == []
+    for i, moment in enumerate(slots):
+        assert sum(1 for later in slots[i:] if later < moment + dt.timedelta(seconds=1)) <= 5
+    # As the dialer read its own clock just before each request (a sleep never ends
+    # early, by more than the clocks' rounding).
+    early = [r.id for r in rows if r.placed_at < r.slot_at - dt.timedelta(milliseconds=2)]
+    assert early == []

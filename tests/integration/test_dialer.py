@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from dialer import claims
+from dialer import claims, pacing
 from dialer.pacing import Limits
 from dialer.tick import TickReport, place, reconcile, tick
 from hotline.enums import AttemptStatus, CampaignStatus, Direction, Language, PhoneType
@@ -353,7 +353,9 @@ def test_an_overdue_call_is_fetched_and_its_final_status_stored(Session, clock, 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="SKIP LOCKED claims need PostgreSQL")
 def test_dialers_claiming_at_once_never_claim_one_attempt_twice(Session):
-    set_limits(Session, Limits(1000.0, 10_000))
+    # 100 a second: faster than the claims come, so each claim's slot is the bucket's
+    # (reserved ahead, within the hour's horizon), not the moment it was claimed.
+    set_limits(Session, Limits(100.0, 10_000))
     due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     plan(Session, make_campaign(Session), numbers(300), due_at=due)
     claimed: dict[str, list[int]] = {f"w{i}": [] for i in range(8)}
@@ -386,10 +388,14 @@ def test_dialers_claiming_at_once_never_claim_one_attempt_twice(Session):
     owner = {attempt: name for name, ids in claimed.items() for attempt in ids}
     rows = attempts(Session)
     assert all(r.status is AttemptStatus.DIALING and r.worker_id == owner[r.id] for r in rows)
-    # Every slot handed out once: 300 distinct moments, a millisecond apart at 1000/s.
+    # Every slot handed out once: 300 distinct moments, at least 10 ms apart at 100/s, as
+    # each claim stored its slot (the bucket row, locked by every claim, moved on past it).
+    slots = sorted(r.slot_at for r in rows)
+    step = pacing.interval(100.0)
+    assert [(a, b) for a, b in itertools.pairwise(slots) if b - a < step] == []
     with Session.begin() as session:
         pacing_row = session.get(DialerPacing, claims.GLOBAL_SCOPE)
-        assert pacing_row is not None and pacing_row.next_slot_at is not None
+        assert pacing_row is not None and pacing_row.next_slot_at == slots[-1] + step
 
 
 def test_a_number_opted_out_after_planning_is_not_dialled_at_its_slot(Session, clock, carrier):

@@ -13,6 +13,7 @@ from dialer.planner import plan, refresh_tiers
 from hotline import arrangements, payments
 from hotline.demo import ensure_default_tiers
 from hotline.enums import AttemptStatus, Direction, Disposition, PromiseStatus, Source
+from hotline.kpi_rules import by_day
 from hotline.kpis import EXPORT_COLUMNS, export_attempts, kpis, snapshot_tiers
 from hotline.models import CardAccount, ContactAttempt, DelinquencyTier, PromiseToPay, TierSnapshot
 from hotline.origin import Origin
@@ -182,3 +183,78 @@ def test_a_snapshot_keeps_every_account_and_its_tier(Session):
         tiers = {t.id: t.code for t in session.scalars(select(DelinquencyTier))}
         kept = sorted(tiers[s.tier_id] for s in session.scalars(select(TierSnapshot)))
     assert kept == ["early", "mid", "mid"]
+
+
+def test_a_bank_files_payment_counts_on_the_day_the_bank_posted_it_not_the_day_imported(
+    Session,
+):
+    # The file is imported at 10:00 New York on Thursday 3 December; the bank posted the
+    # payment on Tuesday 1 December, when the account was in `mid` (its snapshot that day).
+    from hotline.payment_import import import_payments
+    from hotline.paymentrows import PAYMENT_COLUMNS
+
+    dec1, dec3 = dt.date(2026, 12, 1), dt.date(2026, 12, 3)
+    imported = dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.UTC)
+    with Session.begin() as session:
+        ensure_default_tiers(session)
+        account = add_account(session, "4000000000000007", dpd=45)
+        refresh_tiers(session)
+        snapshot_tiers(session, dec1)
+        session.get(CardAccount, account.id).days_past_due = 70  # late by the 3rd
+        refresh_tiers(session)
+        snapshot_tiers(session, dec3)
+        # A card payment taken here at 23:30 New York on 1 December (04:30 UTC on the
+        # 2nd): its own time, in the reporting zone, puts it on the 1st too.
+        payments.post_card_payment(
+            session,
+            session.get(CardAccount, account.id),
+            amount_minor=5_00,
+            key="test:payment:late-evening",
+            confirmation="CONF2",
+            brand="visa",
+            masked="xxxx-xxxx-xxxx-4242",
+            origin=AGENT,
+            now=dt.datetime(2026, 12, 2, 4, 30, tzinfo=dt.UTC),
+        )
+    text = "\n".join([",".join(PAYMENT_COLUMNS), "4000000000000007,40.00,USD,2026-12-01,BANK-0001"])
+    with Session.begin() as session:
+        report = import_payments(
+            session,
+            io.StringIO(text + "\n", newline=""),
+            now=imported,
+            actor="test",
+            source={"name": "pay.csv"},
+        )
+    assert report.posted == 1
+    with Session() as session:
+        kpi = kpis(session, dec1, dec3, NY)
+    days = by_day(kpi.table)
+    assert (days[dec1].collected_minor, days[dec1].payments) == ({"USD": 45_00}, 2)
+    # In the tier the account was in on the bank's day, not the one it is in now.
+    assert kpi.table[(dec1, "mid")].collected_minor == {"USD": 40_00}
+    later = {day: c.collected_minor for day, c in days.items() if day != dec1}
+    assert all(not money for money in later.values()), later
+
+
+def test_a_bank_posting_day_outside_the_range_is_not_counted_in_it(Session):
+    from hotline.payment_import import import_payments
+    from hotline.paymentrows import PAYMENT_COLUMNS
+
+    with Session.begin() as session:
+        ensure_default_tiers(session)
+        add_account(session, "4000000000000008", dpd=45)
+        refresh_tiers(session)
+    text = "\n".join([",".join(PAYMENT_COLUMNS), "4000000000000008,40.00,USD,2026-11-30,BANK-0002"])
+    with Session.begin() as session:
+        import_payments(
+            session,
+            io.StringIO(text + "\n", newline=""),
+            now=dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.UTC),
+            actor="test",
+            source={"name": "pay.csv"},
+        )
+    with Session() as session:
+        on_the_day = kpis(session, dt.date(2026, 11, 30), dt.date(2026, 11, 30), NY)
+        after = kpis(session, dt.date(2026, 12, 1), dt.date(2026, 12, 2), NY)
+    assert on_the_day.table[(dt.date(2026, 11, 30), "mid")].collected_minor == {"USD": 40_00}
+    assert all(not c.collected_minor for c in after.table.values())

@@ -145,6 +145,55 @@ def test_bad_rows_are_reported_by_line_and_column_and_the_rest_posts(Session, ac
         assert alice(session).balance_minor == 123456 - 1000
 
 
+@pytest.mark.parametrize("chunk_size", [1, 2, 500])
+def test_malformed_rows_do_not_spare_the_well_formed_rows_their_account_checks(
+    Session, accounts, chunk_size
+):
+    # Malformed rows (an open quote, too many fields, a bad amount) around well-formed rows
+    # that name no account or the wrong currency, and good rows: every well-formed row is
+    # still checked against its account and said by line, and the good ones post, whatever
+    # chunk the malformed rows fall in.
+    a, w = ALICE["account_number"], WANG["account_number"]
+    text = payments_csv(
+        f'{a},"10.00,USD,2026-11-22,Q1',  # 2: a quote never closed (one line, resumed after)
+        f"{a},10.00,CNY,2026-11-22,C1",  # 3: well formed, not Alice's currency
+        f"{a},10.00,USD,2026-11-22,G1,extra",  # 4: a field more than the header
+        "9999999999999999,10.00,USD,2026-11-22,N1",  # 5: well formed, no such account
+        f"{a},ten,USD,2026-11-22,B1",  # 6: not an amount
+        f"{a},10.00,USD,2026-11-22,G2",  # 7: good
+        f"{w},100.00,USD,2026-11-22,C2",  # 8: well formed, not Wang's currency
+        f"{w},100.00,CNY,2026-11-22,G3",  # 9: good
+        "9999999999999999,1.00,USD,2026-11-22,N2",  # 10: well formed, no such account
+    )
+    with Session.begin() as session:
+        report = import_payments(
+            session,
+            stream(text),
+            now=NOW,
+            actor="test",
+            source={"name": "pay.csv"},
+            chunk_size=chunk_size,
+        )
+    assert report.summary() == {"rows_read": 9, "posted": 2, "already_posted": 0, "rejected": 7}
+    assert sorted((e.line, e.column) for e in report.rejected) == [
+        (2, "(row)"),
+        (3, "currency"),
+        (4, "(row)"),
+        (5, "account_number"),
+        (6, "amount"),
+        (8, "currency"),
+        (10, "account_number"),
+    ]
+    reasons = {e.line: e.reason for e in report.rejected}
+    assert reasons[3] == "CNY is not the account's currency (USD)"
+    assert reasons[8] == "USD is not the account's currency (CNY)"
+    assert reasons[5] == reasons[10] == "no such account on file"
+    with Session() as session:
+        keys = set(session.scalars(select(Payment.idempotency_key)))
+        assert keys == {"bank:G2", "bank:G3"}
+        assert alice(session).balance_minor == 123456 - 1000
+
+
 def test_a_wrong_header_refuses_the_whole_file(Session, accounts):
     from hotline.csvrows import HeaderError
 
@@ -209,6 +258,36 @@ def test_the_command_exits_1_with_a_report_when_a_row_is_rejected(
     assert "1 posted, 0 already posted, 1 rejected" in result.output
     assert "rejected: line 3, column amount:" in result.output
     assert report.read_text().splitlines()[1].startswith("3,amount,")
+
+
+def test_the_command_says_every_rejected_row_in_line_order_format_and_account_alike(
+    hotline, tmp_path, Session, accounts
+):
+    a = ALICE["account_number"]
+    text = payments_csv(
+        f"{a},10.00,CNY,2026-11-22,C1",  # 2: not Alice's currency (found when posting)
+        f"{a},ten,USD,2026-11-22,B1",  # 3: not an amount (found when reading)
+        "9999999999999999,10.00,USD,2026-11-22,N1",  # 4: no such account (when posting)
+        f"{a},10.00,USD,2026-11-22,G1",  # 5: good
+        f"{a},1.00,USD,22/11/2026,B2",  # 6: not a date (when reading)
+    )
+    report = tmp_path / "rejected.csv"
+    result = hotline("import", "payments", write(tmp_path / "p.csv", text), "--report", str(report))
+    assert result.exit_code == 1
+    assert "5 rows read, 1 posted, 0 already posted, 4 rejected" in result.output
+    said = [line for line in result.output.splitlines() if line.startswith("rejected: ")]
+    assert [line.split(",")[0] for line in said] == [
+        "rejected: line 2",
+        "rejected: line 3",
+        "rejected: line 4",
+        "rejected: line 6",
+    ]
+    assert [row.split(",")[:2] for row in report.read_text().splitlines()[1:]] == [
+        ["2", "currency"],
+        ["3", "amount"],
+        ["4", "account_number"],
+        ["6", "posted_date"],
+    ]
 
 
 @pytest.mark.parametrize(

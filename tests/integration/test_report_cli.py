@@ -82,3 +82,40 @@ def test_bad_dates_and_a_backwards_range_are_one_line_errors(hotline):
         assert result.exit_code == 2, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and words in lines[0], result.output
+
+
+def test_a_payments_file_imported_today_shows_on_the_day_the_bank_posted_it(
+    hotline, Session, tmp_path
+):
+    from hotline.paymentrows import PAYMENT_COLUMNS
+
+    with Session.begin() as session:
+        ensure_default_tiers(session)
+        add_account(session, "4000000000000009", dpd=45)
+    today = dt.datetime.now(dt.UTC).astimezone(NY).date()
+    booked = today - dt.timedelta(days=2)
+    path = tmp_path / "payments.csv"
+    path.write_text(
+        f"{','.join(PAYMENT_COLUMNS)}\n4000000000000009,40.00,USD,{booked.isoformat()},B1\n",
+        encoding="utf-8",
+    )
+    assert hotline("import", "payments", str(path)).exit_code == 0
+    result = hotline(
+        "report",
+        "kpis",
+        "--from",
+        booked.isoformat(),
+        "--to",
+        today.isoformat(),
+        "--format",
+        "csv",
+        "--zone",
+        "America/New_York",
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    collected = {(r["day"], r["tier"]): r["collected_USD"] for r in rows}
+    assert collected[(booked.isoformat(), "all")] == "40.00"
+    assert all(
+        v in ("0", "0.00") for (day, _t), v in collected.items() if day != booked.isoformat()
+    )

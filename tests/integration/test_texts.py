@@ -565,3 +565,146 @@ def test_a_sent_follow_up_is_in_the_desks_contact_history_with_what_it_said(Sess
     assert text.number == MOBILE and text.status == "sent" and text.disposition == "follow-up"
     assert text.said[0].endswith("Reply STOP to opt out.")
     assert text.campaign is not None
+
+
+# --- a paused campaign holds its texts -------------------------------------------------------
+
+
+def _set_campaign(Session, status, at=NOW):
+    from dialer.campaign_store import set_status
+    from hotline.enums import CampaignStatus
+
+    with Session.begin() as session:
+        set_status(session, "us", CampaignStatus(status), actor="test", now=at)
+
+
+def _promise(Session, account_id, days=2, status=PromiseStatus.PENDING) -> int:
+    with Session.begin() as session:
+        promise = PromiseToPay(
+            account_id=account_id,
+            amount_minor=50_00,
+            currency="USD",
+            promised_date=NOW.date() + dt.timedelta(days=days),
+            status=status,
+            source=Source.DIALER,
+        )
+        session.add(promise)
+        session.flush()
+        return promise.id
+
+
+def test_a_paused_campaigns_follow_up_is_held_and_goes_when_it_is_started_again(Session, campaign):
+    account_with_call(Session, campaign)
+    _set_campaign(Session, "paused")
+    gateway = FakeCallGateway()
+    held = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (held.queued, held.sent, held.skipped) == (1, 0, 0)
+    [row] = texts(Session)
+    assert row.status is TextStatus.QUEUED  # held, not dropped
+    still = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=2)), config())
+    assert (still.sent, still.skipped) == (0, 0) and gateway.sms == []
+    _set_campaign(Session, "active", NOW + dt.timedelta(hours=3))
+    resumed = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=3)), config())
+    assert resumed.sent == 1
+    [message] = gateway.sms
+    assert message.to == MOBILE and "call us back" in message.body
+    [row] = texts(Session)
+    assert row.status is TextStatus.SENT
+
+
+def test_a_held_reminder_whose_date_has_come_is_dropped_as_moot_not_sent(Session, campaign):
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    _promise(Session, account_id, days=2)
+    _set_campaign(Session, "paused")
+    gateway = FakeCallGateway()
+    assert send_texts(Session, gateway, StepClock(NOW), config()).queued == 1
+    [row] = texts(Session)
+    assert (row.kind, row.status) == (TextKind.REMINDER, TextStatus.QUEUED)
+    # Still paused on the promise's date: the reminder is moot, closed with its reason.
+    later = NOW + dt.timedelta(days=3)
+    report = send_texts(Session, gateway, StepClock(later), config())
+    assert (report.sent, report.skipped) == (0, 1)
+    [row] = texts(Session)
+    assert row.status is TextStatus.SKIPPED and "too late" in (row.error_message or "")
+    _set_campaign(Session, "active", later)
+    assert send_texts(Session, gateway, StepClock(later), config()).sent == 0
+    assert gateway.sms == []
+
+
+def test_a_held_reminder_of_a_promise_cancelled_meanwhile_is_not_sent_on_restart(Session, campaign):
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    promise_id = _promise(Session, account_id, days=2)
+    _set_campaign(Session, "paused")
+    gateway = FakeCallGateway()
+    send_texts(Session, gateway, StepClock(NOW), config())
+    with Session.begin() as session:
+        session.get(PromiseToPay, promise_id).status = PromiseStatus.CANCELLED
+    restart = NOW + dt.timedelta(hours=2)
+    _set_campaign(Session, "active", restart)
+    report = send_texts(Session, gateway, StepClock(restart), config())
+    assert (report.sent, report.skipped) == (0, 1) and gateway.sms == []
+    [row] = texts(Session)
+    assert row.status is TextStatus.SKIPPED
+    assert row.error_message == "no longer owed: the promise is cancelled"
+
+
+def test_a_held_reminder_still_owed_goes_on_restart_before_its_date(Session, campaign):
+    account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
+    _promise(Session, account_id, days=2)
+    _set_campaign(Session, "paused")
+    gateway = FakeCallGateway()
+    send_texts(Session, gateway, StepClock(NOW), config())
+    restart = NOW + dt.timedelta(days=1)  # the day before the promise's date
+    _set_campaign(Session, "active", restart)
+    assert send_texts(Session, gateway, StepClock(restart), config()).sent == 1
+    [message] = gateway.sms
+    assert "December 4, 2026" in message.body
+
+
+def test_a_finished_campaigns_texts_are_dropped_it_will_not_start_again(Session, campaign):
+    account_with_call(Session, campaign)
+    _set_campaign(Session, "finished")
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (report.sent, report.skipped) == (0, 1)
+    [row] = texts(Session)
+    assert row.status is TextStatus.SKIPPED and row.error_message == "campaign finished"
+
+
+def test_the_preview_says_a_paused_campaigns_text_is_held(Session, campaign, hotline):
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
+    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
+    with Session.begin() as session:
+        session.add(
+            TextMessage(
+                account_id=account_id,
+                number=MOBILE,
+                campaign_id=campaign,
+                kind=TextKind.FOLLOW_UP,
+                source_key="attempt:1",
+                body_key="sms_follow_up",
+                language="en",
+                status=TextStatus.QUEUED,
+                due_at=due,
+            )
+        )
+    _set_campaign(Session, "paused")
+    result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stdout.splitlines() if "follow-up" in line]
+    assert "held: campaign us is paused" in line
+
+
+def test_a_text_whose_campaign_is_paused_while_it_is_being_claimed_is_held_not_dropped(
+    Session, campaign
+):
+    # The claim reads the candidates (held texts left out), then each one's campaign: one
+    # paused in between (another session, PostgreSQL's read committed) is held as well.
+    account_with_call(Session, campaign)
+    with Session.begin() as session:
+        text_queue.queue_due(session, NOW)
+    _set_campaign(Session, "paused")
+    with Session.begin() as session:
+        [text] = session.scalars(select(TextMessage)).all()
+        assert text_queue._verdict(session, text, NOW) == text.due_at

@@ -13,6 +13,7 @@ from hotline.kpi_rules import (
     AttemptBucket,
     Counts,
     PaymentBucket,
+    PaymentDay,
     PromiseDue,
     RangeError,
     blocked_by_reason,
@@ -131,6 +132,22 @@ def test_money_is_added_per_currency_never_across():
     )
     assert by_day(table)[DAY].collected_minor == {"USD": 200_00, "CNY": 800_00}
     assert by_day(table)[DAY].payments == 4
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Shanghai", "Pacific/Kiritimati"])
+def test_a_bank_posting_day_is_that_day_in_every_zone(zone):
+    day = dt.date(2026, 12, 1)
+    table = fold(ZoneInfo(zone), day, day, payments=[PaymentDay(day, "mid", "USD", 1, 40_00)])
+    assert table[(day, "mid")].collected_minor == {"USD": 40_00}
+    assert (
+        fold(
+            ZoneInfo(zone),
+            day + dt.timedelta(days=1),
+            day + dt.timedelta(days=2),
+            payments=[PaymentDay(day, "mid", "USD", 1, 40_00)],
+        )
+        == {}
+    )
 
 
 def test_the_kept_rate_counts_only_promises_that_came_to_an_end():
