@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +256,10 @@ def test_two_dialers_share_a_campaign_without_double_dialling_within_the_limit(
     assert [first.wait(timeout=15), second.wait(timeout=15)] == [0, 0]
     assert_each_number_dialled_once_and_every_outcome_kept(dialer_line, Session, to)
     rows = attempts(Session)
-    assert len({r.worker_id for r in rows}) == 2  # both took a share
+    # Which process claims each call is a race (on a loaded machine one may claim them all
+    # before the other's first tick): the split is printed, not asserted. What must hold
+    # whatever the split is below, from the rows both wrote.
+    print("claims by dialer:", Counter(r.worker_id for r in rows))
     # What pacing guarantees, read from the database rather than from gaps on the wall
     # clock (which a loaded machine stretches or squeezes on the way to the carrier): the
     # slots the two processes reserved, in one bucket row locked by every claim, are at
