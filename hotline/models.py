@@ -613,6 +613,7 @@ class TextMessage(Base):
         Index("ix_text_message_due", "status", "due_at"),
         Index("ix_text_message_account_created", "account_id", "created_at"),
         Index("ix_text_message_status_sid", "status", "provider_sid"),  # unknown sendings: 0013
+        Index("ix_text_message_status_sent", "status", "sent_at"),  # texts the caps count: 0015
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -692,6 +693,8 @@ class IvrCall(Base):
     """An inbound call's state, kept by CallSid; also what an agent sees on transfer."""
 
     __tablename__ = "ivr_call"
+    # Verified calls of the last days (the planner's recent contacts): 0015.
+    __table_args__ = (Index("ix_ivr_call_started", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(34), unique=True)
