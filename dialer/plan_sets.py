@@ -201,9 +201,10 @@ def _stage_sql(dialect: str) -> str:
             *(f"COALESCE(h.s{k}, '')" for k in _POSITIONS),
         ]
     )
+    open_case = ", ".join(f"'{status.value}'" for status in OPEN_CASE)
     dispute = (
         f"SELECT DISTINCT account_id FROM service_case WHERE kind = '{CaseKind.DISPUTE.value}' "
-        f"AND status IN ({', '.join(repr(s.value) for s in OPEN_CASE)})"
+        f"AND status IN ({open_case})"
     )
     candidates = (
         "SELECT ca.id, ca.cardholder_id FROM card_account ca "
