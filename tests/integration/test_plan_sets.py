@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dialer.campaign_store import set_status
-from dialer.planner import PlanReport, plan
+from dialer.planner import PlanReport, plan, refresh_tiers
 from hotline.enums import (
     AccountFlag,
     AttemptStatus,
@@ -36,6 +37,7 @@ from hotline.models import (
     TextMessage,
 )
 from hotline.phones import stored_zones
+from tests.conftest import backend
 from tests.integration.dialer_fixtures import EXAMPLE, NOW, add_account, load_campaigns
 
 US_AREAS = {"CA": "415", "NY": "212", "MA": "617", "WA": "206", "TX": "512", "HI": "808"}
@@ -380,3 +382,46 @@ def session_attempts(Session: Any) -> list[ContactAttempt]:
                 select(ContactAttempt).where(ContactAttempt.status == AttemptStatus.PLANNED)
             )
         )
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="SQLite serialises writers")
+@pytest.mark.parametrize("as_sets", [(True, True), (True, False)], ids=["sets+sets", "sets+one"])
+def test_two_planners_at_once_as_sets_queue_one_call_per_account(Session, as_sets):
+    """Both read "no open attempt" and insert; the unique index keeps one per account,
+    whichever way each plans, and neither fails."""
+    load_campaigns(Session, EXAMPLE.read_text(encoding="utf-8"), start=("us-reminders",))
+    with Session.begin() as session:
+        for i in range(300):
+            number = f"+1415555{i:04d}"
+            account = add_account(session, f"P{i:03d}", phones=((number, PhoneType.HOME, False),))
+            for key, value in stored_zones(number).items():
+                setattr(account.cardholder.phones[0], key, value)
+        refresh_tiers(session)
+    barrier = threading.Barrier(2)
+    reports: list[PlanReport] = []
+    errors: list[BaseException] = []
+
+    def run(sets: bool) -> None:
+        try:
+            with Session.begin() as session:
+                session.execute(select(func.count()).select_from(CardAccount))
+                barrier.wait()
+                reports.append(plan(session, NOW, as_sets=sets))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(sets,)) for sets in as_sets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(r.planned for r in reports) == 300
+    assert max(r.considered_as_sets for r in reports) == 300
+    with Session() as session:
+        per_account = session.execute(
+            select(ContactAttempt.account_id, func.count())
+            .where(ContactAttempt.status == AttemptStatus.PLANNED)
+            .group_by(ContactAttempt.account_id)
+        ).all()
+    assert len(per_account) == 300 and {count for _, count in per_account} == {1}
