@@ -38,7 +38,13 @@ from hotline.models import (
 )
 from hotline.phones import stored_zones
 from tests.conftest import backend
-from tests.integration.dialer_fixtures import EXAMPLE, NOW, add_account, load_campaigns
+from tests.integration.dialer_fixtures import (
+    EXAMPLE,
+    NOW,
+    add_account,
+    load_campaigns,
+    open_attempts,
+)
 
 US_AREAS = {"CA": "415", "NY": "212", "MA": "617", "WA": "206", "TX": "512", "HI": "808"}
 HOURS = (None, (dt.time(9), dt.time(12)), (dt.time(18), dt.time(20)))
@@ -369,19 +375,10 @@ def test_a_contacted_account_among_its_twins_is_not_planned_as_one_of_them(Sessi
     assert sets.considered_as_sets == 4
     with Session.begin() as session:
         plan(session, NOW)
-    queued = {a.account_id: a.due_at for a in session_attempts(Session)}
+    queued = {a.account_id: a.due_at for a in open_attempts(Session)}
     twins = {queued[a.id] for a in accounts if a.id != contacted_id}
     assert twins == {NOW}
     assert queued.get(contacted_id) != NOW
-
-
-def session_attempts(Session: Any) -> list[ContactAttempt]:
-    with Session() as session:
-        return list(
-            session.scalars(
-                select(ContactAttempt).where(ContactAttempt.status == AttemptStatus.PLANNED)
-            )
-        )
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="SQLite serialises writers")

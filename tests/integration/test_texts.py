@@ -403,24 +403,7 @@ def test_two_senders_at_once_never_send_a_text_twice(Session, campaign):
 def test_the_preview_lists_the_texts_queued_for_the_day_and_why_they_wait(
     Session, campaign, hotline
 ):
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
-    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
-    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
-    with Session.begin() as session:
-        session.add(
-            TextMessage(
-                account_id=account_id,
-                number=MOBILE,
-                campaign_id=campaign,
-                kind=TextKind.FOLLOW_UP,
-                source_key="attempt:1",
-                body_key="sms_follow_up",
-                language="en",
-                status=TextStatus.QUEUED,
-                due_at=due,
-                error_message="outside the calling window",
-            )
-        )
+    tomorrow = _follow_up_queued_tomorrow(Session, campaign, "outside the calling window")
     result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if "follow-up" in line]
@@ -672,23 +655,7 @@ def test_a_finished_campaigns_texts_are_dropped_it_will_not_start_again(Session,
 
 
 def test_the_preview_says_a_paused_campaigns_text_is_held(Session, campaign, hotline):
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
-    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
-    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
-    with Session.begin() as session:
-        session.add(
-            TextMessage(
-                account_id=account_id,
-                number=MOBILE,
-                campaign_id=campaign,
-                kind=TextKind.FOLLOW_UP,
-                source_key="attempt:1",
-                body_key="sms_follow_up",
-                language="en",
-                status=TextStatus.QUEUED,
-                due_at=due,
-            )
-        )
+    tomorrow = _follow_up_queued_tomorrow(Session, campaign)
     _set_campaign(Session, "paused")
     result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
     assert result.exit_code == 0, result.output
@@ -708,3 +675,26 @@ def test_a_text_whose_campaign_is_paused_while_it_is_being_claimed_is_held_not_d
     with Session.begin() as session:
         [text] = session.scalars(select(TextMessage)).all()
         assert text_queue._verdict(session, text, NOW) == text.due_at
+
+
+def _follow_up_queued_tomorrow(Session, campaign, why: str | None = None) -> dt.date:
+    """A follow-up queued for 16:00 UTC tomorrow after a call five hours before; the day."""
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    due = dt.datetime.combine(tomorrow, dt.time(16), dt.UTC)
+    account_id = account_with_call(Session, campaign, ended_at=due - dt.timedelta(hours=5))
+    with Session.begin() as session:
+        session.add(
+            TextMessage(
+                account_id=account_id,
+                number=MOBILE,
+                campaign_id=campaign,
+                kind=TextKind.FOLLOW_UP,
+                source_key="attempt:1",
+                body_key="sms_follow_up",
+                language="en",
+                status=TextStatus.QUEUED,
+                due_at=due,
+                error_message=why,
+            )
+        )
+    return tomorrow
