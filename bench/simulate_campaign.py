@@ -24,7 +24,7 @@ from pathlib import Path
 from plan_accounts import generate, prepare
 
 from hotline.settings import Settings
-from simulator.campaign import Options, simulate
+from simulator.campaign import Options, simulate, write_attempts
 
 TARGET_CALLS_PER_SECOND = 50
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
@@ -43,6 +43,7 @@ def main() -> None:
     )
     parser.add_argument("--start", default="2026-12-02", help="first day, 00:00 UTC")
     parser.add_argument("--database-url", default=None, help="an empty database of your own")
+    parser.add_argument("--out", type=Path, default=None, help="write DIR/attempts.csv")
     args = parser.parse_args()
 
     start = dt.datetime.fromisoformat(args.start).replace(tzinfo=dt.UTC)
@@ -62,6 +63,9 @@ def main() -> None:
     )
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    if args.out is not None:  # to compare two versions' calls for one seed
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_attempts(result.rows, args.out / "attempts.csv")
     s = result.summary
     calls = s.attempts
     simulated = (s.end - s.start).total_seconds()

@@ -121,6 +121,7 @@ class CallbackScheduler:
         self.clock = clock
         self._lock = threading.Lock()
         self._due: list[tuple[dt.datetime, int, str, Callable[[], None]]] = []
+        self._ending: set[int] = set()  # the orders of deliveries that tell of a call's end
         self._running: dict[str, set[Future[None]]] = {}
         self._order = itertools.count()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="callback")
@@ -139,11 +140,23 @@ class CallbackScheduler:
                 self._keys[sid] = f"{direction}/{from_}/{to}/{nth}"
             return self._keys[sid]
 
-    def submit(self, sid: str, due: dt.datetime, delay: float, send: Callable[[], None]) -> None:
-        """Deliver `send` `delay` carrier seconds after its event (which is at `due` - delay)."""
+    def submit(
+        self,
+        sid: str,
+        due: dt.datetime,
+        delay: float,
+        send: Callable[[], None],
+        *,
+        ends_call: bool = False,
+    ) -> None:
+        """Deliver `send` `delay` carrier seconds after its event (which is at `due` - delay);
+        `ends_call`: it tells of the call's final status (see next_due)."""
         if self.clock.virtual:
             with self._lock:
-                self._due.append((due, next(self._order), sid, send))
+                order = next(self._order)
+                self._due.append((due, order, sid, send))
+                if ends_call:
+                    self._ending.add(order)
             return
         # A timer waits out the delay and only then takes a worker, so held-back deliveries
         # never keep due ones waiting for a thread.
@@ -177,10 +190,14 @@ class CallbackScheduler:
         with self._delivering:  # one thread at a time over ended calls: due order holds
             self._release(upto, self._ended.__contains__)
 
-    def next_due(self) -> dt.datetime | None:
-        """Virtual clock: when the earliest delivery still held is due (None: none)."""
+    def next_due(self, *, ending: bool = False) -> dt.datetime | None:
+        """Virtual clock: when the earliest delivery still held is due (None: none);
+        `ending`: the earliest of those that tell of a call's final status."""
         with self._lock:
-            return min((item[0] for item in self._due), default=None)
+            return min(
+                (item[0] for item in self._due if not ending or item[1] in self._ending),
+                default=None,
+            )
 
     def ended(self, sid: str) -> None:
         """The call's thread is done: its remaining deliveries are released with the rest."""
@@ -195,6 +212,7 @@ class CallbackScheduler:
                     return
                 first = min(ready, key=lambda item: item[:2])
                 self._due.remove(first)
+                self._ending.discard(first[1])
             _run(first[3])
 
     def pending(self, sid: str | None = None) -> int:

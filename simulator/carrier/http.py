@@ -184,12 +184,14 @@ class Webhooks(CarrierState):
         label: str,
         key: str,
         answered: Callable[[requests.Response | None], None] | None = None,
+        ends_call: bool = False,
     ) -> None:
         """A callback the app answers nothing to: sent now, or scheduled as Twilio may send it.
 
         In order (the default) it is sent before the call goes on. Chaotic: the seeded
         schedule (delivery.schedule) says when each delivery is made, after the event, and
         whether there is a second one; every delivery has the event's parameters and token.
+        `ends_call`: it is the call's final status (a simulation waits for those).
         """
         config = self.callback_delivery
         if not config.chaotic and not config.on_time:
@@ -206,7 +208,8 @@ class Webhooks(CarrierState):
             send = functools.partial(
                 self._deliver, call, url, method, dict(params), label, token, note, answered
             )
-            self._callbacks.submit(call.sid, fired_at + dt.timedelta(seconds=delay), delay, send)
+            due = fired_at + dt.timedelta(seconds=delay)
+            self._callbacks.submit(call.sid, due, delay, send, ends_call=ends_call)
 
     def _deliver(
         self,

@@ -335,6 +335,7 @@ class Lifecycle(Webhooks):
             label=event,
             key=f"status/{params['SequenceNumber']}",
             answered=answered,
+            ends_call=terminal,
         )
 
     def _recording_done(self, call: SimCall, recording: SimRecording) -> None:

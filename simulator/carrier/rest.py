@@ -147,9 +147,10 @@ class RestApi(Lifecycle):
         """Virtual clock: make the held-back deliveries due by `upto` (calls that ended)."""
         self._callbacks.release(upto)
 
-    def next_callback_due(self) -> dt.datetime | None:
-        """Virtual clock: when the earliest held-back delivery is due."""
-        return self._callbacks.next_due()
+    def next_callback_due(self, *, ending: bool = False) -> dt.datetime | None:
+        """Virtual clock: when the earliest held-back delivery is due (`ending`: the
+        earliest that tells of a call's final status)."""
+        return self._callbacks.next_due(ending=ending)
 
     def start_inbound(
         self, from_: str, to: str | None = None, party: Party | None = None

@@ -1,5 +1,7 @@
 """The simulator's pure delivery rules: connection overrides and the seeded callback schedule."""
 
+import datetime as dt
+
 import pytest
 import requests
 from hypothesis import given
@@ -13,7 +15,8 @@ from simulator.carrier.connection import (
     split,
     status_failure,
 )
-from simulator.carrier.delivery import CallbackDelivery, schedule
+from simulator.carrier.delivery import CallbackDelivery, CallbackScheduler, schedule
+from simulator.clock import VirtualClock
 
 
 def test_no_fragment_means_twilios_defaults():
@@ -137,3 +140,27 @@ def test_the_transcript_shows_retries_and_late_or_second_deliveries():
     late = {"kind": "callback", "t": 9, "method": "POST", "url": "http://app/s", "status": 204}
     line = describe({**late, "label": "ringing", "delivery": "duplicate", "delay_s": 3.5})
     assert "[ringing] (duplicate, +3.5 s) -> 204" in line
+
+
+def test_the_next_delivery_that_ends_a_call_is_told_apart_from_the_rest():
+    """A rehearsal with every call slot in use waits for the next final status (the only
+    delivery that frees a slot), not for every ringing or answered callback on the way."""
+    start = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)
+    held = CallbackScheduler(VirtualClock(start))
+    made: list[str] = []
+    try:
+        at = [start + dt.timedelta(seconds=s) for s in (1, 2, 3)]
+        held.submit("CA1", at[0], 0.0, lambda: made.append("ringing"))
+        held.submit("CA2", at[2], 0.0, lambda: made.append("completed 2"), ends_call=True)
+        held.submit("CA1", at[1], 0.0, lambda: made.append("completed 1"), ends_call=True)
+        assert held.next_due() == at[0]
+        assert held.next_due(ending=True) == at[1]
+        held.ended("CA1")
+        held.ended("CA2")
+        held.release(at[1])
+        assert made == ["ringing", "completed 1"]
+        assert held.next_due(ending=True) == held.next_due() == at[2]
+        held.release(at[2])
+        assert held.next_due(ending=True) is None and held.next_due() is None
+    finally:
+        held.shutdown()
