@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from hotline.accounts import core
-from hotline.enums import CaseStatus
+from hotline.enums import HOLDS_TEXTS, CaseStatus, TextStatus
 from hotline.models import (
     AccountFlagRow,
     Campaign,
@@ -211,29 +211,35 @@ def texts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
     """The dialer's texts to the account's cardholder, newest first, at most HISTORY_LIMIT,
     as contacts: what was sent (the body), or why not (a skipped or failed text's reason)."""
     rows = session.execute(
-        select(TextMessage, Campaign.name)
+        select(TextMessage, Campaign.name, Campaign.status)
         .outerjoin(Campaign, Campaign.id == TextMessage.campaign_id)
         .where(TextMessage.account_id == account_id)
         .order_by(TextMessage.created_at.desc(), TextMessage.id.desc())
         .limit(HISTORY_LIMIT)
     )
-    return tuple(
-        Contact(
-            kind="text",
-            direction="outbound",
-            at=text.sent_at or text.due_at,
-            number=text.number,
-            status=str(text.status),
-            disposition=str(text.kind),
-            answered_by=None,
-            duration_seconds=None,
-            campaign=campaign,
-            said=tuple(
-                line for line in (text.body or text.error_message or "").splitlines() if line
-            ),
+    contacts = []
+    for text, campaign, campaign_status in rows:
+        said = text.body or text.error_message or ""
+        status = str(text.status)
+        if text.status is TextStatus.QUEUED and campaign_status in HOLDS_TEXTS:
+            # Not on its way: it waits for the campaign's start (dialer.text_queue).
+            status = "held"
+            said = f"held: campaign {campaign} is {campaign_status}"
+        contacts.append(
+            Contact(
+                kind="text",
+                direction="outbound",
+                at=text.sent_at or text.due_at,
+                number=text.number,
+                status=status,
+                disposition=str(text.kind),
+                answered_by=None,
+                duration_seconds=None,
+                campaign=campaign,
+                said=tuple(line for line in said.splitlines() if line),
+            )
         )
-        for text, campaign in rows
-    )
+    return tuple(contacts)
 
 
 @dataclass(frozen=True)

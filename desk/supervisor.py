@@ -380,7 +380,7 @@ def _set_status(name: str, status: str) -> ResponseReturnValue:
     _bank_staff_only(user)
     try:
         with desk_runtime().Session.begin() as db:
-            cancelled = _campaigns().set_status(
+            change = _campaigns().set_status(
                 db, name, status, actor=f"desk:{user.username}", now=utcnow()
             )
     except CampaignError as exc:
@@ -388,7 +388,7 @@ def _set_status(name: str, status: str) -> ResponseReturnValue:
         return redirect(url_for("desk.campaigns"), 303)
     _kept().clear()
     done = f"{name}: {status}"
-    flash(done + (f"; {cancelled} queued call(s) cancelled" if cancelled else ""), "ok")
+    flash(done + (f"; {change.said()}" if change.said() else ""), "ok")
     return redirect(url_for("desk.campaigns"), 303)
 
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from dialer.campaigns import Audience, CampaignFile, TierBandSpec, TierSettings, overlapping
 from hotline import audit
-from hotline.enums import AttemptStatus, CampaignStatus
+from hotline.campaign_port import StatusChange
+from hotline.enums import HOLDS_TEXTS, AttemptStatus, CampaignStatus, TextStatus
 from hotline.models import (
     OPEN_ATTEMPT_STATUSES,
     Campaign,
@@ -22,6 +23,7 @@ from hotline.models import (
     CardAccount,
     ContactAttempt,
     DelinquencyTier,
+    TextMessage,
 )
 from hotline.profiles import PROFILES, ContactProfile
 from hotline.tiers import TierBand, check_no_overlap
@@ -207,9 +209,10 @@ def read_campaigns(session: Session) -> list[StoredCampaign]:
 
 def set_status(
     session: Session, name: str, status: CampaignStatus, *, actor: str, now: dt.datetime
-) -> int:
+) -> StatusChange:
     """Start, pause or finish a campaign; pausing or finishing cancels its calls not yet
-    claimed by a dialer (calls under way finish). How many were cancelled."""
+    claimed by a dialer (calls under way finish); pausing holds its queued texts (they go
+    when it is started again, if still owed: dialer.text_queue)."""
     campaign = session.scalar(select(Campaign).where(Campaign.name == name))
     if campaign is None:
         known = ", ".join(session.scalars(select(Campaign.name).order_by(Campaign.name)))
@@ -217,19 +220,31 @@ def set_status(
     if status is CampaignStatus.ACTIVE and campaign.status is CampaignStatus.FINISHED:
         raise CampaignError(f"campaign {name} is finished; load it again as a draft to reuse it")
     campaign.status, campaign.updated_at = status, now
-    cancelled = 0
+    cancelled = held = 0
     if status is not CampaignStatus.ACTIVE:
         cancelled = cancel_planned(session, [campaign.id], f"campaign-{status.value}", now)
+    if status in HOLDS_TEXTS:
+        held = (
+            session.scalar(
+                select(func.count())
+                .select_from(TextMessage)
+                .where(
+                    TextMessage.campaign_id == campaign.id,
+                    TextMessage.status == TextStatus.QUEUED,
+                )
+            )
+            or 0
+        )
     audit.record(
         session,
         actor=actor,
         action=f"campaign.{status.value}",
         entity_type="campaign",
         entity_id=name,
-        data={"cancelled_attempts": cancelled},
+        data={"cancelled_attempts": cancelled, "held_texts": held},
         now=now,
     )
-    return cancelled
+    return StatusChange(cancelled, held)
 
 
 def cancel_planned(

@@ -21,6 +21,7 @@ from dialer.campaign_file import CampaignFileError, parse_campaign_file
 from dialer.desk_port import DialerCampaigns
 from dialer.planner import plan
 from dialer.preview import preview, summary
+from hotline.campaign_port import StatusChange
 from hotline.cli_errors import FileUnusable
 from hotline.enums import CampaignStatus
 from hotline.kpis import snapshot_tiers
@@ -102,7 +103,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
             )
         _console().print(table)
 
-    def _set(name: str, status: CampaignStatus) -> int:
+    def _set(name: str, status: CampaignStatus) -> StatusChange:
         current = ready_runtime()
         try:
             with current.Session.begin() as session:
@@ -122,9 +123,10 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
     @group.command("pause")
     @click.argument("name")
     def pause(name: str) -> None:
-        """Stop campaign NAME: its calls not yet dialled are cancelled (calls under way end)."""
-        cancelled = _set(name, CampaignStatus.PAUSED)
-        click.echo(f"campaign {name}: paused; {cancelled} queued call(s) cancelled")
+        """Stop campaign NAME: its calls not yet dialled are cancelled (calls under way end),
+        its queued texts held until it is started again."""
+        change = _set(name, CampaignStatus.PAUSED)
+        click.echo(f"campaign {name}: paused; {change.said() or 'nothing was queued'}")
 
     @group.command("plan")
     def plan_command() -> None:

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from dialer import campaign_store
 from dialer.campaign_file import CampaignFileError, parse_campaign_file
 from dialer.preview import preview
-from hotline.campaign_port import CampaignError, CampaignRow, LoadResult, PreviewRow
+from hotline.campaign_port import (
+    CampaignError,
+    CampaignRow,
+    LoadResult,
+    PreviewRow,
+    StatusChange,
+)
 from hotline.enums import CampaignStatus
 
 # What a page may set a campaign to (finishing one stays a file's or the CLI's).
@@ -72,7 +78,7 @@ class DialerCampaigns:
 
     def set_status(
         self, session: Session, name: str, status: str, *, actor: str, now: dt.datetime
-    ) -> int:
+    ) -> StatusChange:
         if status not in SETTABLE:
             raise CampaignError(f"a campaign is started or paused here, not set to {status!r}")
         try:

@@ -38,6 +38,7 @@ from dialer.policy import Decision, candidate_zones, decide_text
 from dialer.retry import Refusal, backoff
 from hotline import audit, contacts
 from hotline.enums import (
+    HOLDS_TEXTS,
     CampaignStatus,
     Direction,
     Disposition,
@@ -69,10 +70,6 @@ from hotline.profiles import PROFILES
 from prompts.spoken import spoken_date
 
 ACTOR = "dialer:texts"
-# A campaign in one of these may be started again: its texts are held (left queued, not
-# claimed) and go when it is, if still owed, still allowed and still worth sending. A
-# finished campaign is not started again: its texts are dropped when next claimed.
-HOLDING = (CampaignStatus.PAUSED, CampaignStatus.DRAFT)
 # Rows claimed per transaction.
 BATCH = 20
 # Twilio: 21610 the recipient unsubscribed (replied STOP to our number); 21614 and 21635
@@ -561,7 +558,7 @@ def claim_due(
 
 def _holding() -> Any:
     """The ids of the campaigns whose texts are held."""
-    return select(Campaign.id).where(Campaign.status.in_(HOLDING))
+    return select(Campaign.id).where(Campaign.status.in_(HOLDS_TEXTS))
 
 
 def _drop_moot_held(session: Session, now: dt.datetime, limit: int) -> int:
@@ -573,7 +570,7 @@ def _drop_moot_held(session: Session, now: dt.datetime, limit: int) -> int:
         .join(Campaign, Campaign.id == TextMessage.campaign_id)
         .where(
             TextMessage.status == TextStatus.QUEUED,
-            Campaign.status.in_(HOLDING),
+            Campaign.status.in_(HOLDS_TEXTS),
             TextMessage.expires_at <= now,
         )
         .order_by(TextMessage.id)
@@ -624,7 +621,7 @@ def _verdict(
     campaign = session.get(Campaign, text.campaign_id) if text.campaign_id else None
     if campaign is None or campaign.profile not in PROFILES:
         return "no campaign profile to check the text against"
-    if campaign.status in HOLDING:
+    if campaign.status in HOLDS_TEXTS:
         # Paused since the candidates were read (they leave held texts out): held, as
         # those are, not dropped; its time stays, and the claim's query passes it over.
         return text.due_at
@@ -858,7 +855,7 @@ def queued_by(session: Session, until: dt.datetime) -> list[QueuedText]:
         QueuedText(
             number,
             text,
-            f"held: campaign {name} is {status.value}" if status in HOLDING else None,
+            f"held: campaign {name} is {status.value}" if status in HOLDS_TEXTS else None,
         )
         for number, text, name, status in session.execute(
             select(CardAccount.account_number, TextMessage, Campaign.name, Campaign.status)

@@ -53,6 +53,23 @@ class LoadResult:
         return not self.problems and not self.error
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """What starting, pausing or finishing a campaign did to its queue."""
+
+    cancelled_calls: int = 0  # planned calls cancelled (calls under way finish)
+    held_texts: int = 0  # texts left queued until it is started again (paused, draft)
+
+    def said(self) -> str:
+        """The change in words, for the CLI and the desk: '' when nothing was queued."""
+        parts = []
+        if self.cancelled_calls:
+            parts.append(f"{self.cancelled_calls} queued call(s) cancelled")
+        if self.held_texts:
+            parts.append(f"{self.held_texts} queued text(s) held until it is started again")
+        return "; ".join(parts)
+
+
 class CampaignError(ValueError):
     """A campaign command that cannot be done as asked (said in one line)."""
 
@@ -72,7 +89,7 @@ class CampaignDesk(Protocol):
 
     def set_status(
         self, session: Session, name: str, status: str, *, actor: str, now: dt.datetime
-    ) -> int:
+    ) -> StatusChange:
         """Start (active) or pause (paused) a campaign; CampaignError if it cannot be."""
         ...
 

@@ -161,6 +161,12 @@ class CampaignStatus(enum.StrEnum):
     FINISHED = "finished"
 
 
+# A campaign in one of these may be started again: its texts are held (left queued, not
+# claimed) and go when it is, if still owed, still allowed and still worth sending. A
+# finished campaign is not started again: its texts are dropped when next claimed.
+HOLDS_TEXTS = (CampaignStatus.PAUSED, CampaignStatus.DRAFT)
+
+
 class TextKind(enum.StrEnum):
     """Why the dialer texts a cardholder (a campaign tier's settings say which it sends)."""
 

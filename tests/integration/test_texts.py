@@ -577,6 +577,9 @@ def _promise(Session, account_id, days=2, status=PromiseStatus.PENDING) -> int:
 
 
 def test_a_paused_campaigns_follow_up_is_held_and_goes_when_it_is_started_again(Session, campaign):
+    from dialer.campaign_store import set_status
+    from hotline.enums import CampaignStatus
+
     account_with_call(Session, campaign)
     _set_campaign(Session, "paused")
     gateway = FakeCallGateway()
@@ -584,6 +587,10 @@ def test_a_paused_campaigns_follow_up_is_held_and_goes_when_it_is_started_again(
     assert (held.queued, held.sent, held.skipped) == (1, 0, 0)
     [row] = texts(Session)
     assert row.status is TextStatus.QUEUED  # held, not dropped
+    assert _desk_text(Session, row.account_id) == ("held", ("held: campaign us is paused",))
+    with Session.begin() as session:  # what pausing says (the CLI and the desk print it)
+        change = set_status(session, "us", CampaignStatus.PAUSED, actor="test", now=NOW)
+    assert change.said() == "1 queued text(s) held until it is started again"
     still = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=2)), config())
     assert (still.sent, still.skipped) == (0, 0) and gateway.sms == []
     _set_campaign(Session, "active", NOW + dt.timedelta(hours=3))
@@ -593,6 +600,17 @@ def test_a_paused_campaigns_follow_up_is_held_and_goes_when_it_is_started_again(
     assert message.to == MOBILE and "call us back" in message.body
     [row] = texts(Session)
     assert row.status is TextStatus.SENT
+    status, said = _desk_text(Session, row.account_id)
+    assert status == "sent" and said[-1].endswith("Reply STOP to opt out.")
+
+
+def _desk_text(Session, account_id):
+    """The account's one text as the desk's account page lists it: (status, what was said)."""
+    from desk.account_view import account_view
+
+    with Session() as session:
+        [text] = [c for c in account_view(session, account_id).contacts if c.kind == "text"]
+    return text.status, text.said
 
 
 def test_a_held_reminder_whose_date_has_come_is_dropped_as_moot_not_sent(Session, campaign):
