@@ -247,25 +247,15 @@ def _payments(
 ) -> list[PaymentBucket | PaymentDay]:
     """Payments taken here (no bank posting day), per bucket of the moment they posted."""
     posted = Payment.posted_at
-    code, joins = _tier_on_day(Payment.account_id, _utc_date(posted, dialect))
-    query = select(
-        _bucket(posted, dialect).label("bucket"),
-        code.label("tier"),
-        Payment.currency,
-        func.count(),
-        func.sum(Payment.amount_minor),
-    ).select_from(Payment)
-    for target, on in joins:
-        query = query.outerjoin(target, on)
-    rows = session.execute(
-        query.where(
-            Payment.status == PaymentStatus.POSTED,
-            Payment.posted_on.is_(None),
-            posted >= since,
-            posted < until,
-            _in_scope(Payment.account_id, scope),
-        ).group_by("bucket", "tier", Payment.currency)
-    ).all()
+    rows = _posted_by(
+        session,
+        _bucket(posted, dialect),
+        _utc_date(posted, dialect),
+        scope,
+        Payment.posted_on.is_(None),
+        posted >= since,
+        posted < until,
+    )
     return [PaymentBucket(int(b), t, cur, n, int(s or 0)) for b, t, cur, n, s in rows]
 
 
@@ -275,21 +265,34 @@ def _booked(
     """Payments from the bank's file, per day the bank booked them (start..end), in the
     tier the account was in that day."""
     day = Payment.posted_on
+    rows = _posted_by(session, day, day, scope, day >= start, day <= end)
+    return [PaymentDay(d, t, cur, n, int(s or 0)) for d, t, cur, n, s in rows]
+
+
+def _posted_by(
+    session: Session, bucket: Any, day: Any, scope: Select[Any] | None, *where: Any
+) -> list[Any]:
+    """Posted payments (count, sum) per `bucket`, tier (the account's on `day`) and
+    currency, among those `where` says."""
     code, joins = _tier_on_day(Payment.account_id, day)
     query = select(
-        day, code.label("tier"), Payment.currency, func.count(), func.sum(Payment.amount_minor)
+        bucket.label("bucket"),
+        code.label("tier"),
+        Payment.currency,
+        func.count(),
+        func.sum(Payment.amount_minor),
     ).select_from(Payment)
     for target, on in joins:
         query = query.outerjoin(target, on)
-    rows = session.execute(
-        query.where(
-            Payment.status == PaymentStatus.POSTED,
-            day >= start,
-            day <= end,
-            _in_scope(Payment.account_id, scope),
-        ).group_by(day, "tier", Payment.currency)
-    ).all()
-    return [PaymentDay(d, t, cur, n, int(s or 0)) for d, t, cur, n, s in rows]
+    return list(
+        session.execute(
+            query.where(
+                Payment.status == PaymentStatus.POSTED,
+                _in_scope(Payment.account_id, scope),
+                *where,
+            ).group_by("bucket", "tier", Payment.currency)
+        ).all()
+    )
 
 
 def tier_codes(session: Session) -> list[str]:
