@@ -239,7 +239,11 @@ def plan(
             "tiers_changed": report.tiers_changed,
             "considered": report.accounts_considered,
             "planned": report.planned,
+            "already_open": report.already_open,
             "cancelled": report.cancelled,
+            # Why the rest were not queued, by reason: the run's answer to "why was this
+            # account not called" in sum (the preview gives each account's).
+            "not_queued": dict(sorted(report.not_due.items())),
         },
         now=now,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
@@ -24,6 +25,7 @@ from hotline.enums import (
     Source,
 )
 from hotline.models import (
+    AuditEvent,
     Campaign,
     CardAccount,
     Case,
@@ -173,6 +175,17 @@ def test_a_blocked_account_gets_no_attempt(Session, blocked):
     report = run_plan(Session)
     assert report.planned == 0
     assert open_attempts(Session) == []
+    # The run's audit says why, in sum: this one account, under the reason it was held by.
+    with Session() as session:
+        data = json.loads(
+            session.scalars(
+                select(AuditEvent.data)
+                .where(AuditEvent.action == "dialer.planned")
+                .order_by(AuditEvent.seq.desc())
+            ).first()
+        )
+    assert (data["considered"], data["planned"]) == (1, 0)
+    assert data["not_queued"] == report.not_due and sum(report.not_due.values()) == 1
 
 
 def test_an_account_that_pays_or_promises_leaves_the_campaign_at_once(Session):
