@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phonenumbers import NumberParseException
-from sqlalchemy import ARRAY, Connection, Integer, Text, and_, any_, bindparam, cast, func, select
+from sqlalchemy import ARRAY, Connection, Integer, and_, any_, bindparam, cast, func, select
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import NullType
 
 from dialer.history import is_conversation, outcome_of
 from dialer.policy import AccountFacts, Attempt, Channel, LocalHours, PhoneFacts
@@ -56,12 +57,16 @@ def _among(column: Any, ids: Sequence[int], dialect: str) -> ColumnElement[bool]
     """`column IN ids`; on PostgreSQL one array parameter (`= ANY`), so the statement is
     the same text whatever the batch's size (psycopg prepares it once) and cheap to send:
     written as the array's text ('{1,2,3}'), which the driver sends as it is, where a list
-    would be quoted element by element in Python."""
+    would be quoted element by element in Python.
+
+    The parameter is untyped (no `::VARCHAR` first), so PostgreSQL reads it as the array
+    once, when it is bound: cast from a VARCHAR it was parsed again for every row a
+    sequential scan filtered (account_flag: 206 ms a batch of 2,000 against 0.9 ms)."""
     result: ColumnElement[bool]
     if dialect == "postgresql":
         literal = "{" + ",".join(map(str, ids)) + "}"
         result = column == any_(
-            cast(bindparam("ids_" + column.key, literal, type_=Text), ARRAY(Integer))
+            cast(bindparam("ids_" + column.key, literal, type_=NullType()), ARRAY(Integer))
         )
     else:
         result = column.in_(list(ids))
