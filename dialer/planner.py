@@ -128,7 +128,10 @@ def schedule_case(
     memo: ScheduleMemo | None = None,
     *,
     exact: bool = True,
+    bounded: bool = False,
 ) -> Schedule:
+    """The account's schedule under its campaign (`bounded`: the planner's, see
+    dialer.schedule.schedule)."""
     assert case.tier_id is not None
     arguments = (
         case.facts,
@@ -141,8 +144,8 @@ def schedule_case(
         until,
     )
     if memo is None:
-        return schedule(*arguments)
-    return memo.schedule(*arguments, exact=exact)
+        return schedule(*arguments, bounded=bounded)
+    return memo.schedule(*arguments, exact=exact, bounded=bounded)
 
 
 def plan(
@@ -182,7 +185,7 @@ def plan(
         campaign = campaign_for(case, campaigns)
         if campaign is None or campaign.id not in running_ids:
             return None, None
-        return campaign, schedule_case(case, campaign, now, now + horizon)
+        return campaign, schedule_case(case, campaign, now, now + horizon, bounded=True)
 
     # The plain majority as sets (dialer/plan_sets.py), then the rest account by account;
     # both in this transaction, on this connection (its temporary tables).
@@ -275,7 +278,9 @@ def _plan_one(
     # with another account's numbers then (exact=False), which is all the cheaper.
     exact = open_attempt is None
     result = (
-        schedule_case(case, campaign, now, now + horizon, memo, exact=exact) if campaign else None
+        schedule_case(case, campaign, now, now + horizon, memo, exact=exact, bounded=True)
+        if campaign
+        else None
     )
     if open_attempt is not None:
         same = campaign is not None and (open_attempt[2], open_attempt[3]) == (
@@ -288,7 +293,7 @@ def _plan_one(
         why = "left-campaign" if campaign is None else "tier-changed" if not same else "not-due"
         cancels.append({"attempt_id": open_attempt[0], "disposition": why, "now": now})
         if campaign is not None:
-            result = schedule_case(case, campaign, now, now + horizon, memo)
+            result = schedule_case(case, campaign, now, now + horizon, memo, bounded=True)
     if campaign is None:
         report.count("not in a running campaign")
         return

@@ -324,10 +324,16 @@ def decide(
     history: Iterable[Attempt],
     profile: ContactProfile,
     now: dt.datetime,
+    *,
+    until: dt.datetime | None = None,
 ) -> Decision:
     """May the account be called (voice, automated) at `now`, on which numbers; if not,
-    why not and when next. `history` holds every contact with the cardholder."""
-    return _decided(_prepare(account, phones, history, profile, now), now)
+    why not and when next. `history` holds every contact with the cardholder.
+
+    `until`: the next eligible time is looked for only up to then, and is None past it
+    (the planner's horizon: a later time would not queue the call, and looking a week
+    ahead for the end of a cap was most of a planning run's policy time)."""
+    return _decided(_prepare(account, phones, history, profile, now), now, until)
 
 
 def decide_text(
@@ -353,7 +359,9 @@ def decide_text(
 
 
 def _decided(
-    prepared: Decision | tuple[_Rules, tuple[tuple[str, Reason], ...]], now: dt.datetime
+    prepared: Decision | tuple[_Rules, tuple[tuple[str, Reason], ...]],
+    now: dt.datetime,
+    until: dt.datetime | None = None,
 ) -> Decision:
     if isinstance(prepared, Decision):
         return prepared
@@ -371,7 +379,17 @@ def _decided(
         )
     assert reason is not None
     why = rule or _WHY[reason]
-    found = rules.next_allowed(now)
+    found = rules.next_allowed(now, until)
+    if found is None and until is not None:
+        return Decision(
+            False,
+            (),
+            reason,
+            None,
+            f"{why}; not eligible by {until:%Y-%m-%d %H:%M} UTC",
+            rule,
+            excluded + time_excluded,
+        )
     if found is None:
         return Decision(
             False,
@@ -625,12 +643,16 @@ class _Rules:
 
     # -- when next -----------------------------------------------------------------------
 
-    def next_allowed(self, now: dt.datetime) -> dt.datetime | None:
-        """The earliest instant at or after `now` that is allowed, or None within the horizon.
+    def next_allowed(
+        self, now: dt.datetime, until: dt.datetime | None = None
+    ) -> dt.datetime | None:
+        """The earliest instant at or after `now` that is allowed, or None within the horizon
+        (or by `until`, if given: the search stops there).
 
         Every condition depends only on each zone's local date and time of day, so the
         verdict can change only at a local midnight, a window or preference edge, or a DST
-        transition in some zone: those instants are the only ones worth asking about.
+        transition in some zone: those instants are the only ones worth asking about. They
+        are asked in time order, so stopping at `until` changes no instant found before it.
         """
         start = now
         paused = None if self.text else self.account.reminders_paused_until
@@ -638,11 +660,15 @@ class _Rules:
             # Skip a long pause in one step: nothing is allowed before its last midnight.
             resume = max(_midnight(paused + DAY, z) for z in self.zones)
             start = max(start, resume)
+        if until is not None and start > until:
+            return None
         if self.allowed(start):
             return start
         for k in range(HORIZON_DAYS):
             lo, hi = start + k * DAY, start + (k + 1) * DAY
             for moment in sorted({b for b in self._edges(lo, hi) if lo < b <= hi}):
+                if until is not None and moment > until:
+                    return None
                 if self.allowed(moment):
                     return moment
         return None

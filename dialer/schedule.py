@@ -84,9 +84,15 @@ def schedule(
     settings: TierSettings,
     start: dt.datetime,
     until: dt.datetime,
+    *,
+    bounded: bool = False,
 ) -> Schedule:
-    """The first instant in [start, until] when a campaign call may be placed, if any."""
-    first = decide(account, phones, history, profile, start)
+    """The first instant in [start, until] when a campaign call may be placed, if any.
+
+    `bounded` (the planner's): the policy looks for a next eligible time only up to
+    `until`, so a schedule that is not due may have none (the preview's says when)."""
+    limit = until if bounded else None
+    first = decide(account, phones, history, profile, start, until=limit)
     if not first.allowed and first.next_eligible is None:
         return Schedule(first, None, None, None)
     zone = home_zone(account, phones)
@@ -96,7 +102,7 @@ def schedule(
         earliest, why = _campaign_earliest(settings, past_calls, moment, zone)
         if earliest > moment:
             moment, campaign_reason = earliest, why
-            decision = decide(account, phones, history, profile, moment)
+            decision = decide(account, phones, history, profile, moment, until=limit)
         if decision.allowed:
             if moment > until:
                 return Schedule(first, None, None, moment, campaign_reason)
@@ -106,7 +112,7 @@ def schedule(
         moment = decision.next_eligible
         if moment > until:
             return Schedule(first, None, None, moment, campaign_reason)
-        decision = decide(account, phones, history, profile, moment)
+        decision = decide(account, phones, history, profile, moment, until=limit)
     return Schedule(first, None, None, None, campaign_reason)
 
 
@@ -161,11 +167,13 @@ class ScheduleMemo:
         until: dt.datetime,
         *,
         exact: bool = True,
+        bounded: bool = False,
     ) -> Schedule:
         """The account's schedule; with exact=False, possibly another account's of the same
         shape (its times and reasons are this account's; its numbers are not)."""
+        arguments = (account, phones, history, past_calls, profile, settings, start, until)
         if history or past_calls or any(p.zones is None for p in phones):
-            return schedule(account, phones, history, past_calls, profile, settings, start, until)
+            return schedule(*arguments, bounded=bounded)
         key = (
             account.flags,
             account.open_dispute,
@@ -190,11 +198,12 @@ class ScheduleMemo:
             id(settings),
             start,
             until,
+            bounded,
         )
         numbers = tuple(p.e164 for p in phones)
         seen = self._seen.get(key)
         if seen is None:
-            result = schedule(account, phones, history, past_calls, profile, settings, start, until)
+            result = schedule(*arguments, bounded=bounded)
             self._seen[key] = (numbers, result)
             return result
         self.hits += 1

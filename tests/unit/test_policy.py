@@ -859,6 +859,29 @@ def test_a_denials_next_eligible_time_is_allowed_then_and_nothing_earlier_is(cas
 
 
 @PROPERTY_SETTINGS
+@given(cases(), st.integers(0, 3 * 24 * 60))
+def test_a_search_bounded_by_the_planners_horizon_finds_what_the_full_one_finds_by_then(
+    case, minutes
+):
+    """The planner asks for a next eligible time only up to its horizon: the same decision
+    when the full search's time falls by then, and none (with the same reason) otherwise."""
+    facts, numbers, history, profile, now = case
+    until = now + dt.timedelta(minutes=minutes)
+    full = decide(facts, numbers, history, profile, now)
+    bounded = decide(facts, numbers, history, profile, now, until=until)
+    if not full.allowed and (full.next_eligible is None or full.next_eligible > until):
+        event("none by the bound")
+        assert bounded.next_eligible is None and not bounded.allowed
+        assert (bounded.reason, bounded.rule, bounded.excluded) == (
+            full.reason,
+            full.rule,
+            full.excluded,
+        )
+    else:
+        assert bounded == full
+
+
+@PROPERTY_SETTINGS
 @given(cases(), st.integers(0, 7 * 24 * 60))
 @example((account(), [phone()], [], PROFILES["us-regf"], at(CHICAGO, 2026, 11, 18, 10)), 0)
 def test_at_any_later_instant_a_call_allowed_breaks_no_rule_whatever_the_history_order(
