@@ -386,7 +386,7 @@ def _decided(
             (),
             reason,
             None,
-            f"{why}; not eligible by {until:%Y-%m-%d %H:%M} UTC",
+            f"{why}; not eligible by {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
             rule,
             excluded + time_excluded,
         )
