@@ -22,7 +22,8 @@ from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from hotline.accounts import core
-from hotline.enums import HOLDS_TEXTS, CaseStatus, TextStatus
+from hotline.campaign_port import texts_held
+from hotline.enums import CaseStatus, TextStatus
 from hotline.models import (
     AccountFlagRow,
     Campaign,
@@ -221,10 +222,10 @@ def texts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
     for text, campaign, campaign_status in rows:
         said = text.body or text.error_message or ""
         status = str(text.status)
-        if text.status is TextStatus.QUEUED and campaign_status in HOLDS_TEXTS:
+        held = texts_held(campaign, campaign_status)
+        if text.status is TextStatus.QUEUED and held:
             # Not on its way: it waits for the campaign's start (dialer.text_queue).
-            status = "held"
-            said = f"held: campaign {campaign} is {campaign_status}"
+            status, said = "held", held
         contacts.append(
             Contact(
                 kind="text",

@@ -37,6 +37,7 @@ from dialer.facts import AccountCase, load_cases
 from dialer.policy import Decision, candidate_zones, decide_text
 from dialer.retry import Refusal, backoff
 from hotline import audit, contacts
+from hotline.campaign_port import texts_held
 from hotline.enums import (
     HOLDS_TEXTS,
     CampaignStatus,
@@ -855,7 +856,7 @@ def queued_by(session: Session, until: dt.datetime) -> list[QueuedText]:
         QueuedText(
             number,
             text,
-            f"held: campaign {name} is {status.value}" if status in HOLDS_TEXTS else None,
+            texts_held(name, status),
         )
         for number, text, name, status in session.execute(
             select(CardAccount.account_number, TextMessage, Campaign.name, Campaign.status)

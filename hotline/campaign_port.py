@@ -13,6 +13,8 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from hotline.enums import HOLDS_TEXTS, CampaignStatus
+
 
 @dataclass(frozen=True)
 class CampaignRow:
@@ -51,6 +53,14 @@ class LoadResult:
     @property
     def stored(self) -> bool:
         return not self.problems and not self.error
+
+
+def texts_held(campaign: str | None, status: CampaignStatus | None) -> str | None:
+    """Why a campaign's queued text is held (hotline.enums.HOLDS_TEXTS), as the preview and
+    the desk say it; None if it is not."""
+    if status not in HOLDS_TEXTS:
+        return None
+    return f"held: campaign {campaign} is {status}"
 
 
 @dataclass(frozen=True)
