@@ -143,12 +143,13 @@ def past_call(
     campaign_id: int | None,
     answered_by: str | None = None,
     disposition: str | None = None,
+    number: str = "+14155550100",
 ) -> None:
     session.add(
         ContactAttempt(
             direction=Direction.OUTBOUND,
             account_id=account.id,
-            number="+14155550100",
+            number=number,
             campaign_id=campaign_id,
             status=status,
             started_at=at,

@@ -21,7 +21,6 @@ from hotline.enums import (
     CampaignStatus,
     CaseKind,
     CaseStatus,
-    Direction,
     PhoneType,
     Source,
     TextKind,
@@ -44,6 +43,7 @@ from tests.integration.dialer_fixtures import (
     add_account,
     load_campaigns,
     open_attempts,
+    past_call,
 )
 
 US_AREAS = {"CA": "415", "NY": "212", "MA": "617", "WA": "206", "TX": "512", "HI": "808"}
@@ -128,12 +128,13 @@ def _portfolio(Session: Any, seed: int, accounts: int = 160) -> None:
                 )
             roll = rng.random()
             if roll < 0.08:
-                _called(
+                past_call(
                     session,
                     account,
-                    holder.phones[0].e164,
-                    NOW - dt.timedelta(hours=rng.choice((3, 20, 30, 100, 300))),
-                    rng.choice((AttemptStatus.NO_ANSWER, AttemptStatus.COMPLETED)),
+                    number=holder.phones[0].e164,
+                    at=NOW - dt.timedelta(hours=rng.choice((3, 20, 30, 100, 300))),
+                    status=rng.choice((AttemptStatus.NO_ANSWER, AttemptStatus.COMPLETED)),
+                    campaign_id=None,
                 )
             elif roll < 0.11:
                 _rang_the_line(session, account, holder.phones[0].e164)
@@ -176,32 +177,18 @@ def _common_account(session: Any, rng: random.Random, number: str) -> None:
         campaign = "cn-reminders" if country == "CN" else "us-reminders"
         campaign_id = session.scalar(select(Campaign.id).where(Campaign.name == campaign))
         when = NOW - dt.timedelta(hours=3)
-        _called(session, account, e164, when, AttemptStatus.NO_ANSWER, campaign_id)
+        past_call(
+            session,
+            account,
+            number=e164,
+            at=when,
+            status=AttemptStatus.NO_ANSWER,
+            campaign_id=campaign_id,
+        )
     elif roll < 0.1:
         _rang_the_line(session, account, e164)
     elif roll < 0.16 and kind is PhoneType.MOBILE:
         _texted(session, account, e164)
-
-
-def _called(
-    session: Any,
-    account: CardAccount,
-    number: str,
-    when: dt.datetime,
-    status: AttemptStatus,
-    campaign_id: int | None = None,
-) -> None:
-    session.add(
-        ContactAttempt(
-            direction=Direction.OUTBOUND,
-            account_id=account.id,
-            campaign_id=campaign_id,
-            number=number,
-            status=status,
-            started_at=when,
-            due_at=when,
-        )
-    )
 
 
 def _texted(session: Any, account: CardAccount, number: str) -> None:
@@ -335,7 +322,14 @@ def test_an_account_called_meanwhile_is_left_to_the_account_path(Session):
     with Session.begin() as session:
         for account in session.scalars(select(CardAccount)):
             phone = account.cardholder.phones[0]
-            _called(session, account, phone.e164, NOW - dt.timedelta(hours=1), AttemptStatus.BUSY)
+            past_call(
+                session,
+                account,
+                number=phone.e164,
+                at=NOW - dt.timedelta(hours=1),
+                status=AttemptStatus.BUSY,
+                campaign_id=None,
+            )
     _, after = _both_ways(Session, NOW)
     assert before.considered_as_sets > 0 and after.considered_as_sets == 0
 
@@ -365,7 +359,14 @@ def test_a_contacted_account_among_its_twins_is_not_planned_as_one_of_them(Sessi
                 select(Campaign.id).where(Campaign.name == "us-massachusetts")
             )
             when = NOW - dt.timedelta(hours=1)
-            _called(session, contacted, number, when, AttemptStatus.NO_ANSWER, campaign_id)
+            past_call(
+                session,
+                contacted,
+                number=number,
+                at=when,
+                status=AttemptStatus.NO_ANSWER,
+                campaign_id=campaign_id,
+            )
         elif contact == "two texts":
             _texted(session, contacted, number)
         else:
