@@ -396,19 +396,16 @@ def _first_overdue_while_lines_full(
         if sid is None or placed is None:
             return None
         last = max(placed, checked) if checked is not None else placed
-        moments.append(_utc(last) + config.reconcile_after)
+        moments.append(last + config.reconcile_after)
     return min(moments)
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
 def _next_attempt_due(Session: sessionmaker[Session]) -> dt.datetime | None:
     # The first by the (status, due_at) index, where min() read every planned row's
     # direction (the queue's whole length, each turn of the loop).
+    # The column's type gives it back in UTC on both databases (hotline.models.UTCDateTime).
     with Session() as session:
-        due = session.scalar(
+        return session.scalar(
             select(ContactAttempt.due_at)
             .where(
                 ContactAttempt.status == AttemptStatus.PLANNED,
@@ -418,9 +415,6 @@ def _next_attempt_due(Session: sessionmaker[Session]) -> dt.datetime | None:
             .order_by(ContactAttempt.due_at)
             .limit(1)
         )
-    if due is not None and due.tzinfo is None:
-        due = due.replace(tzinfo=dt.UTC)
-    return due
 
 
 @dataclass
