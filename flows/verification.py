@@ -23,8 +23,12 @@ def verify(state: CallState, heard: Heard, facts: Facts, home: Home) -> Outcome:
     if account is None or not facts.limits.checkable(
         locked=account.locked, failures=account.failures_last_24h
     ):
-        # A missing or locked account fails like wrong digits, and nothing is checked.
-        return verify_failed(state, facts, ())
+        # A missing or locked account fails like wrong digits, and nothing is checked. One
+        # at the limit and not yet locked is locked now: the keying that reached the limit
+        # may have been the right digits (checked, so it locked nothing), or its turn may
+        # have failed, and the lock must not hang on which turn came fifth.
+        over = account is not None and not account.locked
+        return verify_failed(state, facts, (LockSelfService(),) if over else ())
     if facts.digits_match:
         verified = state.to(Step.MENU, verified=True, verify_failures=0, pending={})
         says = []

@@ -141,6 +141,15 @@ def test_the_third_wrong_entry_transfers_and_the_fifth_in_a_day_locks():
     fifth = flow.advance(CallState(step=Step.VERIFY, account_id=7), Heard(digits="1"), tired)
     assert effects.LockSelfService() in fifth.effects
     assert keys(fifth) == ["verify_failed", "enter_verify"]  # one wording for every failure
+    # Past the limit and not yet locked (the fifth keying was the right one, or its turn
+    # failed): nothing is checked, and the account is locked now.
+    over = replace(FACTS, digits_match=None, account=replace(ACCOUNT, failures_last_24h=7))
+    sixth = flow.advance(CallState(step=Step.VERIFY, account_id=7), Heard(digits="1"), over)
+    assert effects.LockSelfService() in sixth.effects
+    assert keys(sixth) == ["verify_failed", "enter_verify"]
+    locked = replace(over, account=replace(ACCOUNT, failures_last_24h=7, locked=True))
+    again = flow.advance(CallState(step=Step.VERIFY, account_id=7), Heard(digits="1"), locked)
+    assert effects.LockSelfService() not in again.effects
 
 
 def test_nothing_after_verification_is_reachable_without_it():
