@@ -5,16 +5,19 @@
 Builds ACCOUNTS accounts (one cardholder and one number each; 90 % US across the states,
 10 % China; days past due 0-120, so about 4 in 5 fall in a tier; 3 % with a hard-block
 flag, 10 % mobiles without consent, 10 % called yesterday without an answer), loads the
-shipped example campaigns with the US and Chinese ones started, then times:
+shipped example campaigns with the US and Chinese ones started and the dialer's default
+pacing set (one call a second, as `hotline dialer` sets it at its start: each campaign's
+queue then takes what that places in the planning horizon, dialer/queue_room.py), then
+times:
 
 1. scan: a bare indexed scan of the same rows (accounts in the campaigns' tiers with their
    cardholder and phone), fetched to Python: the floor any planner pays to read them;
 2. plan, first run: tiers refreshed for every account; the plain accounts (no recent
    contact) planned as sets in SQL, one schedule per shape (dialer/plan_sets.py), the rest
    one by one (facts read in bulk, the policy and the tier's pacing evaluated); the due
-   calls inserted with their decisions;
-3. plan, again: nothing new is due (every eligible account has its open call): the cost
-   of the job on an ordinary tick.
+   calls each campaign's queue has room for inserted with their decisions;
+3. plan, again: nothing has left the queues, so nothing new goes in: the cost of the job
+   on an ordinary tick.
 
 Prints seconds, accounts per second and the ratio of each run to the scan. Target: a
 first run over 1,000,000 accounts under 20 s on PostgreSQL. Without --database-url a
@@ -39,7 +42,10 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from dialer.campaign_file import parse_campaign_file
 from dialer.campaign_store import set_status, store_file
+from dialer.claims import set_global_limits
+from dialer.pacing import Limits
 from dialer.planner import plan
+from dialer.queue_room import QUEUE_FULL
 from hotline import db
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
 from hotline.models import (
@@ -52,6 +58,7 @@ from hotline.models import (
     table_of,
 )
 from hotline.phones import stored_zones
+from hotline.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 12, 2, 18, 0, tzinfo=dt.UTC)  # a Wednesday, 10:00 in Los Angeles
@@ -210,6 +217,9 @@ def load_campaigns(engine: Engine) -> list[int]:
         store_file(session, spec, actor="bench", now=NOW)
         for name in ("us-reminders", "cn-reminders"):
             set_status(session, name, CampaignStatus.ACTIVE, actor="bench", now=NOW)
+        defaults = Settings()
+        limits = Limits(defaults.dialer_calls_per_second, defaults.dialer_max_concurrent)
+        set_global_limits(session, limits, NOW)
         return list(session.scalars(select(DelinquencyTier.id)))
 
 
@@ -290,7 +300,8 @@ def main() -> None:
             print(
                 f"{label}: {seconds:.2f} s, {considered / seconds:,.0f} accounts/s, "
                 f"{seconds / scan:.1f}x the scan; queued {getattr(r, 'planned', 0):,}, "
-                f"already open {getattr(r, 'already_open', 0):,}; as sets "
+                f"already open {getattr(r, 'already_open', 0):,}, waiting for room "
+                f"{getattr(r, 'not_due', {}).get(QUEUE_FULL, 0):,}; as sets "
                 f"{getattr(r, 'considered_as_sets', 0):,} of {considered:,}"
             )
         print(f"calls queued in all: {queued:,}")

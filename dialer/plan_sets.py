@@ -27,7 +27,9 @@ same fact). So one planning run here:
    attempt that is no longer due, or for another campaign or tier, is cancelled (with the
    planner's reasons); one that stays is counted; a due account without one gets a
    `planned` attempt (ON CONFLICT DO NOTHING on the one-open-attempt index, as the
-   planner's inserts), with the number at the shape's position and its decision filled in.
+   planner's inserts), with the number at the shape's position and its decision filled in;
+   as many as the campaign's queue has room for (dialer/queue_room.py), the earliest due
+   first, then by account.
 
 The temporary tables live for the run and are dropped at its end. Read and written in the
 caller's transaction; never committed here.
@@ -58,6 +60,7 @@ from sqlalchemy import (
 
 from dialer.campaign_store import StoredCampaign
 from dialer.facts import HISTORY_DAYS, OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
+from dialer.queue_room import QueueRoom
 from dialer.schedule import Schedule, renumbered
 from hotline.contacts import CALLBACK_REQUESTED
 from hotline.enums import AccountFlag, AttemptStatus, CaseKind, Direction, TextStatus
@@ -96,6 +99,10 @@ class SetReport:
     already_open: int = 0
     cancelled: int = 0
     not_due: dict[str, int] | None = None
+    # The queues' room left after the set's calls (None: the set path did not run).
+    room: QueueRoom | None = None
+    # Due, but not queued: no room left in the campaign's queue.
+    queue_full: int = 0
 
 
 def _token_number(position: int) -> str:
@@ -294,12 +301,14 @@ def plan_plain(
     now: dt.datetime,
     decide: Callable[[AccountCase], ShapePlan],
     decision_of: Callable[[Schedule, StoredCampaign, AccountCase, Any], str],
+    room_of: Callable[[], QueueRoom],
 ) -> SetReport:
     """Plan the plain accounts of these tiers and countries (see the module's docstring).
 
     `decide` is the planner's own choice for one account (its campaign, if running, and
     its schedule); `decision_of(result, campaign, case, days_past_due)` the decision it
-    stores (days_past_due: None for the account's own). `staged` tells the accounts
+    stores (days_past_due: None for the account's own); `room_of()` the campaigns' queue
+    room, read once the set's cancellations are made. `staged` tells the accounts
     planned here, until `finish` drops the run's tables: all in the caller's transaction."""
     report = SetReport(not_due={})
     _drop(connection)
@@ -356,7 +365,8 @@ def plan_plain(
     reasons = {shape: o.reason for shape, o in outcomes.items() if o is not None}
     _count(connection, report, reasons)
     report.cancelled = _cancel(connection, now)
-    report.planned = _insert(connection, now)
+    report.room = room_of()
+    report.planned = _insert(connection, now, report)
     return report
 
 
@@ -431,9 +441,17 @@ def _fill(template: str, masks: Sequence[str], days_past_due: int) -> str:
     return filled.replace(f'"{_DPD_TOKEN}"', str(days_past_due))
 
 
-def _same() -> str:
+def _same(s: str = "s", h: str = "h") -> str:
     # The account's planned attempt is for the campaign and tier it belongs to now.
-    return "s.open_campaign = h.campaign_id AND COALESCE(s.open_tier, -1) = s.tier_id"
+    return f"{s}.open_campaign = {h}.campaign_id AND COALESCE({s}.open_tier, -1) = {s}.tier_id"
+
+
+def _wanted(s: str = "s", h: str = "h") -> str:
+    # The account is due and has no planned attempt that stands: it gets one.
+    return f"{h}.due = 1 AND ({s}.open_id IS NULL OR NOT ({_same(s, h)}))"
+
+
+_JOINED = "FROM plan_stage s JOIN plan_shape h ON h.shape = s.shape"
 
 
 def _count(connection: Connection, report: SetReport, reasons: dict[str, str | None]) -> None:
@@ -442,7 +460,7 @@ def _count(connection: Connection, report: SetReport, reasons: dict[str, str | N
         text(
             "SELECT s.shape, count(*), "
             f"sum(CASE WHEN s.open_id IS NOT NULL AND h.due = 1 AND {_same()} THEN 1 ELSE 0 END) "
-            "FROM plan_stage s JOIN plan_shape h ON h.shape = s.shape GROUP BY s.shape"
+            f"{_JOINED} GROUP BY s.shape"
         )
     ).all():
         report.considered += accounts
@@ -461,7 +479,7 @@ def _cancel(connection: Connection, now: dt.datetime) -> int:
             "disposition = c.why, ended_at = :now FROM ("
             "SELECT s.open_id AS id, CASE WHEN h.campaign_id IS NULL THEN 'left-campaign' "
             f"WHEN NOT ({_same()}) THEN 'tier-changed' ELSE 'not-due' END AS why "
-            "FROM plan_stage s JOIN plan_shape h ON h.shape = s.shape "
+            f"{_JOINED} "
             f"WHERE s.open_id IS NOT NULL AND NOT (h.due = 1 AND {_same()})) AS c "
             f"WHERE contact_attempt.id = c.id AND contact_attempt.status = "
             f"'{AttemptStatus.PLANNED.value}'"
@@ -470,8 +488,11 @@ def _cancel(connection: Connection, now: dt.datetime) -> int:
     return int(result.rowcount)
 
 
-def _insert(connection: Connection, now: dt.datetime) -> int:
-    """A planned attempt for every due account without one that stands."""
+def _insert(connection: Connection, now: dt.datetime, report: SetReport) -> int:
+    """A planned attempt for every due account without one that stands, as many per
+    campaign as its queue has room for (report.room, taken here): the earliest due first,
+    then by account."""
+    limits = _take_room(connection, report)
     decision = "h.template"
     for k in _POSITIONS:
         decision = (
@@ -481,6 +502,20 @@ def _insert(connection: Connection, now: dt.datetime) -> int:
     decision = f"replace({decision}, '\"{_DPD_TOKEN}\"', CAST(s.dpd AS TEXT))"
     phone_id = " ".join(f"WHEN {k} THEN s.p{k}" for k in _POSITIONS)
     number = " ".join(f"WHEN {k} THEN s.e{k}" for k in _POSITIONS)
+    within = ""
+    if limits:
+        # Only the campaigns whose queue is short of their due calls are ranked (a sort of
+        # their rows); the others take all of theirs.
+        short = ", ".join(str(c) for c in sorted(limits))
+        bound = " ".join(f"WHEN {c} THEN {n}" for c, n in sorted(limits.items()))
+        within = (
+            f" AND (h.campaign_id NOT IN ({short}) OR s.account_id IN ("
+            "SELECT r.account_id FROM (SELECT s2.account_id, h2.campaign_id, row_number() "
+            "OVER (PARTITION BY h2.campaign_id ORDER BY h2.due_at, s2.account_id) AS n "
+            "FROM plan_stage s2 JOIN plan_shape h2 ON h2.shape = s2.shape "
+            f"WHERE {_wanted('s2', 'h2')} AND h2.campaign_id IN ({short})) r "
+            f"WHERE r.n <= CASE r.campaign_id {bound} END))"
+        )
     result = connection.execute(
         text(
             "INSERT INTO contact_attempt (direction, status, created_at, account_id, phone_id, "
@@ -488,9 +523,27 @@ def _insert(connection: Connection, now: dt.datetime) -> int:
             f"SELECT '{Direction.OUTBOUND.value}', '{AttemptStatus.PLANNED.value}', :now, "
             f"s.account_id, CASE h.position {phone_id} END, CASE h.position {number} END, "
             f"h.campaign_id, s.tier_id, h.due_at, {decision} "
-            "FROM plan_stage s JOIN plan_shape h ON h.shape = s.shape "
-            f"WHERE h.due = 1 AND (s.open_id IS NULL OR NOT ({_same()})) "
+            f"{_JOINED} WHERE {_wanted()}{within} "
             f"ON CONFLICT (account_id) WHERE {OPEN_CAMPAIGN_ATTEMPT} DO NOTHING"
         ).bindparams(bindparam("now", now, type_=_ATTEMPTS.c.created_at.type))
     )
     return int(result.rowcount)
+
+
+def _take_room(connection: Connection, report: SetReport) -> dict[int, int]:
+    """Take from report.room the places the set's due calls fill; the campaigns short of
+    room, with how many of their calls go in (the rest counted in report.queue_full)."""
+    room = report.room
+    if room is None or room.room is None:
+        return {}
+    limits: dict[int, int] = {}
+    for campaign_id, count in connection.execute(
+        text(f"SELECT h.campaign_id, count(*) {_JOINED} WHERE {_wanted()} GROUP BY h.campaign_id")
+    ).all():
+        left = room.room.get(campaign_id, 0)
+        taken = min(left, int(count))
+        room.room[campaign_id] = left - taken
+        report.queue_full += int(count) - taken
+        if taken < count:
+            limits[int(campaign_id)] = taken
+    return limits

@@ -12,6 +12,8 @@ simulation, with a virtual clock): it never commits, the entry point does.
    due time, the number to dial and the decision. Not due (blocked, paid, paused by a
    promise, capped past the horizon): no attempt, and a planned one is cancelled. Moved
    to another tier or campaign: its planned attempt is cancelled and a new one queued.
+   A campaign's queue takes at most what its pacing can place within the horizon
+   (dialer/queue_room.py), the earliest due first; the rest wait for a later run.
 4. At most one open campaign attempt per account: the partial unique index
    uq_contact_attempt_open_per_account decides, and inserts that lose to it (a second
    planner running at once) are skipped by ON CONFLICT DO NOTHING.
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 from dialer import plan_sets
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
+from dialer.queue_room import QUEUE_FULL, QueueRoom, queue_room
 from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
@@ -193,15 +196,25 @@ def plan(
         in_campaigns = _in_campaigns_count(connection, tier_ids, countries) if tier_ids else 0
         as_sets = in_campaigns >= SETS_FROM
     sets = plan_sets.plan_plain(
-        connection, tier_ids if as_sets else [], countries, now, decide, decision_json
+        connection,
+        tier_ids if as_sets else [],
+        countries,
+        now,
+        decide,
+        decision_json,
+        # After the sets' cancellations: the places they free are taken this run.
+        lambda: queue_room(connection, sorted(running_ids), horizon),
     )
     report.accounts_considered += sets.considered
     report.considered_as_sets = sets.considered
     report.planned += sets.planned
     report.already_open += sets.already_open
     report.cancelled += sets.cancelled
+    room = sets.room or queue_room(connection, sorted(running_ids), horizon)
     for reason, count in (sets.not_due or {}).items():
         report.not_due[reason] = report.not_due.get(reason, 0) + count
+    if sets.queue_full:
+        report.not_due[QUEUE_FULL] = report.not_due.get(QUEUE_FULL, 0) + sets.queue_full
     ids = _accounts_to_plan(connection, tier_ids, countries)
     plan_sets.finish(connection)
     if after_batch is not None and (sets.planned or sets.cancelled):
@@ -223,10 +236,14 @@ def plan(
             connection.execute(_STORE_ZONES, loaded.zone_updates)
         for case in loaded.cases:
             report.accounts_considered += 1
+            cancelled = len(cancels)
             _plan_one(case, campaigns, running_ids, now, horizon, memo, report, rows, cancels)
+            if len(cancels) > cancelled and case.open_attempt is not None:
+                room.give_back(case.open_attempt[2])
         if cancels:
             connection.execute(_CANCEL, cancels)
             report.cancelled += len(cancels)
+        rows = _within_room(rows, room, report)
         if rows:
             report.planned += _insert_planned(connection, rows, now)
         if after_batch is not None:
@@ -315,6 +332,22 @@ def _plan_one(
             "created_at": now,
         }
     )
+
+
+def _within_room(
+    rows: list[dict[str, Any]], room: QueueRoom, report: PlanReport
+) -> list[dict[str, Any]]:
+    """The rows the campaigns' queues take, the earliest due first (then by account, as
+    the set path's), in their own order; the rest are counted as waiting."""
+    if room.room is None:
+        return rows
+    kept: set[int] = set()
+    for i in sorted(range(len(rows)), key=lambda i: (rows[i]["due_at"], rows[i]["account_id"])):
+        if room.take(rows[i]["campaign_id"]):
+            kept.add(i)
+        else:
+            report.count(QUEUE_FULL)
+    return [row for i, row in enumerate(rows) if i in kept]
 
 
 def decision_json(
