@@ -2,18 +2,18 @@
 
     python bench/plan_accounts.py [--accounts 100000] [--database-url URL] [--profile]
 
-Builds ACCOUNTS accounts (one cardholder and one number each; 90 % US across the states,
-10 % China; days past due 0-120, so about 4 in 5 fall in a tier; 3 % with a hard-block
-flag, 10 % mobiles without consent, 10 % called yesterday without an answer), loads the
-shipped example campaigns with the US and Chinese ones started and the dialer's default
-pacing set (one call a second, as `hotline dialer` sets it at its start: each campaign's
-queue then takes what that places in the planning horizon, dialer/queue_room.py), then
-times:
+Loads the shipped example campaigns with the US and Chinese ones started and the dialer's
+default pacing set (one call a second, as `hotline dialer` sets it at its start: each
+campaign's queue then takes what that places in the planning horizon, dialer/queue_room.py).
+Then builds ACCOUNTS accounts as the bank's file brings them (one cardholder and one number
+each; 90 % US across the states, 10 % China; days past due 0-120, so about 4 in 5 fall in
+a tier, written with them as the importer writes it; 3 % with a hard-block flag, 10 %
+mobiles without consent, 10 % called yesterday without an answer), and times:
 
 1. scan: a bare indexed scan of the same rows (accounts in the campaigns' tiers with their
    cardholder and phone), fetched to Python: the floor any planner pays to read them;
-2. plan, first run: tiers refreshed for every account; the plain accounts (no recent
-   contact) planned as sets in SQL, one schedule per shape (dialer/plan_sets.py), the rest
+2. plan, first run: the tiers checked (all current: none to move); the plain accounts (no
+   recent contact) planned as sets in SQL, one schedule per shape (dialer/plan_sets.py), the rest
    one by one (facts read in bulk, the policy and the tier's pacing evaluated); the due
    calls each campaign's queue has room for inserted with their decisions;
 3. plan, again: nothing has left the queues, so nothing new goes in: the cost of the job
@@ -47,6 +47,7 @@ from dialer.pacing import Limits
 from dialer.planner import plan
 from dialer.queue_room import QUEUE_FULL
 from hotline import db
+from hotline.accounts import tier_id_for
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
 from hotline.models import (
     AccountFlagRow,
@@ -89,6 +90,8 @@ def prepare(url: str | None, scratch: Path) -> Engine:
 
 def generate(engine: Engine, accounts: int, seed: int = 11) -> None:
     rng = random.Random(seed)
+    with db.make_sessionmaker(engine)() as session:
+        tier_id_of = tier_id_for(session)  # what the importer writes (hotline/importer.py)
     by_prefix: dict[str, dict[str, str]] = {}
 
     def zones_of(number: str) -> dict[str, str]:
@@ -132,6 +135,7 @@ def generate(engine: Engine, accounts: int, seed: int = 11) -> None:
                 "past_due_minor": 50_00 if dpd else 0,
                 "due_date": NOW.date() - dt.timedelta(days=dpd),
                 "days_past_due": dpd,
+                "tier_id": tier_id_of(dpd),
                 "credit_minor": 0,
                 "created_at": NOW,
                 "updated_at": NOW,
@@ -275,13 +279,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         engine = prepare(args.database_url, Path(scratch))
+        tier_ids = load_campaigns(engine)
         started = time.perf_counter()
         generate(engine, args.accounts)
         print(
             f"{engine.dialect.name}: {args.accounts:,} accounts generated in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        tier_ids = load_campaigns(engine)
         first, report = timed_plan(engine, args.profile)
         scan, rows = bare_scan(engine, tier_ids)  # after the first run has set the tiers
         again, report_again = timed_plan(engine, args.profile)
@@ -299,7 +303,8 @@ def main() -> None:
             considered = getattr(r, "accounts_considered", 0)
             print(
                 f"{label}: {seconds:.2f} s, {considered / seconds:,.0f} accounts/s, "
-                f"{seconds / scan:.1f}x the scan; queued {getattr(r, 'planned', 0):,}, "
+                f"{seconds / scan:.1f}x the scan; tiers moved {getattr(r, 'tiers_changed', 0):,}, "
+                f"queued {getattr(r, 'planned', 0):,}, "
                 f"already open {getattr(r, 'already_open', 0):,}, waiting for room "
                 f"{getattr(r, 'not_due', {}).get(QUEUE_FULL, 0):,}; as sets "
                 f"{getattr(r, 'considered_as_sets', 0):,} of {considered:,}"

@@ -21,11 +21,10 @@ from dialer.facts import AccountCase, load_cases
 from dialer.planner import BATCH_SIZE, campaign_for, schedule_case
 from dialer.policy import Decision
 from dialer.schedule import ScheduleMemo, home_zone
-from hotline.accounts import core
+from hotline.accounts import core, tier_id_for
 from hotline.enums import AttemptStatus, CampaignStatus
-from hotline.models import CardAccount, Cardholder, DelinquencyTier
+from hotline.models import CardAccount, Cardholder
 from hotline.phones import mask_phone
-from hotline.tiers import TierBand, tier_for
 
 
 @dataclass(frozen=True)
@@ -50,10 +49,7 @@ def preview(
     # Past everywhere (the last zones to end a day are 12 hours behind UTC): nothing to show.
     if dt.datetime.combine(day + dt.timedelta(days=1), dt.time(12), dt.UTC) <= now:
         raise CampaignError(f"{day.isoformat()} is past: preview today or a later day")
-    bands = {
-        t.id: TierBand(t.code, t.name, t.min_days_past_due, t.max_days_past_due)
-        for t in session.scalars(select(DelinquencyTier))
-    }
+    tier_id_of = tier_id_for(session)
     connection = core(session)
     countries = sorted({c for campaign in campaigns for c in campaign.audience.countries})
     ids = list(
@@ -64,14 +60,12 @@ def preview(
             .order_by(CardAccount.id)
         )
     )
-    by_band = {band: tier_id for tier_id, band in bands.items()}
     lines = []
     memo = ScheduleMemo()
     for start in range(0, len(ids), BATCH_SIZE):
         for case in load_cases(connection, ids[start : start + BATCH_SIZE], now).cases:
             # The tier the planner would give it now (the stored one may be a day old).
-            band = tier_for(case.facts.days_past_due, list(bands.values()))
-            case.tier_id = by_band[band] if band is not None else None
+            case.tier_id = tier_id_of(case.facts.days_past_due)
             campaign = campaign_for(case, campaigns)
             if campaign is None or (campaign_name and campaign.name != campaign_name):
                 continue

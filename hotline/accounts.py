@@ -7,6 +7,7 @@ one costs more than running it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from hotline.models import (
     AccountFlagRow,
     CardAccount,
     Cardholder,
+    DelinquencyTier,
     Payment,
     Phone,
     RepaymentPlan,
@@ -25,6 +27,7 @@ from hotline.models import (
     VerificationAttempt,
 )
 from hotline.rules import NO_PLAN_FLAGS, Limits
+from hotline.tiers import TierBand, tier_for
 
 
 @dataclass(frozen=True)
@@ -248,3 +251,20 @@ def entity(session: Session, account: AccountRow) -> CardAccount:
     found = session.get(CardAccount, account.id)
     assert found is not None, "the account was read in this same transaction"
     return found
+
+
+def tier_id_for(session: Session) -> Callable[[int], int | None]:
+    """The tier (its id) that a count of days past due falls in under the tiers stored
+    now (hotline.tiers.tier_for), None for none: the importer writes it with the days past
+    due, the preview asks it of each account."""
+    by_band = {
+        TierBand(t.code, t.name, t.min_days_past_due, t.max_days_past_due): t.id
+        for t in session.scalars(select(DelinquencyTier))
+    }
+    bands = list(by_band)
+
+    def of(days_past_due: int) -> int | None:
+        band = tier_for(days_past_due, bands)
+        return None if band is None else by_band[band]
+
+    return of

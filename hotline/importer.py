@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from hotline import audit, contacts
+from hotline.accounts import tier_id_for
 from hotline.csvrows import AccountRow, RowError, read_rows
 from hotline.enums import AccountFlag, Language, PhoneType, Source
 from hotline.models import AccountFlagRow, CardAccount, Cardholder, Phone
@@ -79,6 +80,10 @@ class _Context:
     now: dt.datetime
     actor: str
     report: ImportReport
+    # The tier each account's days past due put it in, written with them: planning's
+    # refresh (dialer.planner.refresh_tiers) then finds them current, and rewrites only
+    # what a change of the tiers themselves moved.
+    tier_id_of: Callable[[int], int | None]
 
 
 def import_accounts(
@@ -98,7 +103,7 @@ def import_accounts(
     `after_chunk` runs after each chunk of rows is written: the entry point may commit
     there, so no lock (the audit chain's above all) is held for a whole large file."""
     report = ImportReport()
-    context = _Context(session, secret_key, now, actor, report)
+    context = _Context(session, secret_key, now, actor, report, tier_id_for(session))
     write_in_chunks(
         read_rows(stream, us_subdivisions=US_SUBDIVISIONS),
         AccountRow,
@@ -230,6 +235,7 @@ def _insert_new(context: _Context, rows: Sequence[AccountRow]) -> None:
                 "past_due_minor": row.past_due_minor,
                 "due_date": row.due_date,
                 "days_past_due": row.days_past_due,
+                "tier_id": context.tier_id_of(row.days_past_due),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -298,6 +304,9 @@ def _update_existing(context: _Context, account: CardAccount, row: AccountRow) -
     apply(account, "past_due_minor", row.past_due_minor)
     apply(account, "due_date", row.due_date)
     apply(account, "days_past_due", row.days_past_due)
+    tier_id = context.tier_id_of(account.days_past_due)
+    if account.tier_id != tier_id:
+        account.tier_id = tier_id  # follows the days past due: not a change of its own
     if _sync_phones(context, holder, row):
         changes["phones"] = True
     flag_change = _sync_flags(context, account, row)

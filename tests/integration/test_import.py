@@ -6,13 +6,22 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from dialer.planner import refresh_tiers
 from hotline import audit
 from hotline.csvrows import COLUMNS
 from hotline.enums import AccountFlag, Source
 from hotline.importer import import_accounts
-from hotline.models import AccountFlagRow, AuditEvent, CardAccount, Cardholder, Phone
+from hotline.models import (
+    AccountFlagRow,
+    AuditEvent,
+    CardAccount,
+    Cardholder,
+    DelinquencyTier,
+    Phone,
+)
 from hotline.secrets import verify_digits_match
 from tests.conftest import TEST_SECRET_KEY
+from tests.integration.dialer_fixtures import load_campaigns
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 ALICE = {
@@ -280,3 +289,33 @@ def test_the_summary_adds_up_to_the_data_rows_of_the_file(Session):
         (7, "phone"),
         (8, "account_number"),
     ]
+
+
+def test_the_import_writes_each_accounts_tier_with_its_days_past_due(Session):
+    """Tiers that exist when the file comes are written with it: planning's refresh then
+    finds nothing to move."""
+    load_campaigns(Session)  # tiers early (1-29) and mid (30-59)
+    run_import(Session, ALICE, WANG)
+
+    def tiers():
+        with Session() as session:
+            return dict(
+                session.execute(
+                    select(CardAccount.account_number, CardAccount.tier_id).order_by(
+                        CardAccount.account_number
+                    )
+                ).all()
+            )
+
+    with Session() as session:
+        early, mid = session.scalars(
+            select(DelinquencyTier.id).order_by(DelinquencyTier.min_days_past_due)
+        ).all()
+    assert tiers() == {ALICE["account_number"]: early, WANG["account_number"]: None}
+    with Session.begin() as session:
+        assert refresh_tiers(session) == 0
+    # The next day's file: Alice rolls into the next tier, Wang falls behind.
+    run_import(Session, {**ALICE, "days_past_due": "31"}, {**WANG, "days_past_due": "3"})
+    assert tiers() == {ALICE["account_number"]: mid, WANG["account_number"]: early}
+    with Session.begin() as session:
+        assert refresh_tiers(session) == 0
