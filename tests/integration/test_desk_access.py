@@ -9,7 +9,14 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
-from desk.access import User, can_see_account, declared, roles_of, visible_accounts
+from desk.access import (
+    User,
+    bank_today,
+    can_see_account,
+    declared,
+    roles_of,
+    visible_accounts,
+)
 from hotline.enums import DeskRole
 from hotline.models import CardAccount, DeskUser, Placement
 from tests.conftest import TEST_SECRET_KEY, seed_demo
@@ -250,12 +257,14 @@ def test_the_next_page_after_sign_in_is_only_ever_on_the_desk(app, Session):
 
 
 @pytest.fixture
-def placed(Session):
+def placed(app, Session):
     """Six demo accounts: two with ACME today, one each with ACME before and after today,
-    one with BETA today, one with nobody."""
+    one with BETA today, one with nobody. Today is the bank's (its zone's date: in New
+    York it is yesterday still until 05:00 UTC)."""
     seed_demo(Session, size=6)
     acme, beta = make_agency(Session, "ACME"), make_agency(Session, "BETA")
-    today = dt.date.today()
+    with app.app_context():
+        today = bank_today()
     day = dt.timedelta(days=1)
     with Session.begin() as session:
         ids = session.scalars(select(CardAccount.id).order_by(CardAccount.id)).all()
@@ -296,7 +305,7 @@ def test_an_agency_user_sees_only_the_accounts_placed_with_the_agency_today(app,
             for name, user in people.items()
         }
         opened = {i: can_see_account(session, acme, i) for i in placed}
-        tomorrow = dt.date.today() + dt.timedelta(days=1)
+        tomorrow = bank_today() + dt.timedelta(days=1)
         later = set(session.scalars(select(CardAccount.id).where(visible_accounts(acme, tomorrow))))
     assert seen["acme-agent"] == {placed[0], placed[1]}
     assert seen["beta-agent"] == {placed[4]}

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import select
 
+from desk.access import bank_today
 from hotline import queueing
 from hotline.models import CardAccount, FeeWaiver, Placement, PromiseToPay, QueueEntry, utcnow
 from hotline.settings import DEV_ACCOUNT_SID
@@ -157,7 +158,8 @@ def test_an_agency_user_cannot_open_or_act_on_another_agencys_account(desk):
     app, Session, gateway = desk
     mine, theirs, *_ = ids(Session)
     acme, beta = make_agency(Session, "acme"), make_agency(Session, "beta")
-    today = dt.date.today()
+    with app.app_context():
+        today = bank_today()  # the day placements are read for (its zone's)
     with Session.begin() as session:
         session.add(Placement(account_id=mine, agency_id=acme, starts_on=today))
         session.add(Placement(account_id=theirs, agency_id=beta, starts_on=today))
