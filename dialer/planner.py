@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from dialer import plan_sets
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
-from dialer.queue_room import QUEUE_FULL, QueueRoom, queue_room
+from dialer.queue_room import QUEUE_FULL, QUEUE_FULL_UNCHECKED, QueueRoom, queue_room
 from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
@@ -101,24 +101,34 @@ def refresh_tiers(session: Session) -> int:
 
 
 def campaign_for(case: AccountCase, campaigns: Sequence[StoredCampaign]) -> StoredCampaign | None:
-    """The campaign an account belongs to, among campaigns not finished: of those whose
-    audience covers its address, the ones naming regions take it over the ones that do
-    not (a Massachusetts campaign under us-ma beside a US-wide one), whatever its tier;
-    of those, one working its tier (the oldest). None: no campaign works it (a running
-    check is the caller's: a paused regional campaign does not hand its accounts over)."""
-    if case.tier_id is None:
+    """The campaign an account belongs to (campaign_of its tier and address)."""
+    return campaign_of(case.tier_id, case.facts.country, case.facts.address_region, campaigns)
+
+
+def campaign_of(
+    tier_id: int | None,
+    country: str,
+    region: str | None,
+    campaigns: Sequence[StoredCampaign],
+) -> StoredCampaign | None:
+    """The campaign an account in this tier, at this address, belongs to, among campaigns
+    not finished: of those whose audience covers its address, the ones naming regions take
+    it over the ones that do not (a Massachusetts campaign under us-ma beside a US-wide
+    one), whatever its tier; of those, one working its tier (the oldest). None: no
+    campaign works it (a running check is the caller's: a paused regional campaign does
+    not hand its accounts over)."""
+    if tier_id is None:
         return None
     covering = [
         c
         for c in campaigns
-        if c.status is not CampaignStatus.FINISHED
-        and c.audience.covers(case.facts.country, case.facts.address_region)
+        if c.status is not CampaignStatus.FINISHED and c.audience.covers(country, region)
     ]
     if not covering:
         return None
     closest = max(c.audience.specificity for c in covering)
     for c in covering:
-        if c.audience.specificity == closest and case.tier_id in c.tiers:
+        if c.audience.specificity == closest and tier_id in c.tiers:
             return c
     return None
 
@@ -215,7 +225,10 @@ def plan(
         report.not_due[reason] = report.not_due.get(reason, 0) + count
     if sets.queue_full:
         report.not_due[QUEUE_FULL] = report.not_due.get(QUEUE_FULL, 0) + sets.queue_full
-    ids = _accounts_to_plan(connection, tier_ids, countries)
+    ids, unchecked = _accounts_to_plan(connection, tier_ids, countries, campaigns, room)
+    report.accounts_considered += unchecked
+    if unchecked:
+        report.not_due[QUEUE_FULL_UNCHECKED] = unchecked
     plan_sets.finish(connection)
     if after_batch is not None and (sets.planned or sets.cancelled):
         after_batch()  # the sets' calls are visible to the dialers while the rest go on
@@ -400,14 +413,21 @@ def _in_campaigns_count(
 
 
 def _accounts_to_plan(
-    connection: Connection, tier_ids: Sequence[int], countries: Sequence[str]
-) -> list[int]:
+    connection: Connection,
+    tier_ids: Sequence[int],
+    countries: Sequence[str],
+    campaigns: Sequence[StoredCampaign],
+    room: QueueRoom,
+) -> tuple[list[int], int]:
     """Accounts in a running campaign's tier and country, and every account with a planned
     campaign attempt (it may have left: then the attempt is cancelled); but not those
-    planned as sets this run (plan_sets.staged)."""
+    planned as sets this run (plan_sets.staged), nor those without a planned attempt whose
+    campaign's queue is full (nothing could be queued for them: they are not read, only
+    counted, the second figure).
+    """
     staged = ~plan_sets.staged(CardAccount.id)
     in_campaigns = (
-        select(CardAccount.id)
+        select(CardAccount.id, CardAccount.tier_id, Cardholder.country, Cardholder.address_region)
         .join(Cardholder, Cardholder.id == CardAccount.cardholder_id)
         .where(CardAccount.tier_id.in_(tier_ids), Cardholder.country.in_(countries), staged)
     )
@@ -417,9 +437,18 @@ def _accounts_to_plan(
         ContactAttempt.account_id.is_not(None),
         ~plan_sets.staged(ContactAttempt.account_id),
     )
-    ids = set(connection.scalars(in_campaigns)) if tier_ids else set()
-    ids.update(i for i in connection.scalars(with_planned) if i is not None)
-    return sorted(ids)
+    ids = {i for i in connection.scalars(with_planned) if i is not None}
+    unchecked = 0
+    if tier_ids:
+        for account_id, tier_id, country, region in connection.execute(in_campaigns):
+            if account_id in ids:
+                continue
+            campaign = campaign_of(tier_id, country, region, campaigns)
+            if campaign is not None and room.full(campaign.id):
+                unchecked += 1
+            else:
+                ids.add(account_id)
+    return sorted(ids), unchecked
 
 
 _ATTEMPTS = table_of(ContactAttempt)

@@ -29,6 +29,9 @@ from hotline.models import ContactAttempt, DialerPacing
 
 # Said of the accounts due but not queued, in the planner's report and audit.
 QUEUE_FULL = "queue full: the pacing places no more calls before the horizon"
+# Said of the accounts not even read: their campaign's queue was full before their turn
+# (only an account with a planned call to keep or cancel is read then).
+QUEUE_FULL_UNCHECKED = "not checked: its campaign's queue is full"
 
 
 @dataclass
@@ -46,6 +49,11 @@ class QueueRoom:
             return False
         self.room[campaign_id] = left - 1
         return True
+
+    def full(self, campaign_id: int) -> bool:
+        """No place left in the running campaign's queue (never, without a bound; and a
+        campaign not running has no queue to be full)."""
+        return self.room is not None and self.room.get(campaign_id, 1) <= 0
 
     def give_back(self, campaign_id: int | None, places: int = 1) -> None:
         """A planned call of the campaign was cancelled: its place is free."""
