@@ -218,6 +218,8 @@ def _stage_sql(dialect: str) -> str:
         "JOIN cardholder ch ON ch.id = ca.cardholder_id "
         "WHERE ca.tier_id IN :tiers AND ch.country IN :countries"
     )
+    # A busy cardholder's numbers are left out before they are ranked and grouped; their
+    # accounts, without a holder row, with them.
     return f"""
 CREATE TEMPORARY TABLE plan_stage AS
 WITH ranked AS (
@@ -227,12 +229,14 @@ WITH ranked AS (
     CASE WHEN {odd} THEN 1 ELSE 0 END AS odd
   FROM phone p
   WHERE p.cardholder_id IN (SELECT cardholder_id FROM ({candidates}) c)
+    AND NOT EXISTS (SELECT 1 FROM plan_busy b WHERE b.cardholder_id = p.cardholder_id)
 ), holder AS (
   SELECT cardholder_id, count(*) AS n, max(odd) AS odd,
     {per_position}
   FROM ranked GROUP BY cardholder_id
 )
 SELECT ca.id AS account_id, ca.tier_id AS tier_id, ca.days_past_due AS dpd,
+  h.n AS numbers, h.odd AS odd,
   {", ".join(f"h.p{k} AS p{k}, h.e{k} AS e{k}" for k in _POSITIONS)},
   op.id AS open_id, op.campaign_id AS open_campaign, op.tier_id AS open_tier,
   {shape} AS shape
@@ -244,9 +248,14 @@ LEFT JOIN ({dispute}) d ON d.account_id = ca.id
 LEFT JOIN contact_attempt op ON op.account_id = ca.id AND op.campaign_id IS NOT NULL
   AND op.status = '{AttemptStatus.PLANNED.value}'
 WHERE ca.tier_id IN :tiers AND ch.country IN :countries
-  AND h.odd = 0 AND h.n <= {MAX_NUMBERS}
-  AND NOT EXISTS (SELECT 1 FROM plan_busy b WHERE b.cardholder_id = ca.cardholder_id)
 """
+
+
+# The stage's rows that are not plain after all: numbers odd, or too many of them. Deleted
+# from the stage once it is made rather than filtered out in it: PostgreSQL estimates a
+# filter on the holders' aggregates at a thousandth of the holders, and then joins a
+# million of them to their accounts by nested loops.
+_NOT_PLAIN_SQL = f"DELETE FROM plan_stage WHERE odd <> 0 OR numbers > {MAX_NUMBERS}"
 
 
 _SHAPES = Table(
@@ -331,6 +340,7 @@ def plan_plain(
             bindparam("countries", list(countries), expanding=True),
         )
     )
+    connection.execute(text(_NOT_PLAIN_SQL))
     # For `staged`: whatever the estimates (a planned attempt the statistics have not seen
     # yet), a lookup by index, never a scan of the stage per row.
     connection.execute(text("CREATE INDEX plan_stage_account ON plan_stage (account_id)"))

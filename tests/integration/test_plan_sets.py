@@ -35,7 +35,7 @@ from hotline.models import (
     Phone,
     TextMessage,
 )
-from hotline.phones import stored_zones
+from hotline.phones import ZONES_VERSION, stored_zones
 from tests.conftest import backend
 from tests.integration.dialer_fixtures import (
     EXAMPLE,
@@ -380,6 +380,30 @@ def test_a_contacted_account_among_its_twins_is_not_planned_as_one_of_them(Sessi
     twins = {queued[a.id] for a in accounts if a.id != contacted_id}
     assert twins == {NOW}
     assert queued.get(contacted_id) != NOW
+
+
+def test_a_number_with_zones_from_an_older_numbering_plan_is_not_one_of_its_twins(Session):
+    """A Los Angeles number stored as New York's under an older numbering plan: its zones
+    are worked out afresh, one by one. As a twin of the New York accounts it would be
+    queued at 10:30 in New York, 07:30 where it rings."""
+    load_campaigns(Session, EXAMPLE.read_text(encoding="utf-8"), start=("us-reminders",))
+    moment = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.UTC)
+    with Session.begin() as session:
+        for i, number in enumerate(("+12125551000", "+12125551001", "+14155551002")):
+            account = add_account(
+                session, f"Z-{i}", region="NY", phones=((number, PhoneType.HOME, False),)
+            )
+            phone = account.cardholder.phones[0]
+            phone.time_zones, phone.time_zones_version = "America/New_York", ZONES_VERSION
+        phone.time_zones_version = "8.0.0"
+        stale = account.id
+    _, sets = _both_ways(Session, moment)
+    assert sets.considered_as_sets == 2
+    with Session.begin() as session:
+        plan(session, moment, as_sets=True)
+    queued = {a.account_id: a.due_at for a in open_attempts(Session)}
+    assert queued.pop(stale) == dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC)  # 08:00 there
+    assert set(queued.values()) == {moment}
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="SQLite serialises writers")
