@@ -20,7 +20,7 @@ from dialer import campaign_store, text_queue
 from dialer.campaign_file import CampaignFileError, parse_campaign_file
 from dialer.desk_port import DialerCampaigns
 from dialer.planner import plan
-from dialer.preview import preview, summary
+from dialer.preview import pacing_limits, preview, summary
 from hotline.campaign_port import StatusChange
 from hotline.cli_errors import FileUnusable
 from hotline.enums import CampaignStatus
@@ -168,6 +168,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         try:
             with current.Session.begin() as session:
                 lines = preview(session, shown_day, now, campaign_name)
+                limits = pacing_limits(session, lines)
                 # Every zone's day has begun by the end of the UTC day + 14 h (UTC-12..+14).
                 until = dt.datetime.combine(shown_day, dt.time(), dt.UTC) + dt.timedelta(days=1)
                 texts = text_queue.queued_by(session, until + dt.timedelta(hours=14))
@@ -197,6 +198,8 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         console.print(table)
         called = sum(1 for line in lines if line.called)
         console.print(f"{called} of {len(lines)} account(s) would be called")
+        for limit in limits:
+            console.print(f"  {limit.said()}")
         for reason, count in summary(lines).items():
             console.print(f"  not called, {reason}: {count}")
         if texts:

@@ -20,6 +20,7 @@ from dialer.campaign_store import CampaignError, StoredCampaign, read_campaigns
 from dialer.facts import AccountCase, load_cases
 from dialer.planner import BATCH_SIZE, campaign_for, schedule_case
 from dialer.policy import Decision
+from dialer.queue_room import campaign_rates, capacity
 from dialer.schedule import ScheduleMemo, home_zone
 from hotline.accounts import core, tier_id_for
 from hotline.enums import AttemptStatus, CampaignStatus
@@ -131,6 +132,43 @@ class _Head:
 def _why(decision: Decision) -> str:
     """A policy explanation without its "; next eligible ..." part."""
     return decision.explanation.split("; next eligible")[0]
+
+
+@dataclass(frozen=True)
+class PacingLimit:
+    """A campaign with more accounts to call on the day than its pacing can place in one."""
+
+    campaign: str
+    called: int  # accounts the preview would call
+    calls_per_second: float
+    most: int  # calls its pacing places in a day, at most
+
+    def said(self) -> str:
+        return (
+            f"{self.campaign}: {self.called:,} would be called, but its pacing "
+            f"({self.calls_per_second:g} a second) places at most {self.most:,} a day: the "
+            "earliest due, then by account, go first; the rest wait for a later day"
+        )
+
+
+def pacing_limits(session: Session, lines: Sequence[PreviewLine]) -> list[PacingLimit]:
+    """The campaigns whose accounts to call outnumber what their pacing places in a day
+    (dialer/queue_room.py); none before a dialer has set the pacing."""
+    ids = {c.name: c.id for c in read_campaigns(session)}
+    called: dict[str, int] = {}
+    for line in lines:
+        if line.called:
+            called[line.campaign] = called.get(line.campaign, 0) + 1
+    rates = campaign_rates(core(session), sorted(ids[name] for name in called))
+    if rates is None:
+        return []
+    limits = []
+    for name, count in sorted(called.items()):
+        rate = rates[ids[name]]
+        most = capacity(rate, dt.timedelta(days=1))
+        if count > most:
+            limits.append(PacingLimit(name, count, rate, most))
+    return limits
 
 
 def summary(lines: Sequence[PreviewLine]) -> dict[str, int]:

@@ -67,22 +67,31 @@ def capacity(calls_per_second: float, horizon: dt.timedelta) -> int:
     return math.floor(calls_per_second * horizon.total_seconds()) + 1
 
 
-def queue_room(
-    connection: Connection, campaign_ids: Sequence[int], horizon: dt.timedelta
-) -> QueueRoom:
-    """Each campaign's room: its capacity under the global limits and its own, less the
-    calls it has planned already."""
-    rates = dict(
+def campaign_rates(connection: Connection, campaign_ids: Sequence[int]) -> dict[int, float] | None:
+    """Each campaign's pace, calls a second: the slower of the global limit and its own.
+    None: no dialer has set the pacing yet."""
+    global_rate = connection.scalar(
+        select(DialerPacing.calls_per_second).where(DialerPacing.scope == GLOBAL_SCOPE)
+    )
+    if global_rate is None:
+        return None
+    own = dict(
         connection.execute(
             select(DialerPacing.campaign_id, DialerPacing.calls_per_second).where(
                 DialerPacing.campaign_id.in_(list(campaign_ids))
             )
         ).all()
     )
-    global_rate = connection.scalar(
-        select(DialerPacing.calls_per_second).where(DialerPacing.scope == GLOBAL_SCOPE)
-    )
-    if global_rate is None:
+    return {c: min(global_rate, own.get(c, global_rate)) for c in campaign_ids}
+
+
+def queue_room(
+    connection: Connection, campaign_ids: Sequence[int], horizon: dt.timedelta
+) -> QueueRoom:
+    """Each campaign's room: its capacity under its pace, less the calls it has planned
+    already."""
+    rates = campaign_rates(connection, campaign_ids)
+    if rates is None:
         return QueueRoom(None)
     planned = dict(
         connection.execute(
@@ -94,8 +103,6 @@ def queue_room(
             .group_by(ContactAttempt.campaign_id)
         ).all()
     )
-    room = {}
-    for campaign_id in campaign_ids:
-        rate = min(global_rate, rates.get(campaign_id, global_rate))
-        room[campaign_id] = max(0, capacity(rate, horizon) - planned.get(campaign_id, 0))
-    return QueueRoom(room)
+    return QueueRoom(
+        {c: max(0, capacity(rate, horizon) - planned.get(c, 0)) for c, rate in rates.items()}
+    )

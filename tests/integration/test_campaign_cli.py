@@ -6,6 +6,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from dialer.claims import set_campaign_limits, set_global_limits
+from dialer.pacing import Limits
 from hotline.enums import AttemptStatus, CampaignStatus
 from hotline.models import Campaign, ContactAttempt, DelinquencyTier
 from tests.conftest import seed_demo
@@ -163,3 +165,28 @@ def test_a_day_over_in_shanghai_but_not_in_new_york_is_previewed_not_refused(hot
     over = [line for line in lines if line.reason == "2026-12-02 is already over in Asia/Shanghai"]
     assert over and all(line.campaign == "cn-reminders" and not line.called for line in over)
     assert any(line.campaign != "cn-reminders" for line in lines)
+
+
+def test_preview_says_when_a_campaign_has_more_to_call_than_its_pacing_places(hotline, Session):
+    seed_demo(Session, 40)
+    hotline("campaign", "load", str(EXAMPLE))
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    while tomorrow.weekday() >= 5 or (tomorrow.month == 12 and tomorrow.day == 25):
+        tomorrow += dt.timedelta(days=1)
+    before = hotline("campaign", "preview", "--date", tomorrow.isoformat()).stdout
+    assert "places at most" not in before  # no dialer has set its pacing yet
+    with Session.begin() as session:
+        set_global_limits(session, Limits(0.01, 10), dt.datetime.now(dt.UTC))
+        campaign_id = session.scalar(select(Campaign.id).where(Campaign.name == "us-reminders"))
+        set_campaign_limits(session, campaign_id, Limits(2.5 / 86_400, 10), dt.datetime.now(dt.UTC))
+    out = hotline("campaign", "preview", "--date", tomorrow.isoformat()).stdout
+    called = sum(
+        1 for line in out.splitlines() if "us-reminders" in line and " yes " in f" {line} "
+    )
+    assert called > 3
+    assert (
+        f"us-reminders: {called} would be called, but its pacing (2.89352e-05 a second) "
+        "places at most 3 a day: the earliest due, then by account, go first; the rest wait "
+        "for a later day"
+    ) in " ".join(out.split())
+    assert "cn-reminders: " not in out  # 864 a day at 0.01 a second: room for all
