@@ -289,6 +289,7 @@ def campaigns() -> ResponseReturnValue:
             lines = _campaigns().preview(db, day, now) if rows else []
         except CampaignError as exc:
             lines, preview_error = [], str(exc)
+        pacing = _campaigns().pacing_limits(db, lines)
     called = sum(1 for line in lines if line.called)
     return render_template(
         "sup_campaigns.html",
@@ -297,6 +298,7 @@ def campaigns() -> ResponseReturnValue:
         hidden=max(len(lines) - PREVIEW_ROWS_SHOWN, 0),
         called=called,
         total=len(lines),
+        pacing=pacing,
         blocked=kpi_rules.blocked_by_reason((ln.tier, ln.called, ln.reason) for ln in lines),
         day=day,
         preview_error=preview_error,

@@ -6,16 +6,18 @@ factory. The caller's session, never committed here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from dialer import campaign_store
 from dialer.campaign_file import CampaignFileError, parse_campaign_file
-from dialer.preview import preview
+from dialer.preview import pacing_limits, preview
 from hotline.campaign_port import (
     CampaignError,
     CampaignRow,
     LoadResult,
+    PacingRow,
     PreviewRow,
     StatusChange,
 )
@@ -85,6 +87,9 @@ class DialerCampaigns:
             return campaign_store.set_status(session, name, SETTABLE[status], actor=actor, now=now)
         except campaign_store.CampaignError as exc:
             raise CampaignError(str(exc)) from None
+
+    def pacing_limits(self, session: Session, lines: Sequence[PreviewRow]) -> list[PacingRow]:
+        return pacing_limits(session, lines)
 
     def preview(self, session: Session, day: dt.date, now: dt.datetime) -> list[PreviewRow]:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from dialer.policy import Decision
 from dialer.queue_room import campaign_rates, capacity
 from dialer.schedule import ScheduleMemo, home_zone
 from hotline.accounts import core, tier_id_for
+from hotline.campaign_port import PacingRow
 from hotline.enums import AttemptStatus, CampaignStatus
 from hotline.models import CardAccount, Cardholder
 from hotline.phones import mask_phone
@@ -134,24 +136,17 @@ def _why(decision: Decision) -> str:
     return decision.explanation.split("; next eligible")[0]
 
 
-@dataclass(frozen=True)
-class PacingLimit:
-    """A campaign with more accounts to call on the day than its pacing can place in one."""
+class _Counted(Protocol):
+    """A preview line as pacing_limits reads it (this module's or the desk port's)."""
 
-    campaign: str
-    called: int  # accounts the preview would call
-    calls_per_second: float
-    most: int  # calls its pacing places in a day, at most
+    @property
+    def campaign(self) -> str: ...
 
-    def said(self) -> str:
-        return (
-            f"{self.campaign}: {self.called:,} would be called, but its pacing "
-            f"({self.calls_per_second:g} a second) places at most {self.most:,} a day: the "
-            "earliest due, then by account, go first; the rest wait for a later day"
-        )
+    @property
+    def called(self) -> bool: ...
 
 
-def pacing_limits(session: Session, lines: Sequence[PreviewLine]) -> list[PacingLimit]:
+def pacing_limits(session: Session, lines: Sequence[_Counted]) -> list[PacingRow]:
     """The campaigns whose accounts to call outnumber what their pacing places in a day
     (dialer/queue_room.py); none before a dialer has set the pacing."""
     ids = {c.name: c.id for c in read_campaigns(session)}
@@ -167,7 +162,7 @@ def pacing_limits(session: Session, lines: Sequence[PreviewLine]) -> list[Pacing
         rate = rates[ids[name]]
         most = capacity(rate, dt.timedelta(days=1))
         if count > most:
-            limits.append(PacingLimit(name, count, rate, most))
+            limits.append(PacingRow(name, count, rate, most))
     return limits
 
 

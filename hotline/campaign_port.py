@@ -8,6 +8,7 @@ Plain values only; every method takes the caller's session and never commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,6 +38,24 @@ class PreviewRow:
     when: str  # local time and zone of the call or of the next eligible time; "" if none
     number: str  # masked
     reason: str
+
+
+@dataclass(frozen=True)
+class PacingRow:
+    """A campaign with more accounts to call on a day than its pacing places in one."""
+
+    campaign: str
+    called: int
+    calls_per_second: float
+    most: int  # calls a day, at most
+
+    def said(self) -> str:
+        """The CLI's line (the desk says it from its own catalogue)."""
+        return (
+            f"{self.campaign}: {self.called:,} would be called, but its pacing "
+            f"({self.calls_per_second:g} a second) places at most {self.most:,} a day: the "
+            "earliest due, then by account, go first; the rest wait for a later day"
+        )
 
 
 @dataclass(frozen=True)
@@ -104,3 +123,7 @@ class CampaignDesk(Protocol):
         ...
 
     def preview(self, session: Session, day: dt.date, now: dt.datetime) -> list[PreviewRow]: ...
+
+    def pacing_limits(self, session: Session, lines: Sequence[PreviewRow]) -> list[PacingRow]:
+        """Of a preview's campaigns, those with more to call than their pacing places."""
+        ...

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from dialer.campaign_file import parse_campaign_file
 from dialer.campaign_store import store_file
+from dialer.claims import set_campaign_limits, set_global_limits
+from dialer.pacing import Limits
 from dialer.planner import refresh_tiers
 from hotline import arrangements, audit, cases, queueing
 from hotline.demo import ensure_default_tiers
@@ -388,3 +390,27 @@ def test_every_supervisor_page_reads_in_chinese_for_a_chinese_supervisor(app, Se
     assert f'data-day="{shanghai_today}" data-tier="all"' in client.get("/desk/sup").get_data(
         as_text=True
     )
+
+
+def test_the_preview_says_when_a_campaign_has_more_to_call_than_its_pacing_places(app, Session):
+    now = utcnow()
+    with Session.begin() as session:
+        store_file(session, parse_campaign_file(EXAMPLE.read_text()), actor="test", now=now)
+        for i in range(5):
+            add_account(session, f"40000000000001{i:02d}", dpd=45)
+        refresh_tiers(session)
+    client = _supervisor(app, Session)
+    day = now.date() + dt.timedelta(days=2)
+    while day.weekday() >= 5 or (day.month, day.day) in ((12, 25), (1, 1)):
+        day += dt.timedelta(days=1)
+    url = f"/desk/sup/campaigns?day={day.isoformat()}"
+    assert 'data-testid="preview-pacing"' not in client.get(url).get_data(as_text=True)
+    with Session.begin() as session:
+        set_global_limits(session, Limits(0.01, 10), now)
+        campaign = session.scalar(select(Campaign.id).where(Campaign.name == "us-reminders"))
+        set_campaign_limits(session, campaign, Limits(2.5 / 86_400, 10), now)
+    page = client.get(url).get_data(as_text=True)
+    assert (
+        '<p data-testid="preview-pacing">us-reminders: 5 would be called, but its pacing '
+        "(2.89352e-05 a second) places at most 3 a day."
+    ) in page
