@@ -11,6 +11,7 @@ flag set through the IVR or by an agent stays, an opt-out is not touched by the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,9 @@ def write_in_chunks(
 
 
 def _upsert(context: _Context, rows: Sequence[AccountRow]) -> None:
+    # The tiers as they are now: a campaign file stored between two chunks (each chunk
+    # may be committed) can have dropped one since the last.
+    context = dataclasses.replace(context, tier_id_of=tier_id_for(context.session))
     existing = {
         account.account_number: account
         for account in context.session.scalars(

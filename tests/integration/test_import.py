@@ -6,6 +6,8 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from dialer.campaign_file import parse_campaign_file
+from dialer.campaign_store import store_file
 from dialer.planner import refresh_tiers
 from hotline import audit
 from hotline.csvrows import COLUMNS
@@ -319,3 +321,54 @@ def test_the_import_writes_each_accounts_tier_with_its_days_past_due(Session):
     assert tiers() == {ALICE["account_number"]: mid, WANG["account_number"]: early}
     with Session.begin() as session:
         assert refresh_tiers(session) == 0
+
+
+_EARLY_ONLY = """
+[tiers.early]
+days_past_due = "1-29"
+
+[campaigns.us]
+profile = "us-regf"
+caller_id = "+18005550100"
+status = "active"
+countries = ["US"]
+
+[campaigns.us.tiers.early]
+script = ["reminder_early"]
+attempts_per_day = 1
+spacing = "4h"
+retry_delay = { no_answer = "4h", busy = "30m", voicemail = "1d", failed = "2h" }
+amd = "detect-message-end"
+offer_agent = false
+"""
+
+
+def test_a_campaign_file_stored_during_an_import_does_not_break_it(Session):
+    """The import commits chunk by chunk (hotline/cli.py: after_chunk=session.commit): a
+    campaign file stored between two chunks that drops a tier must not leave the rest of
+    the bank's file written with that tier (a foreign key to nothing: the import failed)."""
+    load_campaigns(Session)  # tiers early (1-29) and mid (30-59)
+    stored = []
+
+    def after_chunk():
+        session.commit()
+        if not stored:  # the manager loads the new campaign file meanwhile
+            with Session.begin() as other:
+                store_file(other, parse_campaign_file(_EARLY_ONLY), actor="test", now=NOW)
+            stored.append(True)
+
+    bob = {**ALICE, "account_number": "4000000000000002", "days_past_due": "45"}
+    with Session() as session:
+        import_accounts(
+            session,
+            csv_of(ALICE, bob),
+            secret_key=TEST_SECRET_KEY,
+            now=NOW,
+            actor="test",
+            source={"name": "accounts.csv"},
+            chunk_size=1,
+            after_chunk=after_chunk,
+        )
+        session.commit()
+    with Session() as session:
+        assert account(session, bob["account_number"]).tier_id is None
