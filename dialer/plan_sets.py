@@ -60,7 +60,7 @@ from sqlalchemy import (
 
 from dialer.campaign_store import StoredCampaign
 from dialer.facts import HISTORY_DAYS, OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
-from dialer.queue_room import QueueRoom
+from dialer.queue_room import Rank
 from dialer.schedule import Schedule, renumbered
 from hotline.contacts import CALLBACK_REQUESTED
 from hotline.enums import AccountFlag, AttemptStatus, CaseKind, Direction, TextStatus
@@ -99,9 +99,14 @@ class SetReport:
     already_open: int = 0
     cancelled: int = 0
     not_due: dict[str, int] | None = None
-    # The queues' room left after the set's calls (None: the set path did not run).
-    room: QueueRoom | None = None
-    # Due, but not queued: no room left in the campaign's queue.
+    # Whether the queues' room was read here (after the set's cancellations), and what it
+    # was: None, no bound (the set's calls are then inserted here).
+    room_read: bool = False
+    room: dict[int, int] | None = None
+    # With a bound: the set's calls competing for it, (campaign, rank, row), at most each
+    # campaign's room of them, the best; the planner inserts those that win a place.
+    candidates: list[tuple[int, Rank, dict[str, Any]]] | None = None
+    # Due, but not among the candidates: no room left in the campaign's queue.
     queue_full: int = 0
 
 
@@ -310,7 +315,7 @@ def plan_plain(
     now: dt.datetime,
     decide: Callable[[AccountCase], ShapePlan],
     decision_of: Callable[[Schedule, StoredCampaign, AccountCase, Any], str],
-    room_of: Callable[[], QueueRoom],
+    room_of: Callable[[], dict[int, int] | None],
 ) -> SetReport:
     """Plan the plain accounts of these tiers and countries (see the module's docstring).
 
@@ -375,8 +380,12 @@ def plan_plain(
     reasons = {shape: o.reason for shape, o in outcomes.items() if o is not None}
     _count(connection, report, reasons)
     report.cancelled = _cancel(connection, now)
-    report.room = room_of()
-    report.planned = _insert(connection, now, report)
+    report.room_read, report.room = True, room_of()
+    if report.room is None:
+        report.planned = _insert(connection, now)
+    else:
+        templates = {shape: o for shape, o in outcomes.items() if o is not None}
+        report.candidates = _candidates(connection, report, templates, now)
     return report
 
 
@@ -498,11 +507,8 @@ def _cancel(connection: Connection, now: dt.datetime) -> int:
     return int(result.rowcount)
 
 
-def _insert(connection: Connection, now: dt.datetime, report: SetReport) -> int:
-    """A planned attempt for every due account without one that stands, as many per
-    campaign as its queue has room for (report.room, taken here): the earliest due first,
-    then by account."""
-    limits = _take_room(connection, report)
+def _insert(connection: Connection, now: dt.datetime) -> int:
+    """A planned attempt for every due account without one that stands (no bound)."""
     decision = "h.template"
     for k in _POSITIONS:
         decision = (
@@ -512,20 +518,6 @@ def _insert(connection: Connection, now: dt.datetime, report: SetReport) -> int:
     decision = f"replace({decision}, '\"{_DPD_TOKEN}\"', CAST(s.dpd AS TEXT))"
     phone_id = " ".join(f"WHEN {k} THEN s.p{k}" for k in _POSITIONS)
     number = " ".join(f"WHEN {k} THEN s.e{k}" for k in _POSITIONS)
-    within = ""
-    if limits:
-        # Only the campaigns whose queue is short of their due calls are ranked (a sort of
-        # their rows); the others take all of theirs.
-        short = ", ".join(str(c) for c in sorted(limits))
-        bound = " ".join(f"WHEN {c} THEN {n}" for c, n in sorted(limits.items()))
-        within = (
-            f" AND (h.campaign_id NOT IN ({short}) OR s.account_id IN ("
-            "SELECT r.account_id FROM (SELECT s2.account_id, h2.campaign_id, row_number() "
-            "OVER (PARTITION BY h2.campaign_id ORDER BY h2.due_at, s2.account_id) AS n "
-            "FROM plan_stage s2 JOIN plan_shape h2 ON h2.shape = s2.shape "
-            f"WHERE {_wanted('s2', 'h2')} AND h2.campaign_id IN ({short})) r "
-            f"WHERE r.n <= CASE r.campaign_id {bound} END))"
-        )
     result = connection.execute(
         text(
             "INSERT INTO contact_attempt (direction, status, created_at, account_id, phone_id, "
@@ -533,27 +525,61 @@ def _insert(connection: Connection, now: dt.datetime, report: SetReport) -> int:
             f"SELECT '{Direction.OUTBOUND.value}', '{AttemptStatus.PLANNED.value}', :now, "
             f"s.account_id, CASE h.position {phone_id} END, CASE h.position {number} END, "
             f"h.campaign_id, s.tier_id, h.due_at, {decision} "
-            f"{_JOINED} WHERE {_wanted()}{within} "
+            f"{_JOINED} WHERE {_wanted()} "
             f"ON CONFLICT (account_id) WHERE {OPEN_CAMPAIGN_ATTEMPT} DO NOTHING"
         ).bindparams(bindparam("now", now, type_=_ATTEMPTS.c.created_at.type))
     )
     return int(result.rowcount)
 
 
-def _take_room(connection: Connection, report: SetReport) -> dict[int, int]:
-    """Take from report.room the places the set's due calls fill; the campaigns short of
-    room, with how many of their calls go in (the rest counted in report.queue_full)."""
-    room = report.room
-    if room is None or room.room is None:
-        return {}
-    limits: dict[int, int] = {}
-    for campaign_id, count in connection.execute(
-        text(f"SELECT h.campaign_id, count(*) {_JOINED} WHERE {_wanted()} GROUP BY h.campaign_id")
-    ).all():
-        left = room.room.get(campaign_id, 0)
-        taken = min(left, int(count))
-        room.room[campaign_id] = left - taken
-        report.queue_full += int(count) - taken
-        if taken < count:
-            limits[int(campaign_id)] = taken
-    return limits
+def _candidates(
+    connection: Connection,
+    report: SetReport,
+    outcomes: dict[str, ShapeOutcome],
+    now: dt.datetime,
+) -> list[tuple[int, Rank, dict[str, Any]]]:
+    """Each campaign's best due calls, at most its room (report.room), as the planner's
+    rows: the earliest due, then the lowest account (none of them recently contacted: the
+    first two terms of their Rank); the rest counted in report.queue_full. Each row's
+    decision is its shape's filled in (_fill, as the check and _insert do it)."""
+    room = report.room or {}
+    counted = f"SELECT h.campaign_id, count(*) {_JOINED} WHERE {_wanted()} GROUP BY h.campaign_id"
+    wanted = {int(c): int(n) for c, n in connection.execute(text(counted)).all()}
+    limits = {c: min(n, room.get(c, 0)) for c, n in wanted.items()}
+    report.queue_full = sum(wanted.values()) - sum(limits.values())
+    limits = {c: n for c, n in limits.items() if n > 0}
+    if not limits:
+        return []
+    bound = " ".join(f"WHEN {c} THEN {n}" for c, n in sorted(limits.items()))
+    positions = ", ".join(f"s.p{k}, s.e{k}" for k in _POSITIONS)
+    found = connection.execute(
+        text(
+            "SELECT r.* FROM (SELECT s.account_id, s.tier_id, s.dpd, s.shape, "
+            f"h.campaign_id, h.due_at, {positions}, row_number() OVER "
+            "(PARTITION BY h.campaign_id ORDER BY h.due_at, s.account_id) AS n "
+            f"{_JOINED} WHERE {_wanted()} AND h.campaign_id IN "
+            f"({', '.join(str(c) for c in sorted(limits))})) r "
+            f"WHERE r.n <= CASE r.campaign_id {bound} END"
+        ).columns(due_at=_ATTEMPTS.c.due_at.type)
+    ).mappings()
+    candidates = []
+    for r in found:
+        outcome = outcomes[r["shape"]]
+        assert outcome.template is not None and outcome.position is not None
+        numbers = [r[f"e{k}"] for k in _POSITIONS if r[f"e{k}"] is not None]
+        decision = _fill(outcome.template, [mask_phone(n) for n in numbers], r["dpd"])
+        row = {  # as dialer.planner._plan_one's rows
+            "direction": Direction.OUTBOUND,
+            "account_id": r["account_id"],
+            "phone_id": r[f"p{outcome.position}"],
+            "number": r[f"e{outcome.position}"],
+            "campaign_id": r["campaign_id"],
+            "tier_id": r["tier_id"],
+            "status": AttemptStatus.PLANNED,
+            "due_at": max(r["due_at"], now),
+            "decision": decision,
+            "created_at": now,
+        }
+        rank = Rank.of(row["due_at"], None, r["account_id"])
+        candidates.append((int(r["campaign_id"]), rank, row))
+    return candidates

@@ -35,12 +35,13 @@ from sqlalchemy.orm import Session
 from dialer import plan_sets
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
-from dialer.queue_room import QUEUE_FULL, QUEUE_FULL_UNCHECKED, QueueRoom, queue_room
+from dialer.queue_room import QUEUE_FULL, QUEUE_FULL_UNCHECKED, Places, Rank, queue_room
 from dialer.schedule import Schedule, ScheduleMemo, schedule
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus, CampaignStatus, Direction
 from hotline.models import (
+    OPEN_ATTEMPT_STATUSES,
     OPEN_CAMPAIGN_ATTEMPT,
     CardAccount,
     Cardholder,
@@ -213,19 +214,26 @@ def plan(
         decide,
         decision_json,
         # After the sets' cancellations: the places they free are taken this run.
-        lambda: queue_room(connection, sorted(running_ids), horizon),
+        lambda: queue_room(connection, sorted(running_ids), now, horizon),
     )
     report.accounts_considered += sets.considered
     report.considered_as_sets = sets.considered
     report.planned += sets.planned
     report.already_open += sets.already_open
     report.cancelled += sets.cancelled
-    room = sets.room or queue_room(connection, sorted(running_ids), horizon)
+    room = (
+        sets.room if sets.room_read else queue_room(connection, sorted(running_ids), now, horizon)
+    )
     for reason, count in (sets.not_due or {}).items():
         report.not_due[reason] = report.not_due.get(reason, 0) + count
-    if sets.queue_full:
-        report.not_due[QUEUE_FULL] = report.not_due.get(QUEUE_FULL, 0) + sets.queue_full
-    ids, unchecked = _accounts_to_plan(connection, tier_ids, countries, campaigns, room)
+    # With a bound, every due call competes for its campaign's room (dialer/queue_room.py),
+    # the set's and the rest's alike; the winners go in once all are known.
+    places = Places(dict(room)) if room is not None else None
+    if places is not None:
+        places.waiting += sets.queue_full
+        for campaign_id, rank, row in sets.candidates or []:
+            places.offer(campaign_id, rank, row)
+    ids, unchecked = _accounts_to_plan(connection, tier_ids, countries, campaigns, places, now)
     report.accounts_considered += unchecked
     if unchecked:
         report.not_due[QUEUE_FULL_UNCHECKED] = unchecked
@@ -249,19 +257,32 @@ def plan(
             connection.execute(_STORE_ZONES, loaded.zone_updates)
         for case in loaded.cases:
             report.accounts_considered += 1
-            cancelled = len(cancels)
+            queued, cancelled = len(rows), len(cancels)
             _plan_one(case, campaigns, running_ids, now, horizon, memo, report, rows, cancels)
+            if places is None:
+                continue
             if len(cancels) > cancelled and case.open_attempt is not None:
-                room.give_back(case.open_attempt[2])
+                places.give_back(case.open_attempt[2])
+            if len(rows) > queued:
+                row = rows.pop()
+                last = max((a.placed_at for a in case.history), default=None)
+                places.offer(row["campaign_id"], Rank.of(row["due_at"], last, case.account_id), row)
         if cancels:
             connection.execute(_CANCEL, cancels)
             report.cancelled += len(cancels)
-        rows = _within_room(rows, room, report)
         if rows:
             report.planned += _insert_planned(connection, rows, now)
         if after_batch is not None:
             after_batch()
             connection = core(session)
+    if places is not None:
+        taken = places.taken()
+        for start in range(0, len(taken), batch_size):
+            report.planned += _insert_planned(connection, taken[start : start + batch_size], now)
+        if places.waiting:
+            report.not_due[QUEUE_FULL] = places.waiting
+        if after_batch is not None:
+            after_batch()
     audit.record(
         session,
         actor=actor,
@@ -347,22 +368,6 @@ def _plan_one(
     )
 
 
-def _within_room(
-    rows: list[dict[str, Any]], room: QueueRoom, report: PlanReport
-) -> list[dict[str, Any]]:
-    """The rows the campaigns' queues take, the earliest due first (then by account, as
-    the set path's), in their own order; the rest are counted as waiting."""
-    if room.room is None:
-        return rows
-    kept: set[int] = set()
-    for i in sorted(range(len(rows)), key=lambda i: (rows[i]["due_at"], rows[i]["account_id"])):
-        if room.take(rows[i]["campaign_id"]):
-            kept.add(i)
-        else:
-            report.count(QUEUE_FULL)
-    return [row for i, row in enumerate(rows) if i in kept]
-
-
 def decision_json(
     result: Schedule,
     campaign: StoredCampaign,
@@ -417,12 +422,13 @@ def _accounts_to_plan(
     tier_ids: Sequence[int],
     countries: Sequence[str],
     campaigns: Sequence[StoredCampaign],
-    room: QueueRoom,
+    places: Places | None,
+    now: dt.datetime,
 ) -> tuple[list[int], int]:
     """Accounts in a running campaign's tier and country, and every account with a planned
     campaign attempt (it may have left: then the attempt is cancelled); but not those
-    planned as sets this run (plan_sets.staged), nor those without a planned attempt whose
-    campaign's queue is full (nothing could be queued for them: they are not read, only
+    planned as sets this run (plan_sets.staged), nor those without an open attempt that
+    could not win a place in their campaign's queue (Places.cannot_place: not read, only
     counted, the second figure).
     """
     staged = ~plan_sets.staged(CardAccount.id)
@@ -438,13 +444,32 @@ def _accounts_to_plan(
         ~plan_sets.staged(ContactAttempt.account_id),
     )
     ids = {i for i in connection.scalars(with_planned) if i is not None}
+    # A call under way is read whatever the room: the run says it is open.
+    in_flight = (
+        set(
+            connection.scalars(
+                select(ContactAttempt.account_id).where(
+                    ContactAttempt.campaign_id.is_not(None),
+                    ContactAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+                    ContactAttempt.status != AttemptStatus.PLANNED,
+                )
+            )
+        )
+        if places is not None
+        else set()
+    )
     unchecked = 0
     if tier_ids:
         for account_id, tier_id, country, region in connection.execute(in_campaigns):
             if account_id in ids:
                 continue
             campaign = campaign_of(tier_id, country, region, campaigns)
-            if campaign is not None and room.full(campaign.id):
+            if (
+                places is not None
+                and campaign is not None
+                and account_id not in in_flight
+                and places.cannot_place(campaign.id, account_id, now)
+            ):
                 unchecked += 1
             else:
                 ids.add(account_id)

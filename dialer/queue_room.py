@@ -10,6 +10,13 @@ it cost every due account a row: at a million accounts, a first run wrote 817,29
 calls (25 of its 74 s, on PostgreSQL: a row and four foreign-key checks each) where a
 dialer at one call a second places 86,401 a day.
 
+Who gets the places, when more are due than the room (Places, one ranking for the set
+path's accounts and the one-by-one path's): the earliest due; among those due alike, the
+one contacted longest ago (never, or not in the 10 days the planner reads, first); then
+the lowest account. A call placed makes its account the most recently contacted, so the
+next run's places go to those still waiting: under a backlog every account takes its turn
+(the order of the queue before the bound, when a waiting row kept its first due time).
+
 Until a dialer has set the pacing limits (dialer.claims.set_global_limits, at its start)
 no bound is known, and the queue takes every due call.
 """
@@ -17,9 +24,12 @@ no bound is known, and the queue takes every due call.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select
 
@@ -33,32 +43,78 @@ QUEUE_FULL = "queue full: the pacing places no more calls before the horizon"
 # (only an account with a planned call to keep or cancel is read then).
 QUEUE_FULL_UNCHECKED = "not checked: its campaign's queue is full"
 
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class Rank(NamedTuple):
+    """A call's place in the order the room is given (the module's docstring)."""
+
+    due_at: dt.datetime
+    contacted: bool  # contacted within the planner's history window
+    last_contact: dt.datetime
+    account_id: int
+
+    @classmethod
+    def of(cls, due_at: dt.datetime, last_contact: dt.datetime | None, account_id: int) -> Rank:
+        return cls(due_at, last_contact is not None, last_contact or _NEVER, account_id)
+
+
+class _Worst:
+    """A heap entry ordered worst first (heapq keeps the least on top)."""
+
+    __slots__ = ("rank", "row", "seq")
+
+    def __init__(self, rank: Rank, seq: int, row: dict[str, Any]) -> None:
+        self.rank, self.seq, self.row = rank, seq, row
+
+    def __lt__(self, other: _Worst) -> bool:
+        return (self.rank, self.seq) > (other.rank, other.seq)
+
 
 @dataclass
-class QueueRoom:
-    """Room left per campaign id; `room` None: no bound (no pacing set yet)."""
+class Places:
+    """The calls offered for each campaign's room this run, the best `room` of them kept.
 
-    room: dict[int, int] | None
+    Bounded: a campaign keeps at most its room (a heap with the worst on top), so a run
+    over a million accounts holds no more rows than the queue takes."""
 
-    def take(self, campaign_id: int) -> bool:
-        """Take a place in the campaign's queue, if one is left."""
-        if self.room is None:
+    room: dict[int, int]
+    waiting: int = 0  # offered, and not kept
+    _kept: dict[int, list[_Worst]] = field(default_factory=dict)
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
+
+    def offer(self, campaign_id: int, rank: Rank, row: dict[str, Any]) -> None:
+        kept = self._kept.setdefault(campaign_id, [])
+        heapq.heappush(kept, _Worst(rank, next(self._seq), row))
+        while len(kept) > self.room.get(campaign_id, 0):
+            heapq.heappop(kept)
+            self.waiting += 1
+
+    def give_back(self, campaign_id: int | None) -> None:
+        """A planned call of the campaign was cancelled: one more place."""
+        if campaign_id in self.room:
+            self.room[campaign_id] += 1
+
+    def cannot_place(self, campaign_id: int, account_id: int, now: dt.datetime) -> bool:
+        """Whether an account of the campaign, however it is planned, could not win a
+        place: the room is taken by calls due now (none can be due sooner) of accounts
+        not recently contacted (none ranks before them) with lower ids."""
+        if campaign_id not in self.room:
+            return False  # not running: no queue
+        kept = self._kept.get(campaign_id, [])
+        if self.room[campaign_id] <= 0:
             return True
-        left = self.room.get(campaign_id, 0)
-        if left <= 0:
+        if len(kept) < self.room[campaign_id]:
             return False
-        self.room[campaign_id] = left - 1
-        return True
+        worst = kept[0].rank
+        return worst.due_at <= now and not worst.contacted and account_id > worst.account_id
 
-    def full(self, campaign_id: int) -> bool:
-        """No place left in the running campaign's queue (never, without a bound; and a
-        campaign not running has no queue to be full)."""
-        return self.room is not None and self.room.get(campaign_id, 1) <= 0
-
-    def give_back(self, campaign_id: int | None, places: int = 1) -> None:
-        """A planned call of the campaign was cancelled: its place is free."""
-        if self.room is not None and campaign_id in self.room:
-            self.room[campaign_id] += places
+    def taken(self) -> list[dict[str, Any]]:
+        """The rows kept, in the order they were offered: the order the planner inserts
+        them in without a bound, so that with room for all the queue is the same (its
+        ids break the tick's ties between calls due alike)."""
+        kept = [e for entries in self._kept.values() for e in entries]
+        return [e.row for e in sorted(kept, key=lambda e: e.seq)]
 
 
 def capacity(calls_per_second: float, horizon: dt.timedelta) -> int:
@@ -86,23 +142,23 @@ def campaign_rates(connection: Connection, campaign_ids: Sequence[int]) -> dict[
 
 
 def queue_room(
-    connection: Connection, campaign_ids: Sequence[int], horizon: dt.timedelta
-) -> QueueRoom:
+    connection: Connection, campaign_ids: Sequence[int], now: dt.datetime, horizon: dt.timedelta
+) -> dict[int, int] | None:
     """Each campaign's room: its capacity under its pace, less the calls it has planned
-    already."""
+    already within the horizon (a callback an agent booked for next week takes no place
+    today's calls could have). None: no bound (no pacing set yet)."""
     rates = campaign_rates(connection, campaign_ids)
     if rates is None:
-        return QueueRoom(None)
+        return None
     planned = dict(
         connection.execute(
             select(ContactAttempt.campaign_id, func.count())
             .where(
                 ContactAttempt.status == AttemptStatus.PLANNED,
                 ContactAttempt.campaign_id.in_(list(campaign_ids)),
+                ContactAttempt.due_at < now + horizon,
             )
             .group_by(ContactAttempt.campaign_id)
         ).all()
     )
-    return QueueRoom(
-        {c: max(0, capacity(rate, horizon) - planned.get(c, 0)) for c, rate in rates.items()}
-    )
+    return {c: max(0, capacity(rate, horizon) - planned.get(c, 0)) for c, rate in rates.items()}

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dialer.campaign_store import set_status
+from dialer.claims import set_global_limits
+from dialer.pacing import Limits
 from dialer.planner import PlanReport, plan, refresh_tiers
 from hotline.enums import (
     AccountFlag,
@@ -447,3 +449,21 @@ def test_two_planners_at_once_as_sets_queue_one_call_per_account(Session, as_set
             .group_by(ContactAttempt.account_id)
         ).all()
     assert len(per_account) == 300 and {count for _, count in per_account} == {1}
+
+
+def test_with_a_bound_the_set_path_writes_the_rows_it_writes_without_one(Session):
+    """With a pacing set, the set's calls are built in Python to compete for the room
+    (dialer/queue_room.py); with room for all, they are the rows its SQL writes without a
+    bound, decisions byte for byte."""
+    _portfolio(Session, seed=23)
+    outcomes = []
+    for limits in (None, Limits(1.0, 10)):
+        with Session() as session:
+            if limits is not None:
+                set_global_limits(session, limits, NOW)
+            report = plan(session, NOW, as_sets=True)
+            outcomes.append((_figures(report), _attempt_rows(session)))
+            session.rollback()
+    (figures, rows), (bounded_figures, bounded_rows) = outcomes
+    assert bounded_rows == rows and len(rows) > 20
+    assert bounded_figures == figures
