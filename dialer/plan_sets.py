@@ -525,7 +525,9 @@ def _insert(connection: Connection, now: dt.datetime) -> int:
             f"SELECT '{Direction.OUTBOUND.value}', '{AttemptStatus.PLANNED.value}', :now, "
             f"s.account_id, CASE h.position {phone_id} END, CASE h.position {number} END, "
             f"h.campaign_id, s.tier_id, h.due_at, {decision} "
-            f"{_JOINED} WHERE {_wanted()} "
+            # In account order, as every planner inserts: two at once then wait for each
+            # other's rows in one order, never each for the other's (a deadlock).
+            f"{_JOINED} WHERE {_wanted()} ORDER BY s.account_id "
             f"ON CONFLICT (account_id) WHERE {OPEN_CAMPAIGN_ATTEMPT} DO NOTHING"
         ).bindparams(bindparam("now", now, type_=_ATTEMPTS.c.created_at.type))
     )

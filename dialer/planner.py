@@ -545,7 +545,7 @@ _STAGE_INSERT = (
     + ", ".join(_STAGE_COLUMNS)
     + f") SELECT '{Direction.OUTBOUND.value}', '{AttemptStatus.PLANNED.value}', %(now)s, "
     + ", ".join(_STAGE_COLUMNS)
-    + " FROM planned_stage ON CONFLICT (account_id) WHERE "
+    + " FROM planned_stage ORDER BY account_id ON CONFLICT (account_id) WHERE "
     + str(OPEN_CAMPAIGN_ATTEMPT)
     + " DO NOTHING"
 )

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,13 +61,13 @@ class Rank(NamedTuple):
 class _Worst:
     """A heap entry ordered worst first (heapq keeps the least on top)."""
 
-    __slots__ = ("rank", "row", "seq")
+    __slots__ = ("rank", "row")
 
-    def __init__(self, rank: Rank, seq: int, row: dict[str, Any]) -> None:
-        self.rank, self.seq, self.row = rank, seq, row
+    def __init__(self, rank: Rank, row: dict[str, Any]) -> None:
+        self.rank, self.row = rank, row
 
     def __lt__(self, other: _Worst) -> bool:
-        return (self.rank, self.seq) > (other.rank, other.seq)
+        return self.rank > other.rank  # ranks differ: each ends with its account
 
 
 @dataclass
@@ -81,11 +80,10 @@ class Places:
     room: dict[int, int]
     waiting: int = 0  # offered, and not kept
     _kept: dict[int, list[_Worst]] = field(default_factory=dict)
-    _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def offer(self, campaign_id: int, rank: Rank, row: dict[str, Any]) -> None:
         kept = self._kept.setdefault(campaign_id, [])
-        heapq.heappush(kept, _Worst(rank, next(self._seq), row))
+        heapq.heappush(kept, _Worst(rank, row))
         while len(kept) > self.room.get(campaign_id, 0):
             heapq.heappop(kept)
             self.waiting += 1
@@ -110,11 +108,12 @@ class Places:
         return worst.due_at <= now and not worst.contacted and account_id > worst.account_id
 
     def taken(self) -> list[dict[str, Any]]:
-        """The rows kept, in the order they were offered: the order the planner inserts
-        them in without a bound, so that with room for all the queue is the same (its
-        ids break the tick's ties between calls due alike)."""
-        kept = [e for entries in self._kept.values() for e in entries]
-        return [e.row for e in sorted(kept, key=lambda e: e.seq)]
+        """The rows kept, in account order: the order every planner inserts in (two at
+        once then never wait each for the other's rows), and the one-by-one path's
+        without a bound, so that with room for all the queue is the same (its ids break
+        the tick's ties between calls due alike)."""
+        kept = [e.row for entries in self._kept.values() for e in entries]
+        return sorted(kept, key=lambda row: row["account_id"])
 
 
 def capacity(calls_per_second: float, horizon: dt.timedelta) -> int:
