@@ -384,8 +384,7 @@ def plan_plain(
     if report.room is None:
         report.planned = _insert(connection, now)
     else:
-        templates = {shape: o for shape, o in outcomes.items() if o is not None}
-        report.candidates = _candidates(connection, report, templates, now)
+        report.candidates = _candidates(connection, report, now)
     return report
 
 
@@ -507,8 +506,9 @@ def _cancel(connection: Connection, now: dt.datetime) -> int:
     return int(result.rowcount)
 
 
-def _insert(connection: Connection, now: dt.datetime) -> int:
-    """A planned attempt for every due account without one that stands (no bound)."""
+def _filled_sql() -> str:
+    """SQL, per stage row joined with its shape: the number dialled (phone_id, number)
+    and the decision filled in (what _fill does in Python, for the check)."""
     decision = "h.template"
     for k in _POSITIONS:
         decision = (
@@ -518,13 +518,20 @@ def _insert(connection: Connection, now: dt.datetime) -> int:
     decision = f"replace({decision}, '\"{_DPD_TOKEN}\"', CAST(s.dpd AS TEXT))"
     phone_id = " ".join(f"WHEN {k} THEN s.p{k}" for k in _POSITIONS)
     number = " ".join(f"WHEN {k} THEN s.e{k}" for k in _POSITIONS)
+    return (
+        f"CASE h.position {phone_id} END AS phone_id, "
+        f"CASE h.position {number} END AS number, {decision} AS decision"
+    )
+
+
+def _insert(connection: Connection, now: dt.datetime) -> int:
+    """A planned attempt for every due account without one that stands (no bound)."""
     result = connection.execute(
         text(
-            "INSERT INTO contact_attempt (direction, status, created_at, account_id, phone_id, "
-            "number, campaign_id, tier_id, due_at, decision) "
+            "INSERT INTO contact_attempt (direction, status, created_at, account_id, "
+            "phone_id, number, decision, campaign_id, tier_id, due_at) "
             f"SELECT '{Direction.OUTBOUND.value}', '{AttemptStatus.PLANNED.value}', :now, "
-            f"s.account_id, CASE h.position {phone_id} END, CASE h.position {number} END, "
-            f"h.campaign_id, s.tier_id, h.due_at, {decision} "
+            f"s.account_id, {_filled_sql()}, h.campaign_id, s.tier_id, h.due_at "
             # In account order, as every planner inserts: two at once then wait for each
             # other's rows in one order, never each for the other's (a deadlock).
             f"{_JOINED} WHERE {_wanted()} ORDER BY s.account_id "
@@ -535,15 +542,11 @@ def _insert(connection: Connection, now: dt.datetime) -> int:
 
 
 def _candidates(
-    connection: Connection,
-    report: SetReport,
-    outcomes: dict[str, ShapeOutcome],
-    now: dt.datetime,
+    connection: Connection, report: SetReport, now: dt.datetime
 ) -> list[tuple[int, Rank, dict[str, Any]]]:
     """Each campaign's best due calls, at most its room (report.room), as the planner's
     rows: the earliest due, then the lowest account (none of them recently contacted: the
-    first two terms of their Rank); the rest counted in report.queue_full. Each row's
-    decision is its shape's filled in (_fill, as the check and _insert do it)."""
+    first two terms of their Rank); the rest counted in report.queue_full."""
     room = report.room or {}
     counted = f"SELECT h.campaign_id, count(*) {_JOINED} WHERE {_wanted()} GROUP BY h.campaign_id"
     wanted = {int(c): int(n) for c, n in connection.execute(text(counted)).all()}
@@ -553,35 +556,38 @@ def _candidates(
     if not limits:
         return []
     bound = " ".join(f"WHEN {c} THEN {n}" for c, n in sorted(limits.items()))
-    positions = ", ".join(f"s.p{k}, s.e{k}" for k in _POSITIONS)
     found = connection.execute(
         text(
-            "SELECT r.* FROM (SELECT s.account_id, s.tier_id, s.dpd, s.shape, "
-            f"h.campaign_id, h.due_at, {positions}, row_number() OVER "
+            "SELECT r.account_id, r.phone_id, r.number, r.decision, r.campaign_id, "
+            "r.tier_id, r.due_at FROM (SELECT s.account_id, "
+            f"{_filled_sql()}, h.campaign_id, s.tier_id, h.due_at, row_number() OVER "
             "(PARTITION BY h.campaign_id ORDER BY h.due_at, s.account_id) AS n "
             f"{_JOINED} WHERE {_wanted()} AND h.campaign_id IN "
             f"({', '.join(str(c) for c in sorted(limits))})) r "
             f"WHERE r.n <= CASE r.campaign_id {bound} END"
-        ).columns(due_at=_ATTEMPTS.c.due_at.type)
-    ).mappings()
+        ).columns(
+            account_id=Integer(),
+            phone_id=Integer(),
+            number=Text(),
+            decision=Text(),
+            campaign_id=Integer(),
+            tier_id=Integer(),
+            due_at=_ATTEMPTS.c.due_at.type,
+        )
+    ).all()
     candidates = []
-    for r in found:
-        outcome = outcomes[r["shape"]]
-        assert outcome.template is not None and outcome.position is not None
-        numbers = [r[f"e{k}"] for k in _POSITIONS if r[f"e{k}"] is not None]
-        decision = _fill(outcome.template, [mask_phone(n) for n in numbers], r["dpd"])
+    for account_id, phone_id, number, decision, campaign_id, tier_id, due_at in found:
         row = {  # as dialer.planner._plan_one's rows
             "direction": Direction.OUTBOUND,
-            "account_id": r["account_id"],
-            "phone_id": r[f"p{outcome.position}"],
-            "number": r[f"e{outcome.position}"],
-            "campaign_id": r["campaign_id"],
-            "tier_id": r["tier_id"],
+            "account_id": account_id,
+            "phone_id": phone_id,
+            "number": number,
+            "campaign_id": campaign_id,
+            "tier_id": tier_id,
             "status": AttemptStatus.PLANNED,
-            "due_at": max(r["due_at"], now),
+            "due_at": max(due_at, now),
             "decision": decision,
             "created_at": now,
         }
-        rank = Rank.of(row["due_at"], None, r["account_id"])
-        candidates.append((int(r["campaign_id"]), rank, row))
+        candidates.append((campaign_id, Rank.of(row["due_at"], None, account_id), row))
     return candidates

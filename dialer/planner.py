@@ -231,8 +231,7 @@ def plan(
     places = Places(dict(room)) if room is not None else None
     if places is not None:
         places.waiting += sets.queue_full
-        for campaign_id, rank, row in sets.candidates or []:
-            places.offer(campaign_id, rank, row)
+        places.offer_all(sets.candidates or [])
     ids, unchecked = _accounts_to_plan(connection, tier_ids, countries, campaigns, places, now)
     report.accounts_considered += unchecked
     if unchecked:

@@ -88,6 +88,16 @@ class Places:
             heapq.heappop(kept)
             self.waiting += 1
 
+    def offer_all(self, offers: Sequence[tuple[int, Rank, dict[str, Any]]]) -> None:
+        """Offer many at once: (campaign, rank, row)."""
+        for campaign_id, rank, row in offers:
+            self._kept.setdefault(campaign_id, []).append(_Worst(rank, row))
+        for campaign_id, kept in self._kept.items():
+            heapq.heapify(kept)
+            while len(kept) > self.room.get(campaign_id, 0):
+                heapq.heappop(kept)
+                self.waiting += 1
+
     def give_back(self, campaign_id: int | None) -> None:
         """A planned call of the campaign was cancelled: one more place."""
         if campaign_id in self.room:
