@@ -124,12 +124,18 @@ def test_an_unknown_campaign_is_one_line_naming_the_known_ones(hotline):
     )
 
 
+def _next_working_day() -> dt.date:
+    """Tomorrow or the first weekday after it that is not Christmas: a day calls go out."""
+    day = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
+    while day.weekday() >= 5 or (day.month == 12 and day.day == 25):
+        day += dt.timedelta(days=1)
+    return day
+
+
 def test_preview_lists_who_would_be_called_and_why_the_others_are_not(hotline, Session):
     seed_demo(Session, 40)
     hotline("campaign", "load", str(EXAMPLE))
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
-    while tomorrow.weekday() >= 5 or (tomorrow.month == 12 and tomorrow.day == 25):
-        tomorrow += dt.timedelta(days=1)
+    tomorrow = _next_working_day()
     result = hotline("campaign", "preview", "--date", tomorrow.isoformat())
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -170,9 +176,7 @@ def test_a_day_over_in_shanghai_but_not_in_new_york_is_previewed_not_refused(hot
 def test_preview_says_when_a_campaign_has_more_to_call_than_its_pacing_places(hotline, Session):
     seed_demo(Session, 40)
     hotline("campaign", "load", str(EXAMPLE))
-    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date()
-    while tomorrow.weekday() >= 5 or (tomorrow.month == 12 and tomorrow.day == 25):
-        tomorrow += dt.timedelta(days=1)
+    tomorrow = _next_working_day()
     before = hotline("campaign", "preview", "--date", tomorrow.isoformat()).stdout
     assert "places at most" not in before  # no dialer has set its pacing yet
     with Session.begin() as session:

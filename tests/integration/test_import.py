@@ -23,7 +23,7 @@ from hotline.models import (
 )
 from hotline.secrets import verify_digits_match
 from tests.conftest import TEST_SECRET_KEY
-from tests.integration.dialer_fixtures import load_campaigns
+from tests.integration.dialer_fixtures import ONE_CAMPAIGN, load_campaigns
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 ALICE = {
@@ -323,24 +323,10 @@ def test_the_import_writes_each_accounts_tier_with_its_days_past_due(Session):
         assert refresh_tiers(session) == 0
 
 
-_EARLY_ONLY = """
-[tiers.early]
-days_past_due = "1-29"
-
-[campaigns.us]
-profile = "us-regf"
-caller_id = "+18005550100"
-status = "active"
-countries = ["US"]
-
-[campaigns.us.tiers.early]
-script = ["reminder_early"]
-attempts_per_day = 1
-spacing = "4h"
-retry_delay = { no_answer = "4h", busy = "30m", voicemail = "1d", failed = "2h" }
-amd = "detect-message-end"
-offer_agent = false
-"""
+# The fixtures' campaign file without its mid tier.
+_EARLY_ONLY = ONE_CAMPAIGN.replace('[tiers.mid]\ndays_past_due = "30-59"\n', "").split(
+    "[campaigns.us.tiers.mid]"
+)[0]
 
 
 def test_a_campaign_file_stored_during_an_import_does_not_break_it(Session):
