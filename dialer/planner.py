@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, null, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, text, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -183,8 +183,10 @@ def plan(
     over 300 accounts on SQLite, a rehearsal's planning every 5 simulated minutes); False:
     every account one by one, what the set path must equal (the tests compare the two).
     """
+    _one_planner_at_a_time(session)
     report = PlanReport(tiers_changed=refresh_tiers(session))
     if after_batch is not None:
+        after_batch = _then_one_at_a_time(after_batch, session)
         after_batch()
     campaigns = read_campaigns(session)
     running = [c for c in campaigns if c.status is CampaignStatus.ACTIVE and c.runs_on(now.date())]
@@ -256,12 +258,10 @@ def plan(
             connection.execute(_STORE_ZONES, loaded.zone_updates)
         for case in loaded.cases:
             report.accounts_considered += 1
-            queued, cancelled = len(rows), len(cancels)
+            queued = len(rows)
             _plan_one(case, campaigns, running_ids, now, horizon, memo, report, rows, cancels)
             if places is None:
                 continue
-            if len(cancels) > cancelled and case.open_attempt is not None:
-                places.give_back(case.open_attempt[2])
             if len(rows) > queued:
                 row = rows.pop()
                 last = max((a.placed_at for a in case.history), default=None)
@@ -301,6 +301,29 @@ def plan(
         now=now,
     )
     return report
+
+
+# Names the PostgreSQL advisory lock that keeps planners' transactions from overlapping.
+_PLANNER_LOCK_KEY = 0x504C414E  # "PLAN"
+
+
+def _one_planner_at_a_time(session: Session) -> None:
+    """Wait for any other planner's transaction (a second dialer's, `hotline campaign
+    plan`) to end. Two at once cancel and insert the same accounts' rows each in its own
+    order (the set's, then the rest's), and PostgreSQL broke the deadlocks that made by
+    failing one of them; one at a time, the second finds the first's calls queued. Held
+    to the transaction's end: a run committed batch by batch takes it again after each
+    commit (_then_one_at_a_time). SQLite runs one writer at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({_PLANNER_LOCK_KEY})"))
+
+
+def _then_one_at_a_time(commit: Callable[[], None], session: Session) -> Callable[[], None]:
+    def committed() -> None:
+        commit()
+        _one_planner_at_a_time(session)
+
+    return committed
 
 
 def _plan_one(

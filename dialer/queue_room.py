@@ -10,6 +10,14 @@ it cost every due account a row: at a million accounts, a first run wrote 817,29
 calls (25 of its 74 s, on PostgreSQL: a row and four foreign-key checks each) where a
 dialer at one call a second places 86,401 a day.
 
+Each campaign is bounded by what its pace places for it alone: campaigns that share the
+global limit together queue more than it places (a looser bound, never a call lost; how
+the tick shares the line between them depends on their due times). The room is read
+once a run: a call claimed meanwhile, or cancelled by the one-by-one path, frees its
+place for the next run (the set path's cancellations come before the room is read).
+While the room is taken, the bounded set path holds its candidates in memory, at most
+the room (about 1 KB each: 90 MB at one call a second).
+
 Who gets the places, when more are due than the room (Places, one ranking for the set
 path's accounts and the one-by-one path's): the earliest due; among those due alike, the
 one contacted longest ago (never, or not in the 10 days the planner reads, first); then
@@ -98,15 +106,12 @@ class Places:
                 heapq.heappop(kept)
                 self.waiting += 1
 
-    def give_back(self, campaign_id: int | None) -> None:
-        """A planned call of the campaign was cancelled: one more place."""
-        if campaign_id in self.room:
-            self.room[campaign_id] += 1
-
     def cannot_place(self, campaign_id: int, account_id: int, now: dt.datetime) -> bool:
         """Whether an account of the campaign, however it is planned, could not win a
         place: the room is taken by calls due now (none can be due sooner) of accounts
-        not recently contacted (none ranks before them) with lower ids."""
+        not recently contacted (none ranks before them) with lower ids. Sound because the
+        room stays as read for the run: a planned call the one-by-one path cancels frees
+        its place for the next run, not this one."""
         if campaign_id not in self.room:
             return False  # not running: no queue
         kept = self._kept.get(campaign_id, [])
