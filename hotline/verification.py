@@ -102,6 +102,11 @@ def lock(session: Session, account: CardAccount, *, origin: Origin, now: dt.date
     """Lock phone self-service after too many failures; True if it was not locked yet."""
     if account.self_service_locked_at is not None:
         return False
+    # The chain first (audit.lock_chain): the account's row, once written, is held to the
+    # commit, and every verify turn of a burst of guesses waits on that row to count its
+    # own (reserve). Written first, a wait here for the chain (another appender holding
+    # it) held them all, and a guess whose count timed out went uncounted.
+    audit.lock_chain(session)
     account.self_service_locked_at = now
     audit.record(
         session,
