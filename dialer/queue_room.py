@@ -46,8 +46,8 @@ from hotline.models import ContactAttempt, DialerPacing
 
 # Said of the accounts due but not queued, in the planner's report and audit.
 QUEUE_FULL = "queue full: the pacing places no more calls before the horizon"
-# Said of the accounts not even read: their campaign's queue was full before their turn
-# (only an account with a planned call to keep or cancel is read then).
+# Said of the accounts not even read: they could not have won a place (Places.cannot_place;
+# an account with a planned call to keep or cancel, or a call under way, is read anyway).
 QUEUE_FULL_UNCHECKED = "not checked: its campaign's queue is full"
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
