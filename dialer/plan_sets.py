@@ -27,9 +27,9 @@ same fact). So one planning run here:
    attempt that is no longer due, or for another campaign or tier, is cancelled (with the
    planner's reasons); one that stays is counted; a due account without one gets a
    `planned` attempt (ON CONFLICT DO NOTHING on the one-open-attempt index, as the
-   planner's inserts), with the number at the shape's position and its decision filled in;
-   as many as the campaign's queue has room for (dialer/queue_room.py), the earliest due
-   first, then by account.
+   planner's inserts), with the number at the shape's position and its decision filled in.
+   With a pacing bound, the set's best calls are handed to the planner instead, to compete
+   with the rest's for each campaign's room (dialer/queue_room.py).
 
 The temporary tables live for the run and are dropped at its end. Read and written in the
 caller's transaction; never committed here.
