@@ -104,24 +104,10 @@ def test_two_bounded_planners_with_cancellations(Session, modes, commit, run):
                     )
                 )
                 session.commit()
-        except BaseException as exc:
-            import traceback
-
-            stmt = getattr(exc, "statement", "")
+        except BaseException as exc:  # reported below
             errors.append(exc)
-            print("MODE", as_sets, "STMT", str(stmt)[:300].replace("\n", " "))
-            print("TB", "".join(traceback.format_tb(exc.__traceback__)[-8:-3]))
-            print("ERR", str(exc)[:600])
 
-    threads = [threading.Thread(target=go, args=(m,)) for m in modes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [], [repr(e)[:400] for e in errors]
-    per = _open_per_account(Session)
-    assert set(per.values()) <= {1}
-    # assert len(per) <= 151, len(per)
+    _run_all(Session, [threading.Thread(target=go, args=(m,)) for m in modes], errors)
 
 
 @pytest.mark.parametrize("as_sets", (True, False), ids=("sets", "one"))
@@ -130,7 +116,6 @@ def test_a_bounded_planner_beside_claims(Session, as_sets, run):
     _setup(Session, reversed_planned=True)
     with Session.begin() as session:
         set_global_limits(session, Limits(50.0, 1000), NOW)  # claims take many at once
-    # then the planners' bound: capacity huge at 50/s; fine.
     stop = threading.Event()
     errors: list[BaseException] = []
     claimed: list[int] = []
@@ -162,11 +147,15 @@ def test_a_bounded_planner_beside_claims(Session, as_sets, run):
             stop.set()
 
     threads = [threading.Thread(target=claimer), threading.Thread(target=planner)]
+    _run_all(Session, threads, errors)
+    assert claimed, "no claim was taken"
+
+
+def _run_all(Session: Any, threads: list[threading.Thread], errors: list[BaseException]) -> None:
+    """Run the threads at once; none may fail, and no account may have two open calls."""
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert errors == [], [repr(e)[:400] for e in errors]
-    per = _open_per_account(Session)
-    assert set(per.values()) <= {1}
-    assert claimed, "no claim was taken"
+    assert set(_open_per_account(Session).values()) <= {1}
