@@ -81,10 +81,10 @@ class _Context:
     now: dt.datetime
     actor: str
     report: ImportReport
-    # The tier each account's days past due put it in, written with them: planning's
-    # refresh (dialer.planner.refresh_tiers) then finds them current, and rewrites only
-    # what a change of the tiers themselves moved.
-    tier_id_of: Callable[[int], int | None]
+    # The tier each account's days past due put it in, written with them (planning's
+    # refresh, dialer.planner.refresh_tiers, then finds them current, and rewrites only
+    # what a change of the tiers themselves moved): read for each chunk, in _upsert.
+    tier_id_of: Callable[[int], int | None] = lambda _days: None
 
 
 def import_accounts(
@@ -104,7 +104,7 @@ def import_accounts(
     `after_chunk` runs after each chunk of rows is written: the entry point may commit
     there, so no lock (the audit chain's above all) is held for a whole large file."""
     report = ImportReport()
-    context = _Context(session, secret_key, now, actor, report, tier_id_for(session))
+    context = _Context(session, secret_key, now, actor, report)
     write_in_chunks(
         read_rows(stream, us_subdivisions=US_SUBDIVISIONS),
         AccountRow,
