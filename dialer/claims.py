@@ -30,7 +30,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from dialer import pacing
@@ -133,9 +133,7 @@ def claim_due(
     the lock (or a first connection) would be in the past by the time the call goes, and
     the next dialer's slot, counted from it, would come too soon after.
     """
-    global_row = session.scalars(
-        select(DialerPacing).where(DialerPacing.scope == GLOBAL_SCOPE).with_for_update()
-    ).one_or_none()
+    global_row = session.scalars(_GLOBAL_ROW).one_or_none()
     if global_row is None:
         raise RuntimeError("no global pacing limits: call dialer.claims.set_global_limits first")
     now = clock()
@@ -146,16 +144,13 @@ def claim_due(
     room = global_limits.max_concurrent - sum(in_flight.values())
     if room <= 0:
         return []
-    candidates = list(session.scalars(_due_attempts(now)).all())
+    candidates = list(session.scalars(_DUE_ATTEMPTS, {"now": now}).all())
     if not candidates:
         return []
     scopes = {
         row.campaign_id: row
         for row in session.scalars(
-            select(DialerPacing)
-            .where(DialerPacing.campaign_id.in_({c.campaign_id for c in candidates}))
-            .order_by(DialerPacing.scope)
-            .with_for_update()
+            _CAMPAIGN_ROWS, {"campaigns": list({c.campaign_id for c in candidates})}
         )
     }
     # One call at a time to a number (see _due_attempts), the oldest due first.
@@ -222,20 +217,16 @@ def _earliest_slot(
     return chosen
 
 
-# Made once: a new alias each tick cost more than running the statement (its columns are
-# proxied afresh each time).
-_OTHER_ATTEMPT = aliased(ContactAttempt)
-
-
-def _due_attempts(now: dt.datetime):  # type: ignore[no-untyped-def]
-    """Planned campaign attempts due by now, oldest first, rows others hold skipped.
+def _due_attempts() -> Select[ContactAttempt]:
+    """Planned campaign attempts due by the parameter `now`, oldest first, rows others
+    hold skipped.
 
     Only campaign attempts: a callback the cardholder asked for is for an agent to make.
     A number with a call in flight is passed over, so at most one claim per number is ever
     unresolved and the carrier's calls to that number since the claim are unambiguously
     its own (dialer/reconcile.py).
     """
-    other = _OTHER_ATTEMPT
+    other = aliased(ContactAttempt)
     busy_number = (
         select(other.id)
         .where(
@@ -251,7 +242,7 @@ def _due_attempts(now: dt.datetime):  # type: ignore[no-untyped-def]
         .where(
             ContactAttempt.status == AttemptStatus.PLANNED,
             ContactAttempt.direction == Direction.OUTBOUND,
-            ContactAttempt.due_at <= now,
+            ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
             ContactAttempt.campaign_id.in_(active),
             ~busy_number,
         )
@@ -262,15 +253,28 @@ def _due_attempts(now: dt.datetime):  # type: ignore[no-untyped-def]
 
 
 def _in_flight_by_campaign(session: Session) -> dict[int | None, int]:
-    rows = session.execute(
-        select(ContactAttempt.campaign_id, func.count())
-        .where(
-            ContactAttempt.direction == Direction.OUTBOUND,
-            ContactAttempt.status.in_(IN_FLIGHT),
-        )
-        .group_by(ContactAttempt.campaign_id)
-    ).all()
-    return {campaign_id: count for campaign_id, count in rows}
+    return {campaign_id: count for campaign_id, count in session.execute(_IN_FLIGHT).all()}
+
+
+# The statements of a claim, built once: the tick runs them for every call, and building
+# one afresh cost more than running it (a new statement object also has its result columns
+# matched again to the cached compilation's).
+_GLOBAL_ROW = select(DialerPacing).where(DialerPacing.scope == GLOBAL_SCOPE).with_for_update()
+_DUE_ATTEMPTS = _due_attempts()
+_CAMPAIGN_ROWS = (
+    select(DialerPacing)
+    .where(DialerPacing.campaign_id.in_(bindparam("campaigns", expanding=True)))
+    .order_by(DialerPacing.scope)
+    .with_for_update()
+)
+_IN_FLIGHT = (
+    select(ContactAttempt.campaign_id, func.count())
+    .where(
+        ContactAttempt.direction == Direction.OUTBOUND,
+        ContactAttempt.status.in_(IN_FLIGHT),
+    )
+    .group_by(ContactAttempt.campaign_id)
+)
 
 
 def _limits_of(row: DialerPacing) -> pacing.Limits:
@@ -286,6 +290,25 @@ def held(claim: Claim):  # type: ignore[no-untyped-def]
         ContactAttempt.worker_id == claim.worker_id,
         ContactAttempt.claimed_at == claim.claimed_at,
     )
+
+
+# `held`, by parameters (held_params): for the statements every call runs, built once.
+_HELD = (
+    ContactAttempt.id == bindparam("held_attempt"),
+    ContactAttempt.status == AttemptStatus.DIALING,
+    ContactAttempt.provider_call_sid.is_(None),
+    ContactAttempt.worker_id == bindparam("held_worker"),
+    ContactAttempt.claimed_at == bindparam("held_claimed_at"),
+)
+STILL_HELD = select(ContactAttempt.id).where(*_HELD)
+
+
+def held_params(claim: Claim) -> dict[str, object]:
+    return {
+        "held_attempt": claim.attempt_id,
+        "held_worker": claim.worker_id,
+        "held_claimed_at": claim.claimed_at,
+    }
 
 
 def release(session: Session, claim: Claim) -> bool:
@@ -305,23 +328,13 @@ def record_placed(
     """Store the CallSid the carrier gave for the request sent at `sent_at`; False if the
     claim was taken up meanwhile."""
     result = session.execute(
-        update(ContactAttempt)
-        .where(*held(claim))
-        .values(
-            provider_call_sid=call.sid,
-            status=status_of(call.status) or AttemptStatus.QUEUED,
-            placed_at=sent_at,
-            lease_until=None,
-            dial_retries=0,
-            error_code=None,
-            error_message=None,
-            # A callback an agent scheduled is a call like any other once placed.
-            disposition=case(
-                (ContactAttempt.disposition == CALLBACK_REQUESTED, None),
-                else_=ContactAttempt.disposition,
-            ),
-        )
-        .execution_options(synchronize_session=False)
+        _STORE_PLACED,
+        {
+            **held_params(claim),
+            "sid": call.sid,
+            "status": status_of(call.status) or AttemptStatus.QUEUED,
+            "placed_at": sent_at,
+        },
     )
     stored = bool(result.rowcount)  # type: ignore[attr-defined]
     if not stored and not _adopted_by_its_callback(session, claim, call, sent_at):
@@ -336,6 +349,27 @@ def record_placed(
         now=now,
     )
     return True
+
+
+_STORE_PLACED = (
+    update(ContactAttempt)
+    .where(*_HELD)
+    .values(
+        provider_call_sid=bindparam("sid"),
+        status=bindparam("status", type_=ContactAttempt.status.type),
+        placed_at=bindparam("placed_at", type_=ContactAttempt.placed_at.type),
+        lease_until=None,
+        dial_retries=0,
+        error_code=None,
+        error_message=None,
+        # A callback an agent scheduled is a call like any other once placed.
+        disposition=case(
+            (ContactAttempt.disposition == CALLBACK_REQUESTED, None),
+            else_=ContactAttempt.disposition,
+        ),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _adopted_by_its_callback(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialer.claims import Claim, held
+from dialer.claims import STILL_HELD, Claim, held, held_params
 from dialer.facts import AccountCase, load_cases
 from dialer.policy import callable_numbers, decide
 from hotline import audit
@@ -100,7 +100,7 @@ def refusal_at(
     `facts`: the tick's (load_facts); a call they leave out is read here."""
     if facts is None or claim.attempt_id not in facts.cases:
         facts = load_facts(session, [claim], at)
-    if session.scalar(select(ContactAttempt.id).where(*held(claim))) is None:
+    if session.scalar(STILL_HELD, held_params(claim)) is None:
         return "claim lost"
     case, profile = facts.cases.get(claim.attempt_id), facts.profiles.get(claim.attempt_id)
     if profile is None:
