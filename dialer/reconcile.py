@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dialer.claims import ACTOR
@@ -64,35 +64,17 @@ def resolve_unknown_placements(
     `alone_since`: this dialer has run alone since then (SQLite's lock file), so a claim
     by any other worker is a dead dialer's once the carrier has had `settle` since then.
     """
-    expired = and_(
-        ContactAttempt.lease_until.is_not(None),
-        ContactAttempt.lease_until <= now - config.settle,
-    )
-    dead_owner = (
-        and_(
-            ContactAttempt.worker_id.is_distinct_from(worker_id),
-            or_(ContactAttempt.claimed_at.is_(None), ContactAttempt.claimed_at < alone_since),
-        )
-        if alone_since is not None and alone_since <= now - config.settle
-        else expired
-    )
+    alone = alone_since is not None and alone_since <= now - config.settle
     with Session.begin() as session:
         orphans = [
             Orphan(row.id, row.number, row.worker_id, row.claimed_at)
             for row in session.execute(
-                select(
-                    ContactAttempt.id,
-                    ContactAttempt.number,
-                    ContactAttempt.worker_id,
-                    ContactAttempt.claimed_at,
-                )
-                .where(
-                    ContactAttempt.status == AttemptStatus.DIALING,
-                    ContactAttempt.provider_call_sid.is_(None),
-                    or_(expired, dead_owner),
-                )
-                .order_by(ContactAttempt.id)
-                .limit(BATCH)
+                _ORPHANS_OF_DEAD_OWNERS if alone else _ORPHANS,
+                {
+                    "expired_by": now - config.settle,
+                    "worker_id": worker_id,
+                    "alone_since": alone_since,
+                },
             )
         ]
     adopted = replanned = 0
@@ -173,28 +155,51 @@ def _resolve(session: Session, orphan: Orphan, calls: list[CallInfo], now: dt.da
     return "adopted"
 
 
+def _orphans(*, alone: bool) -> Select[int, str, str | None, dt.datetime | None]:
+    """Claims with no CallSid whose lease is over (`expired_by`), or, for a dialer that has
+    run alone since `alone_since`, any other worker's claim made before then."""
+    expired = and_(
+        ContactAttempt.lease_until.is_not(None),
+        ContactAttempt.lease_until
+        <= bindparam("expired_by", type_=ContactAttempt.lease_until.type),
+    )
+    dead_owner = and_(
+        ContactAttempt.worker_id.is_distinct_from(bindparam("worker_id")),
+        or_(
+            ContactAttempt.claimed_at.is_(None),
+            ContactAttempt.claimed_at
+            < bindparam("alone_since", type_=ContactAttempt.claimed_at.type),
+        ),
+    )
+    return (
+        select(
+            ContactAttempt.id,
+            ContactAttempt.number,
+            ContactAttempt.worker_id,
+            ContactAttempt.claimed_at,
+        )
+        .where(
+            ContactAttempt.status == AttemptStatus.DIALING,
+            ContactAttempt.provider_call_sid.is_(None),
+            or_(expired, dead_owner) if alone else expired,
+        )
+        .order_by(ContactAttempt.id)
+        .limit(BATCH)
+    )
+
+
+# Built once: reconcile runs with every tick (building them cost more than running them).
+_ORPHANS = _orphans(alone=False)
+_ORPHANS_OF_DEAD_OWNERS = _orphans(alone=True)
+
+
 def reconcile_overdue(
     Session: sessionmaker[Session], gateway: CallGateway, now: dt.datetime, config: DialerConfig
 ) -> int:
     """Fetch placed calls with no final status `reconcile_after` after placing; how many
     changed."""
-    cutoff = now - config.reconcile_after
     with Session.begin() as session:
-        due = session.execute(
-            select(ContactAttempt.id, ContactAttempt.provider_call_sid)
-            .where(
-                ContactAttempt.direction == Direction.OUTBOUND,
-                ContactAttempt.status.in_(PLACED_NOT_FINAL),
-                ContactAttempt.provider_call_sid.is_not(None),
-                ContactAttempt.placed_at <= cutoff,
-                or_(
-                    ContactAttempt.carrier_checked_at.is_(None),
-                    ContactAttempt.carrier_checked_at <= cutoff,
-                ),
-            )
-            .order_by(ContactAttempt.placed_at)
-            .limit(BATCH)
-        ).all()
+        due = session.execute(_OVERDUE, {"cutoff": now - config.reconcile_after}).all()
     changed = 0
     for attempt_id, sid in due:
         if sid is None:
@@ -213,3 +218,22 @@ def reconcile_overdue(
             if call is not None and apply_carrier_status(session, attempt, call, now):
                 changed += 1
     return changed
+
+
+_cutoff = bindparam("cutoff", type_=ContactAttempt.placed_at.type)
+# Placed calls with no final status, placed (and last fetched) by the cutoff: built once.
+_OVERDUE = (
+    select(ContactAttempt.id, ContactAttempt.provider_call_sid)
+    .where(
+        ContactAttempt.direction == Direction.OUTBOUND,
+        ContactAttempt.status.in_(PLACED_NOT_FINAL),
+        ContactAttempt.provider_call_sid.is_not(None),
+        ContactAttempt.placed_at <= _cutoff,
+        or_(
+            ContactAttempt.carrier_checked_at.is_(None),
+            ContactAttempt.carrier_checked_at <= _cutoff,
+        ),
+    )
+    .order_by(ContactAttempt.placed_at)
+    .limit(BATCH)
+)

@@ -6,6 +6,7 @@ The caller's session, never committed here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -161,6 +162,7 @@ def record_call_event(
     return inserted is not None
 
 
+@functools.cache  # built once per dialect: every callback runs it
 def _insert_event(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (

@@ -376,19 +376,8 @@ def _first_overdue_while_lines_full(
     first of them becomes due for reconcile (dialer.reconcile.reconcile_overdue); None
     while a slot is free or a claim has no CallSid yet (the tick or reconcile may act)."""
     with Session() as session:
-        limit = session.scalar(
-            select(DialerPacing.max_concurrent).where(DialerPacing.scope == claims.GLOBAL_SCOPE)
-        )
-        rows = session.execute(
-            select(
-                ContactAttempt.provider_call_sid,
-                ContactAttempt.placed_at,
-                ContactAttempt.carrier_checked_at,
-            ).where(
-                ContactAttempt.direction == Direction.OUTBOUND,
-                ContactAttempt.status.in_(IN_FLIGHT),
-            )
-        ).all()
+        limit = session.scalar(_GLOBAL_LIMIT)
+        rows = session.execute(_IN_FLIGHT).all()
     if limit is None or len(rows) < limit:
         return None
     moments = []
@@ -401,20 +390,34 @@ def _first_overdue_while_lines_full(
 
 
 def _next_attempt_due(Session: sessionmaker[Session]) -> dt.datetime | None:
-    # The first by the (status, due_at) index, where min() read every planned row's
-    # direction (the queue's whole length, each turn of the loop).
-    # The column's type gives it back in UTC on both databases (hotline.models.UTCDateTime).
     with Session() as session:
-        return session.scalar(
-            select(ContactAttempt.due_at)
-            .where(
-                ContactAttempt.status == AttemptStatus.PLANNED,
-                ContactAttempt.due_at.is_not(None),
-                ContactAttempt.direction == Direction.OUTBOUND,
-            )
-            .order_by(ContactAttempt.due_at)
-            .limit(1)
-        )
+        return session.scalar(_NEXT_DUE)
+
+
+# The loop's statements, run at every turn: built once (building one cost more than
+# running it).
+_GLOBAL_LIMIT = select(DialerPacing.max_concurrent).where(DialerPacing.scope == claims.GLOBAL_SCOPE)
+_IN_FLIGHT = select(
+    ContactAttempt.provider_call_sid,
+    ContactAttempt.placed_at,
+    ContactAttempt.carrier_checked_at,
+).where(
+    ContactAttempt.direction == Direction.OUTBOUND,
+    ContactAttempt.status.in_(IN_FLIGHT),
+)
+# The first by the (status, due_at) index, where min() read every planned row's direction
+# (the queue's whole length, each turn of the loop). The column's type gives it back in
+# UTC on both databases (hotline.models.UTCDateTime).
+_NEXT_DUE = (
+    select(ContactAttempt.due_at)
+    .where(
+        ContactAttempt.status == AttemptStatus.PLANNED,
+        ContactAttempt.due_at.is_not(None),
+        ContactAttempt.direction == Direction.OUTBOUND,
+    )
+    .order_by(ContactAttempt.due_at)
+    .limit(1)
+)
 
 
 @dataclass
