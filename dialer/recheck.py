@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dialer.claims import STILL_HELD, Claim, held, held_params
@@ -50,16 +50,7 @@ def load_facts(session: Session, claims: Sequence[Claim], at: dt.datetime) -> Fa
     """The facts of the claimed calls' accounts, read in one batch. A call whose
     cardholder an earlier call of the batch reaches is left out (asked at its slot)."""
     rows = (
-        session.execute(
-            select(
-                ContactAttempt.id,
-                ContactAttempt.account_id,
-                ContactAttempt.number,
-                Campaign.profile,
-            )
-            .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
-            .where(ContactAttempt.id.in_([c.attempt_id for c in claims]))
-        ).all()
+        session.execute(_CLAIMED, {"attempts": [c.attempt_id for c in claims]}).all()
         if claims
         else []
     )
@@ -89,6 +80,14 @@ def load_facts(session: Session, claims: Sequence[Claim], at: dt.datetime) -> Fa
         )
         numbers[claim.attempt_id] = number
     return Facts(cases, profiles, numbers)
+
+
+# Built once: the tick runs it before every call (building it cost more than running it).
+_CLAIMED = (
+    select(ContactAttempt.id, ContactAttempt.account_id, ContactAttempt.number, Campaign.profile)
+    .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
+    .where(ContactAttempt.id.in_(bindparam("attempts", expanding=True)))
+)
 
 
 def refusal_at(

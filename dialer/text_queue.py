@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, literal, or_, select, update
+from sqlalchemy import Connection, String, bindparam, cast, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -121,23 +121,7 @@ def _follow_ups(
     """A text after each campaign call that reached a voicemail or went unanswered, where
     its tier says so, to the mobile called (or, when a landline was called, the first
     mobile on file)."""
-    found = connection.execute(
-        select(
-            ContactAttempt.id,
-            ContactAttempt.account_id,
-            ContactAttempt.campaign_id,
-            ContactAttempt.tier_id,
-            ContactAttempt.number,
-            ContactAttempt.disposition,
-            ContactAttempt.ended_at,
-        ).where(
-            ContactAttempt.direction == Direction.OUTBOUND,
-            ContactAttempt.campaign_id.is_not(None),
-            ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
-            ContactAttempt.ended_at >= now - text_rules.FOLLOW_UP_FOR,
-            _not_queued(TextKind.FOLLOW_UP, "attempt:", ContactAttempt.id),
-        )
-    ).all()
+    found = connection.execute(_ENDED_UNANSWERED, {"since": now - text_rules.FOLLOW_UP_FOR}).all()
     rows = []
     for a in found:
         tier = settings.get(a.campaign_id, a.tier_id)
@@ -164,28 +148,13 @@ def _reminders(
     dates: list[tuple[str, int, dt.date]] = [
         (f"promise:{pid}", account_id, day)
         for pid, account_id, day in connection.execute(
-            select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.promised_date).where(
-                PromiseToPay.status == PromiseStatus.PENDING,
-                PromiseToPay.promised_date.between(first, last),
-            )
+            _PENDING_PROMISES, {"first": first, "last": last}
         )
     ]
     # Each plan's next instalment within the reminders' reach (the lowest one still due).
     next_due: dict[int, tuple[int, int, dt.date]] = {}
     for iid, plan_id, account_id, day in connection.execute(
-        select(
-            PlanInstalment.id,
-            PlanInstalment.plan_id,
-            RepaymentPlan.account_id,
-            PlanInstalment.due_date,
-        )
-        .join(RepaymentPlan, RepaymentPlan.id == PlanInstalment.plan_id)
-        .where(
-            RepaymentPlan.status == PlanStatus.ACTIVE,
-            PlanInstalment.status == InstalmentStatus.DUE,
-            PlanInstalment.due_date.between(first, last),
-        )
-        .order_by(PlanInstalment.plan_id, PlanInstalment.sequence)
+        _DUE_INSTALMENTS, {"first": first, "last": last}
     ):
         next_due.setdefault(plan_id, (iid, account_id, day))
     dates += [(f"instalment:{iid}", account_id, day) for iid, account_id, day in next_due.values()]
@@ -224,23 +193,11 @@ def _thank_yous(
     since = now - text_rules.THANK_YOU_FOR
     events: list[tuple[str, int, dt.datetime | None]] = [
         (f"payment:{pid}", account_id, at)
-        for pid, account_id, at in connection.execute(
-            select(Payment.id, Payment.account_id, Payment.posted_at).where(
-                Payment.status == PaymentStatus.POSTED,
-                Payment.posted_at >= since,
-                _not_queued(TextKind.THANK_YOU, "payment:", Payment.id),
-            )
-        )
+        for pid, account_id, at in connection.execute(_PAYMENTS_POSTED, {"since": since})
     ]
     events += [
         (f"promise-kept:{pid}", account_id, at)
-        for pid, account_id, at in connection.execute(
-            select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
-                PromiseToPay.status == PromiseStatus.KEPT,
-                PromiseToPay.resolved_at >= since,
-                _not_queued(TextKind.THANK_YOU, "promise-kept:", PromiseToPay.id),
-            )
-        )
+        for pid, account_id, at in connection.execute(_PROMISES_KEPT, {"since": since})
     ]
     worked = _worked_by(connection, {account_id for _, account_id, _ in events}, now)
     rows = []
@@ -279,13 +236,7 @@ def _queued(connection: Connection, kind: TextKind, sources: set[str]) -> set[st
     """The source keys among these with a text of `kind` queued (by the unique index)."""
     if not sources:
         return set()
-    return set(
-        connection.scalars(
-            select(TextMessage.source_key).where(
-                TextMessage.kind == kind, TextMessage.source_key.in_(sorted(sources))
-            )
-        )
-    )
+    return set(connection.scalars(_QUEUED, {"kind": kind, "sources": sorted(sources)}))
 
 
 class _SettingsCache:
@@ -328,14 +279,7 @@ def _worked_by(
     if not account_ids:
         return worked
     for account_id, campaign_id, tier_id in connection.execute(
-        select(ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id)
-        .where(
-            ContactAttempt.account_id.in_(sorted(account_ids)),
-            ContactAttempt.campaign_id.is_not(None),
-            ContactAttempt.tier_id.is_not(None),
-            ContactAttempt.created_at >= now - WORKED_WITHIN,
-        )
-        .order_by(ContactAttempt.id)
+        _CAMPAIGN_CALLS, {"accounts": sorted(account_ids), "since": now - WORKED_WITHIN}
     ):
         if account_id is not None and campaign_id is not None and tier_id is not None:
             worked[account_id] = (campaign_id, tier_id)
@@ -347,6 +291,70 @@ def _zones(
 ) -> dict[int, tuple[str, ...]]:
     cases = load_cases(connection, sorted(account_ids), now).cases
     return {c.account_id: candidate_zones(c.facts, c.phones) for c in cases}
+
+
+# The statements a run of the texts job makes to find what is owed, built once: the job
+# runs every few seconds, and building them afresh cost more than running them.
+_ENDED_UNANSWERED = select(
+    ContactAttempt.id,
+    ContactAttempt.account_id,
+    ContactAttempt.campaign_id,
+    ContactAttempt.tier_id,
+    ContactAttempt.number,
+    ContactAttempt.disposition,
+    ContactAttempt.ended_at,
+).where(
+    ContactAttempt.direction == Direction.OUTBOUND,
+    ContactAttempt.campaign_id.is_not(None),
+    ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
+    ContactAttempt.ended_at >= bindparam("since", type_=ContactAttempt.ended_at.type),
+    _not_queued(TextKind.FOLLOW_UP, "attempt:", ContactAttempt.id),
+)
+_PENDING_PROMISES = select(
+    PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.promised_date
+).where(
+    PromiseToPay.status == PromiseStatus.PENDING,
+    PromiseToPay.promised_date.between(bindparam("first"), bindparam("last")),
+)
+_DUE_INSTALMENTS = (
+    select(
+        PlanInstalment.id,
+        PlanInstalment.plan_id,
+        RepaymentPlan.account_id,
+        PlanInstalment.due_date,
+    )
+    .join(RepaymentPlan, RepaymentPlan.id == PlanInstalment.plan_id)
+    .where(
+        RepaymentPlan.status == PlanStatus.ACTIVE,
+        PlanInstalment.status == InstalmentStatus.DUE,
+        PlanInstalment.due_date.between(bindparam("first"), bindparam("last")),
+    )
+    .order_by(PlanInstalment.plan_id, PlanInstalment.sequence)
+)
+_PAYMENTS_POSTED = select(Payment.id, Payment.account_id, Payment.posted_at).where(
+    Payment.status == PaymentStatus.POSTED,
+    Payment.posted_at >= bindparam("since", type_=Payment.posted_at.type),
+    _not_queued(TextKind.THANK_YOU, "payment:", Payment.id),
+)
+_PROMISES_KEPT = select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
+    PromiseToPay.status == PromiseStatus.KEPT,
+    PromiseToPay.resolved_at >= bindparam("since", type_=PromiseToPay.resolved_at.type),
+    _not_queued(TextKind.THANK_YOU, "promise-kept:", PromiseToPay.id),
+)
+_QUEUED = select(TextMessage.source_key).where(
+    TextMessage.kind == bindparam("kind", type_=TextMessage.kind.type),
+    TextMessage.source_key.in_(bindparam("sources", expanding=True)),
+)
+_CAMPAIGN_CALLS = (
+    select(ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id)
+    .where(
+        ContactAttempt.account_id.in_(bindparam("accounts", expanding=True)),
+        ContactAttempt.campaign_id.is_not(None),
+        ContactAttempt.tier_id.is_not(None),
+        ContactAttempt.created_at >= bindparam("since", type_=ContactAttempt.created_at.type),
+    )
+    .order_by(ContactAttempt.id)
+)
 
 
 def _row(
