@@ -144,9 +144,11 @@ def claim_due(
     room = global_limits.max_concurrent - sum(in_flight.values())
     if room <= 0:
         return []
-    candidates = list(session.scalars(_DUE_ATTEMPTS, {"now": now}).all())
-    if not candidates:
+    rows = session.execute(_DUE_ATTEMPTS, {"now": now}).all()
+    if not rows:
         return []
+    candidates = [attempt for attempt, _ in rows]
+    caller_ids = {attempt.id: caller_id for attempt, caller_id in rows}
     scopes = {
         row.campaign_id: row
         for row in session.scalars(
@@ -177,13 +179,12 @@ def claim_due(
         attempt.claimed_at = now
         attempt.slot_at = taken
         attempt.lease_until = now + lease
-        campaign = session.get(Campaign, attempt.campaign_id)
         claimed.append(
             Claim(
                 attempt_id=attempt.id,
                 number=attempt.number,
                 campaign_id=attempt.campaign_id,
-                caller_id=campaign.caller_id if campaign else None,
+                caller_id=caller_ids[attempt.id],
                 worker_id=worker_id,
                 claimed_at=now,
                 slot=taken,
@@ -217,9 +218,9 @@ def _earliest_slot(
     return chosen
 
 
-def _due_attempts() -> Select[ContactAttempt]:
-    """Planned campaign attempts due by the parameter `now`, oldest first, rows others
-    hold skipped.
+def _due_attempts() -> Select[ContactAttempt, str | None]:
+    """Planned attempts of active campaigns due by the parameter `now`, oldest first, each
+    with its campaign's caller id; rows others hold skipped.
 
     Only campaign attempts: a callback the cardholder asked for is for an agent to make.
     A number with a call in flight is passed over, so at most one claim per number is ever
@@ -236,14 +237,14 @@ def _due_attempts() -> Select[ContactAttempt]:
         )
         .exists()
     )
-    active = select(Campaign.id).where(Campaign.status == CampaignStatus.ACTIVE)
     return (
-        select(ContactAttempt)
+        select(ContactAttempt, Campaign.caller_id)
+        .join(Campaign, Campaign.id == ContactAttempt.campaign_id)
         .where(
             ContactAttempt.status == AttemptStatus.PLANNED,
             ContactAttempt.direction == Direction.OUTBOUND,
             ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
-            ContactAttempt.campaign_id.in_(active),
+            Campaign.status == CampaignStatus.ACTIVE,
             ~busy_number,
         )
         .order_by(ContactAttempt.due_at, ContactAttempt.id)
