@@ -282,26 +282,17 @@ def _limits_of(row: DialerPacing) -> pacing.Limits:
     return pacing.Limits(row.calls_per_second, row.max_concurrent)
 
 
-def held(claim: Claim):  # type: ignore[no-untyped-def]
-    """The attempt row, only while this claim still holds it unplaced."""
-    return (
-        ContactAttempt.id == claim.attempt_id,
-        ContactAttempt.status == AttemptStatus.DIALING,
-        ContactAttempt.provider_call_sid.is_(None),
-        ContactAttempt.worker_id == claim.worker_id,
-        ContactAttempt.claimed_at == claim.claimed_at,
-    )
-
-
-# `held`, by parameters (held_params): for the statements every call runs, built once.
-_HELD = (
+# The attempt row, only while a claim still holds it unplaced: the claim's own values
+# bound by held_params. Built once, for the statements every call runs.
+HELD = (
     ContactAttempt.id == bindparam("held_attempt"),
     ContactAttempt.status == AttemptStatus.DIALING,
     ContactAttempt.provider_call_sid.is_(None),
     ContactAttempt.worker_id == bindparam("held_worker"),
-    ContactAttempt.claimed_at == bindparam("held_claimed_at"),
+    ContactAttempt.claimed_at == bindparam("held_claimed_at", type_=ContactAttempt.claimed_at.type),
 )
-STILL_HELD = select(ContactAttempt.id).where(*_HELD)
+STILL_HELD = select(ContactAttempt.id).where(*HELD)
+HELD_ROW = select(ContactAttempt).where(*HELD).with_for_update()
 
 
 def held_params(claim: Claim) -> dict[str, object]:
@@ -316,9 +307,10 @@ def release(session: Session, claim: Claim) -> bool:
     """Give back a claim this worker never dialled (stopping, or its lease ran short)."""
     result = session.execute(
         update(ContactAttempt)
-        .where(*held(claim))
+        .where(*HELD)
         .values(status=AttemptStatus.PLANNED, worker_id=None, lease_until=None, claimed_at=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        held_params(claim),
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -354,7 +346,7 @@ def record_placed(
 
 _STORE_PLACED = (
     update(ContactAttempt)
-    .where(*_HELD)
+    .where(*HELD)
     .values(
         provider_call_sid=bindparam("sid"),
         status=bindparam("status", type_=ContactAttempt.status.type),
@@ -410,9 +402,7 @@ def record_refusal(
     same way, but left DIALING with its lease ended, so the carrier is asked whether the
     call exists before it is ever dialled again.
     """
-    attempt = session.scalars(
-        select(ContactAttempt).where(*held(claim)).with_for_update()
-    ).one_or_none()
+    attempt = session.scalars(HELD_ROW, held_params(claim)).one_or_none()
     if attempt is None:
         return False
     attempt.error_code = str(code) if code is not None else None

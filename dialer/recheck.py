@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from dialer.claims import STILL_HELD, Claim, held, held_params
+from dialer.claims import HELD_ROW, STILL_HELD, Claim, held_params
 from dialer.facts import AccountCase, load_cases
 from dialer.policy import callable_numbers, decide
 from hotline import audit
@@ -119,9 +119,7 @@ def refusal_at(
 
 def record_not_callable(session: Session, claim: Claim, reason: str, now: dt.datetime) -> bool:
     """End the claimed attempt undialled: the policy refused it at its slot."""
-    attempt = session.scalars(
-        select(ContactAttempt).where(*held(claim)).with_for_update()
-    ).one_or_none()
+    attempt = session.scalars(HELD_ROW, held_params(claim)).one_or_none()
     if attempt is None:
         return False
     attempt.status = AttemptStatus.SKIPPED
