@@ -7,6 +7,7 @@ messaging.py's; queues and their members are queues_rest.py's.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import time
@@ -35,7 +36,8 @@ class RestApi(Lifecycle):
     """The carrier as the REST API, the softphone and the tests see it."""
 
     def create_call(self, form: Mapping[str, list[str]]) -> SimCall:
-        """POST Calls.json: validate like Twilio, queue at the account's CPS, start."""
+        """POST Calls.json: validate like Twilio, queue at the account's CPS, start; the
+        call as it was created (a copy: the live one is `self.calls[sid]`)."""
         one = functools.partial(_first, form)
         to, from_ = one("To"), one("From")
         if not to:
@@ -124,12 +126,16 @@ class RestApi(Lifecycle):
                 "queue_time_ms": call.queue_time_ms,
             },
         )
+        # The answer is the call as created (Twilio answers `queued`): a copy taken before
+        # the call starts, since on the pool it may ring and be answered before the answer
+        # is written (seen under load: `in-progress` in the create response).
+        created = copy.copy(call)
         if self.hold_calls:
             with self._lock:
                 self._held.append(call)
         else:
             self._pool.submit(self._guarded, self._run_outbound, call)
-        return call
+        return created
 
     def take_held(self) -> list[SimCall]:
         """The outbound calls created since the last take, oldest first, not yet run

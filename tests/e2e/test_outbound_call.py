@@ -25,6 +25,24 @@ def place(gateway, peer_url, **overrides):
     return gateway.place_call(request)
 
 
+def test_the_create_answer_is_the_call_as_created_however_soon_it_runs(simulator, peer):
+    # The create's JSON is written after the call has started on the carrier's pool: under
+    # load the SDK was told `in-progress`. Twilio answers `queued`.
+    _, peer_url = peer
+    simulator.carrier.scripts[CALLEE] = Script.from_dict({"keys": "1"})
+    created = simulator.carrier.create_call(
+        {
+            "To": [CALLEE],
+            "From": [HOTLINE_NUMBER],
+            "Url": [peer_url + "/answer"],
+            "StatusCallback": [peer_url + "/status"],
+        }
+    )
+    live = simulator.carrier.wait(created.sid)
+    assert live.status == "completed"
+    assert created.status == "queued"
+
+
 def test_a_scripted_callee_presses_a_key_and_every_step_is_signed_and_reported(
     gateway, simulator, peer
 ):
