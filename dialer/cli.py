@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from hotline.bootstrap import Runtime
 
 
+NO_CAMPAIGNS = "no campaigns: load one with `hotline campaign load FILE.toml`"
+
+
 def _console() -> Console:
     # Off a terminal rich assumes 80 columns and would cut the reasons short.
     return Console() if sys.stdout.isatty() else Console(width=160)
@@ -86,7 +89,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         with current.Session.begin() as session:
             campaigns = DialerCampaigns().campaigns(session)
         if not campaigns:
-            click.echo("no campaigns: load one with `hotline campaign load FILE.toml`")
+            click.echo(NO_CAMPAIGNS)
             return
         table = Table(title="campaigns")
         for heading in ("name", "status", "profile", "caller id", "audience", "tiers", "queued"):
@@ -167,6 +170,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         shown_day = day.date() if day else now.date()
         try:
             with current.Session.begin() as session:
+                stored = bool(DialerCampaigns().campaigns(session))
                 lines = preview(session, shown_day, now, campaign_name)
                 limits = pacing_limits(session, lines)
                 # Every zone's day has begun by the end of the UTC day + 14 h (UTC-12..+14).
@@ -174,6 +178,10 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
                 texts = text_queue.queued_by(session, until + dt.timedelta(hours=14))
         except campaign_store.CampaignError as exc:
             raise click.ClickException(str(exc)) from None
+        if not stored:
+            # `hotline demo` rehearses the shipped campaigns in a scratch copy: none is stored.
+            click.echo(NO_CAMPAIGNS)
+            return
         table = Table(
             title=f"campaign preview for {(day.date() if day else now.date()).isoformat()}"
         )

@@ -149,6 +149,15 @@ def test_preview_lists_who_would_be_called_and_why_the_others_are_not(hotline, S
     assert "not called, " in out  # the demo has flagged accounts
 
 
+def test_preview_with_no_campaign_stored_says_how_to_load_one(hotline, Session):
+    # After `hotline demo` (its rehearsal uses the shipped file in a scratch copy) a
+    # newcomer's preview printed an empty table and "0 of 0".
+    seed_demo(Session, 5)
+    result = hotline("campaign", "preview")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "no campaigns: load one with `hotline campaign load FILE.toml`"
+
+
 def test_preview_of_a_past_day_is_one_line(hotline):
     hotline("campaign", "load", str(EXAMPLE))
     hotline("seed-demo", "--size", "5")
