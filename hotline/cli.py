@@ -769,8 +769,9 @@ def _demo_rehearsal(current: Runtime, days: int, console: Console) -> None:
         for text in lines:
             console.print(text, markup=False, highlight=False)
     console.print(
-        "\nrun it yourself: hotline campaign simulate --days 7 --out sim (attempts.csv); "
-        "hotline serve, hotline simulator and hotline call to ring the line live"
+        "\nrun it yourself (as the README installs it): .venv/bin/hotline campaign simulate "
+        "--days 7 --out sim (attempts.csv); .venv/bin/hotline serve, .venv/bin/hotline "
+        "simulator and .venv/bin/hotline call to ring the line live"
     )
 
 
