@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, update
 
+from dialer.campaign_store import set_status
 from dialer.claims import claim_due, record_placed
 from dialer.facts import load_cases
 from dialer.pacing import Limits
@@ -87,10 +88,9 @@ def test_concurrent_claimers_no_double_claim_no_paused(Session, run):
             assert w == workers[i]
 
 
-@pg_only
-@pytest.mark.parametrize("run", range(3))
-def test_pause_between_plan_and_claim(Session, run):
-    """Pause (raw status flip, no cancel) committed before a claim starts: no claim of it."""
+def _pause_beside_claimers(Session, pause):
+    """Four claimers over campaigns a and b while `pause(session, b)` commits: no claim
+    that started after the pause took b's attempts; the claimed rows are the DIALING ones."""
     set_limits(Session, Limits(1e6, 100000))
     a = make_campaign(Session, "a")
     b = make_campaign(Session, "b")
@@ -98,6 +98,7 @@ def test_pause_between_plan_and_claim(Session, run):
     plan(Session, b, numbers(200, 200))
     paused = threading.Event()
     late: list = []
+    got: list = []
     errors: list = []
 
     def claimer(name):
@@ -105,24 +106,52 @@ def test_pause_between_plan_and_claim(Session, run):
             for _ in range(40):
                 was_paused = paused.is_set()
                 c = _claim(Session, name, T0, limit=5)
+                got.extend(c)
                 if was_paused:
                     late.extend(x for x in c if x.campaign_id == b)
         except BaseException as exc:
             errors.append(exc)
 
     def pauser():
-        with Session.begin() as s:
-            s.execute(update(Campaign).where(Campaign.id == b).values(status=CampaignStatus.PAUSED))
-        paused.set()
+        try:
+            with Session.begin() as s:
+                pause(s, b)
+            paused.set()
+        except BaseException as exc:
+            errors.append(exc)
 
     ts = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
     for t in ts:
         t.start()
-    threading.Timer(0.05, pauser).start()
+    timer = threading.Timer(0.05, pauser)
+    timer.start()
     for t in ts:
         t.join()
-    assert errors == []
+    timer.join()
+    assert errors == [], [repr(e)[:300] for e in errors]
     assert late == []
+    claimed = {c.attempt_id for c in got}
+    with Session() as s:
+        for i, st in s.execute(select(ContactAttempt.id, ContactAttempt.status)):
+            assert (i in claimed) == (st == AttemptStatus.DIALING), (i, st)
+
+
+def _flip_to_paused(session, campaign_id):
+    # A raw status flip, with no cancellation of its queued calls.
+    session.execute(
+        update(Campaign).where(Campaign.id == campaign_id).values(status=CampaignStatus.PAUSED)
+    )
+
+
+def _set_paused(session, campaign_id):
+    set_status(session, "b", CampaignStatus.PAUSED, actor="t", now=T0)
+
+
+@pg_only
+@pytest.mark.parametrize("run", range(3))
+@pytest.mark.parametrize("pause", (_flip_to_paused, _set_paused), ids=("flip", "set_status"))
+def test_a_pause_committed_beside_claimers_stops_its_claims(Session, run, pause):
+    _pause_beside_claimers(Session, pause)
 
 
 @pytest.mark.parametrize("zone", (dt.UTC, IST, PST))
@@ -264,58 +293,6 @@ def test_threads_first_use(Session, engine):
         t.join()
     assert errors == [], [repr(e)[:300] for e in errors]
     assert sorted(Counter(c.attempt_id for c in got).values()) == [1] * 400
-
-
-@pg_only
-@pytest.mark.parametrize("run", range(3))
-def test_set_status_pause_beside_claimers(Session, run):
-    from dialer.campaign_store import set_status
-
-    set_limits(Session, Limits(1e6, 100000))
-    a = make_campaign(Session, "a")
-    b = make_campaign(Session, "b")
-    plan(Session, a, numbers(200, 0))
-    plan(Session, b, numbers(200, 200))
-    paused = threading.Event()
-    after: list = []
-    late: list = []
-    got: list = []
-    errors: list = []
-
-    def claimer(name):
-        try:
-            for _ in range(40):
-                was_paused = paused.is_set()
-                c = _claim(Session, name, T0, limit=5)
-                got.extend(c)
-                if was_paused:
-                    after.append(len(c))
-                    late.extend(x for x in c if x.campaign_id == b)
-        except BaseException as exc:
-            errors.append(exc)
-
-    def pauser():
-        try:
-            with Session.begin() as s:
-                set_status(s, "b", CampaignStatus.PAUSED, actor="t", now=T0)
-            paused.set()
-        except BaseException as exc:
-            errors.append(exc)
-
-    ts = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
-    for t in ts:
-        t.start()
-    timer = threading.Timer(0.05, pauser)
-    timer.start()
-    for t in ts:
-        t.join()
-    timer.join()
-    assert errors == [], [repr(e)[:300] for e in errors]
-    assert late == []
-    claimed = {c.attempt_id for c in got}
-    with Session() as s:
-        for i, st in s.execute(select(ContactAttempt.id, ContactAttempt.status)):
-            assert (i in claimed) == (st == AttemptStatus.DIALING), (i, st)
 
 
 @pg_only
