@@ -170,8 +170,10 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
         shown_day = day.date() if day else now.date()
         try:
             with current.Session.begin() as session:
-                stored = bool(DialerCampaigns().campaigns(session))
                 lines = preview(session, shown_day, now, campaign_name)
+                # No line: is any campaign stored at all? (The desk's rows would also count
+                # every campaign's queued calls, a scan of the attempts, for one yes or no.)
+                stored = bool(lines) or bool(campaign_store.read_campaigns(session))
                 limits = pacing_limits(session, lines)
                 # Every zone's day has begun by the end of the UTC day + 14 h (UTC-12..+14).
                 until = dt.datetime.combine(shown_day, dt.time(), dt.UTC) + dt.timedelta(days=1)
