@@ -229,6 +229,12 @@ class Decision:
     rule: str | None = None
     # Numbers on file not callable now, and why: what a preview shows.
     excluded: tuple[tuple[str, Reason], ...] = field(default=())
+    # A denial no instant lifts (a hard block, nothing due, no number diallable): the same
+    # facts are denied at every time (dialer/plan_memo.py relies on it).
+    timeless: bool = False
+    # A denial whose search for the next eligible time stopped at `until`: nothing is
+    # allowed before this (the horizon's end, or a pause's if later; dialer/plan_memo.py).
+    not_before: dt.datetime | None = None
 
 
 # US states and territories to the zones a person there may be in (a state across two zones
@@ -389,6 +395,7 @@ def _decided(
             f"{why}; not eligible by {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
             rule,
             excluded + time_excluded,
+            not_before=max(until, rules.resume_at(now)),
         )
     if found is None:
         return Decision(
@@ -471,7 +478,9 @@ def _prepare(
 
 
 def _never(reason: Reason, excluded: tuple[tuple[str, Reason], ...] = ()) -> Decision:
-    return Decision(False, (), reason, None, f"{_WHY[reason]}; not called", None, excluded)
+    return Decision(
+        False, (), reason, None, f"{_WHY[reason]}; not called", None, excluded, timeless=True
+    )
 
 
 def _number_block(phone: PhoneFacts) -> Reason | None:
@@ -654,12 +663,7 @@ class _Rules:
         transition in some zone: those instants are the only ones worth asking about. They
         are asked in time order, so stopping at `until` changes no instant found before it.
         """
-        start = now
-        paused = None if self.text else self.account.reminders_paused_until
-        if paused is not None:
-            # Skip a long pause in one step: nothing is allowed before its last midnight.
-            resume = max(_midnight(paused + DAY, z) for z in self.zones)
-            start = max(start, resume)
+        start = self.resume_at(now)
         if until is not None and start > until:
             return None
         if self.allowed(start):
@@ -672,6 +676,29 @@ class _Rules:
                 if self.allowed(moment):
                     return moment
         return None
+
+    def resume_at(self, now: dt.datetime) -> dt.datetime:
+        """`now`, or the end of a pause still running then: nothing is allowed before it (a
+        long pause skipped in one step rather than walked edge by edge)."""
+        start = now
+        if self.text:
+            return start
+        paused = self.account.reminders_paused_until
+        if paused is not None:
+            # The pause's last day must be over in every zone.
+            start = max(start, max(_midnight(paused + DAY, z) for z in self.zones))
+        days = self.profile.conversation_pause_days
+        if days and self.conversations:
+            # As _in_pause: a conversation on local day D allows calls from D + days.
+            start = max(
+                start,
+                max(
+                    _midnight(_local(talk, z).date() + days * DAY, z)
+                    for talk in self.conversations
+                    for z in self.zones
+                ),
+            )
+        return start
 
     def _edges(self, lo: dt.datetime, hi: dt.datetime) -> Iterator[dt.datetime]:
         for zone in self.zones:

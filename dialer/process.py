@@ -41,6 +41,7 @@ from dialer import claims
 from dialer.clock import Clock, SystemClock
 from dialer.config import DialerConfig
 from dialer.lifecycle import lifecycle
+from dialer.plan_memo import PlanMemo
 from dialer.texting import TextConfig, send_texts
 from dialer.tick import TickReport, Worker, planning, reconcile, tick
 from hotline.bootstrap import Runtime
@@ -99,7 +100,8 @@ def planning_and_lifecycle_jobs(
     ]
     every = runtime.settings.dialer_plan_every_s
     if every != 0:
-        run_planning = _one_at_a_time(lambda: planning(runtime.Session, clock))
+        last_run = PlanMemo()  # the job's own, from run to run
+        run_planning = _one_at_a_time(lambda: planning(runtime.Session, clock, last_run))
         jobs.append(ScheduledJob(PLANNING_JOB_ID, run_planning, dt.timedelta(seconds=every)))
     return jobs
 

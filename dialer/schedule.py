@@ -62,6 +62,9 @@ class Schedule:
     next_eligible: dt.datetime | None
     # The campaign's own reason when it, not the policy, holds the call back.
     campaign_reason: str | None = None
+    # Not due, its search stopped at the horizon's end: nothing is allowed before this
+    # (Decision.not_before).
+    not_before: dt.datetime | None = None
 
     @property
     def number(self) -> str | None:
@@ -94,7 +97,7 @@ def schedule(
     limit = until if bounded else None
     first = decide(account, phones, history, profile, start, until=limit)
     if not first.allowed and first.next_eligible is None:
-        return Schedule(first, None, None, None)
+        return Schedule(first, None, None, None, not_before=first.not_before)
     zone = home_zone(account, phones)
     moment, decision = start, first
     campaign_reason: str | None = None
@@ -108,7 +111,7 @@ def schedule(
                 return Schedule(first, None, None, moment, campaign_reason)
             return Schedule(first, moment, decision, moment, campaign_reason)
         if decision.next_eligible is None:
-            return Schedule(first, None, None, None, campaign_reason)
+            return Schedule(first, None, None, None, campaign_reason, decision.not_before)
         moment = decision.next_eligible
         if moment > until:
             return Schedule(first, None, None, moment, campaign_reason)
@@ -230,8 +233,17 @@ def renumbered(result: Schedule, to: Mapping[str, str]) -> Schedule:
             allowed_explanation(phones) if d.allowed else d.explanation,
             d.rule,
             tuple((to[p], r) for p, r in d.excluded),
+            d.timeless,
+            d.not_before,
         )
 
     first = decision(result.first)
     due = first if result.decision is result.first else decision(result.decision)
-    return Schedule(first, result.due_at, due, result.next_eligible, result.campaign_reason)
+    return Schedule(
+        first,
+        result.due_at,
+        due,
+        result.next_eligible,
+        result.campaign_reason,
+        result.not_before,
+    )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dialer import claims, recheck
 from dialer.clock import Clock, sleep_until
 from dialer.config import CARRIER_REQUEST_BOUND, DialerConfig
+from dialer.plan_memo import PlanMemo
 from dialer.planner import PlanReport, plan
 from dialer.reconcile import reconcile_overdue, resolve_unknown_placements
 from dialer.retry import Refusal, classify
@@ -92,20 +93,30 @@ def tick(
     return report
 
 
-def planning(Session: sessionmaker[Session], clock: Clock) -> PlanReport:
+def planning(
+    Session: sessionmaker[Session], clock: Clock, last_run: PlanMemo | None = None
+) -> PlanReport:
     """The planning job: refresh tiers and queue the calls due within the planner's horizon.
 
     Committed batch by batch (the planner's `after_batch`), so a run over a large portfolio
     never holds a cardholder's account for its whole length; two dialers planning at once
     are kept to one open attempt per account by the database (the planner's unique index).
+    `last_run`: the job's memo, kept from one run to the next (dialer/plan_memo.py).
     """
     with Session() as session:
-        report = plan(session, clock.now(), actor="dialer:planner", after_batch=session.commit)
+        report = plan(
+            session,
+            clock.now(),
+            actor="dialer:planner",
+            after_batch=session.commit,
+            last_run=last_run,
+        )
         session.commit()
     log.info(
-        "planned %s call(s) over %s account(s); %s cancelled",
+        "planned %s call(s) over %s account(s) (%s known from the last run); %s cancelled",
         report.planned,
         report.accounts_considered,
+        report.remembered,
         report.cancelled,
     )
     return report
