@@ -216,6 +216,11 @@ def run(runtime: Runtime) -> None:
             )
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
+            if stop.is_set():
+                # A second signal (Ctrl-C twice; a supervisor signalling the process and
+                # its group): already stopping, and the scheduler may be shut down.
+                log.info("dialer already stopping (%s)", signal.Signals(signum).name)
+                return
             log.info("dialer stopping (%s)", signal.Signals(signum).name)
             stop.set()
             scheduler.shutdown(wait=False)

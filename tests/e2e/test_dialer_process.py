@@ -193,6 +193,25 @@ def test_sigterm_stops_the_dialer_cleanly_and_leaves_no_claim_unresolved(dialer_
     assert 3 <= len(placed) < len(to)  # stopped before the campaign was done
 
 
+@pytest.mark.parametrize("gap_s", [0.0, 0.003], ids=["at-once", "3ms-apart"])
+def test_a_second_signal_while_stopping_changes_nothing(dialer_line, Session, gap_s):
+    """GNU timeout, or Ctrl-C pressed twice, signals twice: the second is let be."""
+    plan_due(Session, 20)
+    dialer = dialer_line.spawn("twice", HOTLINE_DIALER_CPS="4")
+    dialer_line.wait_started("twice")
+    wait_until(lambda: len(dialer_line.carrier.list_calls()) >= 1, 30, "a call")
+    dialer.send_signal(signal.SIGTERM)
+    time.sleep(gap_s)
+    dialer.send_signal(signal.SIGINT)
+    assert dialer.wait(timeout=15) == 0
+    log = (dialer_line.logs / "twice.log").read_text()
+    assert "Traceback" not in log and "Error" not in log
+    # Both pending at once, the lower-numbered SIGINT may be handled first.
+    assert "dialer stopping (" in log and "dialer already stopping (" in log
+    assert " stopped" in log
+    assert [r for r in attempts(Session) if r.status is AttemptStatus.DIALING] == []
+
+
 def test_a_second_dialer_on_the_same_sqlite_database_refuses_to_start(dialer_line, Session):
     if backend() != "sqlite":
         pytest.skip("SQLite only: dialers share PostgreSQL")
