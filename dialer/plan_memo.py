@@ -10,18 +10,18 @@ the times unchanged, a later start changes it only in a way known in advance (th
 finds the *first* instant both the policy and the tier's pacing allow):
 
 - due at T from t0: from any t1 in [t0, T], due at T again;
-- not due, nothing allowed before B: from t1, not due while t1 + horizon < B. B is the
-  schedule's next_eligible when found past the horizon; never, for a denial no time
-  lifts (a hard block, nothing due, no number diallable); else the planner's search
-  stopped at the horizon's end, and B is the later of that end and the end of a pause
-  (a promise's, or the one after a conversation): an account capped or outside its
-  window past the horizon's end is simply computed again next run.
+- not due at t0 for a reason that holds until B: from t1, not due, for the same reason,
+  while t1 + horizon < B. B is never for a denial no time lifts (a hard block, nothing
+  due, no number diallable: Decision.timeless); or the end of the pause the reason
+  names (a promise's, or the one after a conversation: Decision.not_before). Any other
+  account not due (capped, waiting out a retry delay, outside its window past the
+  horizon) is computed again next run: its reason may change on the way.
 
 tests/unit/test_plan_memo.py holds those two to random accounts, histories and profiles.
 So a run that finds an account's case equal to the last one (a fingerprint of everything
 the schedule reads) skips its schedule when the answer is known: a planned call for its
 campaign and tier, still due in the horizon, stands; an account without one stays not due
-(counted under the reason found when it was computed). Any other account, and every call
+for the reason found then. Any other account, and every call
 queued or cancelled, is computed as before. Nothing here decides a call: the policy is
 asked again at the call's slot (dialer/recheck.py).
 
@@ -116,15 +116,14 @@ class PlanMemo:
         start: dt.datetime,
         reason: str | None,
     ) -> None:
+        # Not due: remembered only where the reason counted stays the same as well, a
+        # denial no time lifts or a pause (a next eligible time found past the horizon,
+        # a retry delay say, is reached under another reason first: outside the window).
         if result.due_at is not None:
             not_before = None
         elif result.first.timeless:
             not_before = NEVER
-        elif result.next_eligible is not None:
-            not_before = result.next_eligible
         elif result.not_before is not None:
-            # Not found by the horizon's end (the planner's search stops there); a pause
-            # may say how much longer nothing is allowed.
             not_before = result.not_before
         else:
             self._last.pop(account_id, None)

@@ -188,7 +188,7 @@ def plan(
     every account one by one, what the set path must equal (the tests compare the two).
     `last_run`: the planning job's memo (dialer/plan_memo.py): an account read one by one
     whose case has not changed since it was last computed is not scheduled again when the
-    answer is known (a not-due one is then counted under the reason found then).
+    answer, and a not-due one's reason, is known.
     """
     _one_planner_at_a_time(session)
     report = PlanReport(tiers_changed=refresh_tiers(session))

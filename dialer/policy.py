@@ -233,7 +233,8 @@ class Decision:
     # facts are denied at every time (dialer/plan_memo.py relies on it).
     timeless: bool = False
     # A denial whose search for the next eligible time stopped at `until`: nothing is
-    # allowed before this (the horizon's end, or a pause's if later; dialer/plan_memo.py).
+    # allowed before this, and the same reason is given until then (the horizon's end,
+    # or the end of the pause the reason names if later; dialer/plan_memo.py).
     not_before: dt.datetime | None = None
 
 
@@ -395,7 +396,7 @@ def _decided(
             f"{why}; not eligible by {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC",
             rule,
             excluded + time_excluded,
-            not_before=max(until, rules.resume_at(now)),
+            not_before=max(until, rules.pause_end(reason, now)),
         )
     if found is None:
         return Decision(
@@ -680,25 +681,35 @@ class _Rules:
     def resume_at(self, now: dt.datetime) -> dt.datetime:
         """`now`, or the end of a pause still running then: nothing is allowed before it (a
         long pause skipped in one step rather than walked edge by edge)."""
-        start = now
-        if self.text:
-            return start
-        paused = self.account.reminders_paused_until
-        if paused is not None:
-            # The pause's last day must be over in every zone.
-            start = max(start, max(_midnight(paused + DAY, z) for z in self.zones))
+        return max(now, self._reminders_end(), self._conversation_end())
+
+    def pause_end(self, reason: Reason, now: dt.datetime) -> dt.datetime:
+        """The end of the pause `reason` names, if later than `now` (else `now`): until
+        then nothing is allowed and the verdict names that pause. The verdict asks the
+        reminders pause first, and a pause only ends: one named at `now` stays named."""
+        if reason is Reason.REMINDERS_PAUSED:
+            return max(now, self._reminders_end())
+        if reason is Reason.CONVERSATION_PAUSE:
+            return max(now, self._conversation_end())
+        return now
+
+    def _reminders_end(self) -> dt.datetime:
+        paused = None if self.text else self.account.reminders_paused_until
+        if paused is None:
+            return _EARLIEST
+        # The pause's last day must be over in every zone.
+        return max(_midnight(paused + DAY, z) for z in self.zones)
+
+    def _conversation_end(self) -> dt.datetime:
         days = self.profile.conversation_pause_days
-        if days and self.conversations:
-            # As _in_pause: a conversation on local day D allows calls from D + days.
-            start = max(
-                start,
-                max(
-                    _midnight(_local(talk, z).date() + days * DAY, z)
-                    for talk in self.conversations
-                    for z in self.zones
-                ),
-            )
-        return start
+        if self.text or not days or not self.conversations:
+            return _EARLIEST
+        # As _in_pause: a conversation on local day D allows calls from D + days.
+        return max(
+            _midnight(_local(talk, z).date() + days * DAY, z)
+            for talk in self.conversations
+            for z in self.zones
+        )
 
     def _edges(self, lo: dt.datetime, hi: dt.datetime) -> Iterator[dt.datetime]:
         for zone in self.zones:
@@ -751,6 +762,9 @@ def _over(cap: Cap, attempts: list[Attempt], locals_: list[tuple[str, dt.datetim
         if count >= cap.limit:
             return True
     return False
+
+
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _midnight(day: dt.date, zone: str) -> dt.datetime:

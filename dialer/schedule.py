@@ -62,8 +62,8 @@ class Schedule:
     next_eligible: dt.datetime | None
     # The campaign's own reason when it, not the policy, holds the call back.
     campaign_reason: str | None = None
-    # Not due, its search stopped at the horizon's end: nothing is allowed before this
-    # (Decision.not_before).
+    # Not due at the start, its search stopped at the horizon's end: nothing is allowed,
+    # and `first` names the same reason, before this (Decision.not_before).
     not_before: dt.datetime | None = None
 
     @property
@@ -111,7 +111,7 @@ def schedule(
                 return Schedule(first, None, None, moment, campaign_reason)
             return Schedule(first, moment, decision, moment, campaign_reason)
         if decision.next_eligible is None:
-            return Schedule(first, None, None, None, campaign_reason, decision.not_before)
+            return Schedule(first, None, None, None, campaign_reason)
         moment = decision.next_eligible
         if moment > until:
             return Schedule(first, None, None, moment, campaign_reason)

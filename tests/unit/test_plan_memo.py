@@ -11,7 +11,9 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dialer.campaigns import RetryOutcome
 from dialer.plan_memo import PlanMemo
+from dialer.planner import _not_due_reason
 from dialer.policy import Attempt
 from dialer.schedule import PastCall, schedule
 from hotline.profiles import PROFILES, AttemptOutcome
@@ -65,11 +67,12 @@ def test_a_later_start_changes_a_schedule_only_as_the_memo_assumes(case, minutes
     first = schedule(account, phones, history, past, profile, TIER, t0, t0 + HORIZON, bounded=True)
     again = schedule(account, phones, history, past, profile, TIER, t1, t1 + HORIZON, bounded=True)
     memo = PlanMemo()
-    memo.remember(1, 7, first, t0, "why")
+    memo.remember(1, 7, first, t0, None if first.due_at else _not_due_reason(first))
     if memo.still_due(1, 7, t1, HORIZON):
         assert again.due_at == first.due_at
-    elif memo.not_due_reason(1, 7, t1, HORIZON) is not None:
-        assert again.due_at is None
+    elif (counted := memo.not_due_reason(1, 7, t1, HORIZON)) is not None:
+        # Not due, and counted under the reason planning afresh gives.
+        assert again.due_at is None and counted == _not_due_reason(again)
     if (first.due_at is not None and t1 <= first.due_at) or first.first.timeless:
         assert memo.skipped == 1  # the memo does use what it knows
 
@@ -126,3 +129,23 @@ def test_outside_the_window_past_the_horizon_is_not_known():
     memo = PlanMemo()
     memo.remember(1, 7, result, night, "outside-window")
     assert memo.not_due_reason(1, 7, night, half_hour) is None
+
+
+def test_a_retry_delay_past_the_horizon_is_computed_again_its_reason_changing():
+    """The review's case: at 21:30 a voicemail's two-day retry delay is found past the
+    horizon, the reason then "outside-window"; at noon the next day the reason is the
+    delay. Not remembered, so the run counts the reason it finds."""
+    slow = dataclasses.replace(
+        TIER, retry_delay={**TIER.retry_delay, RetryOutcome.VOICEMAIL: dt.timedelta(days=2)}
+    )
+    voicemail = [PastCall(dt.datetime(2026, 12, 3, 1, 0, tzinfo=dt.UTC), AttemptOutcome.VOICEMAIL)]
+    night = dt.datetime(2026, 12, 3, 3, 30, tzinfo=dt.UTC)  # Wed 21:30 Chicago
+    noon = dt.datetime(2026, 12, 3, 18, 0, tzinfo=dt.UTC)  # Thu 12:00 Chicago
+    args = (ACCOUNT, PHONES, [], voicemail, PROFILE, slow)
+    first = schedule(*args, night, night + HORIZON, bounded=True)
+    fresh = schedule(*args, noon, noon + HORIZON, bounded=True)
+    assert first.due_at is None and fresh.due_at is None
+    assert _not_due_reason(first) != _not_due_reason(fresh)
+    memo = PlanMemo()
+    memo.remember(1, 7, first, night, _not_due_reason(first))
+    assert memo.not_due_reason(1, 7, noon, HORIZON) is None
