@@ -17,6 +17,7 @@ one out with a one-line message. On PostgreSQL any number may run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import logging
@@ -33,6 +34,7 @@ from types import FrameType
 from typing import IO
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -216,14 +218,18 @@ def run(runtime: Runtime) -> None:
             )
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
+            name = signal.Signals(signum).name
             if stop.is_set():
                 # A second signal (Ctrl-C twice; a supervisor signalling the process and
                 # its group): already stopping, and the scheduler may be shut down.
-                log.info("dialer already stopping (%s)", signal.Signals(signum).name)
+                log.info("dialer already stopping (%s)", name)
                 return
-            log.info("dialer stopping (%s)", signal.Signals(signum).name)
             stop.set()
-            scheduler.shutdown(wait=False)
+            log.info("dialer stopping (%s)", name)
+            # A second signal's handler may run inside this one (Python runs handlers
+            # between any two bytecodes) and shut the scheduler down first.
+            with contextlib.suppress(SchedulerNotRunningError):
+                scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)

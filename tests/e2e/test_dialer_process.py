@@ -203,8 +203,9 @@ def test_a_second_signal_while_stopping_changes_nothing(dialer_line, Session, ga
     dialer.send_signal(signal.SIGTERM)
     time.sleep(gap_s)
     dialer.send_signal(signal.SIGINT)
-    assert dialer.wait(timeout=15) == 0
+    code = dialer.wait(timeout=15)
     log = (dialer_line.logs / "twice.log").read_text()
+    assert code == 0, log
     assert "Traceback" not in log and "Error" not in log
     # Both pending at once, the lower-numbered SIGINT may be handled first.
     assert "dialer stopping (" in log and "dialer already stopping (" in log
