@@ -34,7 +34,14 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import NullType
 
 from dialer.history import is_conversation, outcome_of
-from dialer.policy import AccountFacts, Attempt, Channel, LocalHours, PhoneFacts
+from dialer.policy import (
+    AccountFacts,
+    Attempt,
+    Channel,
+    LocalHours,
+    PhoneFacts,
+    candidate_zones,
+)
 from dialer.schedule import PastCall
 from hotline.contacts import CALLBACK_REQUESTED
 from hotline.enums import (
@@ -262,10 +269,38 @@ def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datet
     statements = _statements(dialect)
     since = now - dt.timedelta(days=HISTORY_DAYS)
     ids = _ids(account_ids, dialect)
-    rows = connection.execute(statements.accounts, {"ids_id": ids}).all()
     flags: dict[int, set[AccountFlag]] = defaultdict(set)
     for account_id, flag in connection.execute(statements.flags, {"ids_account_id": ids}).all():
         flags[account_id].add(flag)
+    cases, by_holder = _load_accounts(connection, statements, ids, flags)
+    holders = list(by_holder)
+    updates = _add_phones(connection, statements, holders, by_holder)
+    numbers = _add_history(connection, statements, holders, by_holder, cases, since)
+    _add_texts(connection, statements, numbers, by_holder, since)
+    _add_inbound(connection, statements, list(cases), cases, since)
+    return Batch([cases[i] for i in sorted(cases)], updates)
+
+
+def load_zones(connection: Connection, account_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Each account's candidate time zones (policy.candidate_zones), from its address and
+    its cardholder's numbers alone: two statements, where a whole case also reads the
+    flags and every recent contact (the texts job asks for zones on every run while a
+    reminder's day is coming)."""
+    dialect = connection.dialect.name
+    statements = _statements(dialect)
+    cases, by_holder = _load_accounts(connection, statements, _ids(account_ids, dialect), {})
+    _add_phones(connection, statements, list(by_holder), by_holder)
+    return {i: candidate_zones(c.facts, c.phones) for i, c in cases.items()}
+
+
+def _load_accounts(
+    connection: Connection,
+    statements: _Statements,
+    ids: Any,
+    flags: dict[int, set[AccountFlag]],
+) -> tuple[dict[int, AccountCase], dict[int, list[AccountCase]]]:
+    """The accounts' cases (no numbers or contacts yet), by id and by cardholder."""
+    rows = connection.execute(statements.accounts, {"ids_id": ids}).all()
     cases: dict[int, AccountCase] = {}
     by_holder: dict[int, list[AccountCase]] = defaultdict(list)
     for (
@@ -298,12 +333,7 @@ def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datet
         )
         cases[account_id] = case
         by_holder[holder_id].append(case)
-    holders = list(by_holder)
-    updates = _add_phones(connection, statements, holders, by_holder)
-    numbers = _add_history(connection, statements, holders, by_holder, cases, since)
-    _add_texts(connection, statements, numbers, by_holder, since)
-    _add_inbound(connection, statements, list(cases), cases, since)
-    return Batch([cases[i] for i in sorted(cases)], updates)
+    return cases, by_holder
 
 
 def _add_phones(

@@ -33,8 +33,8 @@ from sqlalchemy.sql import ColumnElement
 
 from dialer import text_rules
 from dialer.campaigns import TierSettings
-from dialer.facts import AccountCase, load_cases
-from dialer.policy import Decision, candidate_zones, decide_text
+from dialer.facts import AccountCase, load_cases, load_zones
+from dialer.policy import Decision, decide_text
 from dialer.retry import Refusal, backoff
 from hotline import audit, contacts
 from hotline.campaign_port import texts_held
@@ -174,7 +174,7 @@ def _reminders(
             dated.append((source, account_id, day, campaign_id, tier))
     if not dated:
         return []
-    zones = _zones(connection, {account_id for _, account_id, _, _, _ in dated}, now)
+    zones = load_zones(connection, sorted({account_id for _, account_id, _, _, _ in dated}))
     rows = []
     for source, account_id, day, campaign_id, tier in dated:
         timing = text_rules.reminder_timing(day, tier, zones.get(account_id, ()))
@@ -228,6 +228,23 @@ def _not_queued(kind: TextKind, prefix: str, source_id: Any) -> ColumnElement[bo
     return ~(
         select(TextMessage.id)
         .where(TextMessage.kind == kind, TextMessage.source_key == key)
+        .exists()
+    )
+
+
+def _has_mobile(account_id: Any) -> ColumnElement[bool]:
+    """The account's cardholder has a mobile on file. A reminder or thank-you goes to a
+    mobile only (_insert drops a row with none): without this, each such reason was found,
+    looked up and dropped again on every run while it lasted (a payment's thank-you for
+    two days), most of what a run read."""
+    return (
+        select(Phone.id)
+        .join(CardAccount, CardAccount.cardholder_id == Phone.cardholder_id)
+        .where(
+            CardAccount.id == account_id,
+            Phone.phone_type == PhoneType.MOBILE,
+            Phone.removed_at.is_(None),
+        )
         .exists()
     )
 
@@ -286,13 +303,6 @@ def _worked_by(
     return worked
 
 
-def _zones(
-    connection: Connection, account_ids: set[int], now: dt.datetime
-) -> dict[int, tuple[str, ...]]:
-    cases = load_cases(connection, sorted(account_ids), now).cases
-    return {c.account_id: candidate_zones(c.facts, c.phones) for c in cases}
-
-
 # The statements a run of the texts job makes to find what is owed, built once: the job
 # runs every few seconds, and building them afresh cost more than running them.
 _ENDED_UNANSWERED = select(
@@ -315,6 +325,7 @@ _PENDING_PROMISES = select(
 ).where(
     PromiseToPay.status == PromiseStatus.PENDING,
     PromiseToPay.promised_date.between(bindparam("first"), bindparam("last")),
+    _has_mobile(PromiseToPay.account_id),
 )
 _DUE_INSTALMENTS = (
     select(
@@ -328,6 +339,7 @@ _DUE_INSTALMENTS = (
         RepaymentPlan.status == PlanStatus.ACTIVE,
         PlanInstalment.status == InstalmentStatus.DUE,
         PlanInstalment.due_date.between(bindparam("first"), bindparam("last")),
+        _has_mobile(RepaymentPlan.account_id),
     )
     .order_by(PlanInstalment.plan_id, PlanInstalment.sequence)
 )
@@ -335,11 +347,13 @@ _PAYMENTS_POSTED = select(Payment.id, Payment.account_id, Payment.posted_at).whe
     Payment.status == PaymentStatus.POSTED,
     Payment.posted_at >= bindparam("since", type_=Payment.posted_at.type),
     _not_queued(TextKind.THANK_YOU, "payment:", Payment.id),
+    _has_mobile(Payment.account_id),
 )
 _PROMISES_KEPT = select(PromiseToPay.id, PromiseToPay.account_id, PromiseToPay.resolved_at).where(
     PromiseToPay.status == PromiseStatus.KEPT,
     PromiseToPay.resolved_at >= bindparam("since", type_=PromiseToPay.resolved_at.type),
     _not_queued(TextKind.THANK_YOU, "promise-kept:", PromiseToPay.id),
+    _has_mobile(PromiseToPay.account_id),
 )
 _QUEUED = select(TextMessage.source_key).where(
     TextMessage.kind == bindparam("kind", type_=TextMessage.kind.type),

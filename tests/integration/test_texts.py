@@ -716,3 +716,66 @@ def _follow_up_queued_tomorrow(Session, campaign, why: str | None = None) -> dt.
             )
         )
     return tomorrow
+
+
+def test_a_thank_you_waits_for_a_mobile_and_goes_once_one_is_on_file(Session, campaign):
+    # Reasons to text a cardholder with no mobile are left out where they are found (none
+    # is queued): once a mobile is added, within the thank-you's two days, it goes.
+    account_id = account_with_call(
+        Session,
+        campaign,
+        phones=(("+14155550123", PhoneType.HOME, True),),
+        disposition=Disposition.PAID,
+    )
+    with Session.begin() as session:
+        session.add(
+            Payment(
+                account_id=account_id,
+                amount_minor=100_00,
+                currency="USD",
+                source=Source.IMPORT,
+                status=PaymentStatus.POSTED,
+                idempotency_key="bank:REF9",
+                posted_at=NOW - dt.timedelta(hours=1),
+            )
+        )
+    gateway = FakeCallGateway()
+    assert send_texts(Session, gateway, StepClock(NOW), config()).queued == 0
+    assert texts(Session) == [] and gateway.sms == []
+    with Session.begin() as session:
+        holder = session.get(CardAccount, account_id).cardholder
+        holder.phones.append(Phone(e164=MOBILE, phone_type=PhoneType.MOBILE, autodial_consent=True))
+    later = send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=2)), config())
+    assert later.queued == 1 and later.sent == 1
+    [message] = gateway.sms
+    assert message.to == MOBILE and "received your payment" in message.body
+
+
+def test_the_zones_alone_are_the_zones_of_the_whole_case(Session):
+    from dialer.facts import load_cases, load_zones
+    from dialer.policy import candidate_zones
+
+    with Session.begin() as session:
+        ids = [
+            add_account(session, "4000000000000011", region="NY").id,
+            add_account(
+                session,
+                "4000000000000012",
+                region="TX",
+                phones=(
+                    ("+12065550100", PhoneType.MOBILE, True),
+                    ("+13055550100", PhoneType.HOME, False),
+                ),
+            ).id,
+            add_account(session, "4000000000000013", region="CA", phones=()).id,
+        ]
+        removed = session.scalars(select(Phone).where(Phone.e164 == "+13055550100")).one()
+        removed.removed_at = NOW
+    with Session() as session:
+        connection = session.connection()
+        whole = load_cases(connection, ids, NOW).cases
+        zones = load_zones(connection, ids)
+    assert zones == {c.account_id: candidate_zones(c.facts, c.phones) for c in whole}
+    assert set(zones) == set(ids)
+    assert "America/New_York" in zones[ids[0]] and "America/Los_Angeles" in zones[ids[0]]
+    assert "America/Chicago" in zones[ids[1]] and "America/New_York" not in zones[ids[1]]
