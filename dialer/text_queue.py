@@ -26,7 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, cast, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -515,19 +525,9 @@ def claim_due(
     against each other's caps."""
     result = Claimed([])
     result.skipped += _drop_moot_held(session, now, limit)
-    candidates = session.scalars(
-        select(TextMessage)
-        .where(
-            TextMessage.status == TextStatus.QUEUED,
-            TextMessage.due_at <= now,
-            # Held: a paused campaign's texts wait in the queue, unclaimed, for its start
-            # (kept out here, so they never fill a batch that texts able to go need).
-            or_(TextMessage.campaign_id.is_(None), TextMessage.campaign_id.not_in(_holding())),
-        )
-        .order_by(TextMessage.due_at, TextMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    candidates = session.scalars(_CANDIDATES, {"now": now, "limit": limit}).all()
+    if not candidates:
+        return result
     # One sender at a time per person: the caps count texts across a cardholder's accounts
     # and numbers, so a second sender asking about the same person waits here until the
     # first one's claim is committed, then counts it. Locked in cardholder order, so two
@@ -584,26 +584,46 @@ def _holding() -> Any:
     return select(Campaign.id).where(Campaign.status.in_(HOLDS_TEXTS))
 
 
+# The texts due now, built once: every run of the job asks at least once, and most runs
+# find none (building the statement cost more than running it).
+_CANDIDATES = (
+    select(TextMessage)
+    .where(
+        TextMessage.status == TextStatus.QUEUED,
+        TextMessage.due_at <= bindparam("now", type_=TextMessage.due_at.type),
+        # Held: a paused campaign's texts wait in the queue, unclaimed, for its start
+        # (kept out here, so they never fill a batch that texts able to go need).
+        or_(TextMessage.campaign_id.is_(None), TextMessage.campaign_id.not_in(_holding())),
+    )
+    .order_by(TextMessage.due_at, TextMessage.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True)
+)
+
+
 def _drop_moot_held(session: Session, now: dt.datetime, limit: int) -> int:
     """Skip the held texts no longer worth sending (a reminder whose date has come, a
     follow-up or thank-you past its day or two), so a campaign started again later never
     sends them and the queue does not keep them; how many."""
-    rows = session.execute(
-        select(TextMessage, Campaign.name, Campaign.status)
-        .join(Campaign, Campaign.id == TextMessage.campaign_id)
-        .where(
-            TextMessage.status == TextStatus.QUEUED,
-            Campaign.status.in_(HOLDS_TEXTS),
-            TextMessage.expires_at <= now,
-        )
-        .order_by(TextMessage.id)
-        .limit(limit)
-        .with_for_update(of=TextMessage, skip_locked=True)
-    ).all()
+    rows = session.execute(_MOOT_HELD, {"now": now, "limit": limit}).all()
     for text, name, status in rows:
         why = f"too late: no longer worth sending (held while campaign {name} was {status.value})"
         _end(session, text, TextStatus.SKIPPED, why, now)
     return len(rows)
+
+
+_MOOT_HELD = (
+    select(TextMessage, Campaign.name, Campaign.status)
+    .join(Campaign, Campaign.id == TextMessage.campaign_id)
+    .where(
+        TextMessage.status == TextStatus.QUEUED,
+        Campaign.status.in_(HOLDS_TEXTS),
+        TextMessage.expires_at <= bindparam("now", type_=TextMessage.expires_at.type),
+    )
+    .order_by(TextMessage.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(of=TextMessage, skip_locked=True)
+)
 
 
 def still_owed(session: Session, text: TextMessage) -> str | None:
