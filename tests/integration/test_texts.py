@@ -230,22 +230,25 @@ def test_a_courtesy_reminder_goes_the_set_days_before_a_promise(Session, campaig
     assert send_texts(Session, gateway, StepClock(NOW + dt.timedelta(hours=1)), config()).sent == 0
 
 
+def _posted_payment(account_id: int, reference: str) -> Payment:
+    """$100 posted from the bank's file an hour before NOW."""
+    return Payment(
+        account_id=account_id,
+        amount_minor=100_00,
+        currency="USD",
+        source=Source.IMPORT,
+        status=PaymentStatus.POSTED,
+        idempotency_key=reference,
+        posted_at=NOW - dt.timedelta(hours=1),
+    )
+
+
 def test_a_payment_and_the_promise_it_kept_get_one_thank_you(Session, campaign):
     account_id = account_with_call(Session, campaign, disposition=Disposition.PROMISE)
     with Session.begin() as session:
         account = session.get(CardAccount, account_id)
         account.past_due_minor, account.days_past_due = 0, 0  # paid up: no call, but thanks
-        session.add(
-            Payment(
-                account_id=account_id,
-                amount_minor=100_00,
-                currency="USD",
-                source=Source.IMPORT,
-                status=PaymentStatus.POSTED,
-                idempotency_key="bank:REF1",
-                posted_at=NOW - dt.timedelta(hours=1),
-            )
-        )
+        session.add(_posted_payment(account_id, "bank:REF1"))
         session.add(
             PromiseToPay(
                 account_id=account_id,
@@ -728,17 +731,7 @@ def test_a_thank_you_waits_for_a_mobile_and_goes_once_one_is_on_file(Session, ca
         disposition=Disposition.PAID,
     )
     with Session.begin() as session:
-        session.add(
-            Payment(
-                account_id=account_id,
-                amount_minor=100_00,
-                currency="USD",
-                source=Source.IMPORT,
-                status=PaymentStatus.POSTED,
-                idempotency_key="bank:REF9",
-                posted_at=NOW - dt.timedelta(hours=1),
-            )
-        )
+        session.add(_posted_payment(account_id, "bank:REF9"))
     gateway = FakeCallGateway()
     assert send_texts(Session, gateway, StepClock(NOW), config()).queued == 0
     assert texts(Session) == [] and gateway.sms == []
