@@ -338,6 +338,9 @@ def plan_plain(
     connection.execute(
         text(_busy_sql()).bindparams(bindparam("since", since, type_=_ATTEMPTS.c.due_at.type))
     )
+    # The stage asks it NOT EXISTS for every number: SQLite, without an index, scanned the
+    # whole of it each time (a second a run over 10,000 accounts once most were called).
+    connection.execute(text("CREATE INDEX plan_busy_holder ON plan_busy (cardholder_id)"))
     analyze(connection, "plan_busy")
     connection.execute(
         text(_stage_sql(dialect)).bindparams(
