@@ -21,8 +21,9 @@ take a session and never commit; dialer/texting.py owns the transactions.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,13 @@ from sqlalchemy import (
     Connection,
     Integer,
     String,
+    and_,
     bindparam,
     cast,
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -131,7 +134,17 @@ def _follow_ups(
     """A text after each campaign call that reached a voicemail or went unanswered, where
     its tier says so, to the mobile called (or, when a landline was called, the first
     mobile on file)."""
-    found = connection.execute(_ENDED_UNANSWERED, {"since": now - text_rules.FOLLOW_UP_FOR}).all()
+    # Only the calls of tiers that want a text after them: the others' were read and
+    # dropped on every run for the day they stayed recent (most of a run's rows).
+    wanting = {
+        name: settings.wanting(functools.partial(text_rules.wants_follow_up, disposition))
+        for name, disposition in _AFTER.items()
+    }
+    if not any(wanting.values()):
+        return []
+    found = connection.execute(
+        _ENDED_UNANSWERED, {"since": now - text_rules.FOLLOW_UP_FOR, **wanting}
+    ).all()
     rows = []
     for a in found:
         tier = settings.get(a.campaign_id, a.tier_id)
@@ -280,16 +293,21 @@ class _SettingsCache:
             return None
         key = (campaign_id, tier_id)
         if key not in self.known:
-            if self.stored is None:
-                tiers = select(
-                    CampaignTier.campaign_id, CampaignTier.tier_id, CampaignTier.settings
-                )
-                self.stored = {(c, t): stored for c, t, stored in self.connection.execute(tiers)}
-            stored = self.stored.get(key)
+            stored = self._stored().get(key)
             self.known[key] = (
                 TierSettings.from_json(json.loads(stored)) if stored is not None else None
             )
         return self.known[key]
+
+    def wanting(self, wants: Callable[[TierSettings], bool]) -> list[tuple[int, int]]:
+        """The (campaign id, tier id) of every campaign tier whose settings `wants`."""
+        return [key for key in self._stored() if (tier := self.get(*key)) and wants(tier)]
+
+    def _stored(self) -> dict[tuple[int, int], str]:
+        if self.stored is None:
+            tiers = select(CampaignTier.campaign_id, CampaignTier.tier_id, CampaignTier.settings)
+            self.stored = {(c, t): stored for c, t, stored in self.connection.execute(tiers)}
+        return self.stored
 
 
 # How far back the campaign that worked an account is looked for.
@@ -315,6 +333,8 @@ def _worked_by(
 
 # The statements a run of the texts job makes to find what is owed, built once: the job
 # runs every few seconds, and building them afresh cost more than running them.
+# The calls a follow-up may come after, by the parameter naming the tiers that want one.
+_AFTER = {"after_voicemail": Disposition.VOICEMAIL_LEFT, "after_no_answer": Disposition.NO_ANSWER}
 _ENDED_UNANSWERED = select(
     ContactAttempt.id,
     ContactAttempt.account_id,
@@ -326,7 +346,17 @@ _ENDED_UNANSWERED = select(
 ).where(
     ContactAttempt.direction == Direction.OUTBOUND,
     ContactAttempt.campaign_id.is_not(None),
-    ContactAttempt.disposition.in_([Disposition.VOICEMAIL_LEFT, Disposition.NO_ANSWER]),
+    or_(
+        *(
+            and_(
+                ContactAttempt.disposition == disposition,
+                tuple_(ContactAttempt.campaign_id, ContactAttempt.tier_id).in_(
+                    bindparam(name, expanding=True)
+                ),
+            )
+            for name, disposition in _AFTER.items()
+        )
+    ),
     ContactAttempt.ended_at >= bindparam("since", type_=ContactAttempt.ended_at.type),
     _not_queued(TextKind.FOLLOW_UP, "attempt:", ContactAttempt.id),
 )
