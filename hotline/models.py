@@ -596,6 +596,24 @@ class ContactAttempt(Base):
     carrier_checked_at: Mapped[dt.datetime | None]
 
 
+class PlanChange(Base):
+    """A cardholder whose planning facts changed: written by the database's own triggers
+    (migration 0016) on every table the planner reads about an account, never by the
+    code; read by the planning job's memo (dialer/plan_changes.py)."""
+
+    __tablename__ = "plan_change"
+    # AUTOINCREMENT: ids never reused, so the rows are read in order by id.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cardholder_id: Mapped[int]
+    # The writing transaction's id on PostgreSQL (a server default there); NULL on SQLite.
+    xact: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        server_default=text("CURRENT_TIMESTAMP"), index=True
+    )
+
+
 class TextMessage(Base):
     """A text the dialer sends a cardholder: a queue row with its placement state.
 
