@@ -25,6 +25,13 @@ for the reason found then. Any other account, and every call
 queued or cancelled, is computed as before. Nothing here decides a call: the policy is
 asked again at the call's slot (dialer/recheck.py).
 
+Nor does the memo read every account to find its case unchanged: the database says which
+cardholders' facts changed since the last run (dialer/plan_changes.py, written by
+triggers), and `catch_up` forgets those cardholders' accounts first. An account the memo
+still knows, whose campaign (found anew from its tier and address) and campaign key are
+the same, is answered without being read (`known`); the rest are read and fingerprinted
+as before. A memo that has not caught up for TRUST_FOR starts over.
+
 One memo serves one planning job in one process (dialer/process.py), for as long as it
 runs; it holds a few numbers per account, never the case itself.
 """
@@ -32,18 +39,28 @@ runs; it holds a few numbers per account, never the case itself.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dialer.plan_changes import KEEP, read_changes
 from dialer.schedule import Schedule
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from dialer.campaign_store import StoredCampaign
     from dialer.facts import AccountCase
 
 
 # Not due at any time while the case stays as it is (Decision.timeless).
 NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
+# A memo that has not read the changes for this long (wall seconds) starts over: the
+# planner deletes them after plan_changes.KEEP, and a process stopped for days may have
+# missed some. Far under KEEP, whatever the two machines' clocks say.
+TRUST_FOR = dt.timedelta(days=1).total_seconds()
+assert KEEP.total_seconds() > TRUST_FOR * 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +71,89 @@ class _Remembered:
     # Not due: nothing is allowed before this (a lower bound).
     not_before: dt.datetime | None
     reason: str | None
+    read: ReadAs | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAs:
+    """How an account was when its answer was computed, for `known` to answer it unread."""
+
+    cardholder_id: int
+    campaign_key: int
+    # With an open planned attempt of its campaign and tier (a due answer stands only on
+    # one), or with no open attempt at all (a not-due answer stands only so).
+    open_same: bool
+    no_open: bool
 
 
 class PlanMemo:
-    def __init__(self) -> None:
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self._last: dict[int, _Remembered] = {}
+        self._of_holder: dict[int, set[int]] = {}
         self._campaign_keys: dict[tuple[int, int], int] = {}
+        self._position: int | None = None
+        self._caught_up_at = 0.0
+        self._wall = wall
         self.skipped = 0  # schedules not computed, over the memo's life
+        self.unread = 0  # of those, accounts not even read
+
+    def catch_up(self, connection: Connection) -> None:
+        """Forget the accounts of every cardholder whose facts changed since the last
+        run (all of them on the first, or after TRUST_FOR without a run)."""
+        now = self._wall()
+        if self._position is None or now - self._caught_up_at > TRUST_FOR:
+            changes = read_changes(connection, None)
+            self._last.clear()
+            self._of_holder.clear()
+        else:
+            changes = read_changes(connection, self._position)
+            for holder in changes.holders:
+                for account_id in self._of_holder.pop(holder, ()):
+                    self._last.pop(account_id, None)
+        self._position, self._caught_up_at = changes.position, now
 
     def begin(self, campaigns: list[StoredCampaign]) -> None:
         """Key the run's campaigns by what a schedule reads of them: its profile and the
         tier's settings (read anew each run, so compared by value)."""
         self._campaign_keys = {
-            (c.id, tier_id): hash((c.id, c.profile.name, id(c.profile), repr(settings)))
+            (c.id, tier_id): hash((c.id, tier_id, c.profile.name, id(c.profile), repr(settings)))
             for c in campaigns
             for tier_id, settings in c.tiers.items()
         }
+
+    def known(
+        self,
+        account_id: int,
+        campaign: StoredCampaign,
+        tier_id: int,
+        now: dt.datetime,
+        horizon: dt.timedelta,
+    ) -> tuple[bool, str | None] | None:
+        """What an account not read is known to be, if known: (True, None), its open
+        planned attempt stands, due within the horizon; (False, reason), not due for that
+        reason. Only for an account whose cardholder has not changed since its answer
+        was computed (catch_up forgot the others), in the same campaign under the same
+        key."""
+        last = self._last.get(account_id)
+        read = last.read if last is not None else None
+        if (
+            last is None
+            or read is None
+            or now < last.computed_at
+            or read.campaign_key != self._campaign_keys.get((campaign.id, tier_id))
+        ):
+            return None
+        if last.due_at is not None:
+            if not (read.open_same and now <= last.due_at <= now + horizon):
+                return None
+            answer: tuple[bool, str | None] = (True, None)
+        else:
+            if not read.no_open or last.not_before is None or last.not_before <= now + horizon:
+                return None
+            answer = (False, last.reason)
+        self.skipped += 1
+        self.unread += 1
+        return answer
 
     def fingerprint(self, case: AccountCase, campaign: StoredCampaign) -> int:
         assert case.tier_id is not None
@@ -108,6 +192,15 @@ class PlanMemo:
         self.skipped += 1
         return last.reason
 
+    def read_as(self, case: AccountCase, campaign: StoredCampaign, open_same: bool) -> ReadAs:
+        assert case.tier_id is not None
+        return ReadAs(
+            case.cardholder_id,
+            self._campaign_keys[(campaign.id, case.tier_id)],
+            open_same,
+            case.open_attempt is None,
+        )
+
     def remember(
         self,
         account_id: int,
@@ -115,6 +208,7 @@ class PlanMemo:
         result: Schedule,
         start: dt.datetime,
         reason: str | None,
+        read: ReadAs | None = None,
     ) -> None:
         # Not due: remembered only where the reason counted stays the same as well, a
         # denial no time lifts or a pause (a next eligible time found past the horizon,
@@ -128,7 +222,11 @@ class PlanMemo:
         else:
             self._last.pop(account_id, None)
             return
-        self._last[account_id] = _Remembered(fingerprint, start, result.due_at, not_before, reason)
+        self._last[account_id] = _Remembered(
+            fingerprint, start, result.due_at, not_before, reason, read
+        )
+        if read is not None:
+            self._of_holder.setdefault(read.cardholder_id, set()).add(account_id)
 
     def _known(self, account_id: int, fingerprint: int, now: dt.datetime) -> _Remembered | None:
         last = self._last.get(account_id)

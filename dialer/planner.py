@@ -32,7 +32,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from dialer import plan_sets
+from dialer import plan_changes, plan_sets
 from dialer.campaign_store import StoredCampaign, cancel_planned, read_campaigns
 from dialer.facts import AccountCase, load_cases
 from dialer.plan_memo import PlanMemo
@@ -71,8 +71,10 @@ class PlanReport:
     not_due: dict[str, int] = field(default_factory=dict)
     # Of accounts_considered, those planned as sets (dialer/plan_sets.py).
     considered_as_sets: int = 0
-    # Of the rest, those whose schedule was known from the last run (dialer/plan_memo.py).
+    # Of the rest, those whose schedule was known from the last run (dialer/plan_memo.py),
+    # and of those, the ones not even read: their cardholder had not changed.
     remembered: int = 0
+    not_read: int = 0
 
     def count(self, reason: str) -> None:
         self.not_due[reason] = self.not_due.get(reason, 0) + 1
@@ -241,8 +243,17 @@ def plan(
     if places is not None:
         places.waiting += sets.queue_full
         places.offer_all(sets.candidates or [])
-    ids, unchecked = _accounts_to_plan(connection, tier_ids, countries, campaigns, places, now)
+    ids, unchecked, spots = _accounts_to_plan(
+        connection, tier_ids, countries, campaigns, places, now
+    )
     report.accounts_considered += unchecked
+    memo = ScheduleMemo()
+    skipped_before = unread_before = 0
+    if last_run is not None:
+        last_run.begin(campaigns)
+        last_run.catch_up(connection)
+        skipped_before, unread_before = last_run.skipped, last_run.unread
+        ids = _not_known(ids, spots, campaigns, running_ids, last_run, now, horizon, report)
     if unchecked:
         report.not_due[QUEUE_FULL_UNCHECKED] = unchecked
     plan_sets.finish(connection)
@@ -255,11 +266,6 @@ def plan(
         if after_batch is not None:
             after_batch()
             connection = core(session)
-    memo = ScheduleMemo()
-    skipped_before = 0
-    if last_run is not None:
-        last_run.begin(campaigns)
-        skipped_before = last_run.skipped
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
         rows: list[dict[str, Any]] = []
@@ -289,6 +295,7 @@ def plan(
             connection = core(session)
     if last_run is not None:
         report.remembered = last_run.skipped - skipped_before
+        report.not_read = last_run.unread - unread_before
     if places is not None:
         taken = places.taken()
         for start in range(0, len(taken), batch_size):
@@ -297,6 +304,7 @@ def plan(
             report.not_due[QUEUE_FULL] = places.waiting
         if after_batch is not None:
             after_batch()
+    plan_changes.prune(core(session))  # the connection may be a batch's, committed
     audit.record(
         session,
         actor=actor,
@@ -390,7 +398,7 @@ def _plan_one(
     if open_attempt is not None:
         if same and result is not None and result.due_at is not None:
             report.already_open += 1
-            _remember(last_run, case, fingerprint, result, now)
+            _remember(last_run, case, campaign, fingerprint, result, now, open_same=True)
             return
         why = "left-campaign" if campaign is None else "tier-changed" if not same else "not-due"
         cancels.append({"attempt_id": open_attempt[0], "disposition": why, "now": now})
@@ -400,7 +408,7 @@ def _plan_one(
         report.count("not in a running campaign")
         return
     assert result is not None
-    _remember(last_run, case, fingerprint, result, now)
+    _remember(last_run, case, campaign, fingerprint, result, now, open_same=False)
     if result.due_at is None or result.decision is None or result.number is None:
         report.count(_not_due_reason(result))
         return
@@ -427,13 +435,51 @@ def _not_due_reason(result: Schedule) -> str:
 def _remember(
     last_run: PlanMemo | None,
     case: AccountCase,
+    campaign: StoredCampaign | None,
     fingerprint: int | None,
     result: Schedule,
     now: dt.datetime,
+    *,
+    open_same: bool,
 ) -> None:
-    if last_run is not None and fingerprint is not None:
+    if last_run is not None and fingerprint is not None and campaign is not None:
         reason = None if result.due_at is not None else _not_due_reason(result)
-        last_run.remember(case.account_id, fingerprint, result, now, reason)
+        read = last_run.read_as(case, campaign, open_same)
+        last_run.remember(case.account_id, fingerprint, result, now, reason, read)
+
+
+def _not_known(
+    ids: list[int],
+    spots: dict[int, tuple[int | None, str, str | None]],
+    campaigns: Sequence[StoredCampaign],
+    running_ids: set[int],
+    last_run: PlanMemo,
+    now: dt.datetime,
+    horizon: dt.timedelta,
+    report: PlanReport,
+) -> list[int]:
+    """The accounts still to read: the others' answers the memo knows without reading
+    them (their cardholder unchanged: dialer/plan_memo.py), counted here as the reading
+    would have counted them."""
+    rest = []
+    for account_id in ids:
+        tier_id, country, region = spots.get(account_id, (None, "", None))
+        campaign = campaign_of(tier_id, country, region, campaigns)
+        known = (
+            last_run.known(account_id, campaign, tier_id, now, horizon)
+            if tier_id is not None and campaign is not None and campaign.id in running_ids
+            else None
+        )
+        if known is None:
+            rest.append(account_id)
+            continue
+        report.accounts_considered += 1
+        stands, reason = known
+        if stands:
+            report.already_open += 1
+        else:
+            report.count(reason or "not due")
+    return rest
 
 
 def decision_json(
@@ -492,12 +538,13 @@ def _accounts_to_plan(
     campaigns: Sequence[StoredCampaign],
     places: Places | None,
     now: dt.datetime,
-) -> tuple[list[int], int]:
+) -> tuple[list[int], int, dict[int, tuple[int | None, str, str | None]]]:
     """Accounts in a running campaign's tier and country, and every account with a planned
     campaign attempt (it may have left: then the attempt is cancelled); but not those
     planned as sets this run (plan_sets.staged), nor those without an open attempt that
     could not win a place in their campaign's queue (Places.cannot_place: not read, only
-    counted, the second figure).
+    counted, the second figure). Third: where each account in a campaign's tier is, its
+    (tier, country, region), which campaign_of takes.
     """
     staged = ~plan_sets.staged(CardAccount.id)
     in_campaigns = (
@@ -527,8 +574,10 @@ def _accounts_to_plan(
         else set()
     )
     unchecked = 0
+    spots: dict[int, tuple[int | None, str, str | None]] = {}
     if tier_ids:
         for account_id, tier_id, country, region in connection.execute(in_campaigns):
+            spots[account_id] = (tier_id, country, region)
             if account_id in ids:
                 continue
             campaign = campaign_of(tier_id, country, region, campaigns)
@@ -541,7 +590,7 @@ def _accounts_to_plan(
                 unchecked += 1
             else:
                 ids.add(account_id)
-    return sorted(ids), unchecked
+    return sorted(ids), unchecked, spots
 
 
 _ATTEMPTS = table_of(ContactAttempt)
