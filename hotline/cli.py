@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -874,6 +875,12 @@ def dialer_command() -> None:
         run(current)
     except DialerAlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
+    # Stopped cleanly; the process only exits now. Python puts the default actions back
+    # while it shuts down, so a second signal landing then (Ctrl-C twice, a supervisor's
+    # SIGTERM and SIGINT a few ms apart) killed it after a clean stop (exit -2). Ignored
+    # handlers are left as they are.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 # --- audit --------------------------------------------------------------------------------
