@@ -244,7 +244,7 @@ def plan(
         places.waiting += sets.queue_full
         places.offer_all(sets.candidates or [])
     ids, unchecked, spots = _accounts_to_plan(
-        connection, tier_ids, countries, campaigns, places, now
+        connection, tier_ids, countries, campaigns, places, now, spots=last_run is not None
     )
     report.accounts_considered += unchecked
     memo = ScheduleMemo()
@@ -538,13 +538,15 @@ def _accounts_to_plan(
     campaigns: Sequence[StoredCampaign],
     places: Places | None,
     now: dt.datetime,
+    *,
+    spots: bool = False,
 ) -> tuple[list[int], int, dict[int, tuple[int | None, str, str | None]]]:
     """Accounts in a running campaign's tier and country, and every account with a planned
     campaign attempt (it may have left: then the attempt is cancelled); but not those
     planned as sets this run (plan_sets.staged), nor those without an open attempt that
     could not win a place in their campaign's queue (Places.cannot_place: not read, only
-    counted, the second figure). Third: where each account in a campaign's tier is, its
-    (tier, country, region), which campaign_of takes.
+    counted, the second figure). Third, if `spots` (a memo asks): where each account in
+    a campaign's tier is, its (tier, country, region), which campaign_of takes.
     """
     staged = ~plan_sets.staged(CardAccount.id)
     in_campaigns = (
@@ -574,10 +576,11 @@ def _accounts_to_plan(
         else set()
     )
     unchecked = 0
-    spots: dict[int, tuple[int | None, str, str | None]] = {}
+    where: dict[int, tuple[int | None, str, str | None]] = {}
     if tier_ids:
         for account_id, tier_id, country, region in connection.execute(in_campaigns):
-            spots[account_id] = (tier_id, country, region)
+            if spots:
+                where[account_id] = (tier_id, country, region)
             if account_id in ids:
                 continue
             campaign = campaign_of(tier_id, country, region, campaigns)
@@ -590,7 +593,7 @@ def _accounts_to_plan(
                 unchecked += 1
             else:
                 ids.add(account_id)
-    return sorted(ids), unchecked, spots
+    return sorted(ids), unchecked, where
 
 
 _ATTEMPTS = table_of(ContactAttempt)
