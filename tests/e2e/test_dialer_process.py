@@ -207,9 +207,11 @@ def test_a_second_signal_while_stopping_changes_nothing(dialer_line, Session, ga
     log = (dialer_line.logs / "twice.log").read_text()
     assert code == 0, log
     assert "Traceback" not in log and "Error" not in log
-    # Both pending at once, the lower-numbered SIGINT may be handled first.
-    assert "dialer stopping (" in log and "dialer already stopping (" in log
-    assert " stopped" in log
+    # Both pending at once, the lower-numbered SIGINT may be handled first. A second signal
+    # that lands once the stop is over (a quick stop, 3 ms apart) is ignored unlogged.
+    assert log.count("dialer stopping (") == 1 and log.count(" stopped") == 1
+    if "dialer already stopping (" not in log:
+        assert gap_s > 0, log
     assert [r for r in attempts(Session) if r.status is AttemptStatus.DIALING] == []
 
 
