@@ -50,66 +50,56 @@ Write = Callable[[Session, CardAccount], Any]
 NIGHT = NOW + dt.timedelta(hours=12)
 
 
-def _attempt(session: Session, account: CardAccount) -> ContactAttempt:
-    attempt = ContactAttempt(
-        direction=Direction.OUTBOUND,
-        account_id=account.id,
-        number="+14155550100",
-        status=AttemptStatus.NO_ANSWER,
-        started_at=NOW,
-        due_at=NOW,
-    )
-    session.add(attempt)
+def _added(session: Session, row: Any) -> Any:
+    session.add(row)
     session.flush()
-    return attempt
+    return row
+
+
+def _attempt(session: Session, account: CardAccount) -> ContactAttempt:
+    return _added(
+        session,
+        ContactAttempt(
+            direction=Direction.OUTBOUND,
+            account_id=account.id,
+            number="+14155550100",
+            status=AttemptStatus.NO_ANSWER,
+            started_at=NOW,
+            due_at=NOW,
+        ),
+    )
 
 
 def _text(session: Session, account: CardAccount) -> TextMessage:
-    message = TextMessage(
-        account_id=account.id,
-        number="+14155550100",
-        kind=TextKind.FOLLOW_UP,
-        source_key=f"attempt:{account.id}",
-        body_key="sms_follow_up",
-        language="en",
-        status=TextStatus.QUEUED,
-        due_at=NOW,
+    return _added(
+        session,
+        TextMessage(
+            account_id=account.id,
+            number="+14155550100",
+            kind=TextKind.FOLLOW_UP,
+            source_key=f"attempt:{account.id}",
+            body_key="sms_follow_up",
+            language="en",
+            status=TextStatus.QUEUED,
+            due_at=NOW,
+        ),
     )
-    session.add(message)
-    session.flush()
-    return message
 
 
 def _inbound(session: Session, account: CardAccount) -> IvrCall:
-    call = IvrCall(
-        call_sid=f"CA{account.id:032d}",
-        from_number="+14155550100",
-        account_id=account.id,
-        step="menu",
-        verified=False,
-    )
-    session.add(call)
-    session.flush()
-    return call
+    call = IvrCall(call_sid=f"CA{account.id:032d}", from_number="+14155550100", step="menu")
+    call.account_id = account.id
+    return _added(session, call)
 
 
 def _dispute(session: Session, account: CardAccount) -> Case:
-    case = Case(
-        account_id=account.id,
-        kind=CaseKind.DISPUTE,
-        status=CaseStatus.OPEN,
-        source=Source.IVR,
-    )
-    session.add(case)
-    session.flush()
-    return case
+    kind, status = CaseKind.DISPUTE, CaseStatus.OPEN
+    return _added(session, Case(account_id=account.id, kind=kind, status=status, source=Source.IVR))
 
 
 def _flag(session: Session, account: CardAccount) -> None:
-    session.add(
-        AccountFlagRow(account_id=account.id, flag=AccountFlag.BANKRUPTCY, source=Source.AGENT)
-    )
-    session.flush()
+    flag = AccountFlag.BANKRUPTCY
+    _added(session, AccountFlagRow(account_id=account.id, flag=flag, source=Source.AGENT))
 
 
 def _first_phone(session: Session, account: CardAccount) -> Phone:
@@ -120,6 +110,19 @@ def _first_phone(session: Session, account: CardAccount) -> Phone:
     return phone
 
 
+def _updated(model: Any, **values: Any) -> Write:
+    """Update the account's rows of `model` (a table keyed by account_id)."""
+    return lambda s, a: s.execute(update(model).where(model.account_id == a.id).values(**values))
+
+
+def _deleted(model: Any) -> Write:
+    return lambda s, a: s.execute(delete(model).where(model.account_id == a.id))
+
+
+def _holder_updated(model: Any, key: Any, **values: Any) -> Write:
+    return lambda s, a: s.execute(update(model).where(key == a.cardholder_id).values(**values))
+
+
 # What is written before the feed is read (setup), then the write under test.
 WRITES: dict[str, tuple[Write | None, Write]] = {
     "account updated": (
@@ -128,66 +131,26 @@ WRITES: dict[str, tuple[Write | None, Write]] = {
             update(CardAccount).where(CardAccount.id == a.id).values(days_past_due=70)
         ),
     ),
-    "cardholder moved": (
-        None,
-        lambda s, a: s.execute(
-            update(Cardholder).where(Cardholder.id == a.cardholder_id).values(address_region="MA")
-        ),
-    ),
+    "cardholder moved": (None, _holder_updated(Cardholder, Cardholder.id, address_region="MA")),
     "number added": (
         None,
         lambda s, a: s.add(
             Phone(cardholder_id=a.cardholder_id, e164="+14155550199", phone_type=PhoneType.HOME)
         ),
     ),
-    "number opted out": (
-        None,
-        lambda s, a: s.execute(
-            update(Phone).where(Phone.cardholder_id == a.cardholder_id).values(opted_out_at=NOW)
-        ),
-    ),
+    "number opted out": (None, _holder_updated(Phone, Phone.cardholder_id, opted_out_at=NOW)),
     "number deleted": (None, lambda s, a: s.delete(_first_phone(s, a))),
     "flag set": (None, _flag),
-    "flag lifted": (
-        _flag,
-        lambda s, a: s.execute(delete(AccountFlagRow).where(AccountFlagRow.account_id == a.id)),
-    ),
+    "flag lifted": (_flag, _deleted(AccountFlagRow)),
     "dispute opened": (None, _dispute),
-    "dispute resolved": (
-        _dispute,
-        lambda s, a: s.execute(
-            update(Case).where(Case.account_id == a.id).values(status=CaseStatus.RESOLVED)
-        ),
-    ),
+    "dispute resolved": (_dispute, _updated(Case, status=CaseStatus.RESOLVED)),
     "call placed": (None, _attempt),
-    "call ended": (
-        _attempt,
-        lambda s, a: s.execute(
-            update(ContactAttempt)
-            .where(ContactAttempt.account_id == a.id)
-            .values(status=AttemptStatus.COMPLETED)
-        ),
-    ),
-    "call deleted": (
-        _attempt,
-        lambda s, a: s.execute(delete(ContactAttempt).where(ContactAttempt.account_id == a.id)),
-    ),
+    "call ended": (_attempt, _updated(ContactAttempt, status=AttemptStatus.COMPLETED)),
+    "call deleted": (_attempt, _deleted(ContactAttempt)),
     "text queued": (None, _text),
-    "text sent": (
-        _text,
-        lambda s, a: s.execute(
-            update(TextMessage)
-            .where(TextMessage.account_id == a.id)
-            .values(status=TextStatus.SENT, sent_at=NOW)
-        ),
-    ),
+    "text sent": (_text, _updated(TextMessage, status=TextStatus.SENT, sent_at=NOW)),
     "inbound call": (None, _inbound),
-    "inbound caller verified": (
-        _inbound,
-        lambda s, a: s.execute(
-            update(IvrCall).where(IvrCall.account_id == a.id).values(verified=True, started_at=NOW)
-        ),
-    ),
+    "inbound caller verified": (_inbound, _updated(IvrCall, verified=True, started_at=NOW)),
 }
 
 
