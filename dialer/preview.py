@@ -48,7 +48,8 @@ def preview(
     """One line per account a campaign works (the named one, or every one not finished)."""
     campaigns = [c for c in read_campaigns(session) if c.status is not CampaignStatus.FINISHED]
     if campaign_name is not None and campaign_name not in {c.name for c in campaigns}:
-        raise CampaignError(f"no campaign {campaign_name!r} that is not finished")
+        names = ", ".join(sorted(c.name for c in campaigns)) or "none"
+        raise CampaignError(f"no campaign {campaign_name!r} that is not finished (known: {names})")
     # Past everywhere (the last zones to end a day are 12 hours behind UTC): nothing to show.
     if dt.datetime.combine(day + dt.timedelta(days=1), dt.time(12), dt.UTC) <= now:
         raise CampaignError(f"{day.isoformat()} is past: preview today or a later day")

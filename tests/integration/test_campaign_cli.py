@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 
 from sqlalchemy import select
 
@@ -122,6 +123,24 @@ def test_an_unknown_campaign_is_one_line_naming_the_known_ones(hotline):
     assert result.stderr.strip() == (
         "Error: no campaign 'us-remindrs' (known: cn-reminders, us-massachusetts, us-reminders)"
     )
+
+
+def test_a_preview_of_an_unknown_campaign_is_one_line_naming_the_known_ones(hotline):
+    hotline("campaign", "load", str(EXAMPLE))
+    result = hotline("campaign", "preview", "--campaign", "us-remindrs")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: no campaign 'us-remindrs' that is not finished "
+        "(known: cn-reminders, us-massachusetts, us-reminders)"
+    )
+
+
+def test_a_simulation_refused_leaves_no_empty_folder_behind(hotline, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = hotline("campaign", "simulate", "--days", "1", "--profile", "us-nowhere")
+    assert result.exit_code == 2, result.output
+    assert "us-nowhere" in result.stderr
+    assert list(tmp_path.glob("sim-*")) == []
 
 
 def _next_working_day() -> dt.date:
