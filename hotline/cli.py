@@ -642,8 +642,11 @@ def agencies_list() -> None:
     """Every agency with its code and name."""
     current = _ready_runtime()
     with current.Session.begin() as session:
-        for agency in session.scalars(select(Agency).order_by(Agency.code)):
-            click.echo(f"{agency.code}\t{agency.name}")
+        agencies = session.scalars(select(Agency).order_by(Agency.code)).all()
+    if not agencies:
+        click.echo("no agencies yet: add one with `hotline agencies add CODE --name NAME`")
+    for agency in agencies:
+        click.echo(f"{agency.code}\t{agency.name}")
 
 
 # --- demo ---------------------------------------------------------------------------------

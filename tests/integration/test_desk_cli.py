@@ -37,6 +37,17 @@ def test_the_first_admin_is_added_with_the_password_on_stdin(hotline, Session):
     assert "correct horse" not in result.output
 
 
+def test_agencies_list_says_when_there_are_none_and_lists_them_once_added(hotline):
+    empty = hotline("agencies", "list")
+    assert empty.exit_code == 0
+    assert (
+        empty.stdout.strip()
+        == "no agencies yet: add one with `hotline agencies add CODE --name NAME`"
+    )
+    assert hotline("agencies", "add", "acme", "--name", "Acme Collections").exit_code == 0
+    assert hotline("agencies", "list").stdout.strip() == "ACME\tAcme Collections"
+
+
 def test_a_user_with_agency_phone_language_zone_and_waiver_limit(hotline, Session):
     assert hotline("agencies", "add", "acme", "--name", "Acme Collections").exit_code == 0
     result = _add(
