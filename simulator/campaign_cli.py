@@ -169,7 +169,9 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
             raise click.BadParameter(
                 f"must be a day from {FIRST_START} to {LAST_START}", param_hint="'--start'"
             )
-        folder = writable_folder(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="sim-"))
+        # A named folder is checked before the run; a temporary one made after it, so a
+        # run that fails leaves no empty folder behind.
+        named = writable_folder(out_dir) if out_dir else None
         current = ready_runtime()
         options = Options(
             days=days,
@@ -185,6 +187,7 @@ def register(group: click.Group, ready_runtime: Callable[[], Runtime]) -> None:
                 )
         except SimulationError as exc:
             raise click.BadParameter(str(exc)) from None
+        folder = named or Path(tempfile.mkdtemp(prefix="sim-"))
         path = folder / "attempts.csv"
         write_attempts(result.rows, path)
         out = console()
