@@ -755,9 +755,9 @@ def demo(days: int) -> None:
 def _demo_rehearsal(current: Runtime, days: int, console: Console) -> None:
     """A simulated campaign over the demo portfolio, then the demo callers ring the IVR."""
     console.print(
-        f"\n[bold]Rehearsing the campaigns for {days} simulated day(s)[/bold] (the shipped "
-        "campaigns.example.toml, the real dialer and webhooks, the simulator as the carrier, "
-        "a virtual clock; the database is copied, never changed)"
+        f"\n[bold]Rehearsing the campaigns for {days} simulated day(s)[/bold] (those loaded, "
+        "or the shipped campaigns.example.toml when none is; the real dialer and webhooks, "
+        "the simulator as the carrier, a virtual clock; the database is copied, never changed)"
     )
     options = SimulationOptions(days=days, seed=1, plan_every_s=DEMO_PLAN_EVERY_S)
     with progress_bar(sys.stderr.isatty()) as advance:
