@@ -774,8 +774,8 @@ def _demo_rehearsal(current: Runtime, days: int, console: Console) -> None:
             console.print(text, markup=False, highlight=False)
     console.print(
         "\nrun it yourself (as the README installs it): .venv/bin/hotline campaign simulate "
-        "--days 7 --out sim (attempts.csv); .venv/bin/hotline serve, .venv/bin/hotline "
-        "simulator and .venv/bin/hotline call to ring the line live"
+        "--days 7 --out sim (attempts.csv; a few minutes); .venv/bin/hotline serve, "
+        ".venv/bin/hotline simulator and .venv/bin/hotline call to ring the line live"
     )
 
 
