@@ -7,19 +7,26 @@ planning memo (dialer/plan_memo.py) reads them at the start of each run and forg
 it knew of those cardholders' accounts; what it still knows was computed from facts
 that have not changed since.
 
-Where the last read stopped (its `position`) must leave nothing unread that commits later:
+Where a read stopped (its `Position`) must leave nothing unread that commits later:
 
 - SQLite runs one writer at a time, and a row's id is taken by its writer after every
-  commit before it (AUTOINCREMENT: never reused). Any row not visible to a read has an id
-  above every row that is; the position is the highest id read.
+  commit before it (AUTOINCREMENT: never reused while the table lives). Any row not
+  visible to a read has an id above the table's counter as that read saw it
+  (sqlite_sequence, read in the same statement as the rows); the next read starts there.
 - On PostgreSQL ids are taken before the commit: a row with a lower id can commit after
-  one with a higher. The position is the read's snapshot xmin instead, the oldest
-  transaction still running: a row not yet visible belongs to a transaction at or after
-  it, and each row carries its writer's transaction id (`xact`). The next read takes
-  every row from that transaction on (some a second time: harmless, it only recomputes).
+  one with a higher. Each row carries its writer's (top-level) transaction id instead,
+  and a read keeps the snapshot it was taken under: the next read takes the rows of every
+  transaction that snapshot did not see (from its xmin on, not visible in it). The
+  snapshot is taken before the rows are read, so what commits in between is read twice,
+  never missed; a transaction still open anywhere on the server (another database's
+  too: xmin is the cluster's) does not make every later run read it all again.
 
-Rows older than KEEP (by the database's clock) are deleted by the planner; a memo that
-has not read for longer than it trusts (plan_memo.TRUST_FOR, well under KEEP) starts over.
+The feed cannot hold what was written while its triggers were gone (a downgrade, then an
+upgrade) or, on PostgreSQL, a TRUNCATE: both make a new epoch token
+(plan_change_epoch), and a memo that finds another token, or a position gone backwards
+(a table recreated, an older copy restored), starts over. So does a run that failed
+(the planner's), and a memo that has not read for TRUST_FOR (dialer/plan_memo.py): rows
+older than KEEP, by the database's clock, are deleted by the planner.
 """
 
 from __future__ import annotations
@@ -33,26 +40,51 @@ KEEP = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
+class Position:
+    epoch: str
+    # SQLite: the id counter as read. PostgreSQL: the snapshot's xmin, the snapshot itself
+    # (text), and this transaction's own id if it had one then (its later rows are its).
+    value: int
+    snapshot: str | None = None
+    own: int | None = None
+
+
+@dataclass(frozen=True)
 class Changes:
     holders: frozenset[int]  # cardholders with a row since the position asked from
-    position: int  # where the next read starts
+    position: Position  # where the next read starts
+    # The position asked from cannot be trusted (None, another epoch, gone backwards):
+    # forget everything known, nothing is in `holders`.
+    start_over: bool
 
 
-def read_changes(connection: Connection, since: int | None) -> Changes:
-    """The cardholders changed since `since` (None: only where the feed stands now)."""
+def read_changes(connection: Connection, since: Position | None) -> Changes:
+    """The cardholders changed since `since`. Best read before the transaction writes
+    anything (the planner reads first): its own rows are then all after the position."""
+    epoch = str(connection.scalar(_EPOCH) or "")
     if connection.dialect.name == "postgresql":
-        # The snapshot first, then the rows: whatever commits between the two is read now
-        # and again next time, never missed.
-        position = int(connection.scalar(_XMIN) or 0)
-        if since is None:
-            return Changes(frozenset(), position)
-        holders = frozenset(connection.scalars(_SINCE_XACT, {"since": since}))
-        return Changes(holders, position)
-    if since is None:
-        return Changes(frozenset(), int(connection.scalar(_LAST_ID) or 0))
-    # One statement, one snapshot: the ids and the highest of them.
-    rows = connection.execute(_SINCE_ID, {"since": since}).all()
-    return Changes(frozenset(h for h, _ in rows), max((i for _, i in rows), default=since))
+        xmin, snapshot, own = connection.execute(_SNAPSHOT).one()
+        position = Position(epoch, int(xmin), str(snapshot), None if own is None else int(own))
+        if since is None or since.epoch != epoch or since.value > position.value:
+            return Changes(frozenset(), position, start_over=True)
+        holders = frozenset(
+            connection.scalars(
+                _UNSEEN,
+                {"xmin": since.value, "snapshot": since.snapshot, "own": since.own},
+            )
+        )
+        return Changes(holders, position, start_over=False)
+    counter: int | None = None
+    holders_since: set[int] = set()
+    for holder, number in connection.execute(_SINCE_ID, {"since": since.value if since else 0}):
+        if holder is None:
+            counter = int(number)
+        else:
+            holders_since.add(int(holder))
+    position = Position(epoch, counter or 0)
+    if since is None or since.epoch != epoch or since.value > position.value:
+        return Changes(frozenset(), position, start_over=True)
+    return Changes(frozenset(holders_since), position, start_over=False)
 
 
 def prune(connection: Connection) -> int:
@@ -61,16 +93,23 @@ def prune(connection: Connection) -> int:
     return int(connection.execute(statement).rowcount or 0)
 
 
-_XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-_SINCE_XACT = text("SELECT DISTINCT cardholder_id FROM plan_change WHERE xact >= :since")
-_LAST_ID = text("SELECT max(id) FROM plan_change")
-_SINCE_ID = text(
-    "SELECT cardholder_id, max(id) FROM plan_change WHERE id > :since GROUP BY cardholder_id"
+_EPOCH = text("SELECT token FROM plan_change_epoch")
+_SNAPSHOT = text(
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+    "pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text::bigint"
 )
-_KEEP_DAYS = KEEP.days
+_UNSEEN = text(
+    "SELECT DISTINCT cardholder_id FROM plan_change WHERE xact >= :xmin AND (xact = :own "
+    "OR NOT pg_visible_in_snapshot(xact::text::xid8, CAST(:snapshot AS pg_snapshot)))"
+)
+# The counter (a row with no cardholder) and the rows since, in one statement: one snapshot.
+_SINCE_ID = text(
+    "SELECT NULL, seq FROM sqlite_sequence WHERE name = 'plan_change' "
+    "UNION ALL SELECT cardholder_id, id FROM plan_change WHERE id > :since"
+)
 _PRUNE_POSTGRES = text(
-    f"DELETE FROM plan_change WHERE changed_at < now() - interval '{_KEEP_DAYS} days'"
+    f"DELETE FROM plan_change WHERE changed_at < now() - interval '{KEEP.days} days'"
 )
 _PRUNE_SQLITE = text(
-    f"DELETE FROM plan_change WHERE changed_at < datetime('now', '-{_KEEP_DAYS} days')"
+    f"DELETE FROM plan_change WHERE changed_at < datetime('now', '-{KEEP.days} days')"
 )

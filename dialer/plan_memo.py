@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dialer.plan_changes import KEEP, read_changes
+from dialer.plan_changes import KEEP, Position, read_changes
 from dialer.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class PlanMemo:
         self._last: dict[int, _Remembered] = {}
         self._of_holder: dict[int, set[int]] = {}
         self._campaign_keys: dict[tuple[int, int], int] = {}
-        self._position: int | None = None
+        self._position: Position | None = None
         self._caught_up_at = 0.0
         self._wall = wall
         self.skipped = 0  # schedules not computed, over the memo's life
@@ -99,18 +99,24 @@ class PlanMemo:
 
     def catch_up(self, connection: Connection) -> None:
         """Forget the accounts of every cardholder whose facts changed since the last
-        run (all of them on the first, or after TRUST_FOR without a run)."""
+        run; all of them on the first, after TRUST_FOR without a run, or when the feed
+        cannot say (dialer/plan_changes.py)."""
         now = self._wall()
-        if self._position is None or now - self._caught_up_at > TRUST_FOR:
-            changes = read_changes(connection, None)
-            self._last.clear()
-            self._of_holder.clear()
-        else:
-            changes = read_changes(connection, self._position)
-            for holder in changes.holders:
-                for account_id in self._of_holder.pop(holder, ()):
-                    self._last.pop(account_id, None)
+        trusted = self._position is not None and now - self._caught_up_at <= TRUST_FOR
+        changes = read_changes(connection, self._position if trusted else None)
+        if changes.start_over:
+            self.forget()
+        for holder in changes.holders:
+            for account_id in self._of_holder.pop(holder, ()):
+                self._last.pop(account_id, None)
         self._position, self._caught_up_at = changes.position, now
+
+    def forget(self) -> None:
+        """Know nothing: the next run computes, and reads, every account. For a run that
+        failed: what it remembered may rest on its own writes, rolled back."""
+        self._last.clear()
+        self._of_holder.clear()
+        self._position = None
 
     def begin(self, campaigns: list[StoredCampaign]) -> None:
         """Key the run's campaigns by what a schedule reads of them: its profile and the

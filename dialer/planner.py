@@ -190,9 +190,31 @@ def plan(
     every account one by one, what the set path must equal (the tests compare the two).
     `last_run`: the planning job's memo (dialer/plan_memo.py): an account read one by one
     whose case has not changed since it was last computed is not scheduled again when the
-    answer, and a not-due one's reason, is known.
+    answer, and a not-due one's reason, is known; one whose cardholder has not changed is
+    not even read. A run given a memo is to be committed: one that fails makes it forget.
     """
+    try:
+        return _plan(session, now, horizon, batch_size, actor, after_batch, as_sets, last_run)
+    except BaseException:
+        if last_run is not None:
+            last_run.forget()
+        raise
+
+
+def _plan(
+    session: Session,
+    now: dt.datetime,
+    horizon: dt.timedelta,
+    batch_size: int,
+    actor: str,
+    after_batch: Callable[[], None] | None,
+    as_sets: bool | None,
+    last_run: PlanMemo | None,
+) -> PlanReport:
     _one_planner_at_a_time(session)
+    if last_run is not None:
+        # First, before this run writes anything: its own rows then all come after.
+        last_run.catch_up(core(session))
     report = PlanReport(tiers_changed=refresh_tiers(session))
     if after_batch is not None:
         after_batch = _then_one_at_a_time(after_batch, session)
@@ -251,7 +273,6 @@ def plan(
     skipped_before = unread_before = 0
     if last_run is not None:
         last_run.begin(campaigns)
-        last_run.catch_up(connection)
         skipped_before, unread_before = last_run.skipped, last_run.unread
         ids = _not_known(ids, spots, campaigns, running_ids, last_run, now, horizon, report)
     if unchecked:

@@ -614,6 +614,18 @@ class PlanChange(Base):
     )
 
 
+class PlanChangeEpoch(Base):
+    """One token, made anew when the feed above cannot be trusted to hold every change
+    (the migration that made it; a TRUNCATE on PostgreSQL): a memo that read another
+    starts over."""
+
+    __tablename__ = "plan_change_epoch"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(36))
+
+
 class TextMessage(Base):
     """A text the dialer sends a cardholder: a queue row with its placement state.
 

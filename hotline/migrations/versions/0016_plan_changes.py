@@ -13,6 +13,11 @@ writes those tables, so that no write path can forget it.
   million inserts make one INSERT ... SELECT here, not a million); each row carries the
   writer's transaction id (`xact`), which is how it is read (dialer/plan_changes.py).
 - `changed_at` (the database's clock) is how old rows are let go.
+- plan_change_epoch holds one token, made anew by this migration and, on PostgreSQL, by a
+  TRUNCATE of any of those tables (which fires no row trigger): a memo that finds another
+  token than the one it read starts over, as after a downgrade, an upgrade and whatever
+  was written between (no trigger saw it). The triggers fire whatever the session's
+  replication role (ENABLE ALWAYS: a restore or a replica's apply writes through them).
 
 Revision ID: 0016
 Revises: 0015
@@ -20,6 +25,8 @@ Create Date: 2026-12-03 07:00:00
 """
 
 from __future__ import annotations
+
+import uuid
 
 import sqlalchemy as sa
 from alembic import op
@@ -85,6 +92,17 @@ END $$
 """
 
 
+EVERYTHING_FUNCTION = """
+CREATE FUNCTION plan_change_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO plan_change_epoch (id, token) VALUES (1, gen_random_uuid()::text)
+    ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;
+    RETURN NULL;
+END $$
+"""
+EVENTS = ('insert', 'update', 'delete', 'truncate')
+
+
 def _postgres_triggers(table: str) -> list[str]:
     run = f"FOR EACH STATEMENT EXECUTE FUNCTION plan_change_{table}()"
     return [
@@ -94,6 +112,12 @@ def _postgres_triggers(table: str) -> list[str]:
         f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {run}",
         f"CREATE TRIGGER plan_change_{table}_delete AFTER DELETE ON {table} "
         f"REFERENCING OLD TABLE AS old_rows {run}",
+        f"CREATE TRIGGER plan_change_{table}_truncate AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION plan_change_everything()",
+        *(
+            f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER plan_change_{table}_{event}"
+            for event in EVENTS
+        ),
     ]
 
 
@@ -121,6 +145,16 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_plan_change_xact'), 'plan_change', ['xact'], unique=False)
     op.create_index(op.f('ix_plan_change_changed_at'), 'plan_change', ['changed_at'], unique=False)
+    epoch = op.create_table(
+        'plan_change_epoch',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('token', sa.String(length=36), nullable=False),
+        sa.CheckConstraint('id = 1', name=op.f('ck_plan_change_epoch_one_row')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_plan_change_epoch')),
+    )
+    op.bulk_insert(epoch, [{'id': 1, 'token': str(uuid.uuid4())}])
+    if postgresql:
+        op.execute(EVERYTHING_FUNCTION)
     for table in TABLES:
         if postgresql:
             op.execute(_postgres_function(table))
@@ -134,11 +168,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     for table in TABLES:
-        for event in ('insert', 'update', 'delete'):
+        for event in EVENTS:
             on = f" ON {table}" if postgresql else ""
             op.execute(f"DROP TRIGGER IF EXISTS plan_change_{table}_{event}{on}")
         if postgresql:
             op.execute(f"DROP FUNCTION IF EXISTS plan_change_{table}()")
+    if postgresql:
+        op.execute("DROP FUNCTION IF EXISTS plan_change_everything()")
+    op.drop_table('plan_change_epoch')
     op.drop_index(op.f('ix_plan_change_changed_at'), table_name='plan_change')
     op.drop_index(op.f('ix_plan_change_xact'), table_name='plan_change')
     op.drop_table('plan_change')
