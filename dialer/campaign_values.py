@@ -11,14 +11,16 @@ from collections.abc import Callable
 from typing import Any
 
 from dialer.campaigns import PROMPT_KEY
+from dialer.history import HISTORY_DAYS
 from hotline.enums import CampaignStatus
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _BAND = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|(\+))$")
 SMS_AFTER = {"voicemail", "no_answer"}
-# A retry or spacing longer than this is a typo ("40d" for "4d"), not a plan.
-LONGEST_DELAY = dt.timedelta(days=60)
+# The longest retry delay or spacing: the planner sees the calls of the last HISTORY_DAYS
+# only, so a longer one would be cut short without a word (and "40d" is a typo for "4d").
+LONGEST_DELAY = dt.timedelta(days=HISTORY_DAYS)
 
 
 def band(value: Any) -> tuple[int, int | None]:
@@ -39,7 +41,9 @@ def duration(value: Any) -> dt.timedelta:
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     delta = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     if delta > LONGEST_DELAY:
-        raise ValueError(f"{value!r} is longer than 60 days")
+        raise ValueError(
+            f"{value!r} is longer than {HISTORY_DAYS} days (the calls the planner looks back on)"
+        )
     return delta
 
 

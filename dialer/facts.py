@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import NullType
 
-from dialer.history import is_conversation, outcome_of
+from dialer.history import HISTORY_DAYS, is_conversation, outcome_of
 from dialer.policy import (
     AccountFacts,
     Attempt,
@@ -66,9 +66,6 @@ from hotline.models import (
 from hotline.phones import ZONES_VERSION, time_zones_for
 from hotline.profiles import AttemptOutcome
 
-# How far back contact history is read: more than any cap or pause looks (7 days, plus the
-# slack for zones the policy keeps itself).
-HISTORY_DAYS = 10
 OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
 # A text counts from the moment it is claimed for sending: one whose sending is unknown
 # (the sender died) may have gone, and the caps err towards counting.

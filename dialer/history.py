@@ -12,6 +12,12 @@ from __future__ import annotations
 from hotline.enums import AttemptStatus, Disposition
 from hotline.profiles import AttemptOutcome
 
+# How far back contact history is read (dialer/facts.py): more than any cap or pause looks
+# (7 days, plus the slack for zones the policy keeps itself), and no shorter than the
+# longest spacing or retry delay a campaign may set (campaign_values.LONGEST_DELAY): a
+# call older than this is not seen, and a delay that reached past it would be cut short.
+HISTORY_DAYS = 10
+
 # How the contact policy counts an attempt with each disposition (dialer.policy.Attempt:
 # its outcome, and whether it was a conversation about the debt). A machine or a fax took
 # the call: placed for Reg F, unanswered for China. Whoever answered in person connected.

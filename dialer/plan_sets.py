@@ -59,7 +59,8 @@ from sqlalchemy import (
 )
 
 from dialer.campaign_store import StoredCampaign
-from dialer.facts import HISTORY_DAYS, OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
+from dialer.facts import OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
+from dialer.history import HISTORY_DAYS
 from dialer.queue_room import Rank
 from dialer.schedule import Schedule, renumbered
 from hotline.contacts import CALLBACK_REQUESTED

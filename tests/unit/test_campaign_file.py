@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from dialer.campaign_file import CampaignFileError, KeyLines, parse_campaign_file
 from dialer.campaigns import AmdMode, RetryOutcome, TierSettings
+from dialer.history import HISTORY_DAYS
 from hotline.enums import CampaignStatus
+from hotline.profiles import PROFILES
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "campaigns.example.toml").read_text()
 
@@ -111,6 +113,21 @@ def test_a_key_inside_an_inline_table_is_reported_on_that_table_s_line():
         "line 16: campaigns.us.tiers.early.retry_delay.busy: '-5m' is not a duration; "
         'a duration, e.g. "4h"'
     ]
+
+
+def test_a_retry_delay_past_the_history_the_planner_reads_is_refused():
+    # The planner sees the last 10 days of calls: an 11-day delay would be cut to 10.
+    parse_campaign_file(GOOD.replace('busy = "30m"', 'busy = "10d"'))
+    assert problems(GOOD.replace('busy = "30m"', 'busy = "10d1m"')) == [
+        "line 16: campaigns.us.tiers.early.retry_delay.busy: '10d1m' is longer than 10 days "
+        '(the calls the planner looks back on); a duration, e.g. "4h"'
+    ]
+
+
+def test_every_shipped_profile_looks_back_no_further_than_the_history_read():
+    for profile in PROFILES.values():
+        looks = [cap.days for cap in profile.caps] + [profile.conversation_pause_days or 0]
+        assert max(looks) < HISTORY_DAYS, profile.name
 
 
 def test_a_caller_id_the_settings_do_not_list_is_refused():
