@@ -74,6 +74,7 @@ from hotline.models import (
     DialerPacing,
     Phone,
     PlanChange,
+    PlanChangeEpoch,
     table_of,
 )
 from hotline.profiles import PROFILES
@@ -245,12 +246,14 @@ def copy_database(source: Engine, target: Engine, chunk: int = 2000) -> dict[str
     """Every row of every table of the model, from `source` into the empty schema of
     `target`, parents before children; rows copied per table. Not the planning change
     feed (dialer/plan_changes.py): the copy's own triggers write it as rows go in, and a
-    run's planner starts by reading everything anyway; those rows are let go."""
+    run's planner starts by reading everything anyway, so those rows are let go; its
+    epoch is the copy's own, made by its migration."""
     copied: dict[str, int] = {}
     feed = table_of(PlanChange)
+    own = (feed, table_of(PlanChangeEpoch))
     with source.connect() as reading, target.begin() as writing:
         for table in Base.metadata.sorted_tables:
-            if table is feed:
+            if table in own:
                 continue
             result = reading.execution_options(yield_per=chunk).execute(select(table))
             count = 0
