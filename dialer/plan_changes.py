@@ -22,9 +22,10 @@ Where a read stopped (its `Position`) must leave nothing unread that commits lat
   too: xmin is the cluster's) does not make every later run read it all again.
 
 The feed cannot hold what was written while its triggers were gone (a downgrade, then an
-upgrade) or, on PostgreSQL, a TRUNCATE: both make a new epoch token
-(plan_change_epoch), and a memo that finds another token, or a position gone backwards
-(a table recreated, an older copy restored), starts over. So does a run that failed
+upgrade), a TRUNCATE (PostgreSQL), or the feed's own rows deleted young or emptied: each
+makes a new epoch token (plan_change_epoch), and a memo that finds another token, none,
+another feed table (PostgreSQL: its oid, new when an older copy is restored), or a
+position gone backwards (SQLite: an older file), starts over. So does a run that failed
 (the planner's), and a memo that has not read for TRUST_FOR (dialer/plan_memo.py): rows
 older than KEEP, by the database's clock, are deleted by the planner.
 """
@@ -61,8 +62,12 @@ class Changes:
 def read_changes(connection: Connection, since: Position | None) -> Changes:
     """The cardholders changed since `since`. Best read before the transaction writes
     anything (the planner reads first): its own rows are then all after the position."""
-    epoch = str(connection.scalar(_EPOCH) or "")
-    if connection.dialect.name == "postgresql":
+    postgresql = connection.dialect.name == "postgresql"
+    token = connection.scalar(_EPOCH_POSTGRES if postgresql else _EPOCH_SQLITE)
+    epoch = str(token or "")
+    if token is None:  # the epoch row gone: nothing can be trusted, every run
+        since = None
+    if postgresql:
         xmin, snapshot, own = connection.execute(_SNAPSHOT).one()
         position = Position(epoch, int(xmin), str(snapshot), None if own is None else int(own))
         if since is None or since.epoch != epoch or since.value > position.value:
@@ -93,7 +98,12 @@ def prune(connection: Connection) -> int:
     return int(connection.execute(statement).rowcount or 0)
 
 
-_EPOCH = text("SELECT token FROM plan_change_epoch")
+# On PostgreSQL with the feed table's own id: a table made anew (an older copy restored,
+# its epoch row with it) is another table, whatever its rows say.
+_EPOCH_POSTGRES = text(
+    "SELECT token || '/' || 'plan_change'::regclass::oid::text FROM plan_change_epoch"
+)
+_EPOCH_SQLITE = text("SELECT token FROM plan_change_epoch")
 _SNAPSHOT = text(
     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
     "pg_current_snapshot()::text, pg_current_xact_id_if_assigned()::text::bigint"

@@ -101,6 +101,42 @@ BEGIN
 END $$
 """
 EVENTS = ('insert', 'update', 'delete', 'truncate')
+# The feed's own rows may go only once old (the planner deletes those older than 7 days;
+# a memo trusts what it read for a day): emptying it, or deleting younger rows, makes a
+# new epoch, so no memo goes on past changes it will never read.
+FEED_GUARD_POSTGRES = [
+    """
+CREATE FUNCTION plan_change_young_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM old_rows WHERE changed_at > now() - interval '6 days') THEN
+        INSERT INTO plan_change_epoch (id, token) VALUES (1, gen_random_uuid()::text)
+        ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token;
+    END IF;
+    RETURN NULL;
+END $$
+""",
+    "CREATE TRIGGER plan_change_young_deleted AFTER DELETE ON plan_change "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION plan_change_young_deleted()",
+    *(
+        f"CREATE TRIGGER {table}_truncate AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION plan_change_everything()"
+        for table in ('plan_change', 'plan_change_epoch')
+    ),
+    *(
+        f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name}"
+        for table, name in (
+            ('plan_change', 'plan_change_young_deleted'),
+            ('plan_change', 'plan_change_truncate'),
+            ('plan_change_epoch', 'plan_change_epoch_truncate'),
+        )
+    ),
+]
+FEED_GUARD_SQLITE = (
+    "CREATE TRIGGER plan_change_young_deleted AFTER DELETE ON plan_change "
+    "WHEN OLD.changed_at > datetime('now', '-6 days') "
+    "BEGIN UPDATE plan_change_epoch SET token = lower(hex(randomblob(16))); END"
+)
 
 
 def _postgres_triggers(table: str) -> list[str]:
@@ -155,6 +191,10 @@ def upgrade() -> None:
     op.bulk_insert(epoch, [{'id': 1, 'token': str(uuid.uuid4())}])
     if postgresql:
         op.execute(EVERYTHING_FUNCTION)
+        for statement in FEED_GUARD_POSTGRES:
+            op.execute(statement)
+    else:
+        op.execute(FEED_GUARD_SQLITE)
     for table in TABLES:
         if postgresql:
             op.execute(_postgres_function(table))
@@ -173,7 +213,13 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS plan_change_{table}_{event}{on}")
         if postgresql:
             op.execute(f"DROP FUNCTION IF EXISTS plan_change_{table}()")
+    op.execute(
+        "DROP TRIGGER IF EXISTS plan_change_young_deleted" + (" ON plan_change" if postgresql else "")
+    )
     if postgresql:
+        op.execute("DROP TRIGGER IF EXISTS plan_change_truncate ON plan_change")
+        op.execute("DROP TRIGGER IF EXISTS plan_change_epoch_truncate ON plan_change_epoch")
+        op.execute("DROP FUNCTION IF EXISTS plan_change_young_deleted()")
         op.execute("DROP FUNCTION IF EXISTS plan_change_everything()")
     op.drop_table('plan_change_epoch')
     op.drop_index(op.f('ix_plan_change_changed_at'), table_name='plan_change')
