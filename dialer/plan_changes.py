@@ -81,7 +81,9 @@ def read_changes(connection: Connection, since: Position | None) -> Changes:
         return Changes(holders, position, start_over=False)
     counter: int | None = None
     holders_since: set[int] = set()
-    for holder, number in connection.execute(_SINCE_ID, {"since": since.value if since else 0}):
+    # With nothing to go on from, only the counter: a week of rows is not read for nothing.
+    after = since.value if since is not None else _NO_ROWS
+    for holder, number in connection.execute(_SINCE_ID, {"since": after}):
         if holder is None:
             counter = int(number)
         else:
@@ -112,6 +114,7 @@ _UNSEEN = text(
     "SELECT DISTINCT cardholder_id FROM plan_change WHERE xact >= :xmin AND (xact = :own "
     "OR NOT pg_visible_in_snapshot(xact::text::xid8, CAST(:snapshot AS pg_snapshot)))"
 )
+_NO_ROWS = 2**62  # above any id
 # The counter (a row with no cardholder) and the rows since, in one statement: one snapshot.
 _SINCE_ID = text(
     "SELECT NULL, seq FROM sqlite_sequence WHERE name = 'plan_change' "
