@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import logging
 import os
 import secrets
@@ -217,17 +218,21 @@ def run(runtime: Runtime) -> None:
                 next_run_time=started,
             )
 
+        # Counted by one call (next), which a handler run between two bytecodes cannot
+        # split: with a test and then a set, a second handler run nested in between saw
+        # no stop either, and both said "stopping".
+        arrivals = itertools.count()
+
         def on_signal(signum: int, frame: FrameType | None) -> None:
             name = signal.Signals(signum).name
-            if stop.is_set():
+            if next(arrivals) or stop.is_set():
                 # A second signal (Ctrl-C twice; a supervisor signalling the process and
                 # its group): already stopping, and the scheduler may be shut down.
                 log.info("dialer already stopping (%s)", name)
                 return
             stop.set()
             log.info("dialer stopping (%s)", name)
-            # A second signal's handler may run inside this one (Python runs handlers
-            # between any two bytecodes) and shut the scheduler down first.
+            # Its loop may have ended already (the scheduler shut down on its own).
             with contextlib.suppress(SchedulerNotRunningError):
                 scheduler.shutdown(wait=False)
 
