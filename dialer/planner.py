@@ -274,7 +274,7 @@ def _plan(
     if last_run is not None:
         last_run.begin(campaigns)
         skipped_before, unread_before = last_run.skipped, last_run.unread
-        ids = _not_known(ids, spots, campaigns, running_ids, last_run, now, horizon, report)
+        ids = _not_known(ids, spots, running_ids, last_run, now, horizon, report)
     if unchecked:
         report.not_due[QUEUE_FULL_UNCHECKED] = unchecked
     plan_sets.finish(connection)
@@ -471,8 +471,7 @@ def _remember(
 
 def _not_known(
     ids: list[int],
-    spots: dict[int, tuple[int | None, str, str | None]],
-    campaigns: Sequence[StoredCampaign],
+    spots: dict[int, tuple[int, StoredCampaign]],
     running_ids: set[int],
     last_run: PlanMemo,
     now: dt.datetime,
@@ -484,11 +483,10 @@ def _not_known(
     would have counted them."""
     rest = []
     for account_id in ids:
-        tier_id, country, region = spots.get(account_id, (None, "", None))
-        campaign = campaign_of(tier_id, country, region, campaigns)
+        spot = spots.get(account_id)
         known = (
-            last_run.known(account_id, campaign, tier_id, now, horizon)
-            if tier_id is not None and campaign is not None and campaign.id in running_ids
+            last_run.known(account_id, spot[1], spot[0], now, horizon)
+            if spot is not None and spot[1].id in running_ids
             else None
         )
         if known is None:
@@ -561,13 +559,13 @@ def _accounts_to_plan(
     now: dt.datetime,
     *,
     spots: bool = False,
-) -> tuple[list[int], int, dict[int, tuple[int | None, str, str | None]]]:
+) -> tuple[list[int], int, dict[int, tuple[int, StoredCampaign]]]:
     """Accounts in a running campaign's tier and country, and every account with a planned
     campaign attempt (it may have left: then the attempt is cancelled); but not those
     planned as sets this run (plan_sets.staged), nor those without an open attempt that
     could not win a place in their campaign's queue (Places.cannot_place: not read, only
-    counted, the second figure). Third, if `spots` (a memo asks): where each account in
-    a campaign's tier is, its (tier, country, region), which campaign_of takes.
+    counted, the second figure). Third, if `spots` (a memo asks): each account in a
+    campaign's tier, with its tier and the campaign it belongs to (campaign_of).
     """
     staged = ~plan_sets.staged(CardAccount.id)
     in_campaigns = (
@@ -597,14 +595,17 @@ def _accounts_to_plan(
         else set()
     )
     unchecked = 0
-    where: dict[int, tuple[int | None, str, str | None]] = {}
+    where: dict[int, tuple[int, StoredCampaign]] = {}
     if tier_ids:
         for account_id, tier_id, country, region in connection.execute(in_campaigns):
-            if spots:
-                where[account_id] = (tier_id, country, region)
-            if account_id in ids:
+            queued = account_id in ids
+            if queued and not spots:
                 continue
             campaign = campaign_of(tier_id, country, region, campaigns)
+            if spots and campaign is not None and tier_id is not None:
+                where[account_id] = (tier_id, campaign)
+            if queued:
+                continue
             if (
                 places is not None
                 and campaign is not None

@@ -14,14 +14,11 @@ import dialer.planner as planner
 from dialer.plan_memo import PlanMemo
 from dialer.planner import plan
 from hotline.models import AccountFlagRow, CardAccount, Case
-from tests.conftest import backend
-from tests.integration.dialer_fixtures import NOW  # noqa: F401
-from tests.integration.test_adv_plan_changes import _accounts, _warm
+from tests.integration.test_adv_plan_changes import _accounts, _warm, postgres_only
 from tests.integration.test_plan_changes import NIGHT, _dispute, _flag
 from tests.integration.test_plan_memo import _counts, _with_and_without
 from tests.integration.test_plan_sets import _attempt_rows
 
-postgres_only = pytest.mark.skipif(backend() != "postgresql", reason="PostgreSQL only")
 H = dt.timedelta(hours=1)
 
 
