@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,8 +255,19 @@ def _statements(dialect: str) -> _Statements:
     )
 
 
-def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datetime) -> Batch:
+def load_cases(
+    connection: Connection,
+    account_ids: Sequence[int],
+    now: dt.datetime,
+    *,
+    not_counting: Collection[int] = (),
+) -> Batch:
     """The facts of these accounts, in id order.
+
+    `not_counting`: attempts left out of the contact history (still an account's open
+    attempt): the claimed calls the dialer asks about at their slots. A claim is in flight
+    by its status, and counted as a placed call it would use up a place under its own cap
+    (the 7th call Reg F allows refused as the 8th).
 
     Rows are fetched whole (iterating a result fetches row by row) and unpacked by
     position, and a time is fetched only
@@ -272,7 +283,9 @@ def load_cases(connection: Connection, account_ids: Sequence[int], now: dt.datet
     cases, by_holder = _load_accounts(connection, statements, ids, flags)
     holders = list(by_holder)
     updates = _add_phones(connection, statements, holders, by_holder)
-    numbers = _add_history(connection, statements, holders, by_holder, cases, since)
+    numbers = _add_history(
+        connection, statements, holders, by_holder, cases, since, frozenset(not_counting)
+    )
     _add_texts(connection, statements, numbers, by_holder, since)
     _add_inbound(connection, statements, list(cases), cases, since)
     return Batch([cases[i] for i in sorted(cases)], updates)
@@ -400,6 +413,7 @@ def _add_history(
     by_holder: dict[int, list[AccountCase]],
     cases: dict[int, AccountCase],
     since: dt.datetime,
+    not_counting: frozenset[int],
 ) -> dict[int, tuple[str, int]]:
     """Outbound attempts about any of the cardholders' accounts (the caps count per person
     and per number too), and each account's open attempt; returns those accounts (id ->
@@ -429,6 +443,8 @@ def _add_history(
                 mine.callback_queued = True
             else:
                 mine.open_attempt = (a.id, a.status, a.campaign_id, a.tier_id)
+        if a.id in not_counting:
+            continue
         outcome = outcome_of(a.status, a.answered_by, a.disposition)
         when = a.started_at or a.due_at
         if outcome is None or when is None or when < since:

@@ -55,7 +55,13 @@ def load_facts(session: Session, claims: Sequence[Claim], at: dt.datetime) -> Fa
         else []
     )
     accounts = sorted({account_id for _, account_id, _, _ in rows if account_id is not None})
-    loaded = {c.account_id: c for c in load_cases(core(session), accounts, at).cases}
+    # Not placed yet: a claim counts neither against its own cap nor against another
+    # claim's (one call a cardholder is asked about on these facts; a second is read again
+    # at its slot, when the first has been placed).
+    claimed = [c.attempt_id for c in claims]
+    loaded = {
+        c.account_id: c for c in load_cases(core(session), accounts, at, not_counting=claimed).cases
+    }
     cases: dict[int, AccountCase | None] = {}
     profiles: dict[int, ContactProfile | None] = {}
     numbers: dict[int, str] = {}

@@ -413,6 +413,44 @@ def test_a_number_opted_out_after_planning_is_not_dialled_at_its_slot(Session, c
     assert skipped.error_message == "number opted out; not called"
 
 
+@pytest.mark.parametrize(("earlier", "placed"), [(6, 1), (7, 0)])
+def test_the_call_asked_about_at_its_slot_is_not_one_of_its_own_caps_calls(
+    Session, clock, carrier, earlier, placed
+):
+    """Reg F allows a 7th call in 7 days: the claim itself, in flight by its status, is not
+    counted as placed (it was, and every 7th call the planner queued was refused at its
+    slot, queued again the next hour and refused again)."""
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session)
+    [planned] = plan(Session, campaign, numbers(1))
+    with Session.begin() as session:
+        row = session.get(ContactAttempt, planned)
+        session.add_all(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                campaign_id=campaign,
+                account_id=row.account_id,
+                phone_id=row.phone_id,
+                number=row.number,
+                status=AttemptStatus.NO_ANSWER,
+                disposition="no-answer",
+                due_at=T0 - dt.timedelta(days=6, hours=1) + dt.timedelta(hours=20 * k),
+                started_at=T0 - dt.timedelta(days=6, hours=1) + dt.timedelta(hours=20 * k),
+                ended_at=T0 - dt.timedelta(days=6) + dt.timedelta(hours=20 * k),
+            )
+            for k in range(earlier)
+        )
+    report = tick(Session, carrier, clock, config(), worker())
+    assert (report.placed, report.skipped) == (placed, 1 - placed)
+    assert [r.to for r in carrier.placed] == numbers(1)[:placed]
+    row = {r.id: r for r in attempts(Session)}[planned]
+    if placed:
+        assert row.status is not AttemptStatus.SKIPPED and row.provider_call_sid
+    else:
+        assert row.status is AttemptStatus.SKIPPED
+        assert (row.error_message or "").startswith("7-in-7 cap reached; next eligible")
+
+
 def test_the_ticks_facts_leave_out_a_second_call_to_the_same_cardholder(Session, clock):
     from dialer import recheck
 
