@@ -425,3 +425,39 @@ def test_a_run_committed_batch_by_batch_queues_the_same_calls(Session):
     assert report.planned == 5 and len(open_attempts(Session)) == 5
     # After the tier refresh, then after each batch of two: visible as it goes.
     assert commits == [0, 2, 4, 5]
+
+
+def test_every_call_planned_on_unchanged_facts_is_placed_at_its_slot(Session):
+    """The planner and the dialer's re-check at the slot agree: with 0 to 6 calls in the
+    last 7 days, each account's next call is queued now and placed (the re-check once
+    counted the claim itself, and refused every 7th call as the 8th)."""
+    from dialer.pacing import Limits
+    from dialer.tick import tick
+    from tests.dialer_support import StepClock, config, set_limits, worker
+    from tests.fakes import FakeCallGateway
+
+    load_campaigns(Session)
+    with Session.begin() as session:
+        for earlier in range(7):
+            number = f"+1415555{earlier:04d}"
+            account = add_account(
+                session, f"R{earlier}", phones=((number, PhoneType.MOBILE, True),)
+            )
+            for k in range(earlier):
+                past_call(
+                    session,
+                    account,
+                    at=NOW - dt.timedelta(days=k + 1, hours=2),
+                    status=AttemptStatus.NO_ANSWER,
+                    campaign_id=None,
+                    number=number,
+                )
+    assert run_plan(Session).planned == 7
+    assert {a.due_at for a in open_attempts(Session)} == {NOW}
+    set_limits(Session, Limits(1.0, 10), NOW)
+    carrier = FakeCallGateway()
+    clock = StepClock(NOW)
+    carrier.now = clock.now
+    report = tick(Session, carrier, clock, config(), worker())
+    assert (report.placed, report.skipped) == (7, 0)
+    assert sorted(r.to for r in carrier.placed) == [f"+1415555{i:04d}" for i in range(7)]
