@@ -476,6 +476,7 @@ def start_line(settings: Settings, database_url: str, options: Options, at: dt.d
         calls_per_second=settings.dialer_calls_per_second,
         callback_delivery=CallbackDelivery(mode="on-time"),
         max_workers=4,
+        http=wsgi_transport.InProcessSession(),
     )
     carrier.hold_calls = True
     carrier.ids = random.Random(f"ids:{options.seed}")
