@@ -461,3 +461,19 @@ def test_every_call_planned_on_unchanged_facts_is_placed_at_its_slot(Session):
     report = tick(Session, carrier, clock, config(), worker())
     assert (report.placed, report.skipped) == (7, 0)
     assert sorted(r.to for r in carrier.placed) == [f"+1415555{i:04d}" for i in range(7)]
+
+
+def test_the_planning_job_logs_under_its_own_name(Session, caplog):
+    from dialer.tick import planning
+    from tests.dialer_support import StepClock
+
+    load_campaigns(Session)
+    with Session.begin() as session:
+        add_account(session, "L1")
+    with caplog.at_level("INFO", logger="dialer"):
+        planning(Session, StepClock(NOW))
+    [line] = [r for r in caplog.records if r.getMessage().startswith("planned ")]
+    assert line.name == "dialer.planner"
+    assert line.getMessage() == (
+        "planned 1 call(s) over 1 account(s) (0 known from the last run); 0 cancelled"
+    )
