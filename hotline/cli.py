@@ -483,6 +483,11 @@ def _new_password(from_stdin: bool) -> str:
         if not line:
             raise click.ClickException("--password-stdin: no password on standard input")
         return line
+    if not sys.stdin.isatty():
+        # click would warn that the password may be echoed, then abort at the second prompt.
+        raise click.ClickException(
+            "no terminal to ask the password on: give it on standard input with --password-stdin"
+        )
     password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     return password
 

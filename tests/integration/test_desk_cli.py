@@ -124,7 +124,49 @@ def test_a_password_is_never_taken_from_the_command_line(hotline):
     assert result.exit_code == 2 and "No such option '--password'" in result.output
 
 
-def test_the_password_prompt_asks_twice(hotline, Session):
+def test_the_password_prompt_asks_twice_on_a_terminal(hotline, Session):
+    """The real command on a pseudo-terminal: asked twice, nothing echoed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    main, terminal = pty.openpty()
+    command = Path(sys.executable).with_name("hotline")
+    process = subprocess.Popen(
+        [str(command), "users", "add", "ann", "--role", "agent"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, **hotline.env},
+        close_fds=True,
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 60
+    for prompt in (b"Password: ", b"Repeat for confirmation: "):
+        while prompt not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(main, 1024)
+            except OSError:
+                break
+        assert prompt in seen, seen
+        os.write(main, b"correct horse battery staple\n")
+    assert process.wait(timeout=60) == 0
+    try:
+        while chunk := os.read(main, 1024):
+            seen += chunk
+    except OSError:
+        pass  # the terminal closed with the process
+    os.close(main)
+    assert b"correct horse" not in seen and b"may be echoed" not in seen
+    ann = _users(Session)["ann"]
+    assert ann.role == "agent" and ann.password_hash.startswith("$argon2")
+
+
+def test_a_password_piped_without_password_stdin_is_one_clear_line(hotline, Session):
     from click.testing import CliRunner
 
     from hotline.cli import cli
@@ -135,8 +177,12 @@ def test_the_password_prompt_asks_twice(hotline, Session):
         input="correct horse battery staple\ncorrect horse battery staple\n",
         env=hotline.env,
     )
-    assert result.exit_code == 0, result.output
-    assert "Repeat for confirmation" in result.output and "correct horse" not in result.output
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: no terminal to ask the password on: give it on standard input with "
+        "--password-stdin\n"
+    )
+    assert _users(Session) == {}
 
 
 def test_reset_password_disable_and_list(hotline, Session):
