@@ -115,12 +115,19 @@ def simulator(
         carrier.mix = CalleeMix(seed=mix_seed)
     carrier.callback_delivery = CallbackDelivery(mode=callbacks, seed=callback_seed)
     running = start(carrier, host, port)
-    click.echo(
+    message = (
         f"simulator on {running.base_url} ({'virtual' if virtual else 'real'} time); "
         f"inbound calls go to {carrier.voice_url}, texts to {carrier.sms_url};"
         f" callbacks {callbacks}; Ctrl-C stops it"
     )
-    try:
+    if running.base_url.rstrip("/") != settings.twilio_api_base_url.rstrip("/"):
+        # The app and `hotline call` look for the carrier at TWILIO_API_BASE_URL.
+        message += (
+            f"\nthe app and `hotline call` look for the carrier at "
+            f"{settings.twilio_api_base_url}: run them with TWILIO_API_BASE_URL={running.base_url}"
+        )
+    try:  # a Ctrl-C as soon as it has started stops it as cleanly as a later one
+        click.echo(message)
         running.thread.join()
     except KeyboardInterrupt:
         click.echo("stopping")

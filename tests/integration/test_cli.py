@@ -1,6 +1,7 @@
 """The real `hotline` command against the test database."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -303,6 +304,40 @@ def test_a_busy_port_is_named_with_the_way_out(database_url, tmp_path, held_port
         f"port {held_port} on 127.0.0.1 is already in use (is another {what} running?)",
         "--port",
     )
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["not told", "told"])
+def test_a_simulator_on_another_port_says_what_the_app_must_be_told(tmp_path, told):
+    port = _closed_port()
+    url = f"http://127.0.0.1:{port}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    env = {**clean, "HOTLINE_ENV": "test", "HOTLINE_SECRET_KEY": TEST_SECRET_KEY}
+    env |= {"PYTHONUNBUFFERED": "1"} | ({"TWILIO_API_BASE_URL": url} if told else {})
+    with subprocess.Popen(
+        [sys.executable, "-m", "hotline.cli", "simulator", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            first = process.stdout.readline()
+            assert first.startswith(f"simulator on {url} (real time)"), first
+            second = "" if told else process.stdout.readline()
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+        # Through the same buffered streams (communicate() would skip what readline held).
+        rest, errors = process.stdout.read(), process.stderr.read()
+    hint = (
+        "the app and `hotline call` look for the carrier at http://127.0.0.1:8900: "
+        f"run them with TWILIO_API_BASE_URL={url}"
+    )
+    assert second.rstrip("\n") == ("" if told else hint)
+    assert rest == "stopping\n", (rest, errors)
+    assert "Traceback" not in errors
 
 
 @pytest.mark.parametrize(
