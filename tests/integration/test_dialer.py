@@ -37,6 +37,7 @@ from tests.dialer_support import (
     worker,
 )
 from tests.fakes import FakeCallGateway
+from tests.integration.dialer_fixtures import past_call
 
 
 @pytest.fixture
@@ -425,21 +426,16 @@ def test_the_call_asked_about_at_its_slot_is_not_one_of_its_own_caps_calls(
     [planned] = plan(Session, campaign, numbers(1))
     with Session.begin() as session:
         row = session.get(ContactAttempt, planned)
-        session.add_all(
-            ContactAttempt(
-                direction=Direction.OUTBOUND,
-                campaign_id=campaign,
-                account_id=row.account_id,
-                phone_id=row.phone_id,
-                number=row.number,
+        for k in range(earlier):  # one every 20 hours, the first 6 days and an hour ago
+            past_call(
+                session,
+                session.get(CardAccount, row.account_id),
+                at=T0 - dt.timedelta(days=6, hours=1) + dt.timedelta(hours=20 * k),
                 status=AttemptStatus.NO_ANSWER,
+                campaign_id=campaign,
                 disposition="no-answer",
-                due_at=T0 - dt.timedelta(days=6, hours=1) + dt.timedelta(hours=20 * k),
-                started_at=T0 - dt.timedelta(days=6, hours=1) + dt.timedelta(hours=20 * k),
-                ended_at=T0 - dt.timedelta(days=6) + dt.timedelta(hours=20 * k),
+                number=row.number,
             )
-            for k in range(earlier)
-        )
     report = tick(Session, carrier, clock, config(), worker())
     assert (report.placed, report.skipped) == (placed, 1 - placed)
     assert [r.to for r in carrier.placed] == numbers(1)[:placed]
