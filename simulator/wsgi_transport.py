@@ -34,7 +34,8 @@ from werkzeug.datastructures import Headers
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-# As requests follows them: a 303 (and a 301 or 302 of a POST) becomes a GET without a body.
+# Followed as requests follows them (Session.rebuild_method): a 302 or 303 becomes a GET, a
+# 301 of a POST too, and only a 307 or 308 sends the body again.
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 30
 
@@ -160,7 +161,8 @@ class InProcessSession(requests.Session):
                 allow_redirects=allow_redirects,
                 **kwargs,
             )
-        merged = {**self.headers, **(headers or {})}
+        merged: CaseInsensitiveDict[str] = CaseInsensitiveDict(self.headers)
+        merged.update(headers or {})
         if data is None or data == []:
             body = b""
         elif isinstance(data, bytes):
@@ -177,10 +179,11 @@ class InProcessSession(requests.Session):
             if not allow_redirects or response.status_code not in _REDIRECTS or not location:
                 return response
             url = urljoin(url, location)
-            if response.status_code == 303 or (
-                response.status_code in (301, 302) and method == "POST"
-            ):
-                method, body = "GET", b""
+            code = response.status_code
+            if (code in (302, 303) and method != "HEAD") or (code == 301 and method == "POST"):
+                method = "GET"
+            if code not in (307, 308):  # only these two send the body again
+                body = b""
                 merged.pop("Content-Type", None)
             adapter = self.get_adapter(url)
             if not isinstance(adapter, WsgiAdapter):

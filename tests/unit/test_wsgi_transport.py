@@ -70,7 +70,9 @@ def test_both_ways_give_the_app_the_same_request_and_the_caller_the_same_answer(
         assert seen["type"] == "application/x-www-form-urlencoded"
 
 
-@pytest.mark.parametrize(("code", "method"), [(302, "GET"), (303, "GET"), (307, "POST")])
+@pytest.mark.parametrize(
+    ("code", "method"), [(301, "GET"), (302, "GET"), (303, "GET"), (307, "POST"), (308, "POST")]
+)
 def test_redirects_are_followed_as_requests_follows_them(code, method):
     usual, direct = sessions()
     url = f"{BASE}/moved?code={code}"
@@ -103,3 +105,18 @@ def test_a_url_not_mounted_goes_the_usual_way():
     _, direct = sessions()
     direct.mount("http://elsewhere/", Canned())
     assert direct.post("http://elsewhere/x", data=FORM).status_code == 204
+
+
+def test_a_callers_header_replaces_the_sessions_whatever_its_case():
+    usual, direct = sessions()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+        "user-agent": "TwilioProxy/1.1",
+    }
+    one = usual.post(f"{BASE}/echo", data=FORM, headers=headers)
+    two = direct.post(f"{BASE}/echo", data=FORM, headers=headers)
+    assert two.json() == one.json()
+    assert two.json()["type"] == "application/x-www-form-urlencoded; charset=utf-8"
+    assert two.json()["agent"] == "TwilioProxy/1.1"
+    raw = direct.post(f"{BASE}/echo", data=b"STOP", headers={"content-type": "text/plain"})
+    assert (raw.json()["type"], raw.json()["length"]) == ("text/plain", 4)
