@@ -29,7 +29,7 @@ from dialer.policy import callable_numbers, decide
 from hotline import audit
 from hotline.accounts import core
 from hotline.enums import AttemptStatus
-from hotline.models import Campaign, ContactAttempt
+from hotline.models import Campaign, CardAccount, Cardholder, ContactAttempt
 from hotline.profiles import PROFILES, ContactProfile
 
 ACTOR = "dialer:recheck"
@@ -55,6 +55,14 @@ def load_facts(session: Session, claims: Sequence[Claim], at: dt.datetime) -> Fa
         else []
     )
     accounts = sorted({account_id for _, account_id, _, _ in rows if account_id is not None})
+    if accounts and session.get_bind().dialect.name == "postgresql":
+        # The texts job asks the policy and marks its text SENDING under each cardholder's
+        # row lock (text_queue.claim_due); the claims were committed before this read. So
+        # a text being claimed now is waited for, and counted; one claimed after this read
+        # finds these calls in flight, and counts them: a call and a text never both use
+        # the last place under a cap that counts both (us-ma's 2 in 7 days). SQLite runs
+        # one transaction at a time (BEGIN IMMEDIATE): nothing to wait for there.
+        session.execute(_HOLDERS_SHARED, {"accounts": accounts}).all()
     # Not placed yet: a claim counts neither against its own cap nor against another
     # claim's (one call a cardholder is asked about on these facts; a second is read again
     # at its slot, when the first has been placed).
@@ -93,6 +101,20 @@ _CLAIMED = (
     select(ContactAttempt.id, ContactAttempt.account_id, ContactAttempt.number, Campaign.profile)
     .outerjoin(Campaign, Campaign.id == ContactAttempt.campaign_id)
     .where(ContactAttempt.id.in_(bindparam("attempts", expanding=True)))
+)
+
+
+_HOLDERS_SHARED = (
+    select(Cardholder.id)
+    .where(
+        Cardholder.id.in_(
+            select(CardAccount.cardholder_id).where(
+                CardAccount.id.in_(bindparam("accounts", expanding=True))
+            )
+        )
+    )
+    .order_by(Cardholder.id)  # in the order the texts job takes them
+    .with_for_update(read=True)
 )
 
 
