@@ -160,6 +160,7 @@ def _newest(session: Session, model: Any, column: Any, account_id: int) -> tuple
 _CONTACTS = (
     select(
         ContactAttempt.direction,
+        ContactAttempt.placed_at,
         ContactAttempt.started_at,
         ContactAttempt.due_at,
         ContactAttempt.created_at,
@@ -189,7 +190,7 @@ def contacts_of(session: Session, account_id: int) -> tuple[Contact, ...]:
         Contact(
             kind="call",
             direction=str(a.direction),
-            at=a.started_at or a.due_at or a.created_at,
+            at=a.placed_at or a.started_at or a.due_at or a.created_at,
             number=a.number,
             status=str(a.status),
             disposition=a.disposition,

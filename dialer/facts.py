@@ -70,6 +70,16 @@ OPEN_CASE = (CaseStatus.OPEN, CaseStatus.IN_PROGRESS)
 # A text counts from the moment it is claimed for sending: one whose sending is unknown
 # (the sender died) may have gone, and the caps err towards counting.
 TEXTS_COUNTED = (TextStatus.SENDING, TextStatus.SENT)
+# When a call counts for the caps, the first known of: when the carrier took it, the slot
+# its claim was placed at (a call in flight), when it started (an agent's), when it was
+# due. Not the due time first: a call due before midnight and placed after it, or placed
+# days late, counts on the day it went (plan_sets.py's busy holders read the same).
+HISTORY_TIME = (
+    ContactAttempt.placed_at,
+    ContactAttempt.slot_at,
+    ContactAttempt.started_at,
+    ContactAttempt.due_at,
+)
 
 
 def _among(column: Any, dialect: str) -> ColumnElement[bool]:
@@ -194,7 +204,7 @@ class _Statements:
 @functools.cache
 def _statements(dialect: str) -> _Statements:
     since = bindparam("since", type_=ContactAttempt.due_at.type)
-    placed_at = func.coalesce(ContactAttempt.started_at, ContactAttempt.due_at)
+    placed_at = func.coalesce(*HISTORY_TIME)
     sent_at = func.coalesce(TextMessage.sent_at, TextMessage.claimed_at)
     return _Statements(
         accounts=_accounts(_among(CardAccount.id, dialect)),
@@ -234,8 +244,7 @@ def _statements(dialect: str) -> _Statements:
             ContactAttempt.status,
             ContactAttempt.answered_by,
             ContactAttempt.disposition,
-            ContactAttempt.started_at,
-            ContactAttempt.due_at,
+            *HISTORY_TIME,
         ).where(
             _among(ContactAttempt.account_id, dialect),
             ContactAttempt.direction == Direction.OUTBOUND,
@@ -446,7 +455,7 @@ def _add_history(
         if a.id in not_counting:
             continue
         outcome = outcome_of(a.status, a.answered_by, a.disposition)
-        when = a.started_at or a.due_at
+        when = a.placed_at or a.slot_at or a.started_at or a.due_at
         if outcome is None or when is None or when < since:
             continue
         attempt = Attempt(

@@ -59,7 +59,7 @@ from sqlalchemy import (
 )
 
 from dialer.campaign_store import StoredCampaign
-from dialer.facts import OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
+from dialer.facts import HISTORY_TIME, OPEN_CASE, TEXTS_COUNTED, AccountCase, load_cases
 from dialer.history import HISTORY_DAYS
 from dialer.queue_room import Rank
 from dialer.schedule import Schedule, renumbered
@@ -151,13 +151,14 @@ def _busy_sql() -> str:
     # The texts the caps count (dialer.facts.TEXTS_COUNTED), by the (status, sent_at) index:
     # every one still sending, whenever claimed, and those sent since.
     assert set(TEXTS_COUNTED) == {TextStatus.SENDING, TextStatus.SENT}
+    history_time = ", ".join(f"a.{column.key}" for column in HISTORY_TIME)
     return f"""
 CREATE TEMPORARY TABLE plan_busy AS
 SELECT ca.cardholder_id AS cardholder_id
 FROM contact_attempt a JOIN card_account ca ON ca.id = a.account_id
 WHERE a.direction = '{Direction.OUTBOUND.value}' AND (
   (a.status NOT IN ({never}) AND (a.ended_at >= :since OR a.ended_at IS NULL)
-   AND COALESCE(a.started_at, a.due_at) >= :since)
+   AND COALESCE({history_time}) >= :since)
   OR (a.status IN ({open_statuses}) AND NOT (
     a.status = '{AttemptStatus.PLANNED.value}' AND a.campaign_id IS NOT NULL
     AND COALESCE(a.disposition, '') <> '{CALLBACK_REQUESTED}')))

@@ -247,6 +247,25 @@ def test_the_account_screen_has_fifty_contacts_newest_first_and_404s_out_of_scop
             account_view(session, 999_999)
 
 
+def test_a_dialled_call_is_shown_at_the_moment_it_went_not_when_it_was_due(Session):
+    account = account_id(Session)
+    with Session.begin() as session:
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                account_id=account,
+                number="+14155550100",
+                status=AttemptStatus.NO_ANSWER,
+                due_at=NOW - dt.timedelta(days=2),  # queued, then held back two days
+                placed_at=NOW - dt.timedelta(minutes=5),
+                created_at=NOW - dt.timedelta(days=2),
+            )
+        )
+    with Session() as session:
+        [call] = account_view(session, account).contacts
+    assert call.at == NOW - dt.timedelta(minutes=5)
+
+
 # --- actions ----------------------------------------------------------------------------------
 
 

@@ -477,3 +477,68 @@ def test_the_planning_job_logs_under_its_own_name(Session, caplog):
     assert line.getMessage() == (
         "planned 1 call(s) over 1 account(s) (0 known from the last run); 0 cancelled"
     )
+
+
+@pytest.mark.parametrize("late_by", [dt.timedelta(days=8), dt.timedelta(days=12)])
+def test_a_call_counts_for_the_caps_when_it_went_not_when_it_was_due(Session, late_by):
+    """The dialer stores when the carrier took a call (placed_at), never started_at: a call
+    due days before it went counted on its due day, outside the 7 days Reg F counts (8
+    days late), or outside the history read, planned as if the cardholder had no
+    contact at all (12 days late: the set path)."""
+    load_campaigns(Session)
+    with Session.begin() as session:
+        account = add_account(session, "W1")
+        for days in range(1, 7):  # six calls in the last seven days ...
+            past_call(
+                session,
+                account,
+                at=NOW - dt.timedelta(days=days, hours=2),
+                status=AttemptStatus.NO_ANSWER,
+                campaign_id=None,
+            )
+        past_call(  # ... and a seventh, due long before, placed an hour ago
+            session,
+            account,
+            at=NOW - late_by,
+            status=AttemptStatus.NO_ANSWER,
+            campaign_id=None,
+        )
+        session.flush()
+        late = session.scalars(
+            select(ContactAttempt).where(ContactAttempt.due_at == NOW - late_by)
+        ).one()
+        late.started_at, late.placed_at = None, NOW - dt.timedelta(hours=1)
+    with Session() as session:
+        [line] = preview(session, NOW.date(), NOW)
+    assert not line.called
+    assert line.reason.startswith("7-in-7 cap reached; next eligible")
+    run_plan(Session)
+    assert all(a.due_at > NOW for a in open_attempts(Session))
+
+
+def test_a_conversation_placed_late_pauses_calls_though_it_was_due_long_before(Session):
+    """The set path (accounts with no recent contact, planned in SQL) reads a call's time
+    as the caps do: a conversation an hour ago, on a call due twelve days before, is
+    recent contact, and the pause after it holds."""
+    load_campaigns(Session)
+    with Session.begin() as session:
+        account = add_account(session, "W2")
+        past_call(
+            session,
+            account,
+            at=NOW - dt.timedelta(days=12),
+            status=AttemptStatus.COMPLETED,
+            campaign_id=None,
+            answered_by="human",
+            disposition="right-party",
+        )
+        session.flush()
+        [call] = session.scalars(select(ContactAttempt)).all()
+        call.started_at, call.placed_at = None, NOW - dt.timedelta(hours=1)
+        call.ended_at = NOW - dt.timedelta(minutes=55)
+    run_plan(Session)
+    assert open_attempts(Session) == []  # not within the planner's 24 hours
+    with Session() as session:
+        [line] = preview(session, NOW.date(), NOW)
+    assert not line.called
+    assert line.reason.startswith("pause after a conversation; next eligible 2026-12-09")
