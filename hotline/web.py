@@ -82,13 +82,15 @@ def _protect_forms(app: Flask) -> None:
 
 
 class _DatabaseBudget:
-    """WSGI middleware: run each request inside a database deadline."""
+    """WSGI middleware: run each request inside a database deadline (None: none)."""
 
-    def __init__(self, wsgi_app: WSGIApplication, seconds: float) -> None:
+    def __init__(self, wsgi_app: WSGIApplication, seconds: float | None) -> None:
         self.wsgi_app = wsgi_app
         self.seconds = seconds
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self.seconds is None:
+            return self.wsgi_app(environ, start_response)
         # Under `hotline serve` the budget counts from the request's arrival, so that time
         # spent queued for a free thread is not given again (hotline.wsgi.RECEIVED_AT).
         received_at = environ.get(RECEIVED_AT)
@@ -97,6 +99,16 @@ class _DatabaseBudget:
             seconds -= time.monotonic() - received_at
         with db.deadline(seconds):
             return self.wsgi_app(environ, start_response)
+
+
+def lift_database_budget(app: Flask) -> None:
+    """No wall-clock budget for the app's requests. For a rehearsal on a virtual clock
+    (simulator/campaign.py): nobody waits on its requests, and a statement cut short on a
+    busy machine (a status callback not kept) would make one seed replay differently."""
+    budget = app.wsgi_app
+    if not isinstance(budget, _DatabaseBudget):
+        raise TypeError("the app's requests have no database budget to lift")
+    budget.seconds = None
 
 
 def runtime() -> Runtime:

@@ -461,7 +461,10 @@ class _Deferred:
 
 def start_line(settings: Settings, database_url: str, options: Options, at: dt.datetime) -> Line:
     """The app on the scratch database and the simulator, on loopback, on one virtual time."""
-    from hotline.web import create_app  # the app factory: imported when a run starts
+    from hotline.web import (  # the app factory: imported when a run starts
+        create_app,
+        lift_database_budget,
+    )
 
     deferred = _Deferred()
     served = BackgroundServer(deferred, name="simulation-app")
@@ -493,7 +496,9 @@ def start_line(settings: Settings, database_url: str, options: Options, at: dt.d
             "dialer_plan_every_s": options.plan_every_s or settings.dialer_plan_every_s,
         }
     )
-    # The lines' webhooks read the simulation's time, not the wall clock.
+    # The lines' webhooks read the simulation's time, not the wall clock, and have no
+    # wall-clock budget either (a busy machine would otherwise change what a seed replays).
+    lift_database_budget(app)
     for name in ("dialer", "ivr"):
         app.extensions[name] = dataclasses.replace(app.extensions[name], clock=clock.now)
     deferred.app = app
