@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import NullType
 
-from dialer.history import HISTORY_DAYS, is_conversation, outcome_of
+from dialer.history import HISTORY_DAYS, IN_FLIGHT, is_conversation, outcome_of
 from dialer.policy import (
     AccountFacts,
     Attempt,
@@ -464,6 +464,7 @@ def _add_history(
             outcome=outcome,
             accounts=frozenset({numbers[a.account_id]}),
             conversation=is_conversation(outcome, a.disposition),
+            live=a.status in IN_FLIGHT,
         )
         for case in by_holder[holder_of[a.account_id]]:
             case.history.append(attempt)

@@ -205,10 +205,15 @@ class Attempt:
     conversation: bool = False  # a telephone conversation with the cardholder about them
     direction: Direction = Direction.OUTBOUND
     channel: Channel = Channel.VOICE
+    # A call still ringing: it may yet be answered or not, so every cap counts it (China's
+    # 3 connected calls a day as much as its 6 unanswered ones to the number).
+    live: bool = False
 
     def __post_init__(self) -> None:
         if self.placed_at.utcoffset() is None:
             raise ValueError("an attempt's time must be timezone-aware")
+        if self.live and (self.channel is not Channel.VOICE or self.conversation):
+            raise ValueError("a live attempt is a voice call not over yet")
         if self.conversation and (
             self.outcome is not AttemptOutcome.CONNECTED or self.channel is not Channel.VOICE
         ):
@@ -749,7 +754,7 @@ def _counts(cap: Cap, attempt: Attempt, account: AccountFacts) -> bool:
     if attempt.channel is Channel.SMS:
         failed = attempt.outcome in (AttemptOutcome.FAILED, AttemptOutcome.INVALID)
         return cap.counts_sms and not failed
-    return attempt.outcome in cap.counts
+    return attempt.live or attempt.outcome in cap.counts
 
 
 def _over(cap: Cap, attempts: list[Attempt], locals_: list[tuple[str, dt.datetime]]) -> bool:

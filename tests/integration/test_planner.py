@@ -542,3 +542,25 @@ def test_a_conversation_placed_late_pauses_calls_though_it_was_due_long_before(S
         [line] = preview(session, NOW.date(), NOW)
     assert not line.called
     assert line.reason.startswith("pause after a conversation; next eligible 2026-12-09")
+
+
+def test_a_call_still_ringing_is_read_as_live_and_an_ended_one_is_not(Session):
+    from dialer.facts import load_cases
+    from hotline.accounts import core
+
+    with Session.begin() as session:
+        account = add_account(session, "V1")
+        for status in (AttemptStatus.RINGING, AttemptStatus.NO_ANSWER):
+            past_call(
+                session,
+                account,
+                at=NOW - dt.timedelta(minutes=5),
+                status=status,
+                campaign_id=None,
+            )
+        session.flush()
+        [case] = load_cases(core(session), [account.id], NOW).cases
+    assert sorted((a.live, a.outcome.value) for a in case.history) == [
+        (False, "no-answer"),
+        (True, "no-answer"),
+    ]

@@ -395,6 +395,28 @@ def test_china_three_connected_calls_a_day_per_debtor_on_any_number_and_account(
     assert decide_cn(at(SHANGHAI, 2026, 11, 18, 15, 0), history[:2]).allowed
 
 
+def test_china_counts_a_call_still_ringing_as_connected_too():
+    """Two connected calls today and a third ringing on the other number: that one may be
+    answered, so a call now could make four; counted as unanswered only, it was allowed."""
+    history = [
+        call(at(SHANGHAI, 2026, 11, 18, 9, 0), CN_MOBILE, Outcome.CONNECTED),
+        call(at(SHANGHAI, 2026, 11, 18, 10, 0), CN_MOBILE, Outcome.CONNECTED),
+    ]
+    ringing = call(at(SHANGHAI, 2026, 11, 18, 15, 0), CN_MOBILE_2, live=True)
+    now = at(SHANGHAI, 2026, 11, 18, 15, 1)
+    assert decide_cn(now, history).allowed
+    decision = decide_cn(now, [*history, ringing])
+    assert decision.reason is Reason.DEBTOR_CAP
+    # Ended unanswered, it counts as what it was.
+    ended = call(at(SHANGHAI, 2026, 11, 18, 15, 0), CN_MOBILE_2, Outcome.NO_ANSWER)
+    assert decide_cn(now, [*history, ended]).allowed
+
+
+def test_a_live_attempt_is_a_voice_call_not_over_yet():
+    with pytest.raises(ValueError, match="live attempt"):
+        call(at(SHANGHAI, 2026, 11, 18, 9, 0), CN_MOBILE, live=True, channel=Channel.SMS)
+
+
 def test_china_window_is_0800_to_2100():
     assert decide_cn(at(SHANGHAI, 2026, 11, 18, 20, 59)).allowed
     decision = decide_cn(at(SHANGHAI, 2026, 11, 18, 21, 0))
@@ -680,19 +702,24 @@ def cases(draw):
                 else Channel.VOICE,
             )
         )
-    # The dialer's own calls, one after another on one number within the day.
+    # The dialer's own calls, one after another on one number within the day; now and then
+    # one still ringing (read as unanswered so far).
     for _ in range(burst):
+        live = draw(sometimes(6))
         history.append(
             Attempt(
                 now - dt.timedelta(minutes=draw(st.integers(0, 24 * 60))),
                 burst_number,
-                draw(
+                Outcome.NO_ANSWER
+                if live
+                else draw(
                     st.sampled_from(
                         [Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL] * 2
                         + [Outcome.CONNECTED]
                     )
                 ),
                 frozenset({A1}),
+                live=live,
             )
         )
     profile = PROFILES[draw(st.sampled_from(sorted(PROFILES)))]
@@ -742,7 +769,7 @@ def counted(cap, attempt, number=None):
         return False
     if attempt.channel is Channel.SMS:
         return cap.counts_sms and attempt.outcome not in (Outcome.FAILED, Outcome.INVALID)
-    return attempt.outcome in cap.counts
+    return attempt.live or attempt.outcome in cap.counts  # a ringing call may end any way
 
 
 def broken_rules(facts, numbers, history, profile, t, allowed_numbers):
