@@ -28,8 +28,7 @@ from urllib.parse import unquote_to_bytes, urlencode, urljoin, urlsplit
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
-from werkzeug.datastructures import Headers
+from requests.utils import get_encoding_from_headers, requote_uri
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -56,7 +55,6 @@ def environ_for(
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": parts.netloc,
-        "CONTENT_LENGTH": str(len(body)),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": parts.scheme,
         "wsgi.input": io.BytesIO(body),
@@ -65,6 +63,8 @@ def environ_for(
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
+    if body or method not in ("GET", "HEAD"):
+        environ["CONTENT_LENGTH"] = str(len(body))  # as requests sends it: not for a bare GET
     for name, value in headers:
         key = name.upper().replace("-", "_")
         if key == "CONTENT_LENGTH":
@@ -98,7 +98,10 @@ def call_app(app: WSGIApplication, environ: dict[str, Any], url: str) -> request
     code, _, reason = status.partition(" ")
     response.status_code = int(code)
     response.reason = reason
-    response.headers = CaseInsensitiveDict(Headers(headers).items())
+    joined: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in headers:  # a repeated header joined, as urllib3 gives it
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    response.headers = joined
     response.encoding = get_encoding_from_headers(response.headers)
     response._content = content
     response.url = url
@@ -151,7 +154,8 @@ class InProcessSession(requests.Session):
         adapter = self.get_adapter(url)
         if kwargs.get("json") is None:
             kwargs.pop("json", None)  # Session.post passes json=None
-        if not isinstance(adapter, WsgiAdapter) or params or set(kwargs) - {"timeout"}:
+        plain = not (params or self.params or self.auth or set(kwargs) - {"timeout"})
+        if not isinstance(adapter, WsgiAdapter) or not plain:
             return super().request(
                 method,
                 url,
@@ -163,16 +167,15 @@ class InProcessSession(requests.Session):
             )
         merged: CaseInsensitiveDict[str] = CaseInsensitiveDict(self.headers)
         merged.update(headers or {})
-        if data is None or data == []:
-            body = b""
-        elif isinstance(data, bytes):
+        url = requote_uri(url)  # as requests sends it (a space, | or é quoted)
+        if isinstance(data, bytes):
             body = data
         elif isinstance(data, str):
             body = data.encode("utf-8")
         else:
-            items = data.items() if isinstance(data, Mapping) else data
-            body = urlencode([(k, v) for k, v in items]).encode("utf-8")
-            merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            body = _form(data)
+            if body:
+                merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
         for _ in range(_MAX_REDIRECTS):
             response = call_app(adapter.app, environ_for(method, url, merged.items(), body), url)
             location = response.headers.get("Location")
@@ -189,6 +192,19 @@ class InProcessSession(requests.Session):
             if not isinstance(adapter, WsgiAdapter):
                 return super().request(method, url, data=body or None, headers=merged, **kwargs)
         raise requests.TooManyRedirects(f"more than {_MAX_REDIRECTS} redirects", response=response)
+
+
+def _form(data: Any) -> bytes:
+    """A form body as requests encodes one: pairs or a mapping, a list value repeating its
+    key, None values left out."""
+    if not data:
+        return b""
+    pairs = []
+    for key, values in data.items() if isinstance(data, Mapping) else data:
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+            values = [values]
+        pairs += [(key, value) for value in values if value is not None]
+    return urlencode(pairs).encode("utf-8")
 
 
 def mount(session: requests.Session, base_url: str, app: WSGIApplication) -> None:
