@@ -31,6 +31,7 @@ from hotline import audit, db, logs, payments, users, verification
 from hotline.cli_errors import FileUnusable, check_port_free, describe
 from hotline.csvrows import HeaderError, RowError, decode
 from hotline.demo import (
+    DEMO_MAX_SIZE,
     DEMO_SIZE,
     KNOWN_CALLERS,
     ensure_default_tiers,
@@ -104,6 +105,10 @@ class HotlineGroup(FlaskGroup):
         except click.UsageError as exc:
             raise _OneLineUsage(exc.format_message(), exc.ctx) from None
         except click.exceptions.ClickException:
+            raise
+        except BrokenPipeError:
+            # Piped into `head`: the reader left. Click ends quietly (status 1), where an
+            # "Error: Broken pipe" would blame the command.
             raise
         except Exception as exc:
             message = describe(exc, _database_url(ctx))
@@ -664,7 +669,13 @@ def agencies_list() -> None:
     default=None,
     help="Date the portfolio is as of (default: today, UTC).",
 )
-@click.option("--size", default=DEMO_SIZE, show_default=True, help="Number of accounts.")
+@click.option(
+    "--size",
+    default=DEMO_SIZE,
+    show_default=True,
+    type=click.IntRange(1, DEMO_MAX_SIZE),
+    help="Number of accounts.",
+)
 def seed_demo(as_of: dt.datetime | None, size: int) -> None:
     """Load the deterministic demo portfolio (idempotent: re-running changes nothing)."""
     report = _seed(as_of.date() if as_of else utcnow().date(), size)

@@ -24,6 +24,8 @@ from hotline.tiers import DEFAULT_TIERS, TierBand
 
 DEMO_SEED = 20261123
 DEMO_SIZE = 300
+# Past it the fictional numbers (555-0100..0199 in each area code) run out for the seed.
+DEMO_MAX_SIZE = 750
 
 # (state, area codes, ZIP prefix): US regions the demo spreads over, each with its own zone
 # and, for MA and WA, their own contact rules.

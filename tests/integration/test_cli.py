@@ -1,5 +1,6 @@
 """The real `hotline` command against the test database."""
 
+import errno
 import os
 import signal
 import socket
@@ -306,6 +307,23 @@ def test_a_busy_port_is_named_with_the_way_out(database_url, tmp_path, held_port
     )
 
 
+def test_a_reader_leaving_the_pipe_is_not_said_to_be_the_commands_error(capsys):
+    """`hotline ... | head -1`: the write that fails once head has its line ends the command
+    quietly, as click ends it, not with 'Error: Broken pipe' blaming the command."""
+    from hotline.cli import HotlineGroup
+
+    group = HotlineGroup(name="hotline", add_default_commands=False)
+
+    @group.command("listing", with_appcontext=False)
+    def listing() -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    with pytest.raises(SystemExit) as ended:
+        group.main(["listing"], prog_name="hotline")
+    assert ended.value.code == 1
+    assert "Error" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("told", [False, True], ids=["not told", "told"])
 def test_a_simulator_on_another_port_says_what_the_app_must_be_told(tmp_path, told):
     port = _closed_port()
@@ -443,3 +461,13 @@ def test_a_command_used_wrongly_says_so_in_one_line_with_exit_status_2(hotline):
         [line] = result.stderr.splitlines()
         assert line.startswith("Error: ") and said in line, line
         assert "--help`)" in line
+
+
+def test_a_demo_larger_than_its_fictional_numbers_allow_is_refused_in_one_line(
+    database_url, tmp_path
+):
+    result = run_hotline(
+        "seed-demo", "--size", "800", env={"DATABASE_URL": database_url}, cwd=tmp_path
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "800 is not in the range 1<=x<=750" in result.stderr
