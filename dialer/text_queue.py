@@ -34,6 +34,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    func,
     literal,
     or_,
     select,
@@ -167,7 +168,12 @@ def _reminders(
 ) -> list[dict[str, Any]]:
     """A courtesy reminder before each pending promise's date and each active plan's next
     instalment, where the tier that worked the account says so."""
-    first, last = text_rules.reminder_dates_from(now.date())
+    # Only the dates some tier's reminder could be due for: the promises of a month ahead
+    # were read, and dropped, on every run of the day (most of what a run read).
+    lead_days = settings.reminder_lead_days()
+    if lead_days is None:
+        return []
+    first, last = text_rules.reminder_dates_from(now.date(), lead_days)
     dates: list[tuple[str, int, dt.date]] = [
         (f"promise:{pid}", account_id, day)
         for pid, account_id, day in connection.execute(
@@ -303,6 +309,15 @@ class _SettingsCache:
         """The (campaign id, tier id) of every campaign tier whose settings `wants`."""
         return [key for key in self._stored() if (tier := self.get(*key)) and wants(tier)]
 
+    def reminder_lead_days(self) -> int | None:
+        """The most days ahead any campaign tier sends a courtesy reminder; None: none does."""
+        days = [
+            tier.courtesy_reminder_days
+            for key in self._stored()
+            if (tier := self.get(*key)) and tier.courtesy_reminder_days
+        ]
+        return max(days, default=None)
+
     def _stored(self) -> dict[tuple[int, int], str]:
         if self.stored is None:
             tiers = select(CampaignTier.campaign_id, CampaignTier.tier_id, CampaignTier.settings)
@@ -324,7 +339,7 @@ def _worked_by(
     if not account_ids:
         return worked
     for account_id, campaign_id, tier_id in connection.execute(
-        _CAMPAIGN_CALLS, {"accounts": sorted(account_ids), "since": now - WORKED_WITHIN}
+        _LATEST_CAMPAIGN_CALLS, {"accounts": sorted(account_ids), "since": now - WORKED_WITHIN}
     ):
         if account_id is not None and campaign_id is not None and tier_id is not None:
             worked[account_id] = (campaign_id, tier_id)
@@ -399,15 +414,21 @@ _QUEUED = select(TextMessage.source_key).where(
     TextMessage.kind == bindparam("kind", type_=TextMessage.kind.type),
     TextMessage.source_key.in_(bindparam("sources", expanding=True)),
 )
-_CAMPAIGN_CALLS = (
-    select(ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id)
-    .where(
-        ContactAttempt.account_id.in_(bindparam("accounts", expanding=True)),
-        ContactAttempt.campaign_id.is_not(None),
-        ContactAttempt.tier_id.is_not(None),
-        ContactAttempt.created_at >= bindparam("since", type_=ContactAttempt.created_at.type),
+# Each account's latest campaign call (the highest id): one row an account, where every
+# campaign call of four months was read and all but the last dropped.
+_LATEST_CAMPAIGN_CALLS = select(
+    ContactAttempt.account_id, ContactAttempt.campaign_id, ContactAttempt.tier_id
+).where(
+    ContactAttempt.id.in_(
+        select(func.max(ContactAttempt.id))
+        .where(
+            ContactAttempt.account_id.in_(bindparam("accounts", expanding=True)),
+            ContactAttempt.campaign_id.is_not(None),
+            ContactAttempt.tier_id.is_not(None),
+            ContactAttempt.created_at >= bindparam("since", type_=ContactAttempt.created_at.type),
+        )
+        .group_by(ContactAttempt.account_id)
     )
-    .order_by(ContactAttempt.id)
 )
 
 

@@ -103,10 +103,14 @@ def earliest_reminder(date: dt.date, settings: TierSettings) -> dt.datetime | No
     return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) - _AHEAD_MOST
 
 
-def reminder_dates_from(today: dt.date) -> tuple[dt.date, dt.date]:
-    """The promise and instalment dates a reminder may be due for on `today` (UTC date):
-    from yesterday (zones behind UTC) to the farthest reminder ahead."""
-    return today - dt.timedelta(days=1), today + dt.timedelta(days=MAX_REMINDER_DAYS + 1)
+def reminder_dates_from(
+    today: dt.date, lead_days: int = MAX_REMINDER_DAYS
+) -> tuple[dt.date, dt.date]:
+    """The promise and instalment dates a reminder may be due for on `today` (UTC date),
+    when no tier reminds more than `lead_days` ahead: from yesterday (zones behind UTC) to
+    the farthest reminder ahead, a day more for the zones ahead of UTC (earliest_reminder)."""
+    lead_days = min(lead_days, MAX_REMINDER_DAYS)
+    return today - dt.timedelta(days=1), today + dt.timedelta(days=lead_days + 1)
 
 
 @dataclass(frozen=True)

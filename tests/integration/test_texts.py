@@ -772,3 +772,99 @@ def test_the_zones_alone_are_the_zones_of_the_whole_case(Session):
     assert set(zones) == set(ids)
     assert "America/New_York" in zones[ids[0]] and "America/Los_Angeles" in zones[ids[0]]
     assert "America/Chicago" in zones[ids[1]] and "America/New_York" not in zones[ids[1]]
+
+
+# --- which tier's settings decide a reminder or a thank-you ----------------------------------
+
+TWO_TIERS = """
+[tiers.early]
+days_past_due = "1-29"
+[tiers.mid]
+days_past_due = "30-59"
+
+[campaigns.us]
+profile = "us-regf"
+caller_id = "+18005550100"
+status = "active"
+countries = ["US"]
+
+[campaigns.us.tiers.early]
+script = ["reminder_early"]
+attempts_per_day = 1
+spacing = "3h"
+retry_delay = { no_answer = "3h", busy = "30m", voicemail = "1d", failed = "2h" }
+amd = "detect-message-end"
+offer_agent = true
+courtesy_reminder_days = 1
+thank_you_sms = false
+
+[campaigns.us.tiers.mid]
+script = ["reminder_mid"]
+attempts_per_day = 2
+spacing = "3h"
+retry_delay = { no_answer = "3h", busy = "30m", voicemail = "1d", failed = "2h" }
+amd = "detect-message-end"
+offer_agent = true
+courtesy_reminder_days = 9
+thank_you_sms = true
+"""
+
+
+def _call_in_tier(Session, account_id: int, code: str, ended_at: dt.datetime) -> None:
+    from hotline.models import DelinquencyTier
+
+    with Session.begin() as session:
+        campaign_id = session.scalars(select(Campaign.id)).one()
+        tier_id = session.scalars(
+            select(DelinquencyTier.id).where(DelinquencyTier.code == code)
+        ).one()
+        session.add(
+            ContactAttempt(
+                direction=Direction.OUTBOUND,
+                account_id=account_id,
+                number=MOBILE,
+                campaign_id=campaign_id,
+                tier_id=tier_id,
+                status=AttemptStatus.COMPLETED,
+                started_at=ended_at - dt.timedelta(minutes=1),
+                ended_at=ended_at,
+                due_at=ended_at,
+                disposition=Disposition.PROMISE,
+            )
+        )
+
+
+def test_a_reminder_goes_as_many_days_ahead_as_the_longest_leading_tier_sets(Session):
+    # The texts job reads only the dates some tier reminds of: the longest lead (9 days
+    # here), not the shortest, nor every date of a month ahead.
+    load_campaigns(Session, TWO_TIERS)
+    with Session.begin() as session:
+        account_id = add_account(
+            session, "4000000000000021", phones=((MOBILE, PhoneType.MOBILE, True),)
+        ).id
+    _call_in_tier(Session, account_id, "mid", NOW - dt.timedelta(hours=1))
+    _promise(Session, account_id, days=9)
+    gateway = FakeCallGateway()
+    early = send_texts(Session, gateway, StepClock(NOW - dt.timedelta(days=1)), config())
+    assert early.queued == 0  # ten days before the date: not yet
+    on_the_day = send_texts(Session, gateway, StepClock(NOW), config())
+    assert (on_the_day.queued, on_the_day.sent) == (1, 1)
+    [message] = gateway.sms
+    assert "December 11, 2026" in message.body
+
+
+@pytest.mark.parametrize(("latest", "thanked"), [("mid", True), ("early", False)])
+def test_the_latest_campaign_call_s_tier_decides_the_thank_you(Session, latest, thanked):
+    load_campaigns(Session, TWO_TIERS)
+    with Session.begin() as session:
+        account_id = add_account(
+            session, "4000000000000022", phones=((MOBILE, PhoneType.MOBILE, True),)
+        ).id
+        session.add(_posted_payment(account_id, "bank:REF22"))
+    earlier = "early" if latest == "mid" else "mid"
+    _call_in_tier(Session, account_id, earlier, NOW - dt.timedelta(days=3))
+    _call_in_tier(Session, account_id, latest, NOW - dt.timedelta(days=2))
+    gateway = FakeCallGateway()
+    report = send_texts(Session, gateway, StepClock(NOW), config())
+    assert report.sent == (1 if thanked else 0)
+    assert [("received your payment" in m.body) for m in gateway.sms] == ([True] if thanked else [])

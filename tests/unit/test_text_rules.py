@@ -28,6 +28,8 @@ from tests.unit.test_policy import (
 )
 
 CATALOGS = load_all()
+# The zones furthest ahead of and behind UTC, and two between.
+EXTREME_ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai", "America/New_York"]
 
 
 def tier(**overrides: object) -> TierSettings:
@@ -90,9 +92,7 @@ def test_a_tier_without_reminder_days_sends_no_reminder(days):
     date=st.dates(dt.date(2026, 1, 1), dt.date(2028, 12, 31)),
     days=st.integers(1, text_rules.MAX_REMINDER_DAYS),
     zones=st.lists(
-        st.sampled_from(
-            ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai", "America/New_York"]
-        ),
+        st.sampled_from(EXTREME_ZONES),
         max_size=3,
     ),
 )
@@ -105,6 +105,25 @@ def test_a_reminder_is_never_due_before_its_earliest_in_any_zone(date, days, zon
     # Tight where the day starts first: 14 hours ahead of UTC.
     if zones == ["Pacific/Kiritimati"]:
         assert earliest == timing.due_at
+
+
+@given(
+    date=st.dates(dt.date(2026, 1, 1), dt.date(2028, 12, 31)),
+    days=st.integers(1, text_rules.MAX_REMINDER_DAYS),
+    more=st.integers(0, 5),
+    zones=st.lists(st.sampled_from(EXTREME_ZONES), min_size=1, max_size=3),
+    share=st.integers(0, 999),
+)
+def test_every_reminder_due_now_is_among_the_dates_read_for_the_longest_lead(
+    date, days, more, zones, share
+):
+    # The texts job reads only the dates reminder_dates_from gives for the longest lead of
+    # any tier (`days` + `more` here): a reminder due now outside them would never be sent.
+    timing = text_rules.reminder_timing(date, tier(courtesy_reminder_days=days), zones)
+    assert timing is not None
+    now = timing.due_at + (timing.expires_at - timing.due_at) * share / 1000  # due now
+    first, last = text_rules.reminder_dates_from(now.date(), days + more)
+    assert first <= date <= last
 
 
 @pytest.mark.parametrize("days", [None, 0, text_rules.MAX_REMINDER_DAYS + 1])
