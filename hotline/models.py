@@ -644,6 +644,7 @@ class TextMessage(Base):
         Index("ix_text_message_account_created", "account_id", "created_at"),
         Index("ix_text_message_status_sid", "status", "provider_sid"),  # unknown sendings: 0013
         Index("ix_text_message_status_sent", "status", "sent_at"),  # texts the caps count: 0015
+        Index("ix_text_message_account_status", "account_id", "status"),  # an account's: 0017
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
