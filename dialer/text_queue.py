@@ -881,21 +881,25 @@ def record_refusal(
 
 def unknown(session: Session, now: dt.datetime, settle: dt.timedelta) -> list[TextClaim]:
     """Texts claimed but never known sent, whose lease ended at least `settle` ago."""
-    rows = session.scalars(
-        select(TextMessage)
-        .where(
-            TextMessage.status == TextStatus.SENDING,
-            TextMessage.provider_sid.is_(None),
-            TextMessage.lease_until <= now - settle,
-        )
-        .order_by(TextMessage.id)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
+    rows = session.scalars(_UNKNOWN, {"settled_by": now - settle}).all()
     return [
         TextClaim(t.id, t.number, t.worker_id or "", t.claimed_at or now, t.lease_until or now)
         for t in rows
     ]
+
+
+# Built once: every run of the job asks, and almost every run finds none.
+_UNKNOWN = (
+    select(TextMessage)
+    .where(
+        TextMessage.status == TextStatus.SENDING,
+        TextMessage.provider_sid.is_(None),
+        TextMessage.lease_until <= bindparam("settled_by", type_=TextMessage.lease_until.type),
+    )
+    .order_by(TextMessage.id)
+    .limit(BATCH)
+    .with_for_update(skip_locked=True)
+)
 
 
 def resolve(
