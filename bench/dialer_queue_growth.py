@@ -2,10 +2,11 @@
 
     python bench/dialer_queue_growth.py [--accounts 10000] [--days 30] [--database-url URL]
 
-The dialer runs some statements on every tick whatever it finds (claiming, reconcile's
-two looks, the texts job's look for texts owed, a rehearsal's next attempt due), and
-status callbacks look their call up. None of them should cost more as the contact history
-grows: each reads what is due or in flight, never the history. This builds ACCOUNTS
+The dialer runs some statements on every tick whatever it finds (claiming and the
+policy's facts of the accounts claimed, reconcile's two looks, the texts job's look for
+texts owed, a rehearsal's next attempt due), and status callbacks look their call up. None
+of them should cost more as the contact history grows: each reads what is due or in
+flight, or a few accounts' own history, never the whole of it. This builds ACCOUNTS
 accounts (bench/plan_accounts.py's), each with a planned call and a few calls in flight,
 times each job's look with one day of history behind it, then adds DAYS more days (about a
 call an account a day: most placed and ended, some skipped at their slot; texts after the
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dialer import claims, text_queue
 from dialer.config import DialerConfig
+from dialer.facts import load_cases
 from dialer.outcomes import _attempt_for
 from dialer.pacing import Limits
 from dialer.reconcile import reconcile_overdue, resolve_unknown_placements
@@ -212,6 +214,8 @@ def looks(
                 limit=2,
             )
         ),
+        # The policy's facts of a tick's claims (two accounts), as the re-check reads them.
+        "tick: a batch's facts": rolled_back(lambda s: load_cases(s.connection(), [1, 2], now)),
         "reconcile: unknown placements": lambda: resolve_unknown_placements(
             Session, _no_carrier(), now, config, worker_id="bench", alone_since=now
         ),
