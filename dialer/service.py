@@ -11,6 +11,7 @@ left, or a retry of the request last answered, gets the answer it got the first 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -280,6 +281,7 @@ def addressed(name: str, language: str) -> str:
     return name.split()[0]
 
 
+@functools.lru_cache(maxsize=1024)  # the line's own callback numbers, said on most calls
 def spoken_number(e164: str) -> str:
     """A number as the voice reads it back: its national digits one by one, in groups
     ("8 0 0, 5 5 5, 0 1 0 0")."""
