@@ -50,8 +50,13 @@ def test_machine_detection_duration_counts_from_the_answer_not_the_queue_or_ring
         "async_amd": "true",
         "async_amd_status_callback": peer_url + "/amd",
     }
+    # Held until all are placed, so none has ended (moving the virtual clock to its end)
+    # before the next is placed: each waits its turn at 1 CPS whatever the machine's load.
+    simulator.carrier.hold_calls = True
     sids = [dial(gateway, peer_url, **amd) for _ in range(3)]  # 1 CPS: 0, 1, 2 s queued
     sids.append(dial(gateway, peer_url, to="+14155550124", **amd))
+    for call in simulator.carrier.take_held():
+        simulator.carrier.run_held(call)
     simulator.carrier.wait_all()
     # An 8 s greeting and its beep, 8.5 s after the answer whatever came before it.
     assert [async_result(recorder, sid) for sid in sids] == [("machine_end_beep", 8500)] * 4
