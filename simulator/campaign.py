@@ -107,6 +107,12 @@ WORKER_ID = "simulation"
 # Calls kept, with their transcripts, to print a few of (the first of each disposition).
 KEPT_CALLS = 2000
 CONNECTED = frozenset({AttemptStatus.COMPLETED})
+# The carrier forgets a call a day after it ended (Carrier.forget_ended), checked every
+# simulated hour: the dialer asks the carrier about a call minutes after placing it at
+# most (reconcile), and the calls printed are the clock's (calls_run). A month's calls,
+# each with its transcript, were most of a rehearsal's memory.
+KEEP_ENDED_CALLS = dt.timedelta(days=1)
+FORGET_EVERY = dt.timedelta(hours=1)
 
 
 class SimulationError(ValueError):
@@ -588,7 +594,11 @@ def _run(
             watch,
         )
     )
+    forget_at = begin + FORGET_EVERY
     while clock.now() < end:
+        if clock.now() >= forget_at:
+            line.carrier.forget_ended(clock.now() - KEEP_ENDED_CALLS)
+            forget_at = clock.now() + FORGET_EVERY
         for job in jobs:
             job.run_if_due(clock.now())
         with watch.part(TICK_JOB_ID):

@@ -28,7 +28,7 @@ import itertools
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -242,6 +242,19 @@ class CallbackScheduler:
             self.drain(timeout)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def delivering(self) -> set[str]:
+        """The calls with a delivery held or under way."""
+        with self._lock:
+            return {item[2] for item in self._due} | set(self._running)
+
+    def forget(self, sids: Iterable[str]) -> None:
+        """These calls are gone from the carrier (Carrier.forget_ended): nothing of theirs
+        is held any more."""
+        with self._lock:
+            for sid in sids:
+                self._ended.discard(sid)
+                self._keys.pop(sid, None)
 
     def _forget(self, sid: str, done: Future[None]) -> None:
         with self._lock:

@@ -323,6 +323,26 @@ class RestApi(Lifecycle):
         cutoff = self.clock.now() - dt.timedelta(seconds=self.list_lag_seconds)
         return [c for c in self.list_calls() if c.created_at <= cutoff]
 
+    def forget_ended(self, before: dt.datetime) -> int:
+        """Drop the calls that ended before `before` with no callback left to deliver; how
+        many. The API then answers 404 for them, as Twilio does for a call past its log's
+        retention. A rehearsal of a month carries tens of thousands of calls: kept, each
+        with its transcript, they were most of its memory (1.7 GB over 10,000 accounts)."""
+        with self._lock:
+            delivering = self._callbacks.delivering()
+            gone = [
+                sid
+                for sid, call in self.calls.items()
+                if call.done.is_set()
+                and call.end_time is not None
+                and call.end_time < before
+                and sid not in delivering
+            ]
+            for sid in gone:
+                del self.calls[sid]
+            self._callbacks.forget(gone)
+        return len(gone)
+
     def script_for(self, number: str) -> Script:
         if number in self.scripts:
             return self.scripts[number]

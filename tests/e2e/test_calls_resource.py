@@ -276,6 +276,27 @@ def test_with_lag_a_new_call_is_fetchable_but_not_yet_listed(client, simulator, 
     assert sim_api(simulator, "GET", "/sim/config")["list_lag_seconds"] == 600
 
 
+def test_a_call_forgotten_a_while_after_it_ended_is_unknown_and_a_later_one_is_not(
+    client, simulator, peer
+):
+    # A rehearsal's carrier forgets old calls (their transcripts were most of its memory):
+    # the API then answers as Twilio does for a call it no longer keeps.
+    _, peer_url = peer
+    old = dial(client, peer_url).sid
+    simulator.carrier.wait_all()
+    sim_api(simulator, "POST", "/sim/clock", advance=3600)
+    recent = dial(client, peer_url, to=OTHERS[0]).sid
+    simulator.carrier.wait_all()
+    cutoff = simulator.carrier.get(recent).end_time - dt.timedelta(minutes=30)
+    assert simulator.carrier.forget_ended(cutoff) == 1
+    with pytest.raises(TwilioRestException) as gone:
+        client.calls(old).fetch()
+    assert (gone.value.status, gone.value.code) == (404, 20404)
+    assert client.calls(recent).fetch().to == OTHERS[0]
+    assert [c.sid for c in client.calls.list()] == [recent]
+    assert simulator.carrier.forget_ended(cutoff) == 0
+
+
 # --- a queued call, on the real clock ------------------------------------------------------
 
 

@@ -164,3 +164,24 @@ def test_the_next_delivery_that_ends_a_call_is_told_apart_from_the_rest():
         assert held.next_due(ending=True) is None and held.next_due() is None
     finally:
         held.shutdown()
+
+
+def test_a_call_is_delivering_while_a_callback_of_it_is_held_and_not_after():
+    """What the carrier may forget of a call (Carrier.forget_ended): nothing while one of its
+    callbacks is still to be delivered."""
+    start = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)
+    held = CallbackScheduler(VirtualClock(start))
+    try:
+        at = start + dt.timedelta(seconds=5)
+        held.submit("CA1", at, 0.0, lambda: None, ends_call=True)
+        held.submit("CA2", start, 0.0, lambda: None, ends_call=True)
+        held.ended("CA1")
+        held.ended("CA2")
+        assert held.delivering() == {"CA1", "CA2"}
+        held.release(start)
+        assert held.delivering() == {"CA1"}
+        held.forget(["CA2"])
+        held.release(at)
+        assert held.delivering() == set() and held.next_due() is None
+    finally:
+        held.shutdown()
