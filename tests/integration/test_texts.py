@@ -38,7 +38,7 @@ from telephony.gateway import GatewayError, MessageInfo
 from tests.conftest import backend
 from tests.dialer_support import StepClock
 from tests.fakes import FakeCallGateway
-from tests.integration.dialer_fixtures import NOW, add_account, load_campaigns
+from tests.integration.dialer_fixtures import NOW, ONE_CAMPAIGN, add_account, load_campaigns
 
 MOBILE = "+14155550100"
 CAMPAIGN = """
@@ -776,38 +776,17 @@ def test_the_zones_alone_are_the_zones_of_the_whole_case(Session):
 
 # --- which tier's settings decide a reminder or a thank-you ----------------------------------
 
-TWO_TIERS = """
-[tiers.early]
-days_past_due = "1-29"
-[tiers.mid]
-days_past_due = "30-59"
 
-[campaigns.us]
-profile = "us-regf"
-caller_id = "+18005550100"
-status = "active"
-countries = ["US"]
+# The fixtures' two tiers, each with reminders and thank-yous of its own.
+def _texts_of(offer: str, days: int, thanks: bool) -> tuple[str, str]:
+    return (
+        f"offer_agent = {offer}\n",
+        f"offer_agent = {offer}\ncourtesy_reminder_days = {days}\n"
+        f"thank_you_sms = {str(thanks).lower()}\n",
+    )
 
-[campaigns.us.tiers.early]
-script = ["reminder_early"]
-attempts_per_day = 1
-spacing = "3h"
-retry_delay = { no_answer = "3h", busy = "30m", voicemail = "1d", failed = "2h" }
-amd = "detect-message-end"
-offer_agent = true
-courtesy_reminder_days = 1
-thank_you_sms = false
 
-[campaigns.us.tiers.mid]
-script = ["reminder_mid"]
-attempts_per_day = 2
-spacing = "3h"
-retry_delay = { no_answer = "3h", busy = "30m", voicemail = "1d", failed = "2h" }
-amd = "detect-message-end"
-offer_agent = true
-courtesy_reminder_days = 9
-thank_you_sms = true
-"""
+TWO_TIERS = ONE_CAMPAIGN.replace(*_texts_of("false", 1, False)).replace(*_texts_of("true", 9, True))
 
 
 def _call_in_tier(Session, account_id: int, code: str, ended_at: dt.datetime) -> None:
