@@ -274,7 +274,7 @@ def _shown(params: Mapping[str, str]) -> dict[str, str]:
 
 
 # Every webhook of a call carries its numbers' countries: each number parsed once, not on
-# every request (a tenth of a rehearsal's TwiML time went to parsing the same two numbers).
+# every request (a twentieth of a rehearsal's TwiML time was parsing the same two numbers).
 @functools.lru_cache(maxsize=65536)
 def _country(number: str) -> str:
     try:
