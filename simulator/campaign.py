@@ -107,10 +107,10 @@ WORKER_ID = "simulation"
 # Calls kept, with their transcripts, to print a few of (the first of each disposition).
 KEPT_CALLS = 2000
 CONNECTED = frozenset({AttemptStatus.COMPLETED})
-# The carrier forgets a call a day after it ended (Carrier.forget_ended), checked every
-# simulated hour: the dialer asks the carrier about a call minutes after placing it at
-# most (reconcile), and the calls printed are the clock's (calls_run). A month's calls,
-# each with its transcript, were most of a rehearsal's memory.
+# The carrier forgets a call a day after it ended (Carrier.forget_ended; longer if reconcile
+# waits longer), checked every simulated hour: the dialer asks the carrier about a call
+# minutes after placing it at most (reconcile), and the calls printed are the clock's. A
+# month's calls, each with its transcript, were most of a rehearsal's memory.
 KEEP_ENDED_CALLS = dt.timedelta(days=1)
 FORGET_EVERY = dt.timedelta(hours=1)
 
@@ -594,10 +594,12 @@ def _run(
             watch,
         )
     )
+    # Longer than reconcile may still ask about a call whose final status never came.
+    keep_ended = max(KEEP_ENDED_CALLS, config.reconcile_after) + FORGET_EVERY
     forget_at = begin + FORGET_EVERY
     while clock.now() < end:
         if clock.now() >= forget_at:
-            line.carrier.forget_ended(clock.now() - KEEP_ENDED_CALLS)
+            line.carrier.forget_ended(clock.now() - keep_ended)
             forget_at = clock.now() + FORGET_EVERY
         for job in jobs:
             job.run_if_due(clock.now())

@@ -128,6 +128,8 @@ class CallbackScheduler:
         self._calls_between: dict[tuple[str, str, str], int] = {}
         self._keys: dict[str, str] = {}
         self._ended: set[str] = set()
+        # Virtual clock: deliveries taken off _due and being made now, by call.
+        self._making: dict[str, int] = {}
         self._delivering = threading.Lock()
 
     def call_key(self, sid: str, direction: str, from_: str, to: str) -> str:
@@ -213,7 +215,15 @@ class CallbackScheduler:
                 first = min(ready, key=lambda item: item[:2])
                 self._due.remove(first)
                 self._ending.discard(first[1])
-            _run(first[3])
+                sid = first[2]
+                self._making[sid] = self._making.get(sid, 0) + 1
+            try:
+                _run(first[3])
+            finally:
+                with self._lock:
+                    left = self._making.pop(sid) - 1
+                    if left:
+                        self._making[sid] = left
 
     def pending(self, sid: str | None = None) -> int:
         with self._lock:
@@ -244,9 +254,10 @@ class CallbackScheduler:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def delivering(self) -> set[str]:
-        """The calls with a delivery held or under way."""
+        """The calls with a delivery held or under way (being made on the virtual clock, or
+        on a timer or worker on the real one)."""
         with self._lock:
-            return {item[2] for item in self._due} | set(self._running)
+            return {item[2] for item in self._due} | set(self._making) | set(self._running)
 
     def forget(self, sids: Iterable[str]) -> None:
         """These calls are gone from the carrier (Carrier.forget_ended): nothing of theirs

@@ -7,6 +7,7 @@ GET Calls.json's filters, ordering, paging and lag: each as the SDK sees it.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -295,6 +296,70 @@ def test_a_call_forgotten_a_while_after_it_ended_is_unknown_and_a_later_one_is_n
     assert client.calls(recent).fetch().to == OTHERS[0]
     assert [c.sid for c in client.calls.list()] == [recent]
     assert simulator.carrier.forget_ended(cutoff) == 0
+
+
+class _GatedHttp(requests.Session):
+    """The carrier's webhooks, the final status callback held at `gate` once `armed`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.gate = threading.Event()
+        self.inside = threading.Event()
+
+    def post(self, url, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        data = kwargs.get("data") or {}
+        if self.armed and url.endswith("/status") and dict(data).get("CallStatus") == "completed":
+            self.inside.set()
+            assert self.gate.wait(10)
+        return super().post(url, *args, **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["on-time", "chaotic"])
+def test_a_call_whose_last_callback_is_being_delivered_is_not_forgotten(peer, mode):
+    # Found by review: on the virtual clock a delivery left the held ones before it was
+    # made, so while it was being made nothing said the call still had one.
+    from simulator.carrier.delivery import CallbackDelivery
+    from simulator.clock import VirtualClock
+
+    _, peer_url = peer
+    http = _GatedHttp()
+    start = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    carrier = Carrier(
+        account_sid=DEV_ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        numbers=[HOTLINE_NUMBER],
+        voice_url=peer_url + "/answer",
+        clock=VirtualClock(start),
+        callback_delivery=CallbackDelivery(mode=mode, delay_rate=1.0, duplicate_rate=0.0),
+        http=http,
+    )
+    try:
+        carrier.hold_calls = True
+        sid = carrier.create_call(
+            {
+                "To": [CALLEE],
+                "From": [HOTLINE_NUMBER],
+                "Url": [peer_url + "/answer"],
+                "StatusCallback": [peer_url + "/status"],
+                "StatusCallbackEvent": ["initiated ringing answered completed"],
+            }
+        ).sid
+        for call in carrier.take_held():
+            carrier.run_held(call)
+        later = start + dt.timedelta(days=30)
+        http.armed = True
+        releasing = threading.Thread(target=carrier.release_callbacks, args=(later,))
+        releasing.start()
+        assert http.inside.wait(10)
+        try:
+            assert carrier.forget_ended(later) == 0 and sid in carrier.calls
+        finally:
+            http.gate.set()
+            releasing.join(10)
+        assert carrier.forget_ended(later) == 1 and sid not in carrier.calls
+    finally:
+        carrier.shutdown()
 
 
 # --- a queued call, on the real clock ------------------------------------------------------
