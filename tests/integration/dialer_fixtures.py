@@ -144,6 +144,7 @@ def past_call(
     answered_by: str | None = None,
     disposition: str | None = None,
     number: str = "+14155550100",
+    tier_id: int | None = None,
 ) -> None:
     session.add(
         ContactAttempt(
@@ -151,6 +152,7 @@ def past_call(
             account_id=account.id,
             number=number,
             campaign_id=campaign_id,
+            tier_id=tier_id,
             status=status,
             started_at=at,
             due_at=at,

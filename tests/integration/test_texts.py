@@ -38,7 +38,13 @@ from telephony.gateway import GatewayError, MessageInfo
 from tests.conftest import backend
 from tests.dialer_support import StepClock
 from tests.fakes import FakeCallGateway
-from tests.integration.dialer_fixtures import NOW, ONE_CAMPAIGN, add_account, load_campaigns
+from tests.integration.dialer_fixtures import (
+    NOW,
+    ONE_CAMPAIGN,
+    add_account,
+    load_campaigns,
+    past_call,
+)
 
 MOBILE = "+14155550100"
 CAMPAIGN = """
@@ -777,7 +783,6 @@ def test_the_zones_alone_are_the_zones_of_the_whole_case(Session):
 # --- which tier's settings decide a reminder or a thank-you ----------------------------------
 
 
-# The fixtures' two tiers, each with reminders and thank-yous of its own.
 def _texts_of(offer: str, days: int, thanks: bool) -> tuple[str, str]:
     return (
         f"offer_agent = {offer}\n",
@@ -786,31 +791,25 @@ def _texts_of(offer: str, days: int, thanks: bool) -> tuple[str, str]:
     )
 
 
+# The fixtures' two tiers, each with reminders and thank-yous of its own.
 TWO_TIERS = ONE_CAMPAIGN.replace(*_texts_of("false", 1, False)).replace(*_texts_of("true", 9, True))
 
 
-def _call_in_tier(Session, account_id: int, code: str, ended_at: dt.datetime) -> None:
+def _call_in_tier(session, account: CardAccount, code: str, at: dt.datetime) -> None:
+    """A campaign call to the account in tier `code` (which tier worked it, for its texts)."""
     from hotline.models import DelinquencyTier
 
-    with Session.begin() as session:
-        campaign_id = session.scalars(select(Campaign.id)).one()
-        tier_id = session.scalars(
+    past_call(
+        session,
+        account,
+        at=at,
+        status=AttemptStatus.COMPLETED,
+        campaign_id=session.scalars(select(Campaign.id)).one(),
+        tier_id=session.scalars(
             select(DelinquencyTier.id).where(DelinquencyTier.code == code)
-        ).one()
-        session.add(
-            ContactAttempt(
-                direction=Direction.OUTBOUND,
-                account_id=account_id,
-                number=MOBILE,
-                campaign_id=campaign_id,
-                tier_id=tier_id,
-                status=AttemptStatus.COMPLETED,
-                started_at=ended_at - dt.timedelta(minutes=1),
-                ended_at=ended_at,
-                due_at=ended_at,
-                disposition=Disposition.PROMISE,
-            )
-        )
+        ).one(),
+        disposition=Disposition.PROMISE,
+    )
 
 
 def test_a_reminder_goes_as_many_days_ahead_as_the_longest_leading_tier_sets(Session):
@@ -818,10 +817,11 @@ def test_a_reminder_goes_as_many_days_ahead_as_the_longest_leading_tier_sets(Ses
     # here), not the shortest, nor every date of a month ahead.
     load_campaigns(Session, TWO_TIERS)
     with Session.begin() as session:
-        account_id = add_account(
+        account = add_account(
             session, "4000000000000021", phones=((MOBILE, PhoneType.MOBILE, True),)
-        ).id
-    _call_in_tier(Session, account_id, "mid", NOW - dt.timedelta(hours=1))
+        )
+        _call_in_tier(session, account, "mid", NOW - dt.timedelta(hours=1))
+        account_id = account.id
     _promise(Session, account_id, days=9)
     gateway = FakeCallGateway()
     early = send_texts(Session, gateway, StepClock(NOW - dt.timedelta(days=1)), config())
@@ -835,14 +835,14 @@ def test_a_reminder_goes_as_many_days_ahead_as_the_longest_leading_tier_sets(Ses
 @pytest.mark.parametrize(("latest", "thanked"), [("mid", True), ("early", False)])
 def test_the_latest_campaign_call_s_tier_decides_the_thank_you(Session, latest, thanked):
     load_campaigns(Session, TWO_TIERS)
-    with Session.begin() as session:
-        account_id = add_account(
-            session, "4000000000000022", phones=((MOBILE, PhoneType.MOBILE, True),)
-        ).id
-        session.add(_posted_payment(account_id, "bank:REF22"))
     earlier = "early" if latest == "mid" else "mid"
-    _call_in_tier(Session, account_id, earlier, NOW - dt.timedelta(days=3))
-    _call_in_tier(Session, account_id, latest, NOW - dt.timedelta(days=2))
+    with Session.begin() as session:
+        account = add_account(
+            session, "4000000000000022", phones=((MOBILE, PhoneType.MOBILE, True),)
+        )
+        session.add(_posted_payment(account.id, "bank:REF22"))
+        _call_in_tier(session, account, earlier, NOW - dt.timedelta(days=3))
+        _call_in_tier(session, account, latest, NOW - dt.timedelta(days=2))
     gateway = FakeCallGateway()
     report = send_texts(Session, gateway, StepClock(NOW), config())
     assert report.sent == (1 if thanked else 0)
