@@ -103,9 +103,7 @@ def earliest_reminder(date: dt.date, settings: TierSettings) -> dt.datetime | No
     return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC) - _AHEAD_MOST
 
 
-def reminder_dates_from(
-    today: dt.date, lead_days: int = MAX_REMINDER_DAYS
-) -> tuple[dt.date, dt.date]:
+def reminder_dates_from(today: dt.date, lead_days: int) -> tuple[dt.date, dt.date]:
     """The promise and instalment dates a reminder may be due for on `today` (UTC date),
     when no tier reminds more than `lead_days` ahead: from yesterday (zones behind UTC) to
     the farthest reminder ahead, a day more for the zones ahead of UTC (earliest_reminder)."""
