@@ -229,9 +229,9 @@ class CallbackScheduler:
         with self._lock:
             held = sum(1 for item in self._due if sid in (None, item[2]))
             running = (
-                sum(len(f) for f in self._running.values())
+                sum(len(f) for f in self._running.values()) + sum(self._making.values())
                 if sid is None
-                else len(self._running.get(sid, ()))
+                else len(self._running.get(sid, ())) + self._making.get(sid, 0)
             )
             return held + running
 
