@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from dialer.claims import HELD_ROW, STILL_HELD, Claim, held_params
@@ -28,7 +28,7 @@ from dialer.facts import AccountCase, load_cases
 from dialer.policy import callable_numbers, decide
 from hotline import audit
 from hotline.accounts import core
-from hotline.enums import AttemptStatus
+from hotline.enums import AttemptStatus, CampaignStatus, Direction
 from hotline.models import Campaign, CardAccount, Cardholder, ContactAttempt
 from hotline.profiles import PROFILES, ContactProfile
 
@@ -134,15 +134,24 @@ def refusal_at(
         return "no account or campaign profile to check the call against"
     if case is None:
         return "account no longer on file"
-    number = facts.numbers[claim.attempt_id]
+    refused = _refusal(case, profile, facts.numbers[claim.attempt_id], at)
+    return None if refused is None else refused[0]
+
+
+def _refusal(
+    case: AccountCase, profile: ContactProfile, number: str, at: dt.datetime
+) -> tuple[str, dt.datetime | None] | None:
+    """None if the number may be dialled at `at`; else why not, in the policy's words, and
+    the next instant the same facts would allow a call (None: time alone never will)."""
     if number in callable_numbers(case.facts, case.phones, case.history, profile, at):
         return None
     decision = decide(case.facts, case.phones, case.history, profile, at)
     if decision.allowed:  # allowed, but not on this number (opted out, under review, ...)
         excluded = dict(decision.excluded)
         reason = excluded.get(number)
-        return f"this number may not be called now ({reason.value if reason else 'not allowed'})"
-    return decision.explanation
+        why = f"this number may not be called now ({reason.value if reason else 'not allowed'})"
+        return why, None
+    return decision.explanation, decision.next_eligible
 
 
 def record_not_callable(session: Session, claim: Claim, reason: str, now: dt.datetime) -> bool:
@@ -155,13 +164,107 @@ def record_not_callable(session: Session, claim: Claim, reason: str, now: dt.dat
     attempt.error_message = reason[:500]
     attempt.ended_at = now
     attempt.lease_until = None
+    _audit_not_callable(session, attempt.id, reason, now)
+    return True
+
+
+def _audit_not_callable(session: Session, attempt_id: int, reason: str, now: dt.datetime) -> None:
     audit.record(
         session,
         actor=ACTOR,
         action="attempt.not_callable",
         entity_type="contact_attempt",
-        entity_id=attempt.id,
+        entity_id=attempt_id,
         data={"reason": reason[:200]},
         now=now,
     )
-    return True
+
+
+# Due calls asked about at once by a sweep: about a quarter of the planner's batch (the
+# facts are read in one go), and the few minutes of calls a line places.
+SWEEP_SIZE = 500
+
+
+def sweep_due(session: Session, now: dt.datetime, *, within: dt.timedelta) -> int:
+    """End, undialled, the due calls the policy refuses now and for longer than `within`:
+    the oldest `SWEEP_SIZE` planned calls of running campaigns, asked all at once.
+
+    Why: when a zone's calling window closes with its calls still queued (more were due
+    than the lines could place), each would otherwise be claimed, given a pacing slot and
+    refused at it, one a slot: an evening's backlog of thousands held every other zone's
+    calls (due later, so queued behind) for an hour or more, a slot at a time. The tick
+    sweeps when a call was refused at its slot. Each call ended is ended as the re-check at
+    its slot would end it (skipped, not-callable, the policy's reason, in the audit chain);
+    the planner queues the account again when it may be called. A call another dialer
+    holds or has claimed, or the planner has moved, since it was read is left alone."""
+    rows = session.execute(_DUE_PLANNED, {"now": now, "size": SWEEP_SIZE}).all()
+    accounts = sorted({account_id for _, account_id, _, _, _ in rows if account_id is not None})
+    cases = {c.account_id: c for c in load_cases(core(session), accounts, now).cases}
+    to_end: dict[int, tuple[dt.datetime | None, str]] = {}
+    for attempt_id, account_id, number, due_at, profile_name in rows:
+        case = cases.get(account_id) if account_id is not None else None
+        profile = PROFILES.get(profile_name) if profile_name else None
+        if case is None or profile is None:
+            continue  # refused at its slot, as before, with the reason that names
+        refused = _refusal(case, profile, number, now)
+        if refused is not None and (refused[1] is None or refused[1] > now + within):
+            to_end[attempt_id] = (due_at, refused[0])
+    if not to_end:
+        return 0
+    # The chain before any row, and then only rows no one holds: a planner appending to
+    # the chain may be about to write one of these rows, and must never wait on this
+    # transaction while it waits on the planner.
+    audit.lock_chain(session)
+    unchanged = [
+        attempt_id
+        for attempt_id, due_at in session.execute(_LOCK_PLANNED, {"ids": list(to_end)})
+        if due_at == to_end[attempt_id][0]  # else the planner moved it since it was read
+    ]
+    if not unchanged:
+        return 0
+    core(session).execute(  # Core: one executemany, not the ORM's bulk update by key
+        _END_PLANNED,
+        [{"attempt": i, "why": to_end[i][1][:500], "now": now} for i in unchanged],
+    )
+    for attempt_id in unchanged:
+        _audit_not_callable(session, attempt_id, to_end[attempt_id][1], now)
+    return len(unchanged)
+
+
+_DUE_PLANNED = (
+    select(
+        ContactAttempt.id,
+        ContactAttempt.account_id,
+        ContactAttempt.number,
+        ContactAttempt.due_at,
+        Campaign.profile,
+    )
+    .join(Campaign, Campaign.id == ContactAttempt.campaign_id)
+    .where(
+        ContactAttempt.status == AttemptStatus.PLANNED,
+        ContactAttempt.direction == Direction.OUTBOUND,
+        ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
+        Campaign.status == CampaignStatus.ACTIVE,
+    )
+    .order_by(ContactAttempt.due_at, ContactAttempt.id)  # the order calls are claimed in
+    .limit(bindparam("size"))
+)
+_LOCK_PLANNED = (
+    select(ContactAttempt.id, ContactAttempt.due_at)
+    .where(
+        ContactAttempt.id.in_(bindparam("ids", expanding=True)),
+        ContactAttempt.status == AttemptStatus.PLANNED,
+    )
+    .order_by(ContactAttempt.id)
+    .with_for_update(skip_locked=True)  # one a dialer is claiming is left to its claim
+)
+_END_PLANNED = (
+    update(ContactAttempt)
+    .where(ContactAttempt.id == bindparam("attempt"))
+    .values(
+        status=AttemptStatus.SKIPPED,
+        disposition=NOT_CALLABLE,
+        error_message=bindparam("why"),
+        ended_at=bindparam("now", type_=ContactAttempt.ended_at.type),
+    )
+)

@@ -43,6 +43,7 @@ class TickReport:
     failed: int = 0  # invalid number, or refused for good
     released: int = 0  # claimed but not dialled (stopping, lease too short)
     skipped: int = 0  # the policy, asked again at the slot, would not allow the call
+    swept: int = 0  # due calls the policy would not allow, ended before a slot (recheck)
     adopted: int = 0
     replanned: int = 0
     reconciled: int = 0
@@ -90,8 +91,14 @@ def tick(
             break  # nothing due, or no slot or room within a tick
         with Session.begin() as session:  # the policy's facts for all of them at once
             facts = recheck.load_facts(session, batch, batch[0].slot)
+        skipped = report.skipped
         for claim in batch:  # once stopping, each is given back undialled
             place(Session, gateway, clock, config, worker, claim, report, facts)
+        if report.skipped > skipped and not worker.stop.is_set():
+            # Refused at its slot: the calls queued behind it may be too (a zone's window
+            # has closed on its backlog); asked all at once, not given a slot each.
+            with Session.begin() as session:
+                report.swept += recheck.sweep_due(session, clock.now(), within=config.tick)
     return report
 
 

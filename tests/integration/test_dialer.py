@@ -8,11 +8,12 @@ import itertools
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from dialer import claims, pacing
+from dialer import claims, pacing, recheck
 from dialer.pacing import Limits
 from dialer.tick import TickReport, place, reconcile, tick
+from hotline import audit
 from hotline.enums import AttemptStatus, CampaignStatus, Direction, Language, PhoneType
 from hotline.models import (
     AuditEvent,
@@ -414,6 +415,134 @@ def test_a_number_opted_out_after_planning_is_not_dialled_at_its_slot(Session, c
     assert skipped.error_message == "number opted out; not called"
 
 
+def test_calls_refused_behind_a_refused_call_are_ended_at_once_not_a_slot_each(
+    Session, clock, carrier
+):
+    """A zone's window closing on its backlog, in small: ten of twelve queued calls may no
+    longer be made. The first refused at its slot, the rest are asked all at once and
+    ended; the callable calls behind them go at the next slots, not ten seconds later."""
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session)
+    to = numbers(12)
+    ids = plan(Session, campaign, to)
+    refused = [to[0], *to[2:11]]
+    callable_ = [to[1], to[11]]
+    with Session.begin() as session:
+        for phone in session.scalars(select(Phone).where(Phone.e164.in_(refused))):
+            phone.opted_out_at = T0
+    report = tick(Session, carrier, clock, config(), worker())
+    assert [r.to for r in carrier.placed] == callable_
+    assert (report.placed, report.skipped, report.swept) == (2, 1, 9)
+    # The second call went one slot after the first (the refused ones took no slot).
+    first, second = sorted(placed_at(carrier))
+    assert second - first == pacing.interval(1.0)
+    rows = {r.id: r for r in attempts(Session)}
+    ended = [rows[i] for i, number in zip(ids, to, strict=True) if number in refused]
+    assert {(r.status, r.disposition, r.error_message) for r in ended} == {
+        (AttemptStatus.SKIPPED, "not-callable", "number opted out; not called")
+    }
+    with Session.begin() as session:  # each in the audit chain, as one refused at its slot
+        events = session.scalars(
+            select(AuditEvent.entity_id).where(AuditEvent.action == "attempt.not_callable")
+        ).all()
+    assert sorted(int(e) for e in events) == sorted(r.id for r in ended)
+
+
+@pytest.mark.parametrize(("within", "ended"), [(dt.timedelta(seconds=2), 0), (dt.timedelta(0), 1)])
+def test_a_sweep_leaves_a_call_the_policy_allows_within_a_tick(Session, within, ended):
+    """One second before 08:00 in Los Angeles, a call due then is refused now but allowed
+    at its slot: left for its claim. Refused for longer than `within`: ended."""
+    set_limits(Session, Limits(1.0, 10))
+    campaign = make_campaign(Session)
+    before_eight = dt.datetime(2026, 12, 2, 15, 59, 59, tzinfo=dt.UTC)  # 07:59:59 PST
+    [planned] = plan(Session, campaign, numbers(1), due_at=before_eight)
+    with Session.begin() as session:
+        assert recheck.sweep_due(session, before_eight, within=within) == ended
+    [row] = attempts(Session)
+    assert row.id == planned
+    if ended:
+        assert row.status is AttemptStatus.SKIPPED
+        assert (row.error_message or "").startswith("outside the calling window")
+    else:
+        assert row.status is AttemptStatus.PLANNED and row.error_message is None
+
+
+def _opted_out_calls(Session, count: int) -> list[int]:
+    """`count` planned calls due at T0 whose numbers have all since opted out."""
+    set_limits(Session, Limits(1.0, 10))
+    ids = plan(Session, make_campaign(Session), numbers(count))
+    with Session.begin() as session:
+        for phone in session.scalars(select(Phone)):
+            phone.opted_out_at = T0
+    return ids
+
+
+def _sweep_beside(Session) -> tuple[threading.Thread, list[int]]:
+    """A sweep at T0 on a thread of its own: the thread, and what it ends."""
+    swept: list[int] = []
+
+    def sweep() -> None:
+        with Session.begin() as session:
+            swept.append(recheck.sweep_due(session, T0, within=dt.timedelta(seconds=2)))
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    return thread, swept
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="two sessions racing: PostgreSQL")
+def test_a_sweep_passes_over_the_calls_a_dialer_is_claiming_without_waiting(Session, clock):
+    """A claim holds its candidates' rows until it commits: the sweep beside it ends none
+    of them and does not wait; once the claim is in, the calls it did not take are ended."""
+    claimed, *others = _opted_out_calls(Session, 3)
+    with Session() as dialer:
+        dialer.begin()
+        batch = claims.claim_due(
+            dialer,
+            worker_id="w2",
+            clock=clock.now,
+            lease=dt.timedelta(seconds=30),
+            horizon=clock.now() + dt.timedelta(seconds=1),
+            limit=1,
+        )
+        assert [c.attempt_id for c in batch] == [claimed]
+        sweeper, swept = _sweep_beside(Session)
+        sweeper.join(timeout=10)
+        assert not sweeper.is_alive() and swept == [0]
+        dialer.commit()
+    sweeper, swept = _sweep_beside(Session)
+    sweeper.join(timeout=10)
+    assert swept == [2]
+    rows = {r.id: r for r in attempts(Session)}
+    assert (rows[claimed].status, rows[claimed].worker_id) == (AttemptStatus.DIALING, "w2")
+    assert [rows[i].status for i in others] == [AttemptStatus.SKIPPED] * 2
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="two sessions racing: PostgreSQL")
+def test_a_sweep_waits_for_the_chain_and_leaves_a_call_the_planner_moved(Session):
+    """The planner holds the audit chain; the sweep waits for it holding no row, so the
+    planner moves one of the sweep's calls to tomorrow without waiting (a sweep that held
+    its rows while it waited would deadlock with it); the sweep ends the other two."""
+    moved, *others = _opted_out_calls(Session, 3)
+    tomorrow = T0 + dt.timedelta(days=1)
+    with Session() as planner:
+        planner.begin()
+        audit.record(planner, actor="test", action="planner", entity_type="x", entity_id=1)
+        planner.flush()  # the chain held
+        sweeper, swept = _sweep_beside(Session)
+        sweeper.join(timeout=1)
+        assert sweeper.is_alive()  # waiting for the chain, with its calls read
+        planner.execute(text("SET LOCAL lock_timeout = '5s'"))
+        planner.get(ContactAttempt, moved).due_at = tomorrow
+        planner.flush()
+        planner.commit()
+    sweeper.join(timeout=10)
+    assert swept == [2]
+    rows = {r.id: r for r in attempts(Session)}
+    assert (rows[moved].status, rows[moved].due_at) == (AttemptStatus.PLANNED, tomorrow)
+    assert [rows[i].status for i in others] == [AttemptStatus.SKIPPED] * 2
+
+
 @pytest.mark.parametrize(("earlier", "placed"), [(6, 1), (7, 0)])
 def test_the_call_asked_about_at_its_slot_is_not_one_of_its_own_caps_calls(
     Session, clock, carrier, earlier, placed
@@ -448,8 +577,6 @@ def test_the_call_asked_about_at_its_slot_is_not_one_of_its_own_caps_calls(
 
 
 def test_the_ticks_facts_leave_out_a_second_call_to_the_same_cardholder(Session, clock):
-    from dialer import recheck
-
     set_limits(Session, Limits(1.0, 10))
     campaign = make_campaign(Session)
     first, second, other = plan(Session, campaign, numbers(3))
