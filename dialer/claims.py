@@ -218,6 +218,16 @@ def _earliest_slot(
     return chosen
 
 
+# A planned campaign call due by the parameter `now`, its campaign (joined) running: what
+# a claim may take and what the re-check's sweep asks about (dialer/recheck.py).
+DUE_CAMPAIGN_CALL = (
+    ContactAttempt.status == AttemptStatus.PLANNED,
+    ContactAttempt.direction == Direction.OUTBOUND,
+    ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
+    Campaign.status == CampaignStatus.ACTIVE,
+)
+
+
 def _due_attempts() -> Select[ContactAttempt, str | None]:
     """Planned attempts of active campaigns due by the parameter `now`, oldest first, each
     with its campaign's caller id; rows others hold skipped.
@@ -240,13 +250,7 @@ def _due_attempts() -> Select[ContactAttempt, str | None]:
     return (
         select(ContactAttempt, Campaign.caller_id)
         .join(Campaign, Campaign.id == ContactAttempt.campaign_id)
-        .where(
-            ContactAttempt.status == AttemptStatus.PLANNED,
-            ContactAttempt.direction == Direction.OUTBOUND,
-            ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
-            Campaign.status == CampaignStatus.ACTIVE,
-            ~busy_number,
-        )
+        .where(*DUE_CAMPAIGN_CALL, ~busy_number)
         .order_by(ContactAttempt.due_at, ContactAttempt.id)
         .limit(CANDIDATES)
         .with_for_update(of=ContactAttempt, skip_locked=True)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from dialer.claims import HELD_ROW, STILL_HELD, Claim, held_params
+from dialer.claims import DUE_CAMPAIGN_CALL, HELD_ROW, STILL_HELD, Claim, held_params
 from dialer.facts import AccountCase, load_cases
 from dialer.policy import callable_numbers, decide
 from hotline import audit
 from hotline.accounts import core
-from hotline.enums import AttemptStatus, CampaignStatus, Direction
+from hotline.enums import AttemptStatus
 from hotline.models import Campaign, CardAccount, Cardholder, ContactAttempt
 from hotline.profiles import PROFILES, ContactProfile
 
@@ -240,12 +240,7 @@ _DUE_PLANNED = (
         Campaign.profile,
     )
     .join(Campaign, Campaign.id == ContactAttempt.campaign_id)
-    .where(
-        ContactAttempt.status == AttemptStatus.PLANNED,
-        ContactAttempt.direction == Direction.OUTBOUND,
-        ContactAttempt.due_at <= bindparam("now", type_=ContactAttempt.due_at.type),
-        Campaign.status == CampaignStatus.ACTIVE,
-    )
+    .where(*DUE_CAMPAIGN_CALL)
     .order_by(ContactAttempt.due_at, ContactAttempt.id)  # the order calls are claimed in
     .limit(bindparam("size"))
 )

@@ -58,6 +58,19 @@ def placed_at(carrier: FakeCallGateway) -> list[dt.datetime]:
     return [c.created_at for c in carrier.calls.values() if c.created_at]
 
 
+def claim_due(session, clock, name: str, limit: int) -> list[claims.Claim]:
+    """Up to `limit` claims whose slots come within the tick (2 s), in the caller's
+    transaction."""
+    return claims.claim_due(
+        session,
+        worker_id=name,
+        clock=clock.now,
+        lease=dt.timedelta(seconds=30),
+        horizon=clock.now() + config().tick,
+        limit=limit,
+    )
+
+
 def claim_one(Session, clock, name="w1", lease=dt.timedelta(seconds=30)):
     with Session.begin() as session:
         return claims.claim_next(
@@ -497,14 +510,7 @@ def test_a_sweep_passes_over_the_calls_a_dialer_is_claiming_without_waiting(Sess
     claimed, *others = _opted_out_calls(Session, 3)
     with Session() as dialer:
         dialer.begin()
-        batch = claims.claim_due(
-            dialer,
-            worker_id="w2",
-            clock=clock.now,
-            lease=dt.timedelta(seconds=30),
-            horizon=clock.now() + dt.timedelta(seconds=1),
-            limit=1,
-        )
+        batch = claim_due(dialer, clock, "w2", limit=1)
         assert [c.attempt_id for c in batch] == [claimed]
         sweeper, swept = _sweep_beside(Session)
         sweeper.join(timeout=10)
@@ -585,14 +591,7 @@ def test_the_ticks_facts_leave_out_a_second_call_to_the_same_cardholder(Session,
         holder = session.get(CardAccount, rows[first].account_id).cardholder_id
         session.get(CardAccount, rows[second].account_id).cardholder_id = holder
     with Session.begin() as session:
-        batch = claims.claim_due(
-            session,
-            worker_id="w1",
-            clock=clock.now,
-            lease=dt.timedelta(seconds=30),
-            horizon=clock.now() + dt.timedelta(seconds=4),
-            limit=3,
-        )
+        batch = claim_due(session, clock, "w1", limit=3)
         facts = recheck.load_facts(session, batch, batch[0].slot)
     assert [c.attempt_id for c in batch] == [first, second, other]
     # The second is read again at its slot (with the first call in its cardholder's
