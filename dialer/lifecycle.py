@@ -6,7 +6,8 @@ simulation calls it with a virtual clock). Safe to run any number of times, by s
 dialers at once: each account is settled under its row lock, and only what is still open
 moves.
 
-For each account with a pending promise or an active plan: its payments since (any
+For each account with a pending promise or an active plan that may move today (a date
+that may have passed, a payment that may count: `accounts_to_settle`): its payments since (any
 source: the line, the dialer, an agent, the bank's file), the arrangements still open and
 the person's zones go to the pure rules (dialer/lifecycle_rules.py); what they decide is
 stored, each in the audit chain, one account per transaction:
@@ -107,7 +108,7 @@ def run_lifecycle(
     chain)."""
     report = LifecycleReport()
     with Session() as session:
-        ids = accounts_to_settle(session)
+        ids = accounts_to_settle(session, now)
         session.rollback()
         for account_id in ids:
             settle_account(session, account_id, now, default_zone, report, actor=actor)
@@ -119,10 +120,71 @@ def run_lifecycle(
     return report
 
 
-def accounts_to_settle(session: Session) -> list[int]:
-    promised = select(PromiseToPay.account_id).where(PromiseToPay.status == PromiseStatus.PENDING)
-    planned = select(RepaymentPlan.account_id).where(RepaymentPlan.status == PlanStatus.ACTIVE)
-    return sorted(set(session.scalars(promised)) | set(session.scalars(planned)))
+# The zone furthest ahead of UTC (Pacific/Kiritimati): no cardholder's date is later.
+LATEST_ZONE_AHEAD = dt.timedelta(hours=14)
+# Payments this long before an arrangement may count toward it (see _payments).
+PAYMENT_MARGIN = dt.timedelta(days=2)
+
+
+def accounts_to_settle(session: Session, now: dt.datetime) -> list[int]:
+    """The accounts with a pending promise or an active plan that may move at `now`: one
+    whose date may have passed in some zone of the person, one with a posted payment
+    that may count toward it, a plan with nothing left due or an instalment missed.
+
+    Every other account's arrangements all stay open (the rules find nothing paid toward
+    them and no date passed), so it is not locked, read and settled for nothing: most
+    open arrangements on most days (at 10,000 accounts a daily run settled about a
+    thousand accounts, 3 ms each, to move a few dozen). The bound is loose on purpose
+    (the date in the zone furthest ahead, any currency, a payment already drawn on):
+    settle_account decides, under the account's lock, with the rules."""
+    latest_today = (now + LATEST_ZONE_AHEAD).date()
+    made: dict[int, dt.datetime] = {}  # account -> when its earliest open arrangement was
+    moving: set[int] = set()
+    for account_id, created_at, due in session.execute(_PENDING_PROMISES):
+        made[account_id] = min(created_at, made.get(account_id, created_at))
+        if due < latest_today:
+            moving.add(account_id)
+    plans: dict[int, tuple[int, set[InstalmentStatus | None]]] = {}
+    for plan_id, account_id, created_at, status, due in session.execute(_ACTIVE_PLANS):
+        plans.setdefault(plan_id, (account_id, set()))[1].add(status)
+        if status is InstalmentStatus.DUE:
+            made[account_id] = min(created_at, made.get(account_id, created_at))
+            if due < latest_today:
+                moving.add(account_id)
+    for account_id, statuses in plans.values():
+        if InstalmentStatus.DUE not in statuses or InstalmentStatus.MISSED in statuses:
+            moving.add(account_id)  # settle_account closes it
+    for account_id, posted_at, posted_on in session.execute(_LATEST_PAYMENTS):
+        since = made.get(account_id)
+        if since is None or account_id in moving:
+            continue
+        if (posted_at is not None and posted_at >= since - PAYMENT_MARGIN) or (
+            posted_on is not None and posted_on >= (since - PAYMENT_MARGIN).date()
+        ):
+            moving.add(account_id)
+    return sorted(moving)
+
+
+_PENDING_PROMISES = select(
+    PromiseToPay.account_id, PromiseToPay.created_at, PromiseToPay.promised_date
+).where(PromiseToPay.status == PromiseStatus.PENDING)
+# Each active plan's instalments (a plan without any is still settled: it has none due).
+_ACTIVE_PLANS = (
+    select(
+        RepaymentPlan.id,
+        RepaymentPlan.account_id,
+        RepaymentPlan.created_at,
+        PlanInstalment.status,
+        PlanInstalment.due_date,
+    )
+    .outerjoin(PlanInstalment, PlanInstalment.plan_id == RepaymentPlan.id)
+    .where(RepaymentPlan.status == PlanStatus.ACTIVE)
+)
+_LATEST_PAYMENTS = (
+    select(Payment.account_id, func.max(Payment.posted_at), func.max(Payment.posted_on))
+    .where(Payment.status == PaymentStatus.POSTED)
+    .group_by(Payment.account_id)
+)
 
 
 def person_zones(holder: Cardholder, default_zone: str) -> tuple[str, ...]:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import random
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from dialer.clock import SystemClock
-from dialer.lifecycle import BROKEN_EVENT, run_lifecycle
+from dialer.lifecycle import (
+    BROKEN_EVENT,
+    DEFAULT_ZONE,
+    LifecycleReport,
+    run_lifecycle,
+    settle_account,
+)
 from dialer.planner import plan
 from hotline import arrangements, audit, payments
 from hotline.enums import (
@@ -379,3 +386,93 @@ def test_an_active_plan_with_nothing_left_due_is_completed(Session):
             instalment.status = InstalmentStatus.PAID
     assert run_lifecycle(Session, NOW).plans_completed == 1
     assert get(Session, RepaymentPlan, plan_id).status is PlanStatus.COMPLETED
+
+
+# Los Angeles, New York, Honolulu (the latest date to turn) and Beijing (ahead of UTC).
+PLACES = (
+    ("US", "CA", "+1415555{:04d}"),
+    ("US", "NY", "+1212555{:04d}"),
+    ("US", "HI", "+1808555{:04d}"),
+    ("CN", "BJ", "+86138{:08d}"),
+)
+
+
+def test_the_accounts_a_run_leaves_alone_are_ones_the_rules_would_leave_open(Session):
+    """A run settles only the accounts that may move (accounts_to_settle). Settling every
+    account with an open arrangement after it, as each run did before, must find nothing
+    more to move: seeded promises, plans, card payments and bank-file postings over
+    cardholders in four zones (PLACES), at five hours a day for ten days."""
+    rng = random.Random(11)
+    events: list[tuple[dt.datetime, int, int, bool]] = []  # (at, account, amount, from file)
+    for n in range(48):
+        country, region, phone = PLACES[n % len(PLACES)]
+        account_id = account(
+            Session,
+            f"R{n}",
+            country=country,
+            region=region,
+            phones=((phone.format(n), PhoneType.MOBILE, True),),
+        )
+        owed = rng.randint(1, 8) * 10_00
+        if rng.random() < 0.6:
+            promise(Session, account_id, owed, NOW.date() + rng.randint(0, 6) * DAY)
+        else:
+            plan_of(Session, account_id, 2, owed, NOW.date() + rng.randint(0, 5) * DAY)
+        # Enough to keep it about half the time, or a part; some before it was made.
+        amounts = [owed] if rng.random() < 0.5 else []
+        amounts += [rng.randint(1, 6) * 10_00 for _ in range(rng.randint(0, 2))]
+        for amount in amounts:
+            at = NOW + dt.timedelta(hours=rng.randint(-2 * 24, 8 * 24))
+            events.append((at, account_id, amount, rng.random() < 0.3))
+    events.sort()
+    moved = LifecycleReport()
+    posted = 0
+    for day in range(10):
+        for hours in (0, 5, 9, 14, 20):
+            now = NOW + day * DAY + dt.timedelta(hours=hours)
+            while posted < len(events) and events[posted][0] <= now:
+                at, account_id, amount, from_file = events[posted]
+                if from_file:
+                    number = get(Session, CardAccount, account_id).account_number
+                    line = f"{number},{amount / 100:.2f},USD,{at.date().isoformat()},F-{posted}"
+                    bank_file(Session, line, now=at)
+                else:
+                    pay(Session, account_id, amount, at, f"card-{posted}")
+                posted += 1
+            report = run_lifecycle(Session, now)
+            for name in (
+                "promises_kept",
+                "promises_broken",
+                "instalments_paid",
+                "instalments_missed",
+            ):
+                setattr(moved, name, getattr(moved, name) + getattr(report, name))
+            every = LifecycleReport()
+            with Session() as session:
+                for account_id in _every_open_account(session):
+                    settle_account(session, account_id, now, DEFAULT_ZONE, every)
+                session.rollback()
+            assert (
+                every.promises_kept,
+                every.promises_broken,
+                every.instalments_paid,
+                every.instalments_missed,
+                every.plans_completed,
+                every.plans_broken,
+            ) == (0, 0, 0, 0, 0, 0), (now, vars(every))
+    # Not vacuous: the runs did move arrangements of every kind.
+    assert (
+        min(
+            moved.promises_kept,
+            moved.promises_broken,
+            moved.instalments_paid,
+            moved.instalments_missed,
+        )
+        > 0
+    ), vars(moved)
+
+
+def _every_open_account(session) -> list[int]:
+    promised = select(PromiseToPay.account_id).where(PromiseToPay.status == PromiseStatus.PENDING)
+    planned = select(RepaymentPlan.account_id).where(RepaymentPlan.status == PlanStatus.ACTIVE)
+    return sorted(set(session.scalars(promised)) | set(session.scalars(planned)))
