@@ -66,7 +66,12 @@ def _database_message(exc: OperationalError | InterfaceError, database_url: str 
         if not folder.is_dir():
             hint = f" (the folder {folder} does not exist: create it or change DATABASE_URL)"
     elif "does not exist" in reason and url.database:
-        hint = f" (create it with `createdb {url.database}` or change DATABASE_URL)"
+        where = "".join(
+            f" {flag} {value}"
+            for flag, value in (("-h", url.host), ("-p", url.port), ("-U", url.username))
+            if value
+        )
+        hint = f" (create it with `createdb{where} {url.database}` or change DATABASE_URL)"
     elif "refused" in reason.lower():
         hint = " (is PostgreSQL running there? check DATABASE_URL)"
     return f"cannot use the database {shown}: {reason}{hint}"

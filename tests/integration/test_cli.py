@@ -234,9 +234,13 @@ def test_every_database_command_names_a_sqlite_folder_that_does_not_exist(
 def test_a_missing_postgresql_database_is_named_with_how_to_create_it(tmp_path):
     url = _missing_postgres_database()
     result = run_hotline("demo", env={"DATABASE_URL": url}, cwd=tmp_path)
-    name = make_url(url).database
+    parts = make_url(url)
+    name = parts.database
+    # The URL's server and user, so that the hint works as written (not libpq's defaults).
+    flags = (("-h", parts.host), ("-p", parts.port), ("-U", parts.username))
+    createdb = " ".join(["createdb", *(f"{f} {v}" for f, v in flags if v), str(name)])
     assert_one_line_error(
-        result.stderr, result.returncode, f'database "{name}" does not exist', f"createdb {name}"
+        result.stderr, result.returncode, f'database "{name}" does not exist', createdb
     )
 
 
