@@ -122,7 +122,8 @@ def run_lifecycle(
 
 # The zone furthest ahead of UTC (Pacific/Kiritimati): no cardholder's date is later.
 LATEST_ZONE_AHEAD = dt.timedelta(hours=14)
-# Payments this long before an arrangement may count toward it (see _payments).
+# Payments this long before an arrangement was made are read for it (_payments; a bank
+# posting is known by its day only).
 PAYMENT_MARGIN = dt.timedelta(days=2)
 
 
@@ -318,8 +319,8 @@ def _payments(
             Payment.status == PaymentStatus.POSTED,
             Payment.currency == account.currency,
             or_(
-                Payment.posted_at >= since - dt.timedelta(days=2),
-                Payment.posted_on >= (since - dt.timedelta(days=2)).date(),
+                Payment.posted_at >= since - PAYMENT_MARGIN,
+                Payment.posted_on >= (since - PAYMENT_MARGIN).date(),
             ),
         )
     ).all()
