@@ -183,20 +183,26 @@ def _audit_not_callable(session: Session, attempt_id: int, reason: str, now: dt.
 # Due calls asked about at once by a sweep: about a quarter of the planner's batch (the
 # facts are read in one go), and the few minutes of calls a line places.
 SWEEP_SIZE = 500
+# A due call the policy refuses now but allows within this is left for its claim: its slot
+# may come after that (the sweep does not know the queue ahead of it), and ending it would
+# put it off until the planner's next run. Longer refusals (a window closed until the
+# morning, a cap for days, an opt-out) are what a sweep is for.
+SWEEP_SPARES = dt.timedelta(minutes=15)
 
 
-def sweep_due(session: Session, now: dt.datetime, *, within: dt.timedelta) -> int:
-    """End, undialled, the due calls the policy refuses now and for longer than `within`:
+def sweep_due(session: Session, now: dt.datetime) -> int:
+    """End, undialled, the due calls the policy refuses now and for longer than SWEEP_SPARES:
     the oldest `SWEEP_SIZE` planned calls of running campaigns, asked all at once.
 
     Why: when a zone's calling window closes with its calls still queued (more were due
     than the lines could place), each would otherwise be claimed, given a pacing slot and
     refused at it, one a slot: an evening's backlog of thousands held every other zone's
     calls (due later, so queued behind) for an hour or more, a slot at a time. The tick
-    sweeps when a call was refused at its slot. Each call ended is ended as the re-check at
-    its slot would end it (skipped, not-callable, the policy's reason, in the audit chain);
-    the planner queues the account again when it may be called. A call another dialer
-    holds or has claimed, or the planner has moved, since it was read is left alone."""
+    sweeps when a call was refused at its slot. Each is asked about at `now`, not at a slot
+    of its own, and ended as the re-check ends a call refused at its slot (skipped,
+    not-callable, the policy's reason, in the audit chain); the planner queues the account
+    again when it may be called. A call another dialer holds or has claimed, or the planner
+    has moved, since it was read is left alone."""
     rows = session.execute(_DUE_PLANNED, {"now": now, "size": SWEEP_SIZE}).all()
     accounts = sorted({account_id for _, account_id, _, _, _ in rows if account_id is not None})
     cases = {c.account_id: c for c in load_cases(core(session), accounts, now).cases}
@@ -207,7 +213,7 @@ def sweep_due(session: Session, now: dt.datetime, *, within: dt.timedelta) -> in
         if case is None or profile is None:
             continue  # refused at its slot, as before, with the reason that names
         refused = _refusal(case, profile, number, now)
-        if refused is not None and (refused[1] is None or refused[1] > now + within):
+        if refused is not None and (refused[1] is None or refused[1] > now + SWEEP_SPARES):
             to_end[attempt_id] = (due_at, refused[0])
     if not to_end:
         return 0

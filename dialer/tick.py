@@ -98,7 +98,7 @@ def tick(
             # Refused at its slot: the calls queued behind it may be too (a zone's window
             # has closed on its backlog); asked all at once, not given a slot each.
             with Session.begin() as session:
-                report.swept += recheck.sweep_due(session, clock.now(), within=config.tick)
+                report.swept += recheck.sweep_due(session, clock.now())
     return report
 
 

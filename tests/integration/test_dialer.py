@@ -461,16 +461,20 @@ def test_calls_refused_behind_a_refused_call_are_ended_at_once_not_a_slot_each(
     assert sorted(int(e) for e in events) == sorted(r.id for r in ended)
 
 
-@pytest.mark.parametrize(("within", "ended"), [(dt.timedelta(seconds=2), 0), (dt.timedelta(0), 1)])
-def test_a_sweep_leaves_a_call_the_policy_allows_within_a_tick(Session, within, ended):
-    """One second before 08:00 in Los Angeles, a call due then is refused now but allowed
-    at its slot: left for its claim. Refused for longer than `within`: ended."""
+@pytest.mark.parametrize(
+    ("before", "ended"),
+    [(dt.timedelta(seconds=1), 0), (dt.timedelta(minutes=14), 0), (dt.timedelta(minutes=16), 1)],
+)
+def test_a_sweep_leaves_a_call_the_policy_allows_within_a_quarter_hour(Session, before, ended):
+    """Shortly before 08:00 in Los Angeles, a call due then is refused now but may well be
+    allowed by its slot (the queue ahead of it is unknown): left for its claim. Refused
+    for more than a quarter of an hour (recheck.SWEEP_SPARES): ended."""
     set_limits(Session, Limits(1.0, 10))
     campaign = make_campaign(Session)
-    before_eight = dt.datetime(2026, 12, 2, 15, 59, 59, tzinfo=dt.UTC)  # 07:59:59 PST
+    before_eight = dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC) - before  # 08:00 PST
     [planned] = plan(Session, campaign, numbers(1), due_at=before_eight)
     with Session.begin() as session:
-        assert recheck.sweep_due(session, before_eight, within=within) == ended
+        assert recheck.sweep_due(session, before_eight) == ended
     [row] = attempts(Session)
     assert row.id == planned
     if ended:
@@ -496,7 +500,7 @@ def _sweep_beside(Session) -> tuple[threading.Thread, list[int]]:
 
     def sweep() -> None:
         with Session.begin() as session:
-            swept.append(recheck.sweep_due(session, T0, within=dt.timedelta(seconds=2)))
+            swept.append(recheck.sweep_due(session, T0))
 
     thread = threading.Thread(target=sweep)
     thread.start()
