@@ -78,7 +78,8 @@ def lifecycle(
     """The scheduler's job: run_lifecycle at the clock's now."""
     report = run_lifecycle(Session, clock.now(), default_zone=default_zone)
     log.info(
-        "lifecycle over %s account(s): promises %s kept, %s broken; instalments %s paid, "
+        "lifecycle: %s account(s) that may move settled: promises %s kept, %s broken; "
+        "instalments %s paid, "
         "%s missed; plans %s completed, %s broken",
         report.accounts,
         report.promises_kept,
@@ -138,7 +139,7 @@ def accounts_to_settle(session: Session, now: dt.datetime) -> list[int]:
     thousand accounts, 3 ms each, to move a few dozen). The bound is loose on purpose
     (the date in the zone furthest ahead, any currency, a payment already drawn on):
     settle_account decides, under the account's lock, with the rules."""
-    latest_today = (now + LATEST_ZONE_AHEAD).date()
+    latest_today = (now.astimezone(dt.UTC) + LATEST_ZONE_AHEAD).date()  # whatever now's offset
     made: dict[int, dt.datetime] = {}  # account -> when its earliest open arrangement was
     moving: set[int] = set()
     for account_id, created_at, due in session.execute(_PENDING_PROMISES):

@@ -476,3 +476,15 @@ def _every_open_account(session) -> list[int]:
     promised = select(PromiseToPay.account_id).where(PromiseToPay.status == PromiseStatus.PENDING)
     planned = select(RepaymentPlan.account_id).where(RepaymentPlan.status == PlanStatus.ACTIVE)
     return sorted(set(session.scalars(promised)) | set(session.scalars(planned)))
+
+
+def test_a_run_given_the_moment_in_another_offset_settles_as_in_utc(Session):
+    """The moment counts, not the offset it is written in: 06:30 on the 10th at UTC-10 is
+    16:30 UTC, 00:30 on the 11th in Beijing, so a Beijing promise of the 10th is broken
+    (read on the offset's own clock, the bound on dates was ten hours short)."""
+    holder_phone = (("+8613800000001", PhoneType.MOBILE, True),)
+    account_id = account(Session, "K1", country="CN", region="BJ", phones=holder_phone)
+    promise(Session, account_id, 50_00, dt.date(2026, 12, 10))
+    moment = dt.datetime(2026, 12, 10, 6, 30, tzinfo=dt.timezone(dt.timedelta(hours=-10)))
+    report = run_lifecycle(Session, moment)
+    assert (report.accounts, report.promises_broken) == (1, 1)
